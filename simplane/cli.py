@@ -1,0 +1,185 @@
+"""The `simplane` command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from simplane.config import Settings
+
+app = typer.Typer(help="simplane: Twilio-compatible IoT connectivity, self-hosted.",
+                  no_args_is_help=True)
+accounts_app = typer.Typer(help="Accounts and their API keys.", no_args_is_help=True)
+sims_app = typer.Typer(help="SIM inventory.", no_args_is_help=True)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(sims_app, name="sims")
+app.add_typer(db_app, name="db")
+
+err = Console(stderr=True)
+
+DatabaseUrl = Annotated[str | None, typer.Option(
+    "--database-url", help="SQLAlchemy URL; postgresql://… or sqlite:///file.db "
+    "(default: $SIMPLANE_DATABASE_URL or sqlite:///simplane.db).")]
+Account = Annotated[str | None, typer.Option(
+    "--account", help="Account SID (default: the bootstrap account).")]
+
+
+def runtime(database_url: str | None):  # type: ignore[no-untyped-def]
+    from simplane.core.runtime import Runtime
+
+    settings = Settings(run_workers=False)
+    if database_url:
+        settings = Settings(database_url=database_url, run_workers=False)
+    return Runtime(settings)
+
+
+def progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeRemainingColumn(), console=err)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    database_url: DatabaseUrl = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Create or upgrade the schema, then serve every product on one port."""
+    import uvicorn
+
+    from simplane.app import create_app
+    from simplane.core import logs
+    from simplane.core.runtime import Runtime
+
+    logs.configure(log_level)
+    settings = Settings(database_url=database_url) if database_url else Settings()
+    rt = Runtime(settings)
+    created = rt.ensure_bootstrap()
+    if created and not settings.auth_token:  # generated: the only time it is ever shown
+        err.print("[bold]Created the bootstrap account[/bold] (shown once; keep it safe):")
+        err.print(f"  TWILIO_ACCOUNT_SID={created.sid}")
+        err.print(f"  TWILIO_AUTH_TOKEN={created.secret}")
+    err.print(f"simplane listening on http://{host}:{port}")
+    uvicorn.run(create_app(rt), host=host, port=port, log_level=log_level, access_log=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade(database_url: DatabaseUrl = None) -> None:
+    """Apply every migration."""
+    runtime(database_url).close()
+    err.print("schema is up to date")
+
+
+@accounts_app.command("create")
+def accounts_create(
+    friendly_name: Annotated[str | None, typer.Option(help="A name for the account.")] = None,
+    parent: Annotated[str | None, typer.Option(help="Make it a subaccount of this AC… SID.")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create an account; its SID and auth token are printed once."""
+    from simplane.core.accounts import create_account
+
+    rt = runtime(database_url)
+    with rt.db.write() as db:
+        creds = create_account(db, rt.box, rt.clock, friendly_name=friendly_name,
+                               owner_account_sid=parent)
+    typer.echo(f"TWILIO_ACCOUNT_SID={creds.sid}\nTWILIO_AUTH_TOKEN={creds.secret}")
+    rt.close()
+
+
+@accounts_app.command("key")
+def accounts_key(
+    account: Account = None,
+    friendly_name: Annotated[str | None, typer.Option(help="A name for the key.")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create an API key (SK…) for an account; its secret is printed once."""
+    from simplane.core.accounts import create_api_key
+
+    rt = runtime(database_url)
+    with rt.db.write() as db:
+        creds = create_api_key(db, rt.clock, _account(db, account), friendly_name)
+    typer.echo(f"API_KEY_SID={creds.sid}\nAPI_KEY_SECRET={creds.secret}\n"
+               f"TWILIO_ACCOUNT_SID={creds.account_sid}")
+    rt.close()
+
+
+def _account(db, account: str | None) -> str:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from simplane.core.accounts import default_account_sid
+    from simplane.core.models import Account as AccountRow
+
+    if account:
+        if db.scalar(select(AccountRow.sid).where(AccountRow.sid == account)) is None:
+            raise typer.BadParameter(f"no account {account}", param_hint="--account")
+        return account
+    sid = default_account_sid(db)
+    if sid is None:
+        raise typer.BadParameter("no account yet: run `simplane serve` once or "
+                                 "`simplane accounts create`", param_hint="--account")
+    return sid
+
+
+@sims_app.command("provision")
+def sims_provision(
+    count: Annotated[int, typer.Option(min=1, help="How many SIMs.")],
+    status: Annotated[str, typer.Option(help="Their status.")] = "new",
+    rate_plan: Annotated[str | None, typer.Option(help="Rate plan SID or unique name.")] = None,
+    account: Account = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Provision new SIMs (valid ICCIDs, IMSIs, registration codes); prints one DE… SID a line."""
+    from simplane.wireless import inventory
+
+    if status not in inventory.STATUSES:
+        raise typer.BadParameter(f"one of {', '.join(inventory.STATUSES)}", param_hint="--status")
+    _load(database_url, account, rate_plan, inventory.generated_rows(count, status))
+
+
+@sims_app.command("import")
+def sims_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV inventory.")],
+    rate_plan: Annotated[str | None, typer.Option(help="Rate plan SID or unique name.")] = None,
+    account: Account = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Load an operator's inventory (header row; iccid required; imsi, registration_code,
+    unique_name, status optional). All rows or none; prints the SIDs in file order."""
+    from simplane.wireless import inventory
+
+    try:
+        rows = inventory.read_csv(file)
+    except inventory.InventoryError as exc:
+        err.print(f"[red]{file}: refused[/red]\n{exc}")
+        raise typer.Exit(1) from None
+    _load(database_url, account, rate_plan, rows)
+
+
+def _load(database_url: str | None, account: str | None, rate_plan: str | None, rows) -> None:  # type: ignore[no-untyped-def]
+    from simplane.wireless import inventory
+
+    rt = runtime(database_url)
+    try:
+        with rt.db.write() as db, progress() as bar:
+            account_sid = _account(db, account)
+            task = bar.add_task("provisioning SIMs", total=len(rows))
+            plan_pk = inventory.resolve_rate_plan(db, account_sid, rate_plan)
+            sids = inventory.add_sims(db, account_sid, rows, rt.clock.now(), plan_pk,
+                                      progress=lambda n: bar.advance(task, n))
+    except inventory.InventoryError as exc:
+        err.print(f"[red]refused: nothing was provisioned[/red]\n{exc}")
+        raise typer.Exit(1) from None
+    finally:
+        rt.close()
+    typer.echo("\n".join(sids))
+
+
+if __name__ == "__main__":
+    app()

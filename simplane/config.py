@@ -1,0 +1,44 @@
+"""Settings, from arguments or the environment (SIMPLANE_*)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DATABASE_URL = "sqlite:///simplane.db"
+
+
+def normalise_database_url(url: str) -> str:
+    """postgresql:// means psycopg 3; everything else is passed to SQLAlchemy as given."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+@dataclass
+class Settings:
+    database_url: str = field(
+        default_factory=lambda: os.environ.get("SIMPLANE_DATABASE_URL", DEFAULT_DATABASE_URL)
+    )
+    secret_key: str | None = field(default_factory=lambda: os.environ.get("SIMPLANE_SECRET_KEY"))
+    account_sid: str | None = field(default_factory=lambda: os.environ.get("SIMPLANE_ACCOUNT_SID"))
+    auth_token: str | None = field(default_factory=lambda: os.environ.get("SIMPLANE_AUTH_TOKEN"))
+    run_workers: bool = True
+    callback_timeout: float = 5.0
+
+    def __post_init__(self) -> None:
+        self.database_url = normalise_database_url(self.database_url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def secret_key_path(self) -> Path:
+        """Where the key that encrypts auth tokens at rest lives when SIMPLANE_SECRET_KEY is unset:
+        beside the SQLite file, or in the working directory."""
+        if self.is_sqlite and ":memory:" not in self.database_url:
+            db_file = Path(self.database_url.split(":///", 1)[1])
+            return db_file.with_suffix(".key")
+        return Path("simplane.key")

@@ -1,0 +1,172 @@
+"""How a product declares its operations: one decorator per spec operation.
+
+The kernel does the rest once for every product: authentication, typed parameters, one
+transaction per request (rolled back whole on any error), status codes from the spec, absolute
+URLs, metrics and logs.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, quote
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from simplane.core import params as params_mod
+from simplane.core import spec
+from simplane.core.errors import TwilioError, unauthorized
+from simplane.core.metrics import observe_request
+from simplane.core.params import Params
+
+if TYPE_CHECKING:
+    from simplane.core.runtime import Runtime
+
+log = logging.getLogger("simplane.http")
+
+Handler = Callable[["Ctx"], Any]
+
+
+@dataclass
+class Ctx:
+    """Everything a handler may use: the caller's account, its parameters and one transaction."""
+
+    runtime: Runtime
+    db: Session
+    account_sid: str
+    operation: spec.Operation
+    params: Params
+    path: dict[str, str]
+    root: str  # scheme://host[/product]: where this product's /v1 lives for this caller
+    request_url: str  # absolute URL of this request, without its query
+    query_pairs: list[tuple[str, str]]
+    _after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def clock(self):  # type: ignore[no-untyped-def]
+        return self.runtime.clock
+
+    def now(self):  # type: ignore[no-untyped-def]
+        return self.runtime.clock.now()
+
+    def url(self, path: str) -> str:
+        """Absolute URL of a path under this product's /v1, e.g. ctx.url("/Sims/DE…")."""
+        return f"{self.root}/v1{path}"
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        self._after_commit.append(fn)
+
+
+def request_root(request: Request, product: str) -> str:
+    """scheme://host as the client saw it (X-Forwarded-Proto/Host honoured), plus /product unless
+    the request was routed by its Host header."""
+    headers = request.headers
+    scheme = headers.get("x-forwarded-proto", request.url.scheme).split(",")[0].strip()
+    host = headers.get("x-forwarded-host") or headers.get("host") or request.url.netloc
+    host = host.split(",")[0].strip()
+    prefix = "" if request.scope.get("simplane.host_routed") else f"/{product}"
+    return f"{scheme}://{host}{prefix}"
+
+
+def basic_credentials(request: Request) -> tuple[str, str]:
+    header = request.headers.get("authorization", "")
+    scheme, _, payload = header.partition(" ")
+    if scheme.lower() != "basic":
+        raise unauthorized()
+    try:
+        username, sep, password = base64.b64decode(payload, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise unauthorized() from None
+    if not sep or not username:
+        raise unauthorized()
+    return username, password
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def error_response(error: TwilioError) -> Response:
+    return json_response(error.body(), error.status)
+
+
+class ProductAPI:
+    """A product's routes, each bound to an operation of the product's official spec."""
+
+    def __init__(self, product: str) -> None:
+        self.product = product
+        self.router = APIRouter()
+        self.operations = spec.operations(product)
+
+    def operation(self, operation_id: str) -> Callable[[Handler], Handler]:
+        op = self.operations[operation_id]
+        route = f"/{self.product}{op.path}"
+
+        def register(handler: Handler) -> Handler:
+            async def endpoint(request: Request) -> Response:
+                started = time.perf_counter()
+                body = await request.body() if op.method == "POST" else b""
+                response = await run_in_threadpool(self.handle, request, op, handler, body)
+                observe_request(op.method, route, response.status_code, time.perf_counter() - started)
+                return response
+
+            endpoint.__name__ = operation_id
+            self.router.add_api_route(route, endpoint, methods=[op.method], name=operation_id,
+                                      include_in_schema=False)
+            return handler
+
+        return register
+
+    def handle(self, request: Request, op: spec.Operation, handler: Handler, body: bytes) -> Response:
+        runtime: Runtime = request.app.state.runtime
+        account_sid = None
+        try:
+            username, password = basic_credentials(request)
+            account_sid = runtime.authenticator.authenticate(runtime.db.read, username, password)
+            if account_sid is None:
+                raise unauthorized()
+            query_pairs = parse_qsl(request.url.query, keep_blank_values=True)
+            pairs = query_pairs if op.method != "POST" else query_pairs + parse_qsl(
+                body.decode("utf-8", "replace"), keep_blank_values=True)
+            where = "post body" if op.method == "POST" else "query string"
+            parsed = params_mod.parse(op.params, pairs, where)
+            root = request_root(request, self.product)
+            path_values = {k: str(v) for k, v in request.path_params.items()}
+            request_url = root + "/v1" + op.path.removeprefix("/v1").format(
+                **{k: quote(v, safe="") for k, v in path_values.items()})
+            session = runtime.db.read if op.method == "GET" else runtime.db.write
+            with session() as db:
+                ctx = Ctx(runtime, db, account_sid, op, parsed, path_values, root, request_url,
+                          query_pairs)
+                result = handler(ctx)
+            for hook in ctx._after_commit:
+                hook()
+        except TwilioError as error:
+            self._log(request, error.status, account_sid, error.code)
+            return error_response(error)
+        status = op.success_status
+        if isinstance(result, Response):
+            response = result
+        elif result is None:
+            response = Response(status_code=204)
+        else:
+            response = json_response(result, status)
+        self._log(request, response.status_code, account_sid)
+        return response
+
+    @staticmethod
+    def _log(request: Request, status: int, account_sid: str | None, code: int | None = None) -> None:
+        if log.isEnabledFor(logging.INFO):
+            log.info("request", extra={"fields": {
+                "method": request.method, "path": request.url.path, "status": status,
+                "account_sid": account_sid, "code": code,
+            }})

@@ -1,0 +1,50 @@
+"""The injectable clock. Everything that asks for "now" asks a Clock."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+
+def utc(dt: datetime) -> datetime:
+    """An aware UTC datetime (naive values, as SQLite returns them, are taken as UTC)."""
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def iso(dt: datetime | None) -> str | None:
+    """Twilio's date format: ISO 8601 UTC, whole seconds, a literal Z."""
+    if dt is None:
+        return None
+    return utc(dt).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Clock:
+    """Real time, in whole seconds UTC."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC).replace(microsecond=0)
+
+
+class ManualClock(Clock):
+    """A clock that moves only when told to: for tests and the simulator's virtual time."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = utc(start or datetime(2026, 1, 1, tzinfo=UTC)).replace(microsecond=0)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def set(self, when: datetime) -> None:
+        with self._lock:
+            self._now = utc(when).replace(microsecond=0)
+
+    def advance(self, delta: timedelta | float) -> datetime:
+        if not isinstance(delta, timedelta):
+            delta = timedelta(seconds=delta)
+        with self._lock:
+            self._now += delta
+            return self._now

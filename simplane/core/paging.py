@@ -1,0 +1,96 @@
+"""Keyset paging with Twilio's `meta` envelope.
+
+PageToken is opaque to clients: `PA<key>` continues after a key, `PB<key>` goes back before one.
+Every page is an index range scan, so the last page of a million rows costs what the first does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from sqlalchemy import Select
+
+from simplane.core.errors import TwilioError, bad_request
+
+if TYPE_CHECKING:
+    from simplane.core.api import Ctx
+
+PAGING_PARAMS = ("PageSize", "Page", "PageToken")
+_TOKEN = re.compile(r"^P([AB])(\d{1,19})$")
+
+
+def page_size(ctx: Ctx) -> int:
+    size = ctx.params.get("PageSize", 50)
+    if not 1 <= size <= 1000:
+        raise bad_request("Invalid PageSize: must be between 1 and 1000")
+    return size
+
+
+def paginate(
+    ctx: Ctx, stmt: Select, key: Any, render: Callable[[Any], dict], *, descending: bool = False
+) -> dict:
+    """Run `stmt` (already filtered to the caller's rows) one page at a time, ordered by `key`."""
+    size = page_size(ctx)
+    page = ctx.params.get("Page", 0)
+    if page < 0:
+        raise bad_request("Invalid Page: must not be negative")
+    token = ctx.params.get("PageToken")
+    backwards = False
+    if token:
+        match = _TOKEN.match(token)
+        if not match:
+            raise TwilioError(400, 21481, f"Invalid PageToken: {token!r}")
+        backwards, bound = match.group(1) == "B", int(match.group(2))
+        after = backwards == descending  # towards smaller keys when going back on an ascending list
+        stmt = stmt.where(key > bound if after else key < bound)
+    ascending = descending == backwards
+    stmt = stmt.order_by(key.asc() if ascending else key.desc()).limit(size + 1)
+    rows = list(ctx.db.execute(stmt).scalars())
+    more = len(rows) > size
+    rows = rows[:size]
+    if backwards:
+        rows.reverse()
+    keys = [_key_of(row) for row in rows]
+    has_next = more if not backwards else True
+    has_prev = bool(token) and (more if backwards else True)
+    return envelope(
+        ctx, [render(row) for row in rows], size, page,
+        next_token=f"PA{keys[-1]}" if has_next and keys else None,
+        prev_token=f"PB{keys[0]}" if has_prev and keys and page > 0 else None,
+    )
+
+
+def _key_of(row: Any) -> int:
+    return row.pk
+
+
+def envelope(
+    ctx: Ctx, items: list[dict], size: int, page: int, *, next_token: str | None = None,
+    prev_token: str | None = None,
+) -> dict:
+    list_key = ctx.operation.list_key or "items"
+    filters = [(k, v) for k, v in ctx.query_pairs if k not in PAGING_PARAMS]
+    base = ctx.request_url
+
+    def link(page_no: int, token: str | None = None) -> str:
+        query = [*filters, ("PageSize", str(size)), ("Page", str(page_no))]
+        if token:
+            query.append(("PageToken", token))
+        return f"{base}?{urlencode(query)}"
+
+    this_token = ctx.params.get("PageToken")
+    return {
+        list_key: items,
+        "meta": {
+            "first_page_url": link(0),
+            "key": list_key,
+            "next_page_url": link(page + 1, next_token) if next_token else None,
+            "page": page,
+            "page_size": size,
+            "previous_page_url": link(page - 1, prev_token) if prev_token else None,
+            "url": link(page, this_token),
+        },
+    }

@@ -1,0 +1,138 @@
+"""Request parameters, parsed the way the official client sends them and typed by the spec.
+
+Lists are repeated keys; booleans are true/false; dates are ISO 8601; lists of objects are JSON
+strings under a repeated key. Unknown parameters are ignored, as Twilio does. A bad value is a 400
+that names the parameter.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from simplane.core.errors import bad_request
+from simplane.core.spec import Param
+
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def parse_datetime(name: str, raw: str) -> datetime:
+    value = raw.strip()
+    try:
+        if _DATE_ONLY.match(value):
+            d = date.fromisoformat(value)
+            return datetime(d.year, d.month, d.day, tzinfo=UTC)
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise bad_request(f"Invalid {name}: {raw!r} is not an ISO 8601 date-time") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def _scalar(param: Param, schema: dict[str, Any], raw: str) -> Any:
+    name = param.name
+    kind, fmt = schema.get("type"), schema.get("format")
+    if kind == "boolean":
+        low = raw.strip().lower()
+        if low in ("true", "false"):
+            return low == "true"
+        raise bad_request(f"Invalid {name}: {raw!r} is not true or false")
+    if kind == "integer":
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise bad_request(f"Invalid {name}: {raw!r} is not an integer") from None
+        if "minimum" in schema and value < schema["minimum"]:
+            raise bad_request(f"Invalid {name}: must be at least {schema['minimum']}")
+        if "maximum" in schema and value > schema["maximum"]:
+            raise bad_request(f"Invalid {name}: must be at most {schema['maximum']}")
+        return value
+    if kind == "number":
+        try:
+            return float(raw.strip())
+        except ValueError:
+            raise bad_request(f"Invalid {name}: {raw!r} is not a number") from None
+    if kind == "object" or (kind is None and "enum" not in schema):
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            if kind == "object":
+                raise bad_request(f"Invalid {name}: {raw!r} is not a JSON object") from None
+            return raw
+        if kind == "object" and not isinstance(value, dict):
+            raise bad_request(f"Invalid {name}: must be a JSON object")
+        return value
+    if fmt == "date-time":
+        return parse_datetime(name, raw)
+    if fmt == "http-method":
+        method = raw.strip().upper()
+        if method not in schema.get("enum", ["GET", "POST"]):
+            raise bad_request(f"Invalid {name}: {raw!r} must be GET or POST")
+        return method
+    if "enum" in schema and raw not in schema["enum"]:
+        allowed = ", ".join(schema["enum"])
+        raise bad_request(f"Invalid {name}: {raw!r} is not one of {allowed}")
+    if fmt == "uri" and raw and not schema.get("x-twilio", {}).get("ignoreFormat"):
+        check_url(name, raw)
+    if "\x00" in raw:
+        raise bad_request(f"Invalid {name}: contains a NUL character")
+    return raw
+
+
+def check_url(name: str, raw: str) -> str:
+    try:
+        parts = urlsplit(raw)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        ok = False
+    if not ok:
+        raise bad_request(f"Invalid {name}: {raw!r} is not an absolute http(s) URL")
+    return raw
+
+
+class Params:
+    """The parameters a request carried, typed; absent ones are absent (not None)."""
+
+    def __init__(self, values: dict[str, Any], raw: dict[str, list[str]]) -> None:
+        self._values = values
+        self.raw = raw
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._values
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._values.get(name, default)
+
+    def items(self) -> Iterable[tuple[str, Any]]:
+        return self._values.items()
+
+
+def parse(spec_params: dict[str, Param], pairs: list[tuple[str, str]], where: str) -> Params:
+    raw: dict[str, list[str]] = {}
+    for key, value in pairs:
+        raw.setdefault(key, []).append(value)
+    values: dict[str, Any] = {}
+    for name, param in spec_params.items():
+        if param.location == "path":
+            continue
+        given = raw.get(name)
+        if given is None:
+            if param.required:
+                raise bad_request(f"Missing required parameter {name} in the {where}")
+            continue
+        schema = param.schema
+        if schema.get("type") == "array":
+            items = schema.get("items") or {}
+            values[name] = [_scalar(param, items, v) for v in given]
+        else:
+            values[name] = _scalar(param, schema, given[-1])
+    return Params(values, raw)

@@ -1,0 +1,23 @@
+"""The products simplane serves. Each is a package with `api` (a ProductAPI) and `jobs`."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from types import ModuleType
+
+from simplane.core.worker import Job
+
+NAMES = ["wireless"]
+
+
+def modules() -> list[ModuleType]:
+    return [import_module(f"simplane.{name}.views") for name in NAMES]
+
+
+def jobs() -> list[Job]:
+    from simplane.core.callbacks import send_due
+
+    found: list[Job] = []
+    for name in NAMES:
+        found.extend(getattr(import_module(f"simplane.{name}.jobs"), "JOBS", []))
+    return [*found, send_due]

@@ -1,0 +1,177 @@
+"""SIM inventory: what an operator provisions into an account (Wireless has no public create).
+
+ICCIDs are 19–20 digits ending in a Luhn check digit; every SIM gets an IMSI (generated when not
+given) and a registration code.
+"""
+
+from __future__ import annotations
+
+import csv
+import secrets
+import string
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+from stdnum import luhn
+from stdnum.exceptions import ValidationError
+
+from simplane.core.sids import looks_like_sid, new_sid
+from simplane.wireless.models import RatePlan, Sim
+
+# Issuer prefix of generated ICCIDs: 89 (telecom) + 882 (international) + issuer 0.
+ICCID_PREFIX = "898820"
+# Home network of generated IMSIs: MCC 901 (international) / MNC 42.
+IMSI_PREFIX = "90142"
+CODE_ALPHABET = string.ascii_uppercase + string.digits
+STATUSES = ("new", "ready", "active", "suspended", "deactivated", "canceled")
+
+
+class InventoryError(ValueError):
+    """Raised with every problem found, one per line."""
+
+
+@dataclass
+class SimRow:
+    iccid: str
+    imsi: str | None = None
+    registration_code: str | None = None
+    unique_name: str | None = None
+    status: str = "new"
+
+
+def new_iccid() -> str:
+    body = ICCID_PREFIX + "".join(secrets.choice(string.digits) for _ in range(12))
+    return body + luhn.calc_check_digit(body)
+
+
+def new_imsi() -> str:
+    return IMSI_PREFIX + "".join(secrets.choice(string.digits) for _ in range(10))
+
+
+def new_registration_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(10))
+
+
+def iccid_problem(iccid: str) -> str | None:
+    if not iccid.isdigit() or not 19 <= len(iccid) <= 20:
+        return f"iccid {iccid!r} must be 19 or 20 digits"
+    try:
+        luhn.validate(iccid)
+    except ValidationError:
+        return f"iccid {iccid!r} has a wrong check digit"
+    return None
+
+
+def imsi_problem(imsi: str) -> str | None:
+    if not imsi.isdigit() or not 14 <= len(imsi) <= 15:
+        return f"imsi {imsi!r} must be 14 or 15 digits"
+    return None
+
+
+def resolve_rate_plan(db: Session, account_sid: str, key: str | None) -> int | None:
+    if not key:
+        return None
+    column = RatePlan.sid if looks_like_sid(key, "WP") else RatePlan.unique_name
+    pk = db.scalar(select(RatePlan.pk).where(RatePlan.account_sid == account_sid, column == key))
+    if pk is None:
+        raise InventoryError(f"no rate plan {key!r} on account {account_sid}")
+    return pk
+
+
+def read_csv(path: Path) -> list[SimRow]:
+    """Parse an inventory file; every bad line is reported, with its line number."""
+    problems: list[str] = []
+    rows: list[SimRow] = []
+    seen: dict[str, int] = {}
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames is None or "iccid" not in [f.strip() for f in reader.fieldnames]:
+            raise InventoryError("line 1: a header row with an iccid column is required")
+        for record in reader:
+            line = reader.line_num
+            record = {(k or "").strip(): (v or "").strip() for k, v in record.items()}
+            row = SimRow(iccid=record.get("iccid", ""), imsi=record.get("imsi") or None,
+                         registration_code=record.get("registration_code") or None,
+                         unique_name=record.get("unique_name") or None,
+                         status=record.get("status") or "new")
+            found = [iccid_problem(row.iccid), row.imsi and imsi_problem(row.imsi)]
+            if row.status not in STATUSES:
+                found.append(f"status {row.status!r} is not one of {', '.join(STATUSES)}")
+            if row.unique_name and looks_like_sid(row.unique_name):
+                found.append(f"unique_name {row.unique_name!r} looks like a SID")
+            for kind, value in (("iccid", row.iccid), ("imsi", row.imsi),
+                                ("unique_name", row.unique_name)):
+                if value and (kind, value) in seen:
+                    found.append(f"{kind} {value} repeats line {seen[(kind, value)]}")
+                elif value:
+                    seen[(kind, value)] = line  # type: ignore[index]
+            problems += [f"line {line}: {p}" for p in found if p]
+            rows.append(row)
+    if problems:
+        raise InventoryError("\n".join(problems))
+    return rows
+
+
+def _existing(db: Session, column, values: list[str]) -> set[str]:  # type: ignore[no-untyped-def]
+    found: set[str] = set()
+    for i in range(0, len(values), 500):
+        found |= set(db.scalars(select(column).where(column.in_(values[i:i + 500]))))
+    return found
+
+
+def add_sims(db: Session, account_sid: str, rows: Iterable[SimRow], now: datetime,
+             rate_plan_pk: int | None = None, batch: int = 5000,
+             progress: Callable[[int], None] | None = None) -> list[str]:
+    """Insert SIMs, all or none (the caller's transaction); returns their SIDs in order."""
+    rows = list(rows)
+    for row in rows:
+        row.imsi = row.imsi or new_imsi()
+        row.registration_code = row.registration_code or new_registration_code()
+    problems = []
+    for kind, column in (("iccid", Sim.iccid), ("imsi", Sim.imsi)):
+        taken = _existing(db, column, [getattr(r, kind) for r in rows])
+        problems += [f"line {i + 2}: {kind} {getattr(r, kind)} is already provisioned"
+                     for i, r in enumerate(rows) if getattr(r, kind) in taken]
+    names = [r.unique_name for r in rows if r.unique_name]
+    if names:
+        taken = set(db.scalars(select(Sim.unique_name).where(Sim.account_sid == account_sid,
+                                                             Sim.unique_name.in_(names))))
+        problems += [f"line {i + 2}: unique_name {r.unique_name} is already used on the account"
+                     for i, r in enumerate(rows) if r.unique_name in taken]
+    needs_plan = [i for i, r in enumerate(rows) if r.status in ("ready", "active")]
+    if needs_plan and rate_plan_pk is None:
+        problems += [f"line {i + 2}: status {rows[i].status} needs a rate plan (--rate-plan)"
+                     for i in needs_plan]
+    if problems:
+        raise InventoryError("\n".join(problems))
+    sids: list[str] = []
+    for start in range(0, len(rows), batch):
+        chunk = rows[start:start + batch]
+        values = []
+        for row in chunk:
+            sid = new_sid("DE")
+            sids.append(sid)
+            values.append({
+                "sid": sid, "account_sid": account_sid, "unique_name": row.unique_name,
+                "friendly_name": None, "iccid": row.iccid, "imsi": row.imsi, "e_id": None,
+                "registration_code": row.registration_code, "status": row.status,
+                "reset_status": None, "rate_plan_pk": rate_plan_pk,
+                "commands_callback_method": "POST", "sms_fallback_method": "POST",
+                "sms_method": "POST", "voice_fallback_method": "POST", "voice_method": "POST",
+                "date_status_changed": now, "date_created": now, "date_updated": now,
+            })
+        db.execute(insert(Sim), values)
+        if progress:
+            progress(len(chunk))
+    return sids
+
+
+def generated_rows(count: int, status: str = "new") -> list[SimRow]:
+    iccids: set[str] = set()
+    while len(iccids) < count:
+        iccids.add(new_iccid())
+    return [SimRow(iccid=iccid, status=status) for iccid in iccids]

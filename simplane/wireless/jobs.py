@@ -1,0 +1,86 @@
+"""Wireless background jobs: command delivery, connectivity resets and status timers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Select, select, update
+
+from simplane.wireless import gateway as gw
+from simplane.wireless import service
+from simplane.wireless.models import Command, Sim
+
+if TYPE_CHECKING:
+    from simplane.core.runtime import Runtime
+
+BATCH = 200
+
+
+def deliver_commands(runtime: Runtime) -> bool:
+    """queued → sent → delivered (when a receipt was asked for), or failed when the SIM can no
+    longer take commands."""
+    if not _any(runtime, select(Command.pk).where(Command.status == "queued",
+                                                  Command.direction == "to_sim")):
+        return False
+    with runtime.db.write() as db:
+        rows = db.execute(
+            select(Command, Sim).join(Sim, Sim.sid == Command.sim_sid, isouter=True)
+            .where(Command.status == "queued", Command.direction == "to_sim")
+            .order_by(Command.pk).limit(BATCH)).all()
+        for command, sim in rows:
+            if sim is None or sim.status not in service.CAN_TAKE_COMMANDS:
+                service.set_command_status(db, runtime, command, "failed", final=True)
+                continue
+            if not gw.gateway.reachable(sim):
+                continue  # stays queued until the device is back
+            acknowledged = gw.gateway.deliver(sim, command)
+            receipt = command.delivery_receipt_requested
+            if not service.set_command_status(db, runtime, command, "sent", final=not receipt):
+                continue
+            if receipt:
+                service.set_command_status(db, runtime, command,
+                                           "delivered" if acknowledged else "failed", final=True)
+    return bool(rows)
+
+
+def finish_resets(runtime: Runtime) -> bool:
+    if not _any(runtime, select(Sim.pk).where(Sim.reset_status == "resetting")):
+        return False
+    with runtime.db.write() as db:
+        sims = list(db.scalars(select(Sim).where(Sim.reset_status == "resetting").limit(BATCH)))
+        for sim in sims:
+            if gw.gateway.reset(sim):
+                db.execute(update(Sim).where(Sim.pk == sim.pk, Sim.reset_status == "resetting")
+                           .values(reset_status=None, date_updated=runtime.clock.now()))
+    return bool(sims)
+
+
+def status_timers(runtime: Runtime) -> bool:
+    """ready → active after 3 months; deactivated → canceled after 72 hours."""
+    now = runtime.clock.now()
+    due = (
+        ("ready", "active", now - service.READY_TO_ACTIVE_AFTER),
+        ("deactivated", "canceled", now - service.DEACTIVATED_TO_CANCELED_AFTER),
+    )
+    if not any(_any(runtime, select(Sim.pk).where(Sim.status == status,
+                                                   Sim.date_status_changed <= before))
+               for status, _final, before in due):
+        return False
+    busy = False
+    with runtime.db.write() as db:
+        for status, final, before in due:
+            for sim in db.scalars(select(Sim).where(Sim.status == status,
+                                                   Sim.date_status_changed <= before).limit(BATCH)):
+                service.change_status(db, runtime, sim, final, sim.status_callback_url,
+                                      sim.status_callback_method)
+                busy = True
+    return busy
+
+
+def _any(runtime: Runtime, stmt: Select) -> bool:
+    """A cheap read first, so that an idle worker never takes the write lock."""
+    with runtime.db.read() as db:
+        return db.execute(stmt.limit(1)).first() is not None
+
+
+JOBS = [deliver_commands, finish_resets, status_timers]
