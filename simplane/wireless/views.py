@@ -195,20 +195,4 @@ def delete_command(ctx: Ctx) -> None:
     ctx.db.delete(_get_command(ctx))
 
 
-# --- DataSessions and UsageRecords (filled by the network data plane) -------------------------
-
-@api.operation("ListDataSession")
-def list_data_sessions(ctx: Ctx) -> dict:
-    service.get_sim(ctx.db, ctx.account_sid, ctx.path["SimSid"])
-    return envelope(ctx, [], page_size(ctx), ctx.params.get("Page", 0))
-
-
-@api.operation("ListUsageRecord")
-def list_usage_records(ctx: Ctx) -> dict:
-    service.get_sim(ctx.db, ctx.account_sid, ctx.path["SimSid"])
-    return envelope(ctx, [], page_size(ctx), ctx.params.get("Page", 0))
-
-
-@api.operation("ListAccountUsageRecord")
-def list_account_usage_records(ctx: Ctx) -> dict:
-    return envelope(ctx, [], page_size(ctx), ctx.params.get("Page", 0))
+from simplane.wireless import usage  # noqa: E402,F401  (registers DataSessions and UsageRecords)

@@ -1,0 +1,157 @@
+"""Test helpers: a real simplane server on a loopback port, and a receiver for its callbacks."""
+
+from __future__ import annotations
+
+import queue
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import uvicorn
+from twilio.rest import Client
+
+import simplane
+from simplane.app import create_app
+from simplane.core.accounts import create_account, create_api_key
+from simplane.core.clock import ManualClock
+from simplane.core.runtime import Runtime
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class TestAccount:
+    sid: str
+    token: str
+    client: Client
+    server: Server
+
+    def api_key(self) -> tuple[str, str]:
+        with self.server.runtime.db.write() as db:
+            creds = create_api_key(db, self.server.clock, self.sid, "test key")
+        return creds.sid, creds.secret
+
+
+@dataclass
+class Server:
+    base_url: str
+    runtime: Runtime
+    clock: ManualClock
+    _uvicorn: uvicorn.Server | None = None
+    _thread: threading.Thread | None = None
+
+    def new_account(self, parent: str | None = None) -> TestAccount:
+        with self.runtime.db.write() as db:
+            creds = create_account(db, self.runtime.box, self.clock, owner_account_sid=parent)
+        return TestAccount(creds.sid, creds.secret, self.client(creds.sid, creds.secret), self)
+
+    def client(self, username: str, password: str, account_sid: str | None = None) -> Client:
+        return simplane.client(self.base_url, username, password, account_sid)
+
+    def provision(self, account_sid: str, count: int, status: str = "new",
+                  rate_plan: str | None = None) -> list[str]:
+        """SIMs put into an account the way the operator's CLI does; returns their SIDs."""
+        from simplane.wireless import inventory
+
+        with self.runtime.db.write() as db:
+            plan_pk = inventory.resolve_rate_plan(db, account_sid, rate_plan)
+            return inventory.add_sims(db, account_sid, inventory.generated_rows(count, status),
+                                      self.clock.now(), plan_pk)
+
+    def drain(self) -> None:
+        """Run the background jobs until none has work left."""
+        self.runtime.worker.drain()
+
+    def stop(self) -> None:
+        if self._uvicorn:
+            self._uvicorn.should_exit = True
+        if self._thread:
+            self._thread.join(timeout=10)
+        self.runtime.close()
+
+
+def start_server(runtime: Runtime, clock: ManualClock) -> Server:
+    port = free_port()
+    config = uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning",
+                            access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("simplane did not start")
+        time.sleep(0.02)
+    return Server(f"http://127.0.0.1:{port}", runtime, clock, server, thread)
+
+
+@dataclass
+class Received:
+    method: str
+    url: str  # as the sender addressed it, with the query
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    form: dict[str, list[str]] = field(default_factory=dict)
+
+    def value(self, name: str) -> str:
+        return self.form[name][0]
+
+
+class Receiver:
+    """An HTTP endpoint on loopback that records every request it gets and answers with the
+    status codes it is told to (200 once those run out)."""
+
+    def __init__(self) -> None:
+        self.requests: queue.Queue[Received] = queue.Queue()
+        self.statuses: list[int] = []
+        self.delay = 0.0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                parts = urlsplit(self.path)
+                form = parse_qs(parts.query, keep_blank_values=True)
+                if self.headers.get("Content-Type", "").startswith(
+                        "application/x-www-form-urlencoded"):
+                    form = parse_qs(body.decode(), keep_blank_values=True)
+                host = self.headers.get("Host")
+                if outer.delay:
+                    time.sleep(outer.delay)
+                status = outer.statuses.pop(0) if outer.statuses else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                outer.requests.put(Received(self.command, f"http://{host}{self.path}", parts.path,
+                                            dict(self.headers.items()), body, form))
+
+            do_GET = do_POST = _handle  # noqa: N815
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def get(self, timeout: float = 10.0) -> Received:
+        """The next request received; fails the test if none comes within `timeout`."""
+        try:
+            return self.requests.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no request reached {self.url} within {timeout}s") from None
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
