@@ -50,8 +50,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 @pytest.fixture(scope="session")
 def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     clock = ManualClock()
-    settings = Settings(database_url=database_url, secret_key=None)
-    settings.secret_key = _fernet_key()
+    # Background jobs run when a test calls server.drain(), not on their own: deterministic.
+    settings = Settings(database_url=database_url, secret_key=_fernet_key(), run_workers=False)
     runtime = Runtime(settings, clock=clock)
     srv = start_server(runtime, clock)
     yield srv

@@ -215,6 +215,7 @@ def test_status_callbacks_for_two_stage_changes(server, account, receiver):
     [sid] = server.provision(account.sid, 1)
     sim = account.client.wireless.v1.sims(sid)
     sim.update(rate_plan="p", status="ready", callback_url=f"{receiver.url}/sim")
+    server.drain()
     first = receiver.get()
     assert first.value("SimSid") == sid and first.value("SimStatus") == "ready"
     validator = RequestValidator(account.token)
@@ -226,6 +227,7 @@ def test_status_callbacks_for_two_stage_changes(server, account, receiver):
     assert second.value("SimStatus") == "active" and sim.fetch().status == "active"
 
     sim.update(status="deactivated", callback_url=f"{receiver.url}/sim")
+    server.drain()
     assert receiver.get().value("SimStatus") == "deactivated"
     server.clock.advance(72 * 3600)
     server.drain()
