@@ -1,0 +1,104 @@
+"""The operator's CLI: provisioning and importing SIM inventory, accounts and keys."""
+
+from __future__ import annotations
+
+import pytest
+from stdnum import luhn
+from typer.testing import CliRunner
+
+from simplane.cli import app
+from simplane.wireless.inventory import new_iccid
+
+runner = CliRunner()
+
+
+def cli(database_url: str, *args: str):  # type: ignore[no-untyped-def]
+    return runner.invoke(app, [*args, "--database-url", database_url])
+
+
+def test_provision_prints_one_sid_per_line(server, account, database_url):
+    account.client.wireless.v1.rate_plans.create(unique_name="fleet")
+    result = cli(database_url, "sims", "provision", "--count", "3", "--status", "active",
+                 "--rate-plan", "fleet", "--account", account.sid)
+    assert result.exit_code == 0, result.output
+    sids = result.stdout.split()
+    assert len(sids) == 3 and all(s.startswith("DE") for s in sids)
+    sims = account.client.wireless.v1.sims.list()
+    assert sorted(s.sid for s in sims) == sorted(sids)
+    assert all(s.status == "active" and s.rate_plan_sid for s in sims)
+    for sim in sims:
+        assert len(sim.iccid) in (19, 20)
+        luhn.validate(sim.iccid)
+
+
+def test_provision_refuses_active_without_a_plan_and_unknown_accounts(account, database_url):
+    result = cli(database_url, "sims", "provision", "--count", "2", "--status", "active",
+                 "--account", account.sid)
+    assert result.exit_code == 1 and "needs a rate plan" in result.output
+    result = cli(database_url, "sims", "provision", "--count", "1", "--account", "AC" + "9" * 32)
+    assert result.exit_code != 0 and "no account" in result.output
+    assert account.client.wireless.v1.sims.list() == []
+
+
+def test_import_prints_sids_in_file_order(tmp_path, account, database_url):
+    iccids = [new_iccid() for _ in range(3)]
+    path = tmp_path / "inventory.csv"
+    path.write_text("iccid,imsi,registration_code,unique_name,status\n"
+                    f"{iccids[0]},901420000000001,REG1,first,new\n"
+                    f"{iccids[1]},,,,\n"
+                    f"{iccids[2]},,REG3,third,suspended\n")
+    result = cli(database_url, "sims", "import", str(path), "--account", account.sid)
+    assert result.exit_code == 0, result.output
+    sids = result.stdout.split()
+    sims = account.client.wireless.v1.sims
+    assert [sims(s).fetch().iccid for s in sids] == iccids
+    assert sims("first").fetch().sid == sids[0]
+    assert sims(sids[2]).fetch().status == "suspended"
+    assert [s.sid for s in sims.list(sim_registration_code="REG3")] == [sids[2]]
+
+
+def test_import_refuses_the_whole_file_with_line_numbers(tmp_path, account, database_url):
+    good = new_iccid()
+    bad_check = good[:-1] + str((int(good[-1]) + 1) % 10)
+    path = tmp_path / "inventory.csv"
+    path.write_text("iccid,status\n"
+                    f"{good},new\n"
+                    f"{bad_check},new\n"
+                    "123,new\n"
+                    f"{good},new\n"
+                    f"{new_iccid()},sleeping\n")
+    result = cli(database_url, "sims", "import", str(path), "--account", account.sid)
+    assert result.exit_code == 1
+    assert "line 3: " in result.output and "check digit" in result.output
+    assert "line 4: " in result.output and "19 or 20 digits" in result.output
+    assert "line 5: " in result.output and "repeats line 2" in result.output
+    assert "line 6: " in result.output and "sleeping" in result.output
+    assert account.client.wireless.v1.sims.list() == []
+
+
+def test_import_refuses_iccids_already_provisioned(tmp_path, server, account, database_url):
+    [sid] = server.provision(account.sid, 1)
+    taken = account.client.wireless.v1.sims(sid).fetch().iccid
+    path = tmp_path / "inventory.csv"
+    path.write_text(f"iccid\n{new_iccid()}\n{taken}\n")
+    result = cli(database_url, "sims", "import", str(path), "--account", account.sid)
+    assert result.exit_code == 1 and "line 3" in result.output and "already provisioned" in result.output
+    assert len(account.client.wireless.v1.sims.list()) == 1
+
+
+def test_accounts_and_keys(server, database_url):
+    result = cli(database_url, "accounts", "create", "--friendly-name", "ops")
+    assert result.exit_code == 0, result.output
+    values = dict(line.split("=", 1) for line in result.stdout.split())
+    sid, token = values["TWILIO_ACCOUNT_SID"], values["TWILIO_AUTH_TOKEN"]
+    assert server.client(sid, token).wireless.v1.sims.list() == []
+    result = cli(database_url, "accounts", "key", "--account", sid)
+    keys = dict(line.split("=", 1) for line in result.stdout.split())
+    client = server.client(keys["API_KEY_SID"], keys["API_KEY_SECRET"], sid)
+    assert client.wireless.v1.rate_plans.create(unique_name="via-key").account_sid == sid
+
+
+@pytest.mark.parametrize("status", ["sleeping"])
+def test_provision_rejects_unknown_status(database_url, status):
+    result = cli(database_url, "sims", "provision", "--count", "1", "--status", status)
+    assert result.exit_code != 0 and "--status" in result.output

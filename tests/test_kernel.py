@@ -1,0 +1,132 @@
+"""The Twilio conventions every product shares: auth, routing, URLs, errors, operations."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from twilio.base.exceptions import TwilioRestException
+
+import simplane
+
+
+def test_missing_or_wrong_credentials_are_401_20003(server, account):
+    url = f"{server.base_url}/wireless/v1/Sims"
+    for auth in (None, (account.sid, "wrong"), ("AC" + "0" * 32, account.token), ("bob", "x")):
+        r = httpx.get(url, auth=auth)
+        assert r.status_code == 401
+        assert r.json() == {"code": 20003, "message": "Authenticate",
+                            "more_info": "https://www.twilio.com/docs/errors/20003", "status": 401}
+    r = httpx.get(url, headers={"Authorization": "Basic !!!notbase64"})
+    assert r.status_code == 401
+    with pytest.raises(TwilioRestException) as exc:
+        server.client(account.sid, "wrong").wireless.v1.rate_plans.create()
+    assert exc.value.status == 401 and exc.value.code == 20003
+
+
+def test_api_key_authenticates_as_its_account(server, account):
+    key_sid, secret = account.api_key()
+    assert key_sid.startswith("SK") and len(key_sid) == 34
+    [sid] = server.provision(account.sid, 1)
+    client = server.client(key_sid, secret, account.sid)
+    assert [s.sid for s in client.wireless.v1.sims.list()] == [sid]
+    assert client.wireless.v1.rate_plans.create(unique_name="k").account_sid == account.sid
+    assert httpx.get(f"{server.base_url}/wireless/v1/Sims", auth=(key_sid, "nope")).status_code == 401
+
+
+def test_secrets_are_not_stored_in_clear(server, account):
+    from simplane.core.models import Account
+
+    with server.runtime.db.read() as db:
+        row = db.query(Account).filter_by(sid=account.sid).one()
+    assert account.token not in row.auth_token_hash and account.token not in row.auth_token_sealed
+    assert server.runtime.box.open(row.auth_token_sealed) == account.token
+
+
+def test_host_header_routes_bare_v1_paths(server, account):
+    [sid] = server.provision(account.sid, 1)
+    r = httpx.get(f"{server.base_url}/v1/Sims/{sid}", auth=(account.sid, account.token),
+                  headers={"Host": "wireless.twilio.com"})
+    assert r.status_code == 200 and r.json()["url"] == f"http://wireless.twilio.com/v1/Sims/{sid}"
+    r = httpx.get(f"{server.base_url}/v1/Sims/{sid}", auth=(account.sid, account.token))
+    assert r.status_code == 404 and r.json()["code"] == 20404
+
+
+def test_forwarded_headers_make_urls_absolute_for_the_client(server, account):
+    [sid] = server.provision(account.sid, 1)
+    r = httpx.get(f"{server.base_url}/wireless/v1/Sims", auth=(account.sid, account.token),
+                  headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "sims.example.com"})
+    body = r.json()
+    assert body["sims"][0]["url"] == f"https://sims.example.com/wireless/v1/Sims/{sid}"
+    assert body["meta"]["url"].startswith("https://sims.example.com/wireless/v1/Sims?")
+
+
+def test_unknown_routes_and_methods_answer_in_twilio_shape(server, account):
+    auth = (account.sid, account.token)
+    r = httpx.get(f"{server.base_url}/wireless/v1/Nothing", auth=auth)
+    assert r.status_code == 404 and r.json()["code"] == 20404
+    r = httpx.put(f"{server.base_url}/wireless/v1/Sims", auth=auth)
+    assert r.status_code == 405 and set(r.json()) == {"code", "message", "more_info", "status"}
+
+
+def test_unknown_parameters_are_ignored(server, account):
+    r = httpx.post(f"{server.base_url}/wireless/v1/RatePlans", auth=(account.sid, account.token),
+                   data={"UniqueName": "u", "Bogus": "1"})
+    assert r.status_code == 201 and r.json()["unique_name"] == "u"
+
+
+def test_healthz_metrics_and_openapi(server, account):
+    assert httpx.get(f"{server.base_url}/healthz").json() == {"status": "ok", "database": "up"}
+    account.client.wireless.v1.sims.list()
+    metrics = httpx.get(f"{server.base_url}/metrics").text
+    assert 'simplane_http_requests_total{method="GET",route="/wireless/v1/Sims",status="200"}' in metrics
+    assert "simplane_http_request_seconds_bucket" in metrics
+    assert account.token not in metrics
+    doc = httpx.get(f"{server.base_url}/openapi.json").json()
+    assert "/wireless/v1/Sims/{Sid}" in doc["paths"]
+    assert doc["components"]["schemas"]["wireless.v1.sim"]["properties"]["iccid"]
+
+
+def test_async_client(server, account):
+    [sid] = server.provision(account.sid, 1)
+    client = simplane.async_client(server.base_url, account.sid, account.token)
+
+    async def run() -> list[str]:
+        sims = await client.wireless.v1.sims.list_async()
+        plan = await client.wireless.v1.rate_plans.create_async(unique_name="async")
+        await client.http_client.close()
+        return [s.sid for s in sims] + [plan.unique_name]
+
+    assert asyncio.run(run()) == [sid, "async"]
+
+
+def test_client_adapter_rewrites_only_twilio_hosts():
+    from simplane.client import rewrite
+
+    base = "http://127.0.0.1:8080"
+    assert rewrite(base, "https://wireless.twilio.com/v1/Sims?PageSize=5") == \
+        "http://127.0.0.1:8080/wireless/v1/Sims?PageSize=5"
+    assert rewrite(base, "http://127.0.0.1:8080/wireless/v1/Sims") == \
+        "http://127.0.0.1:8080/wireless/v1/Sims"
+    assert rewrite("http://h:1/prefix/", "https://proxy.twilio.com/v1/Services") == \
+        "http://h:1/prefix/proxy/v1/Services"
+
+
+def test_failed_callbacks_are_retried_with_backoff(server, account, receiver):
+    from simplane.core.models import Callback
+
+    account.client.wireless.v1.rate_plans.create(unique_name="p")
+    [sid] = server.provision(account.sid, 1, status="active", rate_plan="p")
+    receiver.statuses = [503]
+    account.client.wireless.v1.commands.create(sim=sid, command="x", callback_url=receiver.url)
+    server.drain()
+    assert receiver.get().form["CommandStatus"] == ["delivered"]  # answered 503
+    server.drain()
+    assert receiver.requests.empty()  # not due yet
+    server.clock.advance(600)
+    server.drain()
+    assert receiver.get().form["CommandStatus"] == ["delivered"]
+    with server.runtime.db.read() as db:
+        row = db.query(Callback).filter_by(account_sid=account.sid).one()
+    assert (row.status, row.attempts, row.last_status_code) == ("delivered", 2, 200)
