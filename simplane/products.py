@@ -7,7 +7,7 @@ from types import ModuleType
 
 from simplane.core.worker import Job
 
-NAMES = ["wireless"]
+NAMES = ["wireless", "proxy"]
 
 
 def modules() -> list[ModuleType]:
