@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from simplane.core.errors import bad_request
 from simplane.core.spec import Param
 
+INT64 = 2**63
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -47,6 +48,8 @@ def _scalar(param: Param, schema: dict[str, Any], raw: str) -> Any:
             value = int(raw.strip())
         except ValueError:
             raise bad_request(f"Invalid {name}: {raw!r} is not an integer") from None
+        if not -INT64 <= value < INT64:
+            raise bad_request(f"Invalid {name}: out of range")
         if "minimum" in schema and value < schema["minimum"]:
             raise bad_request(f"Invalid {name}: must be at least {schema['minimum']}")
         if "maximum" in schema and value > schema["maximum"]:
