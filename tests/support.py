@@ -135,7 +135,7 @@ class Receiver:
                 outer.requests.put(Received(self.command, f"http://{host}{self.path}", parts.path,
                                             dict(self.headers.items()), body, form))
 
-            do_GET = do_POST = _handle  # noqa: N815
+            do_GET = do_POST = _handle
 
             def log_message(self, *args: Any) -> None:
                 pass

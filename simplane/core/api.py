@@ -12,7 +12,7 @@ import binascii
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote
 
@@ -49,7 +49,6 @@ class Ctx:
     root: str  # scheme://host[/product]: where this product's /v1 lives for this caller
     request_url: str  # absolute URL of this request, without its query
     query_pairs: list[tuple[str, str]]
-    _after_commit: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def clock(self):  # type: ignore[no-untyped-def]
@@ -61,9 +60,6 @@ class Ctx:
     def url(self, path: str) -> str:
         """Absolute URL of a path under this product's /v1, e.g. ctx.url("/Sims/DE…")."""
         return f"{self.root}/v1{path}"
-
-    def after_commit(self, fn: Callable[[], None]) -> None:
-        self._after_commit.append(fn)
 
 
 def request_root(request: Request, product: str) -> str:
@@ -148,8 +144,6 @@ class ProductAPI:
                 ctx = Ctx(runtime, db, account_sid, op, parsed, path_values, root, request_url,
                           query_pairs)
                 result = handler(ctx)
-            for hook in ctx._after_commit:
-                hook()
         except TwilioError as error:
             self._log(request, error.status, account_sid, error.code)
             return error_response(error)

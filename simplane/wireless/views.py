@@ -195,4 +195,4 @@ def delete_command(ctx: Ctx) -> None:
     ctx.db.delete(_get_command(ctx))
 
 
-from simplane.wireless import usage  # noqa: E402,F401  (registers DataSessions and UsageRecords)
+from simplane.wireless import usage  # noqa: F401  (registers DataSessions and UsageRecords)
