@@ -1,0 +1,170 @@
+from __future__ import annotations
+
+from tests.proxy.conftest import raises, raw
+
+PARTICIPANT_FIELDS = {
+    "sid", "session_sid", "service_sid", "account_sid", "friendly_name", "identifier",
+    "proxy_identifier", "proxy_identifier_sid", "date_deleted", "date_created", "date_updated",
+    "url", "links",
+}
+
+
+def _service(account, *numbers, **kwargs):  # type: ignore[no-untyped-def]
+    proxy = account.client.proxy.v1
+    svc = proxy.services.create(unique_name=kwargs.pop("unique_name", "svc"), **kwargs)
+    pns = [proxy.services(svc.sid).phone_numbers.create(phone_number=n) for n in numbers]
+    return proxy.services(svc.sid), pns
+
+
+def test_create_fetch_list_and_soft_delete(server, account):
+    svc, (pn,) = _service(account, "+14155550100")
+    session = svc.sessions.create()
+    parts = svc.sessions(session.sid).participants
+    p = parts.create(identifier="+14155550111", friendly_name="Alice")
+    assert p.sid.startswith("KP") and len(p.sid) == 34
+    assert (p.session_sid, p.service_sid, p.account_sid) == (session.sid, svc._solution["sid"],
+                                                             account.sid)
+    assert (p.identifier, p.friendly_name) == ("+14155550111", "Alice")
+    assert (p.proxy_identifier, p.proxy_identifier_sid) == ("+14155550100", pn.sid)
+    assert p.date_deleted is None
+    assert p.links == {"message_interactions": f"{p.url}/MessageInteractions"}
+    assert set(raw(account, p.url)) == PARTICIPANT_FIELDS
+    assert parts(p.sid).fetch().identifier == "+14155550111"
+    assert svc.phone_numbers(pn.sid).fetch().in_use == 1
+    server.clock.advance(10)
+    body = raw(account, p.url, "DELETE")
+    assert body["date_deleted"] == server.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert parts(p.sid).fetch().date_deleted == server.clock.now()
+    assert [x.sid for x in parts.list()] == [p.sid]
+    assert svc.phone_numbers(pn.sid).fetch().in_use == 0
+    with raises(80603, 409):
+        parts.create(identifier="+14155550111")
+
+
+def test_at_most_two_participants(account):
+    svc, _ = _service(account, "+14155550100")
+    session = svc.sessions.create()
+    parts = svc.sessions(session.sid).participants
+    parts.create(identifier="+14155550111")
+    with raises(80603, 409):
+        parts.create(identifier="+14155550111")
+    parts.create(identifier="+14155550122")
+    with raises(80609, 400):
+        parts.create(identifier="+14155550133")
+    with raises(80609, 400):
+        svc.sessions.create(participants=[{"Identifier": "+14155550111"},
+                                          {"Identifier": "+14155550122"},
+                                          {"Identifier": "+14155550133"}])
+
+
+def test_never_the_same_proxy_number_for_two_open_sessions_of_one_identifier(account):
+    svc, (a, b) = _service(account, "+14155550100", "+14155550101")
+    first = svc.sessions.create(participants=[{"Identifier": "+14155550111"}])
+    second = svc.sessions.create(participants=[{"Identifier": "+14155550111"}])
+    n1 = svc.sessions(first.sid).participants.list()[0].proxy_identifier
+    n2 = svc.sessions(second.sid).participants.list()[0].proxy_identifier
+    assert {n1, n2} == {a.phone_number, b.phone_number}
+    with raises(80402, 400) as failure:
+        svc.sessions.create(participants=[{"Identifier": "+14155550111"}])
+    assert "already used" in failure.error.msg
+    assert [s.sid for s in svc.sessions.list()] == [first.sid, second.sid]  # rolled back whole
+    # Another identifier can still share the numbers.
+    svc.sessions.create(participants=[{"Identifier": "+14155550122"}])
+    # Closing a session frees its number for the identifier.
+    svc.sessions(first.sid).update(status="closed")
+    third = svc.sessions.create(participants=[{"Identifier": "+14155550111"}])
+    assert svc.sessions(third.sid).participants.list()[0].proxy_identifier == n1
+    # ... and re-opening the first would now clash.
+    with raises(80604, 409):
+        svc.sessions(first.sid).update(status="in-progress")
+
+
+def test_explicit_proxy_identifier(account):
+    svc, (a, b) = _service(account, "+14155550100", "+14155550101")
+    s1 = svc.sessions.create()
+    p = svc.sessions(s1.sid).participants.create(identifier="+14155550111",
+                                                 proxy_identifier="+14155550101")
+    assert p.proxy_identifier_sid == b.sid
+    s2 = svc.sessions.create()
+    with raises(80604, 409):
+        svc.sessions(s2.sid).participants.create(identifier="+14155550111",
+                                                 proxy_identifier_sid=b.sid)
+    with raises(80402, 400):
+        svc.sessions(s2.sid).participants.create(identifier="+14155550111",
+                                                 proxy_identifier="+14155559999")
+    assert svc.sessions(s2.sid).participants.create(
+        identifier="+14155550111", proxy_identifier_sid=a.sid).proxy_identifier == a.phone_number
+
+
+def test_geo_match_country_and_area_code(account):
+    svc, (us_sf, us_ny, gb) = _service(account, "+14155550100", "+12125550101", "+447700900123")
+    s = svc.sessions.create()
+    assert svc.sessions(s.sid).participants.create(
+        identifier="+447700900999").proxy_identifier == gb.phone_number
+    with raises(80402, 400) as failure:
+        svc.sessions(s.sid).participants.create(identifier="+33612345678")
+    assert "FR" in failure.error.msg
+    area, _ = _service(account, "+14155550100", "+12125550101", unique_name="area",
+                       geo_match_level="area-code")
+    s = area.sessions.create()
+    assert area.sessions(s.sid).participants.create(
+        identifier="+12125550199").proxy_identifier == "+12125550101"
+    assert area.sessions(s.sid).participants.create(
+        identifier="+14155550199").proxy_identifier == "+14155550100"
+    s = area.sessions.create()
+    with raises(80402, 400):
+        area.sessions(s.sid).participants.create(identifier="+13105550199")
+
+
+def test_reserved_numbers_are_not_picked(account):
+    svc, (a, b) = _service(account, "+14155550100", "+14155550101")
+    svc.phone_numbers(a.sid).update(is_reserved=True)
+    for _ in range(2):
+        s = svc.sessions.create()
+        assert svc.sessions(s.sid).participants.create(
+            identifier="+14155550111" if _ == 0 else "+14155550122").proxy_identifier_sid == b.sid
+    svc.phone_numbers(b.sid).update(is_reserved=True)
+    s = svc.sessions.create()
+    with raises(80402, 400):
+        svc.sessions(s.sid).participants.create(identifier="+14155550133")
+    # A reserved number can still be asked for explicitly.
+    assert svc.sessions(s.sid).participants.create(
+        identifier="+14155550133", proxy_identifier_sid=a.sid).proxy_identifier_sid == a.sid
+
+
+def test_sticky_and_avoid_sticky(account):
+    sticky, (a, b) = _service(account, "+14155550100", "+14155550101")
+    s1 = sticky.sessions.create(participants=[{"Identifier": "+14155550111"}])
+    used = sticky.sessions(s1.sid).participants.list()[0].proxy_identifier_sid
+    sticky.sessions(s1.sid).update(status="closed")
+    s2 = sticky.sessions.create(participants=[{"Identifier": "+14155550111"}])
+    assert sticky.sessions(s2.sid).participants.list()[0].proxy_identifier_sid == used
+    rotate, (c, d) = _service(account, "+14155550102", "+14155550103", unique_name="rotate",
+                              number_selection_behavior="avoid-sticky")
+    s1 = rotate.sessions.create(participants=[{"Identifier": "+14155550111"}])
+    first = rotate.sessions(s1.sid).participants.list()[0].proxy_identifier_sid
+    rotate.sessions(s1.sid).update(status="closed")
+    s2 = rotate.sessions.create(participants=[{"Identifier": "+14155550111"}])
+    assert rotate.sessions(s2.sid).participants.list()[0].proxy_identifier_sid != first
+
+
+def test_bad_identifiers_and_empty_pools(account):
+    svc, _ = _service(account)
+    s = svc.sessions.create()
+    with raises(80402, 400) as failure:
+        svc.sessions(s.sid).participants.create(identifier="+14155550111")
+    assert "no phone numbers" in failure.error.msg
+    with raises(80601, 400):
+        svc.sessions(s.sid).participants.create(identifier="4155550111")
+    with raises(80601, 400):
+        svc.sessions.create(participants=["not json"])
+    with raises(20001, 400):
+        svc.sessions(s.sid).participants.create(identifier=None)  # type: ignore[arg-type]
+
+
+def test_no_participants_on_closed_sessions(account):
+    svc, _ = _service(account, "+14155550100")
+    s = svc.sessions.create(status="closed")
+    assert s.status == "closed"
+    with raises(80607, 400):
+        svc.sessions(s.sid).participants.create(identifier="+14155550111")
