@@ -2,5 +2,5 @@
 
 from simplane.client import async_client, client
 
-__all__ = ["client", "async_client"]
+__all__ = ["async_client", "client"]
 __version__ = "0.1.0"
