@@ -263,10 +263,11 @@ def delete_interaction(ctx: Ctx) -> None:
 
 @api.operation("CreateMessageInteraction")
 def create_message_interaction(ctx: Ctx) -> dict:
-    _, session = _session(ctx)
+    service, session = _session(ctx)
     participant = svc.get_participant(ctx.db, session, ctx.path["ParticipantSid"])
     interaction = svc.create_message_interaction(ctx.db, ctx.runtime, session, participant,
                                                  ctx.params)
+    inbound.notify(ctx.db, ctx.runtime, service, session, interaction)
     return interaction_json(ctx, session, interaction, participant.sid)
 
 
@@ -286,3 +287,9 @@ def list_message_interactions(ctx: Ctx) -> dict:
                                           ProxyInteraction.participant_sid == participant.sid)
     return paginate(ctx, stmt, ProxyInteraction.pk,
                     lambda i: interaction_json(ctx, session, i, participant.sid), descending=True)
+
+
+from simplane.proxy import inbound  # noqa: E402
+
+api.router.add_api_route("/proxy/operator/Messages", inbound.operator_messages, methods=["POST"],
+                         name="ProxyOperatorInboundMessage", include_in_schema=False)

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import json
+
+import httpx
+from twilio.request_validator import RequestValidator
+
+
+def _setup(account, **service_kwargs):  # type: ignore[no-untyped-def]
+    proxy = account.client.proxy.v1
+    svc = proxy.services.create(unique_name="inbound", **service_kwargs)
+    proxy.services(svc.sid).phone_numbers.create(phone_number="+14155550100")
+    session = proxy.services(svc.sid).sessions.create(
+        ttl=600, participants=[{"Identifier": "+14155550111"}, {"Identifier": "+14155550122"}])
+    ctx = proxy.services(svc.sid).sessions(session.sid)
+    return ctx, ctx.participants.list()
+
+
+def _send(server, account, sender, to, body):  # type: ignore[no-untyped-def]
+    return httpx.post(f"{server.base_url}/proxy/operator/Messages",
+                      data={"From": sender, "To": to, "Body": body},
+                      auth=(account.sid, account.token))
+
+
+def test_inbound_message_is_proxied_recorded_and_reported(server, account, receiver):
+    session, (alice, bob) = _setup(account, callback_url=f"{receiver.url}/cb")
+    server.clock.advance(300)
+    response = _send(server, account, "+14155550111", "+14155550100", "hello bob")
+    assert response.status_code == 201, response.text
+    routed = response.json()
+    assert routed["to"] == "+14155550122" and routed["from"] == bob.proxy_identifier
+    i = session.interactions(routed["interaction_sid"]).fetch()
+    assert (i.inbound_participant_sid, i.outbound_participant_sid) == (alice.sid, bob.sid)
+    assert (i.inbound_resource_type, i.inbound_resource_status) == ("Message", "delivered")
+    assert i.outbound_resource_type == "Message" and json.loads(i.data) == {"body": "hello bob"}
+    s = session.fetch()
+    assert s.status == "in-progress" and s.date_last_interaction == server.clock.now()
+    server.drain()
+    cb = receiver.get()
+    assert cb.path == "/cb"
+    assert cb.value("interactionSid") == i.sid and cb.value("inboundParticipantSid") == alice.sid
+    assert RequestValidator(account.token).validate(
+        cb.url, {k: v[0] for k, v in cb.form.items()}, cb.headers["X-Twilio-Signature"])
+
+
+def test_out_of_session_and_unknown_numbers(server, account, receiver):
+    session, _ = _setup(account, out_of_session_callback_url=f"{receiver.url}/oos")
+    response = _send(server, account, "+14155550199", "+14155550100", "who is this")
+    assert response.status_code == 404 and response.json()["code"] == 80905
+    server.drain()
+    cb = receiver.get()
+    assert cb.path == "/oos" and cb.value("From") == "+14155550199"
+    session.update(status="closed")
+    assert _send(server, account, "+14155550111", "+14155550100", "x").json()["code"] == 80905
+    assert _send(server, account, "+14155550111", "+14155559999", "x").status_code == 404
+    assert httpx.post(f"{server.base_url}/proxy/operator/Messages",
+                      data={"From": "+1", "To": "+1", "Body": ""}).status_code == 401
+    assert session.interactions.list() == []
+
+
+def test_intercept_callback_403_blocks(server, account, receiver):
+    session, _ = _setup(account, intercept_callback_url=f"{receiver.url}/intercept")
+    receiver.statuses = [403]
+    blocked = _send(server, account, "+14155550111", "+14155550100", "spam")
+    assert blocked.status_code == 403 and blocked.json()["code"] == 80909
+    assert receiver.get().value("Body") == "spam"
+    assert session.interactions.list() == []
+    receiver.statuses = [500]
+    assert _send(server, account, "+14155550111", "+14155550100", "ok").status_code == 201
+    assert len(session.interactions.list()) == 1
