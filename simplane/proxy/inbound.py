@@ -29,8 +29,8 @@ from simplane.core import callbacks
 from simplane.core.api import basic_credentials, error_response, json_response
 from simplane.core.errors import TwilioError, bad_request, unauthorized
 from simplane.core.models import Account
-from simplane.core.signature import sign_form
 from simplane.core.sids import new_sid
+from simplane.core.signature import sign_form
 from simplane.proxy import service as svc
 from simplane.proxy.models import (
     ProxyInteraction,

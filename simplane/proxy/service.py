@@ -316,6 +316,7 @@ def update_session(db: Session, runtime: Runtime, service: ProxyService, session
     if status == "closed":
         close(session, now, CLOSED_BY_API)
     elif status == "in-progress":  # re-open
+        lock_pool(db, service)
         for participant in active_participants(db, session):
             if participant.proxy_identifier_sid and _pair_taken(
                     db, service.pk, participant.identifier, participant.proxy_identifier_sid,
@@ -466,9 +467,16 @@ def select_number(db: Session, service: ProxyService, session: ProxySession, ide
     return min(free, key=rank)
 
 
+def lock_pool(db: Session, service: ProxyService) -> None:
+    """Serialise number allocation within a service (PostgreSQL row lock; SQLite already runs
+    one writer at a time), so two concurrent requests never hand out the same pair."""
+    db.execute(select(ProxyService.pk).where(ProxyService.pk == service.pk).with_for_update())
+
+
 def add_participant(db: Session, runtime: Runtime, service: ProxyService, session: ProxySession,
                     spec: Any) -> ProxyParticipant:
     now = runtime.clock.now()
+    lock_pool(db, service)
     if session.status not in ACTIVE:
         raise bad_request(f"Session {session.sid} is {session.status}; Participants can only be "
                           "added to open Sessions", E.SESSION_CLOSED)

@@ -289,7 +289,7 @@ def list_message_interactions(ctx: Ctx) -> dict:
                     lambda i: interaction_json(ctx, session, i, participant.sid), descending=True)
 
 
-from simplane.proxy import inbound  # noqa: E402
+from simplane.proxy import inbound
 
 api.router.add_api_route("/proxy/operator/Messages", inbound.operator_messages, methods=["POST"],
                          name="ProxyOperatorInboundMessage", include_in_schema=False)

@@ -97,7 +97,7 @@ def test_explicit_proxy_identifier(account):
 
 
 def test_geo_match_country_and_area_code(account):
-    svc, (us_sf, us_ny, gb) = _service(account, "+14155550100", "+12125550101", "+447700900123")
+    svc, (_sf, _ny, gb) = _service(account, "+14155550100", "+12125550101", "+447700900123")
     s = svc.sessions.create()
     assert svc.sessions(s.sid).participants.create(
         identifier="+447700900999").proxy_identifier == gb.phone_number
@@ -133,13 +133,13 @@ def test_reserved_numbers_are_not_picked(account):
 
 
 def test_sticky_and_avoid_sticky(account):
-    sticky, (a, b) = _service(account, "+14155550100", "+14155550101")
+    sticky, _ = _service(account, "+14155550100", "+14155550101")
     s1 = sticky.sessions.create(participants=[{"Identifier": "+14155550111"}])
     used = sticky.sessions(s1.sid).participants.list()[0].proxy_identifier_sid
     sticky.sessions(s1.sid).update(status="closed")
     s2 = sticky.sessions.create(participants=[{"Identifier": "+14155550111"}])
     assert sticky.sessions(s2.sid).participants.list()[0].proxy_identifier_sid == used
-    rotate, (c, d) = _service(account, "+14155550102", "+14155550103", unique_name="rotate",
+    rotate, _ = _service(account, "+14155550102", "+14155550103", unique_name="rotate",
                               number_selection_behavior="avoid-sticky")
     s1 = rotate.sessions.create(participants=[{"Identifier": "+14155550111"}])
     first = rotate.sessions(s1.sid).participants.list()[0].proxy_identifier_sid
