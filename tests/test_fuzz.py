@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import httpx
 import schemathesis
+from schemathesis.checks import response_schema_conformance
 from hypothesis import HealthCheck, given, settings
 
 EXAMPLES = 20
@@ -27,6 +28,7 @@ def test_no_server_errors(server):  # type: ignore[no-untyped-def]
         def check(case):  # type: ignore[no-untyped-def]
             response = case.call(auth=(account.sid, account.token))
             assert response.status_code < 500, (case.method, case.formatted_path, response.text)
+            case.validate_response(response, checks=[response_schema_conformance])
             if response.status_code >= 400:
                 body = response.json()
                 assert set(body) == {"code", "message", "more_info", "status"}

@@ -104,7 +104,12 @@ def public_document(products: list[str], extra_paths: dict[str, Any] | None = No
         for path, item in spec["paths"].items():
             item.pop("servers", None)
             doc["paths"][f"/{product}{path}"] = item
-        doc["components"]["schemas"].update(spec["components"]["schemas"])
+        for name, schema in spec["components"]["schemas"].items():
+            if "_enum_" in name:
+                # Twilio answers null for an enum it has no value for (reset_status of a SIM that
+                # is not resetting, say); the official specs omit `nullable` on these.
+                schema["nullable"] = True
+            doc["components"]["schemas"][name] = schema
         doc["components"]["securitySchemes"].update(spec["components"].get("securitySchemes", {}))
     doc["paths"].update(extra_paths or {})
     return doc
