@@ -168,3 +168,33 @@ def test_no_participants_on_closed_sessions(account):
     assert s.status == "closed"
     with raises(80607, 400):
         svc.sessions(s.sid).participants.create(identifier="+14155550111")
+
+
+def test_concurrent_allocation_never_hands_out_one_pair_twice(account):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from twilio.base.exceptions import TwilioRestException
+
+    svc, _ = _service(account, "+14155550100", "+14155550101", "+14155550102")
+    sessions = [svc.sessions.create().sid for _ in range(6)]
+
+    def join(sid: str) -> str | None:
+        try:
+            return svc.sessions(sid).participants.create(identifier="+14155550111").proxy_identifier
+        except TwilioRestException as exc:
+            assert exc.code == 80402, exc.msg
+            return None
+
+    with ThreadPoolExecutor(6) as pool:
+        got = [n for n in pool.map(join, sessions) if n is not None]
+    assert sorted(got) == ["+14155550100", "+14155550101", "+14155550102"]
+
+
+def test_participant_paging(account):
+    svc, _ = _service(account, "+14155550100")
+    s = svc.sessions.create()
+    a = svc.sessions(s.sid).participants.create(identifier="+14155550111")
+    b = svc.sessions(s.sid).participants.create(identifier="+14155550122")
+    page = svc.sessions(s.sid).participants.page(page_size=1)
+    assert [p.sid for p in page] == [a.sid]
+    assert [p.sid for p in page.next_page()] == [b.sid]
