@@ -66,7 +66,8 @@ def _find_route(db: Session, account_sid: str, sender: str, proxy_number: str
                ProxyParticipant.identifier == sender,
                ProxyParticipant.proxy_identifier == proxy_number,
                ProxyParticipant.date_deleted.is_(None),
-               ProxySession.status.in_(svc.ACTIVE))
+               ProxySession.status.in_(svc.ACTIVE),
+               ProxySession.mode != "voice-only")
         .order_by(ProxySession.pk.desc()).limit(1)).first()
     if row is not None:
         return Route(row[2], row[1], row[0]), db.get(ProxyService, row[2])

@@ -102,3 +102,20 @@ def test_services_are_private_to_their_account(server, account):
     with raises(20404, 404):
         other.client.proxy.v1.services(s.sid).fetch()
     assert other.client.proxy.v1.services.list() == []
+
+
+def test_deleting_a_service_deletes_everything_under_it(account):
+    proxy = account.client.proxy.v1
+    svc = proxy.services.create(unique_name="gone")
+    proxy.services(svc.sid).phone_numbers.create(phone_number="+14155550100")
+    s = proxy.services(svc.sid).sessions.create(
+        participants=[{"Identifier": "+14155550111"}, {"Identifier": "+14155550122"}])
+    p = proxy.services(svc.sid).sessions(s.sid).participants.list()[0]
+    proxy.services(svc.sid).sessions(s.sid).participants(p.sid).message_interactions.create(
+        body="bye")
+    assert proxy.services(svc.sid).delete() is True
+    with raises(20404, 404):
+        proxy.services(svc.sid).sessions(s.sid).fetch()
+    # The unique name is free again, and the new service starts empty.
+    again = proxy.services.create(unique_name="gone")
+    assert proxy.services(again.sid).sessions.list() == []
