@@ -330,9 +330,9 @@ def update_session(db: Session, runtime: Runtime, service: ProxyService, session
         session.ttl_from = now
     if session.status != "closed":
         session.expires_at = compute_expiry(session)
-        if session.expires_at is not None and session.expires_at <= now:
-            raise invalid("Invalid DateExpiry: the Session would expire at once; give a later "
-                          "DateExpiry or Ttl")
+        if session.date_expiry is not None and session.date_expiry <= now:
+            raise invalid("Invalid DateExpiry: the Session's date_expiry has passed; give a "
+                          "later DateExpiry to re-open it")
     session.date_updated = now
     runtime.worker.wake_after_commit(db)
     return session

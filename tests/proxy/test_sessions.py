@@ -150,3 +150,34 @@ def test_update_can_extend_expiry(server, account, service):
     server.clock.advance(600)
     server.drain()
     assert sessions(s.sid).fetch().status == "open"
+
+
+def test_shortening_the_ttl_below_the_elapsed_time_closes_on_the_next_run(server, account,
+                                                                          service):
+    sessions = account.client.proxy.v1.services(service.sid).sessions
+    s = sessions.create(ttl=600)
+    server.clock.advance(100)
+    assert sessions(s.sid).update(ttl=50).ttl == 50
+    server.drain()
+    assert sessions(s.sid).fetch().status == "closed"
+    # Re-opening restarts the ttl ...
+    assert sessions(s.sid).update(status="in-progress").status == "in-progress"
+    server.clock.advance(49)
+    server.drain()
+    assert sessions(s.sid).fetch().status == "in-progress"
+    server.clock.advance(1)
+    server.drain()
+    assert sessions(s.sid).fetch().status == "closed"
+
+
+def test_reopening_past_its_date_expiry_needs_a_new_one(server, account, service):
+    sessions = account.client.proxy.v1.services(service.sid).sessions
+    s = sessions.create(date_expiry=server.clock.now() + timedelta(minutes=5))
+    server.clock.advance(600)
+    server.drain()
+    assert sessions(s.sid).fetch().status == "closed"
+    with raises(80601, 400):
+        sessions(s.sid).update(status="in-progress")
+    later = server.clock.now() + timedelta(hours=1)
+    reopened = sessions(s.sid).update(status="in-progress", date_expiry=later)
+    assert reopened.status == "in-progress" and reopened.date_expiry == later
