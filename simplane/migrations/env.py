@@ -11,6 +11,7 @@ from simplane import products
 from simplane.core.db import Base
 
 import_module("simplane.core.models")
+import_module("simplane.network.models")
 for name in products.NAMES:
     import_module(f"simplane.{name}.models")
 

@@ -1,25 +1,162 @@
-"""Wireless DataSessions and UsageRecords: what the network data plane recorded for SIMs."""
+"""Wireless DataSessions and UsageRecords, read from what ingest recorded: sessions, and hourly
+usage rollups (never raw history)."""
 
 from __future__ import annotations
 
+import re
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+
 from simplane.core.api import Ctx
-from simplane.core.paging import envelope, page_size
+from simplane.core.clock import iso
+from simplane.core.errors import TwilioError, bad_request
+from simplane.core.paging import envelope, page_size, paginate
+from simplane.network.models import AccountUsageHour, DataSession, SimUsageHour
 from simplane.wireless import service
+from simplane.wireless.models import Command
 from simplane.wireless.views import api
+
+SESSION_WINDOW = timedelta(days=30)
+DEFAULT_SPAN = timedelta(days=30)
+STEPS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1)}
+_TOKEN = re.compile(r"^PA(\d{1,12})$")
+
+
+def data_session_json(ctx: Ctx, s: DataSession) -> dict:
+    location = {"lat": s.lat, "lon": s.lon} if s.lat is not None and s.lon is not None else {}
+    return {
+        "sid": s.sid, "sim_sid": s.sim_sid, "account_sid": s.account_sid,
+        "radio_link": s.radio_link, "operator_mcc": s.operator_mcc,
+        "operator_mnc": s.operator_mnc, "operator_country": s.operator_country,
+        "operator_name": s.operator_name, "cell_id": s.cell_id,
+        "cell_location_estimate": location, "packets_uploaded": s.packets_up,
+        "packets_downloaded": s.packets_down, "last_updated": iso(s.last_updated),
+        "start": iso(s.start), "end": iso(s.end), "imei": s.imei,
+    }
 
 
 @api.operation("ListDataSession")
 def list_data_sessions(ctx: Ctx) -> dict:
-    service.get_sim(ctx.db, ctx.account_sid, ctx.path["SimSid"])
-    return envelope(ctx, [], page_size(ctx), ctx.params.get("Page", 0))
+    """The SIM's sessions of the last 30 days, newest first."""
+    sim = service.get_sim(ctx.db, ctx.account_sid, ctx.path["SimSid"])
+    since = ctx.now() - SESSION_WINDOW
+    stmt = select(DataSession).where(DataSession.sim_sid == sim.sid,
+                                     DataSession.account_sid == ctx.account_sid,
+                                     or_(DataSession.end.is_(None), DataSession.end >= since))
+    return paginate(ctx, stmt, DataSession.pk, lambda s: data_session_json(ctx, s),
+                    descending=True)
+
+
+# --- usage records ---------------------------------------------------------------------------
+
+def _block(up: int, down: int, **extra: object) -> dict:
+    return {"billing_units": "USD", "billed": 0, "total": up + down, "upload": up,
+            "download": down, "units": "bytes", **extra}
+
+
+def _commands_block(from_sim: int, to_sim: int, **extra: object) -> dict:
+    return {"billing_units": "USD", "billed": 0, "total": from_sim + to_sim, "from_sim": from_sim,
+            "to_sim": to_sim, **extra}
+
+
+def usage_record(start: datetime, end: datetime, usage: dict, commands: tuple[int, int]) -> dict:
+    """One period: data split home / national roaming / international roaming (per country)."""
+    home = [sum(v[i] for (r, _c), v in usage.items() if r == "home") for i in (0, 1)]
+    national = [sum(v[i] for (r, _c), v in usage.items() if r == "national") for i in (0, 1)]
+    abroad = sorted((c, v) for (r, c), v in usage.items() if r == "international")
+    up = home[0] + national[0] + sum(v[0] for _c, v in abroad)
+    down = home[1] + national[1] + sum(v[1] for _c, v in abroad)
+    from_sim, to_sim = commands
+    return {
+        "period": {"start": iso(start), "end": iso(end)},
+        "commands": _commands_block(
+            from_sim, to_sim, home=_commands_block(from_sim, to_sim),
+            national_roaming=_commands_block(0, 0), international_roaming=[]),
+        "data": _block(
+            up, down, home=_block(*home), national_roaming=_block(*national),
+            international_roaming=[_block(u, d, country=c) for c, (u, d) in abroad]),
+    }
+
+
+def _window(ctx: Ctx) -> tuple[datetime, datetime, str]:
+    end = ctx.params.get("End") or ctx.now()
+    start = ctx.params.get("Start") or end - DEFAULT_SPAN
+    if start >= end:
+        raise bad_request("Invalid Start: must be before End")
+    granularity = ctx.params.get("Granularity", "all")
+    return start, end, granularity
+
+
+def _periods(start: datetime, end: datetime, granularity: str) -> list[tuple[datetime, datetime]]:
+    if granularity == "all":
+        return [(start, end)]
+    step = STEPS[granularity]
+    cursor = start.replace(minute=0, second=0, microsecond=0)
+    if granularity == "daily":
+        cursor = cursor.replace(hour=0)
+    periods = []
+    while cursor < end:
+        periods.append((max(cursor, start), min(cursor + step, end)))
+        cursor += step
+    return periods
+
+
+def _usage_records(ctx: Ctx, table, owner_column, owner: str, sim_sid: str | None) -> dict:  # type: ignore[no-untyped-def]
+    start, end, granularity = _window(ctx)
+    periods = _periods(start, end, granularity)
+    size = page_size(ctx)
+    token = ctx.params.get("PageToken")
+    if token:
+        match = _TOKEN.match(token)
+        if not match:
+            raise TwilioError(400, 21481, f"Invalid PageToken: {token!r}")
+        after = int(match.group(1))
+        periods = [p for p in periods if p[0].timestamp() > after]
+    page, more = periods[:size], len(periods) > size
+    records = []
+    if page:
+        lo, hi = page[0][0], page[-1][1]
+        hours = ctx.db.execute(
+            select(table.hour, table.roaming, table.country, table.upload, table.download)
+            .where(owner_column == owner, table.hour >= lo.replace(minute=0, second=0),
+                   table.hour < hi)).all()
+        commands = _command_counts(ctx, sim_sid, lo, hi)
+        for p_start, p_end in page:
+            usage: dict = defaultdict(lambda: [0, 0])
+            first_hour = p_start.replace(minute=0, second=0, microsecond=0)  # rollups are hourly
+            for row in hours:
+                if first_hour <= row.hour < p_end:
+                    bucket = usage[(row.roaming, row.country)]
+                    bucket[0] += row.upload
+                    bucket[1] += row.download
+            counts = (sum(1 for d, t in commands if d == "from_sim" and p_start <= t < p_end),
+                      sum(1 for d, t in commands if d == "to_sim" and p_start <= t < p_end))
+            record = usage_record(p_start, p_end, usage, counts)
+            records.append({"sim_sid": sim_sid, "account_sid": ctx.account_sid, **record}
+                           if sim_sid else {"account_sid": ctx.account_sid, **record})
+    next_token = f"PA{int(page[-1][0].timestamp())}" if more else None
+    return envelope(ctx, records, size, ctx.params.get("Page", 0), next_token=next_token)
+
+
+def _command_counts(ctx: Ctx, sim_sid: str | None, lo: datetime, hi: datetime) -> list:
+    stmt = select(Command.direction, Command.date_created).where(
+        Command.account_sid == ctx.account_sid, Command.date_created >= lo,
+        Command.date_created < hi)
+    if sim_sid:
+        stmt = stmt.where(Command.sim_sid == sim_sid)
+    return list(ctx.db.execute(stmt).all())
 
 
 @api.operation("ListUsageRecord")
 def list_usage_records(ctx: Ctx) -> dict:
-    service.get_sim(ctx.db, ctx.account_sid, ctx.path["SimSid"])
-    return envelope(ctx, [], page_size(ctx), ctx.params.get("Page", 0))
+    sim = service.get_sim(ctx.db, ctx.account_sid, ctx.path["SimSid"])
+    return _usage_records(ctx, SimUsageHour, SimUsageHour.sim_sid, sim.sid, sim.sid)
 
 
 @api.operation("ListAccountUsageRecord")
 def list_account_usage_records(ctx: Ctx) -> dict:
-    return envelope(ctx, [], page_size(ctx), ctx.params.get("Page", 0))
+    return _usage_records(ctx, AccountUsageHour, AccountUsageHour.account_sid, ctx.account_sid,
+                          None)
+

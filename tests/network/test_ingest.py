@@ -1,0 +1,117 @@
+"""One ingest path: sessions and hourly usage from normalised events, counted once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from simplane.core import spec
+from simplane.network.events import NetworkEvent
+from simplane.network.ingest import ingest
+from simplane.wireless.models import Sim
+
+HOME = ("901", "42")  # the network that issued the generated IMSIs
+
+
+@pytest.fixture
+def sim(server, account):
+    account.client.wireless.v1.rate_plans.create(unique_name="p")
+    [sid] = server.provision(account.sid, 1, status="active", rate_plan="p")
+    with server.runtime.db.read() as db:
+        imsi = db.scalar(select(Sim.imsi).where(Sim.sid == sid))
+    return sid, imsi
+
+
+def event(server, imsi, kind, offset, up=0, down=0, session="s1", mcc=HOME[0], mnc=HOME[1],
+          **extra):
+    return NetworkEvent(kind=kind, imsi=imsi, time=server.clock.now() + timedelta(seconds=offset),
+                        session_id=session, mcc=mcc, mnc=mnc, bytes_up=up, bytes_down=down,
+                        **extra)
+
+
+def test_a_session_becomes_a_data_session_with_every_field(server, account, sim):
+    sid, imsi = sim
+    ingest(server.runtime, [
+        event(server, imsi, "session.started", 0, rat="LTE", mcc="234", mnc="15",
+              imei="490154203237518", cell_id="1234", lat=51.5, lon=-0.12, packets_up=1),
+        event(server, imsi, "session.updated", 360, 1000, 5000, mcc="234", mnc="15",
+              packets_up=10, packets_down=20),
+    ])
+    [session] = account.client.wireless.v1.sims(sid).data_sessions.list()
+    assert session.sim_sid == sid and session.account_sid == account.sid
+    assert (session.operator_mcc, session.operator_mnc) == ("234", "15")
+    assert session.operator_country == "GB" and session.operator_name == "Vodafone UK"
+    assert session.radio_link == "LTE" and session.imei == "490154203237518"
+    assert session.cell_id == "1234" and session.cell_location_estimate == {"lat": 51.5, "lon": -0.12}
+    assert (session.packets_uploaded, session.packets_downloaded) == (10, 20)
+    assert session.end is None and session.last_updated > session.start
+    raw = httpx.get(f"{server.base_url}/wireless/v1/Sims/{sid}/DataSessions",
+                    auth=(account.sid, account.token)).json()["data_sessions"][0]
+    assert set(raw) == set(spec.resource_fields("wireless", "wireless.v1.sim.data_session"))
+
+
+def test_repeated_and_late_counters_count_once(server, account, sim):
+    sid, imsi = sim
+    start = event(server, imsi, "session.started", 0)
+    update = event(server, imsi, "session.updated", 360, 1000, 2000)
+    late = event(server, imsi, "session.updated", 300, 500, 700)  # older, smaller counters
+    stop = event(server, imsi, "session.ended", 720, 1500, 4000)
+    for batch in ([start, update], [update, late], [stop], [stop, update]):
+        ingest(server.runtime, batch)
+    [record] = account.client.wireless.v1.sims(sid).usage_records.list(
+        start=server.clock.now() - timedelta(hours=1), end=server.clock.now() + timedelta(hours=2))
+    assert record.data["upload"] == 1500 and record.data["download"] == 4000
+    assert record.data["home"]["total"] == 5500 and record.data["total"] == 5500
+    [session] = account.client.wireless.v1.sims(sid).data_sessions.list()
+    assert session.end is not None
+
+
+def test_unknown_imsis_are_dropped_and_a_failed_batch_writes_nothing(server, account, sim):
+    sid, imsi = sim
+    result = ingest(server.runtime, [event(server, "001019999999999", "session.started", 0)])
+    assert result.unknown_imsi == 1 and result.accepted == 0
+    with pytest.raises(ValueError):
+        ingest(server.runtime, [event(server, imsi, "session.started", 0),
+                                event(server, imsi, "no.such.kind", 1)])
+    assert account.client.wireless.v1.sims(sid).data_sessions.list() == []
+
+
+def test_hourly_records_add_up_to_the_all_record(server, account, sim):
+    sid, imsi = sim
+    t0 = server.clock.now()
+    events = [event(server, imsi, "session.started", 0)]
+    total_up = total_down = 0
+    for i in range(1, 30):  # 29 interim updates every 6 minutes: about three hours
+        total_up, total_down = total_up + 100 * i, total_down + 300 * i
+        events.append(event(server, imsi, "session.updated", 360 * i, total_up, total_down))
+    roam = [event(server, imsi, "session.started", 100, session="s2", mcc="262", mnc="01"),
+            event(server, imsi, "session.ended", 4000, 70, 30, session="s2", mcc="262", mnc="01")]
+    ingest(server.runtime, events + roam)
+    usage = account.client.wireless.v1.sims(sid).usage_records
+    window = {"start": t0, "end": t0 + timedelta(hours=4)}
+    hourly = usage.list(granularity="hourly", **window)
+    [whole] = usage.list(granularity="all", **window)
+    assert len(hourly) == 4
+    for key in ("upload", "download", "total"):
+        assert sum(r.data[key] for r in hourly) == whole.data[key]
+    assert whole.data["upload"] == total_up + 70 and whole.data["download"] == total_down + 30
+    [abroad] = whole.data["international_roaming"]
+    assert abroad["country"] == "DE" and abroad["total"] == 100
+    assert whole.data["home"]["total"] + abroad["total"] == whole.data["total"]
+    [daily] = usage.list(granularity="daily", **window)
+    assert daily.data["total"] == whole.data["total"]
+    accounts = account.client.wireless.v1.usage_records.list(granularity="all", **window)
+    assert accounts[0].data["total"] == whole.data["total"]
+    assert hourly[0].period["start"] == t0.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_usage_records_of_another_account_are_not_found(server, account, sim):
+    sid, _ = sim
+    other = server.new_account()
+    for path in ("UsageRecords", "DataSessions"):
+        r = httpx.get(f"{server.base_url}/wireless/v1/Sims/{sid}/{path}",
+                      auth=(other.sid, other.token))
+        assert r.status_code == 404 and r.json()["code"] == 20404
