@@ -39,6 +39,9 @@ def test_create_fetch_list_and_soft_delete(server, account):
     assert svc.phone_numbers(pn.sid).fetch().in_use == 0
     with raises(80603, 409):
         parts.create(identifier="+14155550111")
+    q = parts.create(identifier="+14155550122")
+    assert parts(q.sid).delete()  # the official client's delete accepts the 200 with a body
+    assert parts(q.sid).fetch().date_deleted is not None
 
 
 def test_at_most_two_participants(account):
