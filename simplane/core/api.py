@@ -104,7 +104,17 @@ class ProductAPI:
         self.operations = spec.operations(product)
 
     def operation(self, operation_id: str) -> Callable[[Handler], Handler]:
-        op = self.operations[operation_id]
+        """Bind a handler to an operation of the product's official spec."""
+        return self._register(self.operations[operation_id])
+
+    def operator(self, method: str, path: str, status: int = 200) -> Callable[[Handler], Handler]:
+        """Bind a handler to an operator endpoint outside the Twilio spec (e.g. a carrier
+        simulator or a gateway's ingest), under /{product}{path}, with the same authentication,
+        transaction and error handling. Its parameters are in `ctx.params.raw`."""
+        return self._register(spec.Operation(f"{method} {path}", method, path, {}, status))
+
+    def _register(self, op: spec.Operation) -> Callable[[Handler], Handler]:
+        operation_id = op.operation_id
         route = f"/{self.product}{op.path}"
 
         def register(handler: Handler) -> Handler:
@@ -137,7 +147,7 @@ class ProductAPI:
             parsed = params_mod.parse(op.params, pairs, where)
             root = request_root(request, self.product)
             path_values = {k: str(v) for k, v in request.path_params.items()}
-            request_url = root + "/v1" + op.path.removeprefix("/v1").format(
+            request_url = root + op.path.format(
                 **{k: quote(v, safe="") for k, v in path_values.items()})
             session = runtime.db.read if op.method == "GET" else runtime.db.write
             with session() as db:
