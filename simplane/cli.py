@@ -49,8 +49,14 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
     database_url: DatabaseUrl = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    radius_port: Annotated[int | None, typer.Option(
+        help="Also listen for RADIUS accounting (UDP) on this port, e.g. 1813.")] = None,
+    radius_secret: Annotated[str | None, typer.Option(
+        help="The RADIUS shared secret (default: $SIMPLANE_RADIUS_SECRET).",
+        envvar="SIMPLANE_RADIUS_SECRET")] = None,
 ) -> None:
-    """Create or upgrade the schema, then serve every product on one port."""
+    """Create or upgrade the schema, then serve every product on one port (and, with
+    --radius-port, RADIUS accounting from packet gateways on UDP beside it)."""
     import uvicorn
 
     from simplane.app import create_app
@@ -65,8 +71,20 @@ def serve(
         err.print("[bold]Created the bootstrap account[/bold] (shown once; keep it safe):")
         err.print(f"  TWILIO_ACCOUNT_SID={created.sid}")
         err.print(f"  TWILIO_AUTH_TOKEN={created.secret}")
+    radius = None
+    if radius_port is not None:
+        if not radius_secret:
+            raise typer.BadParameter("a shared secret is needed", param_hint="--radius-secret")
+        from simplane.network.radius import RadiusServer
+
+        radius = RadiusServer(rt, radius_secret, host=host, port=radius_port).start()
+        err.print(f"RADIUS accounting on udp://{host}:{radius.port}")
     err.print(f"simplane listening on http://{host}:{port}")
-    uvicorn.run(create_app(rt), host=host, port=port, log_level=log_level, access_log=False)
+    try:
+        uvicorn.run(create_app(rt), host=host, port=port, log_level=log_level, access_log=False)
+    finally:
+        if radius is not None:
+            radius.stop()
 
 
 @db_app.command("upgrade")
@@ -80,6 +98,7 @@ def db_upgrade(database_url: DatabaseUrl = None) -> None:
 def accounts_create(
     friendly_name: Annotated[str | None, typer.Option(help="A name for the account.")] = None,
     parent: Annotated[str | None, typer.Option(help="Make it a subaccount of this AC… SID.")] = None,
+    admin: Annotated[bool, typer.Option(help="May call operator endpoints (e.g. ingest).")] = False,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create an account; its SID and auth token are printed once."""
@@ -88,7 +107,7 @@ def accounts_create(
     rt = runtime(database_url)
     with rt.db.write() as db:
         creds = create_account(db, rt.box, rt.clock, friendly_name=friendly_name,
-                               owner_account_sid=parent)
+                               owner_account_sid=parent, admin=admin)
     typer.echo(f"TWILIO_ACCOUNT_SID={creds.sid}\nTWILIO_AUTH_TOKEN={creds.secret}")
     rt.close()
 

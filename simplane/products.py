@@ -8,10 +8,12 @@ from types import ModuleType
 from simplane.core.worker import Job
 
 NAMES = ["wireless", "proxy"]
+# Operator-only routes that are not a Twilio product (no spec, no Host routing).
+OPERATOR = ["network"]
 
 
 def modules() -> list[ModuleType]:
-    return [import_module(f"simplane.{name}.views") for name in NAMES]
+    return [import_module(f"simplane.{name}.views") for name in NAMES + OPERATOR]
 
 
 def jobs() -> list[Job]:

@@ -29,6 +29,7 @@ class Credentials:
 def create_account(
     db: Session, box: SecretBox, clock: Clock, *, friendly_name: str | None = None,
     sid: str | None = None, auth_token: str | None = None, owner_account_sid: str | None = None,
+    admin: bool = False,
 ) -> Credentials:
     sid = sid or new_sid("AC")
     if not looks_like_sid(sid, "AC"):
@@ -38,7 +39,7 @@ def create_account(
         raise bad_request("Auth token must be at least 16 characters")
     now = clock.now()
     db.add(Account(
-        sid=sid, friendly_name=friendly_name or sid, status="active",
+        sid=sid, friendly_name=friendly_name or sid, status="active", admin=admin,
         owner_account_sid=owner_account_sid, auth_token_hash=hash_secret(token),
         auth_token_sealed=box.seal(token), date_created=now, date_updated=now,
     ))
@@ -66,14 +67,15 @@ def ensure_bootstrap_account(
     if sid and token:
         existing = db.scalar(select(Account).where(Account.sid == sid))
         if existing is None:
-            return create_account(db, box, clock, sid=sid, auth_token=token, friendly_name="bootstrap")
+            return create_account(db, box, clock, sid=sid, auth_token=token, friendly_name="bootstrap",
+                                  admin=True)
         if not verify_secret(token, existing.auth_token_hash):  # the operator rotated it
             existing.auth_token_hash = hash_secret(token)
             existing.auth_token_sealed = box.seal(token)
             existing.date_updated = clock.now()
         return None
     if db.scalar(select(Account.pk).limit(1)) is None:
-        return create_account(db, box, clock, friendly_name="bootstrap")
+        return create_account(db, box, clock, friendly_name="bootstrap", admin=True)
     return None
 
 

@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, quote
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -26,6 +27,7 @@ from simplane.core import params as params_mod
 from simplane.core import spec
 from simplane.core.errors import TwilioError, unauthorized
 from simplane.core.metrics import observe_request
+from simplane.core.models import Account
 from simplane.core.params import Params
 
 if TYPE_CHECKING:
@@ -49,6 +51,7 @@ class Ctx:
     root: str  # scheme://host[/product]: where this product's /v1 lives for this caller
     request_url: str  # absolute URL of this request, without its query
     query_pairs: list[tuple[str, str]]
+    body: bytes = b""
 
     @property
     def clock(self):  # type: ignore[no-untyped-def]
@@ -56,6 +59,13 @@ class Ctx:
 
     def now(self):  # type: ignore[no-untyped-def]
         return self.runtime.clock.now()
+
+    def require_admin(self) -> None:
+        """Operator endpoints: only an admin account (the bootstrap one, or one created with
+        `simplane accounts create --admin`) may call them."""
+        if not self.db.scalar(select(Account.admin).where(Account.sid == self.account_sid)):
+            raise TwilioError(403, 20403, "This endpoint is for operators: the account is not an "
+                              "admin account")
 
     def url(self, path: str) -> str:
         """Absolute URL of a path under this product's /v1, e.g. ctx.url("/Sims/DE…")."""
@@ -101,11 +111,10 @@ class ProductAPI:
     def __init__(self, product: str) -> None:
         self.product = product
         self.router = APIRouter()
-        self.operations = spec.operations(product)
 
     def operation(self, operation_id: str) -> Callable[[Handler], Handler]:
         """Bind a handler to an operation of the product's official spec."""
-        return self._register(self.operations[operation_id])
+        return self._register(spec.operations(self.product)[operation_id])
 
     def operator(self, method: str, path: str, status: int = 200) -> Callable[[Handler], Handler]:
         """Bind a handler to an operator endpoint outside the Twilio spec (e.g. a carrier
@@ -152,7 +161,7 @@ class ProductAPI:
             session = runtime.db.read if op.method == "GET" else runtime.db.write
             with session() as db:
                 ctx = Ctx(runtime, db, account_sid, op, parsed, path_values, root, request_url,
-                          query_pairs)
+                          query_pairs, body)
                 result = handler(ctx)
         except TwilioError as error:
             self._log(request, error.status, account_sid, error.code)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from simplane.core.db import Base, UTCDateTime
@@ -19,6 +19,7 @@ class Account(Base):
     sid: Mapped[str] = mapped_column(String(34), unique=True)
     friendly_name: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16), default="active")
+    admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     owner_account_sid: Mapped[str | None] = mapped_column(String(34), index=True)
     auth_token_hash: Mapped[str] = mapped_column(String(200))
     auth_token_sealed: Mapped[str] = mapped_column(Text)  # encrypted: callbacks are signed with it

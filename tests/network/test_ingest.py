@@ -115,3 +115,36 @@ def test_usage_records_of_another_account_are_not_found(server, account, sim):
         r = httpx.get(f"{server.base_url}/wireless/v1/Sims/{sid}/{path}",
                       auth=(other.sid, other.token))
         assert r.status_code == 404 and r.json()["code"] == 20404
+
+
+def test_http_ingest_is_for_admin_accounts_and_all_or_nothing(server, account, sim):
+    sid, imsi = sim
+    admin = server.new_account()
+    with server.runtime.db.write() as db:
+        from simplane.core.models import Account
+
+        db.query(Account).filter_by(sid=admin.sid).update({"admin": True})
+    url = f"{server.base_url}/network/v1/Events"
+    t = server.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    batch = {"events": [
+        {"kind": "session.started", "imsi": imsi, "time": t, "session_id": "h1", "mcc": "901",
+         "mnc": "42", "rat": "LTE"},
+        {"kind": "session.updated", "imsi": imsi, "time": t, "session_id": "h1",
+         "bytes_up": 10, "bytes_down": 20},
+    ]}
+    assert httpx.post(url, json=batch, auth=(account.sid, account.token)).status_code == 403
+    assert httpx.post(url, json=batch).status_code == 401
+    bad = {"events": [batch["events"][0], {**batch["events"][1], "bytes_up": -5}]}
+    r = httpx.post(url, json=bad, auth=(admin.sid, admin.token))
+    assert r.status_code == 400 and "events[1].bytes_up" in r.json()["message"]
+    assert account.client.wireless.v1.sims(sid).data_sessions.list() == []
+    r = httpx.post(url, json=batch, auth=(admin.sid, admin.token))
+    assert r.status_code == 202
+    assert r.json()["accepted"] == 2 and r.json()["bytes_counted"] == 30
+    r = httpx.post(url, json=batch, auth=(admin.sid, admin.token))  # replayed: counted once
+    assert r.json()["bytes_counted"] == 0
+    [session] = account.client.wireless.v1.sims(sid).data_sessions.list()
+    assert session.radio_link == "LTE"
+    for body in (b"not json", b"{}", b'{"events": [{"kind": "session.started"}]}'):
+        r = httpx.post(url, content=body, auth=(admin.sid, admin.token))
+        assert r.status_code == 400 and r.json()["code"] == 20001
