@@ -32,7 +32,7 @@ def parse_event(index: int, raw: object) -> NetworkEvent:
         raise bad_request(f"Invalid {where}: must be an object")
     unknown = set(raw) - set(FIELDS)
     if unknown:
-        raise bad_request(f"Invalid {where}: unknown field {sorted(unknown)[0]!r}")
+        raise bad_request(f"Invalid {where}: unknown field {min(unknown)!r}")
     values: dict = {}
     for name, value in raw.items():
         if value is None:
