@@ -1,0 +1,298 @@
+"""RADIUS accounting (RFC 2866) as a source of network events, the way a packet gateway (GGSN,
+PGW, SMF) reports data sessions.
+
+A UDP listener takes Accounting-Request Start / Interim-Update / Stop, turns each into a
+NetworkEvent and hands it to the one ingest path; only once ingest has committed does it answer
+with an Accounting-Response, so a gateway that hears nothing retransmits and nothing is lost.
+Counters in accounting are cumulative per session and ingest counts only their growth, so a
+retransmitted request never counts twice.
+
+Requests whose Request Authenticator does not match the shared secret, and requests about an IMSI
+no SIM carries, are dropped unanswered and counted in simplane_radius_packets_total.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import struct
+import threading
+from collections import OrderedDict
+from datetime import UTC, datetime
+from importlib import resources
+from typing import TYPE_CHECKING
+
+from prometheus_client import Counter
+from pyrad import packet as radius_packet
+from pyrad.dictionary import Dictionary
+
+from simplane.core.metrics import REGISTRY
+from simplane.network.events import NetworkEvent
+from simplane.network.ingest import ingest
+
+if TYPE_CHECKING:
+    from simplane.core.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+PACKETS = Counter(
+    "simplane_radius_packets", "RADIUS accounting packets received, by outcome", ["outcome"],
+    registry=REGISTRY,
+)
+OUTCOMES = ("accepted", "duplicate", "ignored", "bad_authenticator", "unknown_imsi", "malformed",
+            "error")
+for _outcome in OUTCOMES:
+    PACKETS.labels(_outcome)
+
+KIND = {"Start": "session.started", "Interim-Update": "session.updated",
+        "Stop": "session.ended"}
+ACCOUNTING_ON_OFF = ("Accounting-On", "Accounting-Off")
+
+# 3GPP TS 29.061 section 16.4.7.2, 3GPP-RAT-Type
+RAT_TYPES = {1: "3G", 2: "2G", 5: "3G", 6: "LTE", 8: "NB-IoT", 9: "LTE-M", 10: "5G"}
+
+
+def dictionary() -> Dictionary:
+    """The RADIUS dictionary shipped with simplane: standard accounting and 3GPP attributes."""
+    source = resources.files("simplane.network").joinpath("radius.dictionary")
+    with resources.as_file(source) as path:
+        return Dictionary(str(path))
+
+
+class Dropped(Exception):
+    """A request to drop unanswered, with the outcome to count it under."""
+
+    def __init__(self, outcome: str, reason: str) -> None:
+        super().__init__(reason)
+        self.outcome = outcome
+
+
+# --- attribute decoding --------------------------------------------------------------------
+
+def _first(pkt: radius_packet.Packet, name: str):  # type: ignore[no-untyped-def]
+    values = pkt.get(name) if name in pkt else None
+    return values[0] if values else None
+
+
+def _counter(pkt: radius_packet.Packet, octets: str, gigawords: str) -> int:
+    return (_first(pkt, gigawords) or 0) * 2**32 + (_first(pkt, octets) or 0)
+
+
+def _text(value) -> str | None:  # type: ignore[no-untyped-def]
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    value = value.strip().strip("\x00")
+    return value or None
+
+
+def luhn_digit(digits: str) -> str:
+    """The Luhn check digit to append to `digits`."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 0:  # these get doubled once the check digit is appended
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return str((10 - total % 10) % 10)
+
+
+def imei_from_imeisv(value: str | None) -> str | None:
+    """IMEI (14 digits and Luhn check digit) from an IMEISV (14 digits and two of software
+    version); anything else is kept as given."""
+    if not value:
+        return None
+    if len(value) == 16 and value.isdigit():
+        return value[:14] + luhn_digit(value[:14])
+    return value
+
+
+def rat_type(value) -> str | None:  # type: ignore[no-untyped-def]
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        if not value:
+            return None
+        code = value[0] if len(value) == 1 else int.from_bytes(value, "big")
+    else:
+        code = int(value)
+    return RAT_TYPES.get(code)
+
+
+def _plmn(data: bytes) -> tuple[str, str]:
+    """MCC and MNC from three octets of TBCD (3GPP TS 24.008 section 10.5.1.3)."""
+    mcc = f"{data[0] & 0x0F}{data[0] >> 4}{data[1] & 0x0F}"
+    mnc3 = data[1] >> 4
+    mnc = f"{data[2] & 0x0F}{data[2] >> 4}" + ("" if mnc3 == 0x0F else str(mnc3))
+    return mcc, mnc
+
+
+def user_location(data: bytes | None) -> dict[str, str]:
+    """mcc, mnc, lac and cell_id from 3GPP-User-Location-Info (3GPP TS 29.061 section
+    16.4.7.2, TS 29.274 section 8.21), as far as it is decodable."""
+    if not data or len(data) < 2:
+        return {}
+    kind, body = data[0], data[1:]
+    try:
+        if kind in (0, 1, 2) and len(body) >= 7:  # CGI, SAI, RAI: PLMN, LAC, CI / SAC / RAC
+            mcc, mnc = _plmn(body)
+            out = {"mcc": mcc, "mnc": mnc, "lac": str(int.from_bytes(body[3:5], "big"))}
+            if kind in (0, 1):
+                out["cell_id"] = str(int.from_bytes(body[5:7], "big"))
+            return out
+        if kind == 128 and len(body) >= 5:  # TAI: PLMN, TAC
+            mcc, mnc = _plmn(body)
+            return {"mcc": mcc, "mnc": mnc, "lac": str(int.from_bytes(body[3:5], "big"))}
+        if kind == 129 and len(body) >= 7:  # ECGI: PLMN, 4 bits spare and 28 of ECI
+            mcc, mnc = _plmn(body)
+            return {"mcc": mcc, "mnc": mnc,
+                    "cell_id": str(int.from_bytes(body[3:7], "big") & 0x0FFFFFFF)}
+        if kind == 130 and len(body) >= 12:  # TAI and ECGI
+            mcc, mnc = _plmn(body)
+            return {"mcc": mcc, "mnc": mnc, "lac": str(int.from_bytes(body[3:5], "big")),
+                    "cell_id": str(int.from_bytes(body[8:12], "big") & 0x0FFFFFFF)}
+    except (IndexError, ValueError):
+        return {}
+    return {}
+
+
+def to_event(pkt: radius_packet.Packet, now: datetime) -> NetworkEvent | None:
+    """The NetworkEvent an Accounting-Request reports; None for Accounting-On/Off."""
+    status = _first(pkt, "Acct-Status-Type")
+    if status in ACCOUNTING_ON_OFF:
+        return None
+    if status not in KIND:
+        raise Dropped("malformed", f"Acct-Status-Type {status!r} is not handled")
+    session_id = _text(_first(pkt, "Acct-Session-Id"))
+    if not session_id:
+        raise Dropped("malformed", "no Acct-Session-Id")
+    imsi = _text(_first(pkt, "3GPP-IMSI"))
+    if not imsi:
+        user = _text(_first(pkt, "User-Name"))
+        imsi = user if user and user.isdigit() and 6 <= len(user) <= 15 else None
+    if not imsi:
+        raise Dropped("malformed", "no 3GPP-IMSI (nor an IMSI as User-Name)")
+    stamp = _first(pkt, "Event-Timestamp")
+    when = datetime.fromtimestamp(stamp, UTC) if isinstance(stamp, int) and stamp > 0 else now
+    location = user_location(_first(pkt, "3GPP-User-Location-Info"))
+    mcc, mnc = location.get("mcc"), location.get("mnc")
+    serving = _text(_first(pkt, "3GPP-SGSN-MCC-MNC"))
+    if serving and serving.isdigit() and len(serving) in (5, 6):
+        mcc, mnc = serving[:3], serving[3:]
+    ip = _first(pkt, "Framed-IP-Address")
+    return NetworkEvent(
+        kind=KIND[status], imsi=imsi, time=when, session_id=session_id,
+        imei=imei_from_imeisv(_text(_first(pkt, "3GPP-IMEISV"))),
+        apn=_text(_first(pkt, "Called-Station-Id")),
+        rat=rat_type(_first(pkt, "3GPP-RAT-Type")), mcc=mcc, mnc=mnc,
+        cell_id=location.get("cell_id"), lac=location.get("lac"),
+        ip_address=str(ip) if ip else None,
+        bytes_up=_counter(pkt, "Acct-Input-Octets", "Acct-Input-Gigawords"),
+        bytes_down=_counter(pkt, "Acct-Output-Octets", "Acct-Output-Gigawords"),
+        packets_up=_first(pkt, "Acct-Input-Packets") or 0,
+        packets_down=_first(pkt, "Acct-Output-Packets") or 0,
+    )
+
+
+# --- the listener --------------------------------------------------------------------------
+
+class RadiusServer:
+    """An accounting listener on one UDP socket, served by one thread."""
+
+    DUPLICATES_KEPT = 4096
+
+    def __init__(self, runtime: Runtime, secret: str | bytes, host: str = "127.0.0.1",
+                 port: int = 1813) -> None:
+        self.runtime = runtime
+        self.secret = secret.encode() if isinstance(secret, str) else secret
+        self.dict = dictionary()
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        self.sock.bind((host, port))
+        self.sock.settimeout(0.2)
+        self.address = self.sock.getsockname()[:2]
+        self._replies: OrderedDict[tuple, bytes] = OrderedDict()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self.address[1])
+
+    def start(self) -> RadiusServer:
+        self._thread = threading.Thread(target=self.serve, name="radius", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+        self.sock.close()
+
+    def serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data, peer = self.sock.recvfrom(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                if self._stop.is_set():
+                    return
+                raise
+            reply = self.handle(data, peer)
+            if reply is not None:
+                try:
+                    self.sock.sendto(reply, peer)
+                except OSError as exc:
+                    log.warning("radius: cannot answer %s: %s", peer, exc)
+
+    def handle(self, data: bytes, peer: tuple) -> bytes | None:
+        """The Accounting-Response to send, or None to drop the datagram; counts the outcome."""
+        try:
+            reply, outcome = self._handle(data, peer)
+        except Dropped as exc:
+            log.info("radius: dropped a packet from %s (%s): %s", peer[0], exc.outcome, exc)
+            PACKETS.labels(exc.outcome).inc()
+            return None
+        except Exception:
+            log.exception("radius: cannot ingest a packet from %s", peer[0])
+            PACKETS.labels("error").inc()
+            return None  # unanswered, so the gateway retransmits
+        PACKETS.labels(outcome).inc()
+        return reply
+
+    def _handle(self, data: bytes, peer: tuple) -> tuple[bytes, str]:
+        if len(data) < 20 or data[0] != radius_packet.AccountingRequest:
+            raise Dropped("malformed", "not an Accounting-Request")
+        key = (peer[0], peer[1], data[1], data[4:20])
+        cached = self._replies.get(key)
+        if cached is not None:  # a retransmission (RFC 5080 section 2.2.2): the same answer
+            return cached, "duplicate"
+        try:
+            pkt = radius_packet.AcctPacket(packet=data, secret=self.secret, dict=self.dict)
+        except (radius_packet.PacketError, KeyError, IndexError, TypeError, ValueError,
+                struct.error) as exc:
+            raise Dropped("malformed", f"undecodable: {exc}") from None
+        if not pkt.VerifyAcctRequest():
+            raise Dropped("bad_authenticator", "the Request Authenticator does not match")
+        if pkt.message_authenticator and not pkt.verify_message_authenticator():
+            raise Dropped("bad_authenticator", "the Message-Authenticator does not match")
+        try:
+            event = to_event(pkt, self.runtime.clock.now())
+        except (TypeError, ValueError) as exc:
+            raise Dropped("malformed", str(exc)) from None
+        outcome = "ignored"
+        if event is not None:
+            result = ingest(self.runtime, [event])
+            if result.unknown_imsi:
+                raise Dropped("unknown_imsi", f"no SIM has IMSI {event.imsi}")
+            outcome = "accepted"
+        reply = pkt.CreateReply().ReplyPacket()
+        self._replies[key] = reply
+        while len(self._replies) > self.DUPLICATES_KEPT:
+            self._replies.popitem(last=False)
+        return reply, outcome

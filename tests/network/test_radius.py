@@ -1,0 +1,228 @@
+"""RADIUS accounting from a packet gateway, over real loopback UDP, into the one ingest path."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from datetime import timedelta
+
+import pytest
+from pyrad import packet as radius_packet
+from pyrad.client import Client as RadiusClient
+from pyrad.client import Timeout
+from sqlalchemy import select
+
+from simplane.core.metrics import REGISTRY
+from simplane.network import radius
+from simplane.network.radius import RadiusServer
+from simplane.wireless.models import Sim
+
+SECRET = "testing123"
+RADCLIENT = shutil.which("radclient")
+REQUIRE_RADCLIENT = os.environ.get("REQUIRE_POSTGRES") == "1"  # the CI run, which installs it
+
+
+def packets(outcome: str) -> float:
+    return REGISTRY.get_sample_value("simplane_radius_packets_total", {"outcome": outcome}) or 0.0
+
+
+@pytest.fixture
+def gateway(server):
+    """A RADIUS accounting listener on a free loopback port, ingesting into the test server."""
+    srv = RadiusServer(server.runtime, SECRET, host="127.0.0.1", port=0).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def sim(server, account):
+    account.client.wireless.v1.rate_plans.create(unique_name="p")
+    [sid] = server.provision(account.sid, 1, status="active", rate_plan="p")
+    with server.runtime.db.read() as db:
+        imsi = db.scalar(select(Sim.imsi).where(Sim.sid == sid))
+    return sid, imsi
+
+
+def pyrad_client(gateway: RadiusServer, secret: str = SECRET) -> RadiusClient:
+    client = RadiusClient(server="127.0.0.1", acctport=gateway.port, secret=secret.encode(),
+                          dict=radius.dictionary())
+    client.timeout = 2
+    client.retries = 1
+    return client
+
+
+def request(client: RadiusClient, **attrs) -> radius_packet.AcctPacket:  # type: ignore[no-untyped-def]
+    pkt = client.CreateAcctPacket()
+    for name, value in attrs.items():
+        pkt[name.replace("_", "-")] = value
+    return pkt
+
+
+def radclient(gateway: RadiusServer, attributes: dict[str, object], secret: str = SECRET
+              ) -> subprocess.CompletedProcess:
+    line = ", ".join(f"{k} = {v}" for k, v in attributes.items())
+    return subprocess.run(
+        [RADCLIENT or "radclient", "-x", "-t", "1", "-r", "1",
+         f"127.0.0.1:{gateway.port}", "acct", secret],
+        input=line + "\n", capture_output=True, text=True, timeout=30, check=False)
+
+
+def window(server):  # type: ignore[no-untyped-def]
+    now = server.clock.now()
+    return {"start": now - timedelta(hours=1), "end": now + timedelta(hours=2)}
+
+
+def tbcd_plmn(mcc: str, mnc: str) -> bytes:
+    mnc3 = int(mnc[2]) if len(mnc) == 3 else 0xF
+    return bytes([int(mcc[1]) << 4 | int(mcc[0]), mnc3 << 4 | int(mcc[2]),
+                  int(mnc[1]) << 4 | int(mnc[0])])
+
+
+def test_radclient_start_interim_stop_becomes_a_data_session_and_usage(server, account, sim,
+                                                                        gateway):
+    if RADCLIENT is None:
+        if REQUIRE_RADCLIENT:
+            pytest.fail("radclient is required (REQUIRE_POSTGRES=1): apt-get install "
+                        "freeradius-utils")
+        pytest.skip("radclient is not installed (apt-get install freeradius-utils)")
+    sid, imsi = sim
+    uli = bytes([130]) + tbcd_plmn("234", "15") + (0x1234).to_bytes(2, "big") \
+        + tbcd_plmn("234", "15") + (0x0ABCDEF).to_bytes(4, "big")
+    common = {
+        "User-Name": f'"{imsi}"', "Acct-Session-Id": '"gw-1"', "3GPP-IMSI": f'"{imsi}"',
+        "Called-Station-Id": '"iot.example"', "Calling-Station-Id": '"447700900123"',
+        "Framed-IP-Address": "10.64.0.7", "3GPP-IMEISV": '"4901542032375101"',
+        "3GPP-SGSN-MCC-MNC": '"23415"', "3GPP-RAT-Type": "6",
+        "3GPP-User-Location-Info": "0x" + uli.hex(),
+    }
+    accepted = packets("accepted")
+    started = radclient(gateway, {**common, "Acct-Status-Type": "Start"})
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert "Accounting-Response" in started.stdout
+    interim = radclient(gateway, {**common, "Acct-Status-Type": "Interim-Update",
+                                  "Acct-Input-Octets": 1000, "Acct-Output-Octets": 5000,
+                                  "Acct-Input-Packets": 10, "Acct-Output-Packets": 20})
+    assert interim.returncode == 0, interim.stdout + interim.stderr
+    stop = radclient(gateway, {**common, "Acct-Status-Type": "Stop",
+                               "Acct-Input-Gigawords": 1, "Acct-Input-Octets": 5,
+                               "Acct-Output-Octets": 7000, "Acct-Input-Packets": 11,
+                               "Acct-Output-Packets": 25})
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+    assert packets("accepted") == accepted + 3
+
+    [session] = account.client.wireless.v1.sims(sid).data_sessions.list()
+    assert session.radio_link == "LTE" and session.imei == "490154203237518"
+    assert (session.operator_mcc, session.operator_mnc) == ("234", "15")
+    assert session.operator_country == "GB"
+    assert session.cell_id == str(0x0ABCDEF)
+    assert (session.packets_uploaded, session.packets_downloaded) == (11, 25)
+    assert session.end is not None
+    [record] = account.client.wireless.v1.sims(sid).usage_records.list(**window(server))
+    assert record.data["upload"] == 2**32 + 5 and record.data["download"] == 7000
+    assert record.data["total"] == 2**32 + 5 + 7000
+
+
+def test_radclient_with_a_bad_secret_gets_no_answer_and_is_counted(server, account, sim,
+                                                                     gateway):
+    if RADCLIENT is None:
+        if REQUIRE_RADCLIENT:
+            pytest.fail("radclient is required (REQUIRE_POSTGRES=1)")
+        pytest.skip("radclient is not installed (apt-get install freeradius-utils)")
+    sid, imsi = sim
+    bad = packets("bad_authenticator")
+    done = radclient(gateway, {"Acct-Status-Type": "Start", "Acct-Session-Id": '"x"',
+                               "3GPP-IMSI": f'"{imsi}"', "Acct-Input-Octets": 100},
+                     secret="wrong-secret")
+    assert done.returncode != 0 and "Accounting-Response" not in done.stdout
+    assert packets("bad_authenticator") >= bad + 1
+    assert account.client.wireless.v1.sims(sid).data_sessions.list() == []
+
+
+def test_pyrad_peer_with_gigawords_timestamps_and_retransmissions(server, account, sim, gateway):
+    sid, imsi = sim
+    client = pyrad_client(gateway)
+    stamp = int(server.clock.now().timestamp()) + 60
+    base = {"Acct-Session-Id": "pgw-7", "3GPP-IMSI": imsi, "Called-Station-Id": "m2m",
+            "3GPP-SGSN-MCC-MNC": "90142", "3GPP-RAT-Type": bytes([8]),
+            "Framed-IP-Address": "10.0.0.9"}
+    reply = client.SendPacket(request(client, Acct_Status_Type="Start", Event_Timestamp=stamp,
+                                      **base))
+    assert reply.code == radius_packet.AccountingResponse
+
+    # The same datagram twice (a retransmission): both answered alike, counted once.
+    interim = request(client, Acct_Status_Type="Interim-Update", Event_Timestamp=stamp + 300,
+                      Acct_Input_Octets=5, Acct_Input_Gigawords=1, Acct_Output_Octets=900,
+                      Acct_Output_Gigawords=0, **base)
+    raw = interim.RequestPacket()
+    duplicates = packets("duplicate")
+    answers = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(5)
+        for _ in range(2):
+            sock.sendto(raw, ("127.0.0.1", gateway.port))
+            answers.append(sock.recv(4096))
+    assert answers[0] == answers[1]
+    assert interim.VerifyReply(interim.CreateReply(packet=answers[0]), answers[0])
+    assert packets("duplicate") == duplicates + 1
+    # A repeat with a new id (a gateway resending the same counters) adds nothing either.
+    again = request(client, Acct_Status_Type="Interim-Update", Event_Timestamp=stamp + 300,
+                    Acct_Input_Octets=5, Acct_Input_Gigawords=1, Acct_Output_Octets=900, **base)
+    assert client.SendPacket(again).code == radius_packet.AccountingResponse
+
+    [record] = account.client.wireless.v1.sims(sid).usage_records.list(**window(server))
+    assert record.data["upload"] == 2**32 + 5 and record.data["download"] == 900
+    assert record.data["home"]["total"] == 2**32 + 905
+    [session] = account.client.wireless.v1.sims(sid).data_sessions.list()
+    assert session.radio_link == "NB-IoT" and session.end is None
+    assert int(session.start.timestamp()) == stamp
+    assert int(session.last_updated.timestamp()) == stamp + 300
+
+    reply = client.SendPacket(request(client, Acct_Status_Type="Stop",
+                                      Event_Timestamp=stamp + 600, Acct_Input_Octets=10,
+                                      Acct_Input_Gigawords=1, Acct_Output_Octets=1000, **base))
+    assert reply.code == radius_packet.AccountingResponse
+    [session] = account.client.wireless.v1.sims(sid).data_sessions.list()
+    assert session.end is not None and int(session.end.timestamp()) == stamp + 600
+    [record] = account.client.wireless.v1.sims(sid).usage_records.list(**window(server))
+    assert record.data["total"] == 2**32 + 1010
+
+
+def test_unknown_imsi_and_bad_secret_are_dropped_unanswered(server, account, sim, gateway):
+    sid, imsi = sim
+    unknown, bad = packets("unknown_imsi"), packets("bad_authenticator")
+    client = pyrad_client(gateway)
+    with pytest.raises(Timeout):
+        client.SendPacket(request(client, Acct_Status_Type="Start", Acct_Session_Id="u",
+                                  **{"3GPP-IMSI": "001019999999999"}))
+    assert packets("unknown_imsi") == unknown + client.retries  # each try counted
+    wrong = pyrad_client(gateway, secret="not-the-secret")
+    with pytest.raises(Timeout):
+        wrong.SendPacket(request(wrong, Acct_Status_Type="Start", Acct_Session_Id="b",
+                                 Acct_Input_Octets=100, **{"3GPP-IMSI": imsi}))
+    assert packets("bad_authenticator") == bad + wrong.retries
+    assert account.client.wireless.v1.sims(sid).data_sessions.list() == []
+    malformed = packets("malformed")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.sendto(b"\x04\x01\x00", ("127.0.0.1", gateway.port))
+    # Accounting-On (a gateway restarting) is answered and ingests nothing.
+    assert client.SendPacket(request(client, Acct_Status_Type="Accounting-On")).code == \
+        radius_packet.AccountingResponse
+    assert packets("malformed") == malformed + 1
+
+
+def test_attribute_decoding():
+    assert radius.imei_from_imeisv("4901542032375101") == "490154203237518"
+    assert radius.imei_from_imeisv("490154203237518") == "490154203237518"
+    assert radius.imei_from_imeisv("abc") == "abc"
+    assert [radius.rat_type(bytes([v])) for v in (1, 2, 6, 8, 9, 10, 3)] == \
+        ["3G", "2G", "LTE", "NB-IoT", "LTE-M", "5G", None]
+    cgi = bytes([0]) + tbcd_plmn("310", "410") + (0x00FF).to_bytes(2, "big") \
+        + (0x1A2B).to_bytes(2, "big")
+    assert radius.user_location(cgi) == {"mcc": "310", "mnc": "410", "lac": "255",
+                                         "cell_id": str(0x1A2B)}
+    ecgi = bytes([129]) + tbcd_plmn("262", "01") + (0x1234567).to_bytes(4, "big")
+    assert radius.user_location(ecgi) == {"mcc": "262", "mnc": "01", "cell_id": str(0x1234567)}
+    assert radius.user_location(b"\x99garbage") == {}
+    assert radius.user_location(b"\x00") == {}
