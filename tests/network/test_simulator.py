@@ -1,0 +1,142 @@
+"""The fleet simulator: a small fleet for a simulated day, checked through the official client
+and the data sessions ingest wrote."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from stdnum import luhn
+
+from simplane.network.events import operator
+from simplane.network.ingest import roaming_class
+from simplane.network.models import DataSession
+from simplane.network.simulator import BOXES, MB, Device, SimSpec, simulate
+
+SEED = 11
+FLEET = 20
+LIMIT_MB = 20
+
+
+def run(server, seed=SEED):
+    account = server.new_account()
+    start = server.clock.now().replace(minute=0, second=0)
+    result = simulate(server.runtime, account.sid, sims=FLEET, hours=24, seed=seed, start=start,
+                      data_limit=LIMIT_MB, batch_size=2000)
+    with server.runtime.db.read() as db:
+        sessions = list(db.scalars(select(DataSession).where(
+            DataSession.account_sid == account.sid).order_by(DataSession.start, DataSession.pk)))
+        db.expunge_all()
+    return account, result, sessions
+
+
+@pytest.fixture(scope="module")
+def fleet(server):
+    return run(server)
+
+
+def per_sim(sessions):
+    found = defaultdict(list)
+    for s in sessions:
+        found[s.sim_sid].append(s)
+    return found
+
+
+def test_the_fleet_is_provisioned_and_every_behaviour_is_drawn(fleet):
+    account, result, sessions = fleet
+    assert len(result.sims) == FLEET and result.account_sid == account.sid
+    assert result.unknown_imsi == 0 and result.batches > 1
+    assert set(result.behaviours.values()) >= {"tracker", "reporter", "heavy"}
+    plans = account.client.wireless.v1.rate_plans.list()
+    assert [p.data_limit for p in plans] == [LIMIT_MB]
+    sims = account.client.wireless.v1.sims.list()
+    assert len(sims) == FLEET and {s.status for s in sims} == {"active"}
+    assert result.kinds["session.started"] == len(sessions)
+    assert result.bytes_counted == sum(s.bytes_up + s.bytes_down for s in sessions)
+
+
+def test_usage_records_equal_the_data_session_counters(fleet):
+    account, result, sessions = fleet
+    window = {"start": result.start, "end": result.end + timedelta(hours=1)}
+    grand = 0
+    for sim_sid, mine in per_sim(sessions).items():
+        [record] = account.client.wireless.v1.sims(sim_sid).usage_records.list(
+            granularity="all", **window)
+        counted = sum(s.bytes_up + s.bytes_down for s in mine)
+        assert record.data["total"] == counted
+        assert record.data["upload"] == sum(s.bytes_up for s in mine)
+        grand += counted
+    [whole] = account.client.wireless.v1.usage_records.list(granularity="all", **window)
+    assert whole.data["total"] == grand > 0
+
+
+def test_sessions_never_overlap_and_every_one_ends_or_is_still_open(fleet):
+    _, result, sessions = fleet
+    for mine in per_sim(sessions).values():
+        for i, s in enumerate(mine):
+            assert s.status in ("open", "ended", "failed")
+            if s.status == "open":
+                assert s.end is None and i == len(mine) - 1  # only the last one is still open
+            else:
+                assert s.start <= s.end <= result.end
+            if i:
+                assert mine[i - 1].end is not None and mine[i - 1].end <= s.start
+
+
+def test_devices_look_real(fleet):
+    _, _, sessions = fleet
+    assert {s.radio_link for s in sessions} <= {"LTE", "LTE-M", "NB-IoT", "2G", "3G", "5G"}
+    for s in sessions:
+        luhn.validate(s.imei)
+        assert len(s.imei) == 15
+        assert s.operator_country and s.operator_name
+        south, west, north, east = BOXES[s.operator_country]
+        assert south <= s.lat <= north and west <= s.lon <= east
+    assert {s.status for s in sessions} >= {"ended", "open"}
+
+
+def test_heavy_users_stop_at_their_limit(fleet):
+    _, result, sessions = fleet
+    heavy = [sid for sid, kind in result.behaviours.items() if kind == "heavy"]
+    assert heavy
+    totals = {sid: sum(s.bytes_up + s.bytes_down for s in mine)
+              for sid, mine in per_sim(sessions).items()}
+    for sid in heavy:
+        assert totals[sid] == LIMIT_MB * MB  # reached, never passed
+    assert all(total <= LIMIT_MB * MB for total in totals.values())
+
+
+def test_the_same_seed_gives_the_same_fleet(server, fleet):
+    def shape(result, sessions):
+        found = per_sim(sessions)
+        return [(result.behaviours[spec.sid],
+                 [(s.start - result.start, s.status, s.roaming, s.operator_mcc, s.operator_mnc,
+                   s.bytes_up, s.bytes_down, s.imei, s.lat) for s in found[spec.sid]])
+                for spec in result.sims]
+
+    _, first, first_sessions = fleet
+    _, again, again_sessions = run(server)
+    assert {s.imsi for s in again.sims}.isdisjoint({s.imsi for s in first.sims})
+    assert shape(first, first_sessions) == shape(again, again_sessions)
+
+
+def test_roamers_cross_borders_on_real_operators():
+    from datetime import UTC, datetime
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    seen = set()
+    for index in range(200):
+        device = Device(SimSpec(index, f"DE{index}", "234150000000001", 10**12), 3, start,
+                        start + timedelta(days=7))
+        if device.behaviour != "roamer":
+            continue
+        for ev in device.events(360):
+            if ev.kind == "session.started":
+                op = operator(ev.mcc, ev.mnc)
+                assert op.country in BOXES and op.name
+                seen.add((roaming_class(ev.imsi, ev.mcc, ev.mnc), op.country))
+    classes = {c for c, _ in seen}
+    assert classes == {"home", "national", "international"}
+    assert ("national", "GB") in seen and len({c for _, c in seen}) >= 4
