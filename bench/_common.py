@@ -1,0 +1,116 @@
+"""Shared helpers for the benchmarks: a provisioned SQLite database and a server subprocess."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+PYTHON = sys.executable
+ACCOUNT_SID = "AC" + "b" * 32
+AUTH_TOKEN = "bench-token-" + "0" * 20
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_env(database_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(SIMPLANE_ACCOUNT_SID=ACCOUNT_SID, SIMPLANE_AUTH_TOKEN=AUTH_TOKEN,
+               SIMPLANE_DATABASE_URL=database_url)
+    env.pop("SIMPLANE_SECRET_KEY", None)
+    return env
+
+
+def provision(workdir: Path, count: int) -> str:
+    """A fresh SQLite database in workdir with `count` SIMs on the bootstrap account."""
+    db_file = workdir / "bench.db"
+    url = f"sqlite:///{db_file}"
+    if db_file.exists():  # reuse a database provisioned by an earlier run with the same count
+        marker = workdir / "count"
+        if marker.exists() and marker.read_text() == str(count):
+            return url
+        for p in workdir.glob("bench.*"):
+            p.unlink()
+    os.environ.update(server_env(url))
+    from simplane.config import Settings
+    from simplane.core.runtime import Runtime
+    from simplane.wireless import inventory
+
+    started = time.perf_counter()
+    rt = Runtime(Settings(database_url=url, run_workers=False))
+    rt.ensure_bootstrap()
+    with rt.db.write() as db:
+        inventory.add_sims(db, ACCOUNT_SID, inventory.generated_rows(count), rt.clock.now())
+    rt.close()
+    (workdir / "count").write_text(str(count))
+    print(f"provisioned {count} SIMs in {time.perf_counter() - started:.1f}s ({db_file})",
+          flush=True)
+    return url
+
+
+class ServerProcess:
+    def __init__(self, argv: list[str], database_url: str, port: int) -> None:
+        self.port = port
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen(argv, env=server_env(database_url),
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError("server exited: " + self.proc.stderr.read().decode()[-2000:])
+            try:
+                if httpx.get(self.base_url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("server did not start")
+            time.sleep(0.1)
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmRSS")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time used by the server process so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def simplane_serve(database_url: str) -> ServerProcess:
+    """The real `simplane serve` command."""
+    port = free_port()
+    argv = [PYTHON, "-m", "simplane.cli", "serve", "--database-url", database_url,
+            "--port", str(port), "--log-level", "warning"]
+    return ServerProcess(argv, database_url, port)
+
+
+def bench_serve(database_url: str, experiment: str | None = None) -> ServerProcess:
+    """`simplane serve` plus a bare endpoint (bench/_server.py)."""
+    port = free_port()
+    argv = [PYTHON, str(HERE / "_server.py"), "--database-url", database_url, "--port", str(port)]
+    if experiment:
+        argv += ["--experiment", experiment]
+    return ServerProcess(argv, database_url, port)
