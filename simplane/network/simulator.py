@@ -149,6 +149,13 @@ class Device:
 
     def event(self, kind: str, offset: float, session_id: str | None = None, up: int = 0,
               down: int = 0, error: str | None = None) -> NetworkEvent:
+        if kind in ("session.updated", "session.ended"):
+            # Interim and stop records carry the counters; the radio facts came with the start
+            # (and a device changes cell only between sessions), which keeps ingest cheap.
+            return NetworkEvent(
+                kind=kind, imsi=self.spec.imsi, time=self.at(offset), session_id=session_id,
+                bytes_up=up, bytes_down=down, packets_up=(up + 1399) // 1400,
+                packets_down=(down + 1399) // 1400, error=error)
         return NetworkEvent(
             kind=kind, imsi=self.spec.imsi, time=self.at(offset), session_id=session_id,
             imei=self.imei, apn=APN, rat=self.rat, mcc=self.network[0], mnc=self.network[1],
@@ -211,7 +218,7 @@ class Device:
         """Attach, send a burst, detach; in poor coverage, often fail to."""
         rng = self.rng
         poor = self.behaviour == "poor_coverage"
-        period = rng.choice([900, 1800, 3600, 7200, 14400])
+        period = rng.choice([1800, 3600, 7200, 14400, 21600])
         t = rng.uniform(0, period)
         while t + 180 < self.horizon:
             luck = rng.random() if poor else 1.0
