@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime, timedelta
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from simplane.core import callbacks
@@ -45,10 +46,19 @@ def invalid(message: str) -> TwilioError:
 
 # --- lookups ---------------------------------------------------------------------------------
 
+@cache
+def by_key_statement(model: Any, by_sid: bool) -> Select:
+    """Built once per shape (with bind parameters), not per request: building and caching a
+    fresh statement costs more CPU than the query itself."""
+    column = model.sid if by_sid else model.unique_name
+    return select(model).where(model.account_sid == bindparam("account_sid"),
+                               column == bindparam("key"))
+
+
 def get_by_key(db: Session, model: Any, account_sid: str, key: str, prefix: str) -> Any | None:
     """A resource of the account by SID or, failing the SID shape, by unique name."""
-    column = model.sid if looks_like_sid(key, prefix) else model.unique_name
-    return db.scalar(select(model).where(model.account_sid == account_sid, column == key))
+    stmt = by_key_statement(model, looks_like_sid(key, prefix))
+    return db.scalar(stmt, {"account_sid": account_sid, "key": key})
 
 
 def get_sim(db: Session, account_sid: str, key: str) -> Sim:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from simplane.core.api import Ctx, ProductAPI
 from simplane.core.clock import iso
@@ -76,10 +76,25 @@ def _plan_sid(ctx: Ctx, sim: Sim) -> str | None:
 
 # --- Sims ------------------------------------------------------------------------------------
 
+# By SID (True) or by unique name (False): the SIM's columns and its plan's SID, built once.
+FETCH_SIM = {
+    by_sid: select(*Sim.__table__.c, RatePlan.sid.label("rate_plan_sid"))
+    .outerjoin(RatePlan, RatePlan.pk == Sim.rate_plan_pk)
+    .where(Sim.account_sid == bindparam("account_sid"),
+           (Sim.sid if by_sid else Sim.unique_name) == bindparam("key"))
+    for by_sid in (True, False)
+}
+
+
 @api.operation("FetchSim")
 def fetch_sim(ctx: Ctx) -> dict:
-    sim = service.get_sim(ctx.db, ctx.account_sid, ctx.path["Sid"])
-    return sim_json(ctx, sim, _plan_sid(ctx, sim))
+    """The hottest read: one query (the SIM and its plan's SID), plain rows, no ORM identity."""
+    key = ctx.path["Sid"]
+    row = ctx.db.connection().execute(FETCH_SIM[looks_like_sid(key, "DE")],
+                                      {"account_sid": ctx.account_sid, "key": key}).first()
+    if row is None:
+        raise not_found("Sim", key)
+    return sim_json(ctx, row, row.rate_plan_sid)
 
 
 @api.operation("ListSim")
