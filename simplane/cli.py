@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from simplane.config import Settings
+from simplane.network.simulate_cli import simulate
 
 app = typer.Typer(help="simplane: Twilio-compatible IoT connectivity, self-hosted.",
                   no_args_is_help=True)
@@ -19,6 +20,7 @@ db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(sims_app, name="sims")
 app.add_typer(db_app, name="db")
+app.command("simulate")(simulate)
 
 err = Console(stderr=True)
 
