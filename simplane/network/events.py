@@ -39,11 +39,17 @@ def operator(mcc: str, mnc: str) -> Operator:
 
 def home_network(imsi: str) -> tuple[str, str]:
     """MCC and MNC of the network that issued an IMSI."""
+    return _home_network(imsi[:6])
+
+
+@cache
+def _home_network(prefix: str) -> tuple[str, str]:
+    """MCC + MNC are at most the first six digits: look each prefix up once."""
     try:
-        info = imsi_numbers.info(imsi)
+        info = imsi_numbers.info(prefix + "0" * 9)
         return info["mcc"], info["mnc"]
     except (ValidationError, KeyError):
-        return imsi[:3], imsi[3:5]
+        return prefix[:3], prefix[3:5]
 
 
 @dataclass(frozen=True)
