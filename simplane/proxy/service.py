@@ -69,9 +69,13 @@ def _check_service_name(db: Session, account_sid: str, name: str, current_pk: in
     return name
 
 
+MAX_TTL = 2**31 - 1
+MAX_TEXT = 255
+
+
 def _default_ttl(value: int) -> int:
-    if value < 0:
-        raise invalid("Invalid DefaultTtl: must not be negative")
+    if not 0 <= value <= MAX_TTL:
+        raise invalid(f"Invalid DefaultTtl: must be between 0 and {MAX_TTL}")
     return value
 
 
@@ -227,8 +231,8 @@ def get_session(db: Session, service: ProxyService, key: str) -> ProxySession:
 
 
 def _ttl(value: int) -> int:
-    if value < 0:
-        raise invalid("Invalid Ttl: must not be negative")
+    if not 0 <= value <= MAX_TTL:
+        raise invalid(f"Invalid Ttl: must be between 0 and {MAX_TTL}")
     return value
 
 
@@ -481,8 +485,10 @@ def add_participant(db: Session, runtime: Runtime, service: ProxyService, sessio
         raise bad_request(f"Session {session.sid} is {session.status}; Participants can only be "
                           "added to open Sessions", E.SESSION_CLOSED)
     identifier = spec["Identifier"]
-    if identifier == "":
-        raise invalid("Invalid Identifier: must not be empty")
+    if identifier == "" or len(identifier) > MAX_TEXT:
+        raise invalid(f"Invalid Identifier: must be 1 to {MAX_TEXT} characters")
+    if len(spec.get("FriendlyName") or "") > MAX_TEXT:
+        raise invalid(f"Invalid FriendlyName: longer than {MAX_TEXT} characters")
     _identifier_number(identifier)
     others = list(db.scalars(select(ProxyParticipant).where(
         ProxyParticipant.session_pk == session.pk)))
