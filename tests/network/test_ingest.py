@@ -148,3 +148,11 @@ def test_http_ingest_is_for_admin_accounts_and_all_or_nothing(server, account, s
     for body in (b"not json", b"{}", b'{"events": [{"kind": "session.started"}]}'):
         r = httpx.post(url, content=body, auth=(admin.sid, admin.token))
         assert r.status_code == 400 and r.json()["code"] == 20001
+
+
+def test_usage_windows_are_bounded(server, account, sim):
+    sid, _ = sim
+    r = httpx.get(f"{server.base_url}/wireless/v1/Sims/{sid}/UsageRecords",
+                  params={"Start": "0001-01-01T00:00:00Z", "Granularity": "hourly"},
+                  auth=(account.sid, account.token))
+    assert r.status_code == 400 and "Start" in r.json()["message"]
