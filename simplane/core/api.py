@@ -116,11 +116,15 @@ class ProductAPI:
         """Bind a handler to an operation of the product's official spec."""
         return self._register(spec.operations(self.product)[operation_id])
 
-    def operator(self, method: str, path: str, status: int = 200) -> Callable[[Handler], Handler]:
+    def operator(self, method: str, path: str, status: int = 200,
+                 own_transactions: bool = False) -> Callable[[Handler], Handler]:
         """Bind a handler to an operator endpoint outside the Twilio spec (e.g. a carrier
         simulator or a gateway's ingest), under /{product}{path}, with the same authentication,
-        transaction and error handling. Its parameters are in `ctx.params.raw`."""
-        return self._register(spec.Operation(f"{method} {path}", method, path, {}, status))
+        transaction and error handling. Its parameters are in `ctx.params.raw`. A handler that
+        must not hold the write lock (it calls out over HTTP between writes) asks for
+        `own_transactions` and gets a read-only `ctx.db`."""
+        return self._register(spec.Operation(f"{method} {path}", method, path, {}, status,
+                                             read_only=own_transactions))
 
     def _register(self, op: spec.Operation) -> Callable[[Handler], Handler]:
         operation_id = op.operation_id
@@ -158,7 +162,8 @@ class ProductAPI:
             path_values = {k: str(v) for k, v in request.path_params.items()}
             request_url = root + op.path.format(
                 **{k: quote(v, safe="") for k, v in path_values.items()})
-            session = runtime.db.read if op.method == "GET" else runtime.db.write
+            reads = op.method == "GET" or op.read_only
+            session = runtime.db.read if reads else runtime.db.write
             with session() as db:
                 ctx = Ctx(runtime, db, account_sid, op, parsed, path_values, root, request_url,
                           query_pairs, body)

@@ -29,6 +29,7 @@ class Operation:
     success_status: int = 200
     list_key: str | None = None
     resource_schema: str | None = None
+    read_only: bool = False  # the handler writes through transactions of its own, if at all
 
 
 @cache

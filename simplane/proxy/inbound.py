@@ -16,18 +16,14 @@ import json
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl
 
 import httpx
-from fastapi import Request
-from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from simplane.core import callbacks
-from simplane.core.api import basic_credentials, error_response, json_response
-from simplane.core.errors import TwilioError, bad_request, unauthorized
+from simplane.core.api import Ctx
+from simplane.core.errors import TwilioError, bad_request
 from simplane.core.models import Account
 from simplane.core.sids import new_sid
 from simplane.core.signature import sign_form
@@ -157,23 +153,10 @@ def notify(db: Session, runtime: Runtime, service: ProxyService, session: ProxyS
     })
 
 
-async def operator_messages(request: Request) -> Response:
-    runtime: Runtime = request.app.state.runtime
-    body = (await request.body()).decode("utf-8", "replace")
-
-    def handle() -> Response:
-        try:
-            username, password = basic_credentials(request)
-            account_sid = runtime.authenticator.authenticate(runtime.db.read, username, password)
-            if account_sid is None:
-                raise unauthorized()
-            form = dict(parse_qsl(body, keep_blank_values=True))
-            for name in ("From", "To", "Body"):
-                if name not in form:
-                    raise bad_request(f"Missing required parameter {name} in the post body")
-            return json_response(receive_message(runtime, account_sid, form["From"], form["To"],
-                                                 form["Body"]), 201)
-        except TwilioError as error:
-            return error_response(error)
-
-    return await run_in_threadpool(handle)
+def operator_messages(ctx: Ctx) -> dict:
+    """POST /proxy/operator/Messages: From, To, Body, as a carrier hands over an inbound SMS."""
+    form = {k: v[-1] for k, v in ctx.params.raw.items()}
+    for name in ("From", "To", "Body"):
+        if name not in form:
+            raise bad_request(f"Missing required parameter {name} in the post body")
+    return receive_message(ctx.runtime, ctx.account_sid, form["From"], form["To"], form["Body"])

@@ -291,5 +291,5 @@ def list_message_interactions(ctx: Ctx) -> dict:
 
 from simplane.proxy import inbound
 
-api.router.add_api_route("/proxy/operator/Messages", inbound.operator_messages, methods=["POST"],
-                         name="ProxyOperatorInboundMessage", include_in_schema=False)
+api.operator("POST", "/operator/Messages", status=201, own_transactions=True)(
+    inbound.operator_messages)
