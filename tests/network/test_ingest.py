@@ -81,7 +81,7 @@ def test_unknown_imsis_are_dropped_and_a_failed_batch_writes_nothing(server, acc
 
 def test_hourly_records_add_up_to_the_all_record(server, account, sim):
     sid, imsi = sim
-    t0 = server.clock.now()
+    t0 = server.clock.now().replace(minute=0, second=0)  # windows of whole hours
     events = [event(server, imsi, "session.started", 0)]
     total_up = total_down = 0
     for i in range(1, 30):  # 29 interim updates every 6 minutes: about three hours
