@@ -1,32 +1,53 @@
-"""Inbound traffic to the number pool, as the carrier would hand it to Proxy.
+"""Inbound traffic to the number pool, as the carrier hands it to Proxy: messages and calls.
 
-`receive_message` routes a message from a participant's real number to their proxy number:
-the service's intercept callback may block it (a 403), otherwise it is recorded as an
-Interaction, forwarded to the other participant (from that participant's proxy number) and the
-service's callback_url is told. A message that matches no open session goes to the service's
-out_of_session_callback_url instead.
+A message or call from a participant's real number to their proxy number is routed through the
+open Session that pairs them:
 
-Operators (and tests) reach it at `POST /proxy/operator/Messages` with the account's
-credentials and `From`, `To`, `Body`.
+1. the Session's mode must allow it (a call to a message-only Session is rejected with 80911,
+   a message to a voice-only one with 80912);
+2. the service's intercept_callback_url is asked first; a 403 blocks it (80909), any other
+   answer or no answer lets it through;
+3. it is recorded as an Interaction (`message`: SM… legs, the inbound one `delivered`;
+   `voice`: CA… legs, the inbound one `in-progress`) and the outbound leg, from the other
+   participant's proxy number to their real one, is handed to the carrier by a background job;
+4. the service's callback_url is told (and told again as the legs' statuses change).
+
+Calls then report their progress (`ringing`, `in-progress`, `completed`, `busy`, …) by their
+CallSid, inbound or outbound leg; when one leg ends, the other ends with it.
+
+Traffic that no open Session routes goes to the service's out_of_session_callback_url, signed,
+as Twilio's phone-number webhook carries it (From, To, Body or CallSid/CallStatus, AccountSid).
+Its answer is acted on as Twilio documents:
+
+- `application/json`: an auto-create Session (`uniqueName`, `mode`, `ttl`, `dateExpiry`,
+  `participantIdentifier` (required), `participantProxyIdentifier`,
+  `participantFriendlyName`). The Session is created with the sender (on the proxy number they
+  reached) and that participant, and the traffic is then routed as if it had found it open.
+- `application/xml` or `text/xml`: TwiML for the sender. The simulated carrier carries out each
+  `<Message>` (a reply from the proxy number to the sender, kept in the outbox) and returns the
+  whole document to the caller of the operator endpoint for the verbs it does not play.
+- any other 2xx answer: nothing can route it (80905); a non-2xx answer or no answer: 80913.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from simplane.core import callbacks
-from simplane.core.api import Ctx
-from simplane.core.errors import TwilioError, bad_request
+from simplane.core.errors import TwilioError, bad_request, not_found
 from simplane.core.models import Account
-from simplane.core.sids import new_sid
+from simplane.core.params import parse_datetime
+from simplane.core.sids import looks_like_sid, new_sid
 from simplane.core.signature import sign_form
+from simplane.proxy import carrier, webhooks
+from simplane.proxy import errors as E
 from simplane.proxy import service as svc
 from simplane.proxy.models import (
     ProxyInteraction,
@@ -41,8 +62,44 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("simplane.proxy")
 
-OUT_OF_SESSION = 80905  # no open session for this sender and proxy number
-BLOCKED = 80909  # the intercept callback answered 403
+USER_AGENT = "TwilioProxy/1.1"
+CALL_STATUSES = ("queued", "initiated", "ringing", "in-progress", "completed", "busy",
+                 "no-answer", "canceled", "failed")
+CALL_ENDED = ("completed", "busy", "no-answer", "canceled", "failed")
+
+
+@dataclass
+class Inbound:
+    """A message or call reaching a proxy number, as the carrier's webhook describes it."""
+
+    kind: str  # message | voice
+    sender: str
+    to: str
+    body: str = ""
+    media_urls: list[str] = field(default_factory=list)
+    resource_sid: str | None = None  # MessageSid / CallSid, when the carrier gave one
+    call_status: str | None = None
+
+    def webhook_params(self, account_sid: str) -> dict[str, str]:
+        """The parameters Twilio's phone-number webhook would carry."""
+        params = {"From": self.sender, "To": self.to, "AccountSid": account_sid}
+        if self.kind == "message":
+            params.update(Body=self.body, NumMedia=str(len(self.media_urls)))
+            params.update({f"MediaUrl{n}": url for n, url in enumerate(self.media_urls)})
+            if self.resource_sid:
+                params["MessageSid"] = self.resource_sid
+        else:
+            params.update(CallSid=self.resource_sid or "", CallStatus=self.call_status or "ringing",
+                          Direction="inbound")
+        return params
+
+    def data(self) -> str:
+        if self.kind == "voice":
+            return json.dumps({})
+        content: dict[str, Any] = {"body": self.body}
+        if self.media_urls:
+            content["media_urls"] = self.media_urls
+        return json.dumps(content)
 
 
 @dataclass
@@ -50,23 +107,25 @@ class Route:
     service_pk: int
     session_pk: int
     participant_pk: int
+    mode: str
 
 
-def _find_route(db: Session, account_sid: str, sender: str, proxy_number: str
-                ) -> tuple[Route | None, ProxyService | None]:
+def find_route(db: Session, account_sid: str, sender: str, proxy_number: str
+               ) -> tuple[Route | None, ProxyService | None]:
+    """The open session where `sender` is a participant on `proxy_number`, and the service
+    whose pool holds the number (None: not a proxy number of this account)."""
     row = db.execute(
-        select(ProxyParticipant.pk, ProxySession.pk, ProxyService.pk)
+        select(ProxyParticipant.pk, ProxySession.pk, ProxyService.pk, ProxySession.mode)
         .join(ProxySession, ProxySession.pk == ProxyParticipant.session_pk)
         .join(ProxyService, ProxyService.pk == ProxyParticipant.service_pk)
         .where(ProxyParticipant.account_sid == account_sid,
                ProxyParticipant.identifier == sender,
                ProxyParticipant.proxy_identifier == proxy_number,
                ProxyParticipant.date_deleted.is_(None),
-               ProxySession.status.in_(svc.ACTIVE),
-               ProxySession.mode != "voice-only")
+               ProxySession.status.in_(svc.ACTIVE))
         .order_by(ProxySession.pk.desc()).limit(1)).first()
     if row is not None:
-        return Route(row[2], row[1], row[0]), db.get(ProxyService, row[2])
+        return Route(row[2], row[1], row[0], row[3]), db.get(ProxyService, row[2])
     service = db.scalar(select(ProxyService).join(
         ProxyPhoneNumber, ProxyPhoneNumber.service_pk == ProxyService.pk).where(
         ProxyPhoneNumber.account_sid == account_sid,
@@ -74,89 +133,207 @@ def _find_route(db: Session, account_sid: str, sender: str, proxy_number: str
     return None, service
 
 
+def receive(runtime: Runtime, account_sid: str, inbound: Inbound) -> dict:
+    """Route one inbound message or call; returns what happened to it."""
+    with runtime.db.read() as db:
+        route, service = find_route(db, account_sid, inbound.sender, inbound.to)
+        if service is None:
+            raise TwilioError(404, 20404, f"{inbound.to} is not a proxy number of this account")
+        token = _token(db, runtime, account_sid)
+    if route is None:
+        answer = _out_of_session(runtime, token, service, account_sid, inbound)
+        if not isinstance(answer, Route):
+            return answer
+        route = answer
+    if inbound.kind == "voice" and route.mode == "message-only":
+        raise bad_request("The Session is message-only: Proxy rejected the call",
+                          E.CALL_TO_MESSAGE_ONLY)
+    if inbound.kind == "message" and route.mode == "voice-only":
+        raise bad_request("The Session is voice-only: Proxy rejected the message",
+                          E.MESSAGE_TO_VOICE_ONLY)
+    params = inbound.webhook_params(account_sid)
+    params.update(interactionServiceSid=service.sid, interactionType=inbound.kind,
+                  interactionData=inbound.data())
+    url = service.intercept_callback_url
+    if url and _answer(runtime, token, url, params) == 403:
+        raise TwilioError(403, E.BLOCKED, "The intercept callback blocked the interaction")
+    return _record(runtime, account_sid, route, inbound)
+
+
+def _record(runtime: Runtime, account_sid: str, route: Route, inbound: Inbound) -> dict:
+    with runtime.db.write() as db:
+        now = runtime.clock.now()
+        session = db.get(ProxySession, route.session_pk)
+        sender = db.get(ProxyParticipant, route.participant_pk)
+        if session is None or sender is None or session.status not in svc.ACTIVE:
+            raise TwilioError(404, E.OUT_OF_SESSION,
+                              f"No open Session routes {inbound.sender} → {inbound.to}")
+        other = next((p for p in svc.active_participants(db, session) if p.pk != sender.pk),
+                     None)
+        voice = inbound.kind == "voice"
+        prefix, kind = ("CA", "Call") if voice else ("SM", "Message")
+        interaction = ProxyInteraction(
+            sid=new_sid("KI"), account_sid=account_sid, service_pk=session.service_pk,
+            session_pk=session.pk, participant_sid=None, data=inbound.data(), type=inbound.kind,
+            inbound_participant_sid=sender.sid,
+            inbound_resource_sid=inbound.resource_sid or new_sid(prefix),
+            inbound_resource_status="in-progress" if voice else "delivered",
+            inbound_resource_type=kind,
+            outbound_participant_sid=other.sid if other else None,
+            outbound_resource_sid=new_sid(prefix) if other else None,
+            outbound_resource_status=("initiated" if voice else "queued") if other else None,
+            outbound_resource_type=kind if other else None,
+            date_created=now, date_updated=now)
+        db.add(interaction)
+        svc.touch(session, now)
+        db.flush()
+        webhooks.interaction(db, runtime, db.get(ProxyService, session.service_pk), session,
+                             interaction)
+        runtime.worker.wake_after_commit(db)
+        return {"interaction_sid": interaction.sid, "session_sid": session.sid,
+                "type": interaction.type,
+                "inbound_resource_sid": interaction.inbound_resource_sid,
+                "outbound_resource_sid": interaction.outbound_resource_sid,
+                "to": other.identifier if other else None,
+                "from": other.proxy_identifier if other else None,
+                "body": None if voice else inbound.body}
+
+
+# --- out of session --------------------------------------------------------------------------
+
+def _out_of_session(runtime: Runtime, token: str, service: ProxyService, account_sid: str,
+                    inbound: Inbound) -> Route | dict:
+    unroutable = TwilioError(404, E.OUT_OF_SESSION,
+                             f"No open Session routes {inbound.sender} → {inbound.to}")
+    url = service.out_of_session_callback_url
+    if not url:
+        raise unroutable
+    params = inbound.webhook_params(account_sid)
+    params.update(interactionServiceSid=service.sid, interactionType=inbound.kind,
+                  interactionData=inbound.data())
+    response = _post(runtime, token, url, params)
+    if response is None or not 200 <= response.status_code < 300:
+        status = "no answer" if response is None else f"HTTP {response.status_code}"
+        raise TwilioError(502, E.OUT_OF_SESSION_CALLBACK_FAILED,
+                          f"The out-of-session callback failed ({status})")
+    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json":
+        return _auto_create(runtime, service, inbound, response.text)
+    if content_type in ("application/xml", "text/xml"):
+        return _twiml(runtime, service, account_sid, inbound, response.text)
+    raise unroutable
+
+
+def _auto_create(runtime: Runtime, service: ProxyService, inbound: Inbound, text: str) -> Route:
+    try:
+        spec = json.loads(text)
+    except ValueError:
+        spec = None
+    if not isinstance(spec, dict) or not isinstance(spec.get("participantIdentifier"), str):
+        raise TwilioError(404, E.OUT_OF_SESSION, "The out-of-session callback's JSON needs a "
+                          "participantIdentifier to create a Session")
+    params: dict[str, Any] = {"Participants": [
+        {"Identifier": inbound.sender, "ProxyIdentifier": inbound.to},
+        {k: v for k, v in (("Identifier", spec["participantIdentifier"]),
+                           ("ProxyIdentifier", spec.get("participantProxyIdentifier")),
+                           ("FriendlyName", spec.get("participantFriendlyName"))) if v}]}
+    if spec.get("uniqueName") is not None:
+        params["UniqueName"] = str(spec["uniqueName"])
+    if spec.get("mode") is not None:
+        if spec["mode"] not in svc.MODES:
+            raise svc.invalid(f"Invalid mode in the out-of-session callback's JSON: "
+                              f"{spec['mode']!r}")
+        params["Mode"] = spec["mode"]
+    if spec.get("ttl") is not None:
+        try:
+            params["Ttl"] = int(spec["ttl"])
+        except (TypeError, ValueError):
+            raise svc.invalid("Invalid ttl in the out-of-session callback's JSON") from None
+    if spec.get("dateExpiry") is not None:
+        params["DateExpiry"] = parse_datetime("dateExpiry", str(spec["dateExpiry"]))
+    with runtime.db.write() as db:
+        service = db.get(ProxyService, service.pk)
+        session = svc.create_session(db, runtime, service, params)
+        sender = svc.active_participants(db, session)[0]
+        return Route(service.pk, session.pk, sender.pk, session.mode)
+
+
+def _twiml(runtime: Runtime, service: ProxyService, account_sid: str, inbound: Inbound,
+           text: str) -> dict:
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError:
+        raise TwilioError(404, E.OUT_OF_SESSION, "The out-of-session callback's TwiML is not "
+                          "valid XML") from None
+    replies = []
+    with runtime.db.write() as db:
+        now = runtime.clock.now()
+        for verb in root.iter("Message"):
+            body = "".join(verb.itertext()).strip()
+            sid = new_sid("SM")
+            carrier.carrier.send_message(db, carrier.Outbound(
+                sid=sid, account_sid=account_sid, from_number=inbound.to,
+                to_number=inbound.sender, body=body, service_sid=service.sid), now)
+            replies.append({"sid": sid, "from": inbound.to, "to": inbound.sender, "body": body})
+    return {"twiml": text, "messages": replies}
+
+
+# --- call progress ---------------------------------------------------------------------------
+
+def call_status(runtime: Runtime, account_sid: str, call_sid: str, status: str,
+                duration: str | None) -> dict:
+    """A call leg's progress, by its CallSid; the end of one leg ends the other."""
+    if status not in CALL_STATUSES:
+        raise bad_request(f"Invalid CallStatus: {status!r} is not one of "
+                          f"{', '.join(CALL_STATUSES)}")
+    if duration is not None and not duration.isdigit():
+        raise bad_request(f"Invalid CallDuration: {duration!r} is not a number of seconds")
+    with runtime.db.write() as db:
+        now = runtime.clock.now()
+        i = None
+        if looks_like_sid(call_sid, "CA"):
+            i = db.scalar(select(ProxyInteraction).where(
+                ProxyInteraction.account_sid == account_sid, ProxyInteraction.type == "voice",
+                or_(ProxyInteraction.inbound_resource_sid == call_sid,
+                    ProxyInteraction.outbound_resource_sid == call_sid)).limit(1))
+        if i is None:
+            raise not_found("Call", call_sid)
+        inbound_leg = i.inbound_resource_sid == call_sid
+        mine, theirs = (("inbound", "outbound") if inbound_leg else ("outbound", "inbound"))
+        setattr(i, f"{mine}_resource_status", status)
+        other = getattr(i, f"{theirs}_resource_status")
+        if status in CALL_ENDED and other is not None and other not in CALL_ENDED:
+            answered = other in ("in-progress", "answered")
+            setattr(i, f"{theirs}_resource_status", "completed" if answered else "canceled")
+        if duration is not None:
+            i.data = json.dumps({"duration": duration})
+        i.date_updated = now
+        session = db.get(ProxySession, i.session_pk)
+        db.flush()
+        webhooks.interaction(db, runtime, db.get(ProxyService, i.service_pk), session, i)
+        return {"interaction_sid": i.sid, "session_sid": session.sid,
+                "inbound_resource_status": i.inbound_resource_status,
+                "outbound_resource_status": i.outbound_resource_status}
+
+
+# --- outbound HTTP ---------------------------------------------------------------------------
+
 def _token(db: Session, runtime: Runtime, account_sid: str) -> str:
     sealed = db.scalar(select(Account.auth_token_sealed).where(Account.sid == account_sid))
     return runtime.box.open(sealed)
 
 
-def _intercepted(runtime: Runtime, token: str, url: str, params: dict[str, str]) -> bool:
-    """Ask the intercept callback; only a 403 blocks (errors and timeouts let it through)."""
-    headers = {"User-Agent": "TwilioProxy/1.1", "X-Twilio-Signature": sign_form(token, url, params)}
+def _post(runtime: Runtime, token: str, url: str, params: dict[str, str]
+          ) -> httpx.Response | None:
+    """POST a signed webhook and wait for its answer (None: it could not be reached)."""
+    headers = {"User-Agent": USER_AGENT, "X-Twilio-Signature": sign_form(token, url, params)}
     try:
-        return runtime.http.post(url, data=params, headers=headers).status_code == 403
-    except httpx.HTTPError:
-        return False
+        return runtime.http.post(url, data=params, headers=headers)
+    except httpx.HTTPError as exc:
+        log.info("webhook failed", extra={"fields": {"error": type(exc).__name__}})
+        return None
 
 
-def receive_message(runtime: Runtime, account_sid: str, sender: str, to: str, body: str) -> dict:
-    with runtime.db.read() as db:
-        route, service = _find_route(db, account_sid, sender, to)
-        if service is None:
-            raise TwilioError(404, 20404, f"{to} is not a proxy number of this account")
-        token = _token(db, runtime, account_sid)
-        intercept_url = service.intercept_callback_url
-    base = {"From": sender, "To": to, "Body": body, "AccountSid": account_sid,
-            "interactionServiceSid": service.sid, "interactionType": "message",
-            "interactionData": json.dumps({"body": body})}
-    if route is None:
-        with runtime.db.write() as db:
-            callbacks.enqueue(db, runtime, account_sid, service.out_of_session_callback_url,
-                              "POST", base)
-        raise TwilioError(404, OUT_OF_SESSION, f"No open Session routes {sender} → {to}")
-    if intercept_url and _intercepted(runtime, token, intercept_url, base):
-        raise TwilioError(403, BLOCKED, "The intercept callback blocked the interaction")
-    with runtime.db.write() as db:
-        now = runtime.clock.now()
-        session = db.get(ProxySession, route.session_pk)
-        inbound = db.get(ProxyParticipant, route.participant_pk)
-        if session is None or inbound is None or session.status not in svc.ACTIVE:
-            raise TwilioError(404, OUT_OF_SESSION, f"No open Session routes {sender} → {to}")
-        other = next((p for p in svc.active_participants(db, session) if p.pk != inbound.pk),
-                     None)
-        interaction = ProxyInteraction(
-            sid=new_sid("KI"), account_sid=account_sid, service_pk=session.service_pk,
-            session_pk=session.pk, participant_sid=None, data=json.dumps({"body": body}),
-            type="message", inbound_participant_sid=inbound.sid,
-            inbound_resource_sid=new_sid("SM"), inbound_resource_status="delivered",
-            inbound_resource_type="Message",
-            outbound_participant_sid=other.sid if other else None,
-            outbound_resource_sid=new_sid("SM") if other else None,
-            outbound_resource_status="queued" if other else None,
-            outbound_resource_type="Message" if other else None,
-            date_created=now, date_updated=now)
-        db.add(interaction)
-        svc.touch(session, now)
-        db.flush()
-        notify(db, runtime, service, session, interaction)
-        runtime.worker.wake_after_commit(db)
-        return {"interaction_sid": interaction.sid, "session_sid": session.sid,
-                "to": other.identifier if other else None,
-                "from": other.proxy_identifier if other else None, "body": body}
-
-
-def notify(db: Session, runtime: Runtime, service: ProxyService, session: ProxySession,
-           interaction: ProxyInteraction) -> None:
-    """Owe the service's callback_url the interaction (sent by the durable callback queue)."""
-    i = interaction
-    callbacks.enqueue(db, runtime, session.account_sid, service.callback_url, "POST", {
-        "interactionSid": i.sid, "interactionSessionSid": session.sid,
-        "interactionServiceSid": service.sid, "interactionAccountSid": session.account_sid,
-        "interactionType": i.type, "interactionData": i.data or "",
-        "inboundParticipantSid": i.inbound_participant_sid,
-        "inboundResourceSid": i.inbound_resource_sid,
-        "inboundResourceStatus": i.inbound_resource_status,
-        "inboundResourceType": i.inbound_resource_type,
-        "outboundParticipantSid": i.outbound_participant_sid,
-        "outboundResourceSid": i.outbound_resource_sid,
-        "outboundResourceStatus": i.outbound_resource_status,
-        "outboundResourceType": i.outbound_resource_type,
-    })
-
-
-def operator_messages(ctx: Ctx) -> dict:
-    """POST /proxy/operator/Messages: From, To, Body, as a carrier hands over an inbound SMS."""
-    form = {k: v[-1] for k, v in ctx.params.raw.items()}
-    for name in ("From", "To", "Body"):
-        if name not in form:
-            raise bad_request(f"Missing required parameter {name} in the post body")
-    return receive_message(ctx.runtime, ctx.account_sid, form["From"], form["To"], form["Body"])
+def _answer(runtime: Runtime, token: str, url: str, params: dict[str, str]) -> int | None:
+    response = _post(runtime, token, url, params)
+    return None if response is None else response.status_code

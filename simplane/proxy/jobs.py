@@ -1,4 +1,5 @@
-"""Proxy background jobs: session expiry and the simulated delivery of proxied messages."""
+"""Proxy background jobs: session expiry, and handing proxied messages and calls to the
+carrier."""
 
 from __future__ import annotations
 
@@ -22,15 +23,15 @@ def expire_sessions(runtime: Runtime) -> bool:
                                                        ProxySession.expires_at <= now)):
         return False
     with runtime.db.write() as db:
-        return service.close_expired(db, now, BATCH) > 0
+        return service.close_expired(db, runtime, now, BATCH) > 0
 
 
-def deliver_messages(runtime: Runtime) -> bool:
+def deliver_outbound(runtime: Runtime) -> bool:
     if not _any(runtime, select(ProxyInteraction.pk).where(
-            ProxyInteraction.outbound_resource_status == "queued")):
+            ProxyInteraction.outbound_resource_status.in_(service.PENDING))):
         return False
     with runtime.db.write() as db:
-        return service.deliver_queued(db, runtime.clock.now(), BATCH) > 0
+        return service.deliver_pending(db, runtime, BATCH) > 0
 
 
 def _any(runtime: Runtime, stmt: Select) -> bool:
@@ -39,4 +40,4 @@ def _any(runtime: Runtime, stmt: Select) -> bool:
         return db.execute(stmt.limit(1)).first() is not None
 
 
-JOBS = [expire_sessions, deliver_messages]
+JOBS = [expire_sessions, deliver_outbound]

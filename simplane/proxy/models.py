@@ -112,6 +112,8 @@ class ProxyInteraction(Base):
         Index("ix_proxy_interactions_session", "session_pk", "pk"),
         Index("ix_proxy_interactions_participant", "session_pk", "participant_sid", "pk"),
         Index("ix_proxy_interactions_outbound_status", "outbound_resource_status"),
+        Index("ix_proxy_interactions_inbound_resource", "inbound_resource_sid"),
+        Index("ix_proxy_interactions_outbound_resource", "outbound_resource_sid"),
     )
 
     pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
@@ -135,3 +137,41 @@ class ProxyInteraction(Base):
     outbound_resource_url: Mapped[str | None] = mapped_column(Text)
     date_created: Mapped[datetime] = mapped_column(UTCDateTime)
     date_updated: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ProxyAccountNumber(Base):
+    """A phone number the account owns (put there by the operator), ready for any pool."""
+
+    __tablename__ = "proxy_account_numbers"
+    __table_args__ = (UniqueConstraint("account_sid", "phone_number"),)
+
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    sid: Mapped[str] = mapped_column(String(34), unique=True)
+    account_sid: Mapped[str] = mapped_column(String(34))
+    phone_number: Mapped[str] = mapped_column(String(32))
+    date_created: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ProxyOutbox(Base):
+    """What the simulated carrier delivered: each outbound message or call, as its recipient
+    saw it (from a proxy number, never the other participant's real one)."""
+
+    __tablename__ = "proxy_outbox"
+    __table_args__ = (
+        Index("ix_proxy_outbox_account", "account_sid", "pk"),
+        Index("ix_proxy_outbox_to", "to_number", "pk"),
+    )
+
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    sid: Mapped[str] = mapped_column(String(34), unique=True)  # SM… or CA…
+    account_sid: Mapped[str] = mapped_column(String(34))
+    kind: Mapped[str] = mapped_column(String(8))  # message | call
+    from_number: Mapped[str] = mapped_column(String(255))
+    to_number: Mapped[str] = mapped_column(String(255))
+    body: Mapped[str | None] = mapped_column(Text)
+    media_urls: Mapped[list | None] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20))
+    service_sid: Mapped[str | None] = mapped_column(String(34))
+    session_sid: Mapped[str | None] = mapped_column(String(34))
+    interaction_sid: Mapped[str | None] = mapped_column(String(34))
+    date_created: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -8,13 +8,15 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import phonenumbers
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, false, func, select, update
 from sqlalchemy.orm import Session
 
 from simplane.core.errors import TwilioError, bad_request, conflict, not_found
 from simplane.core.sids import looks_like_sid, new_sid
+from simplane.proxy import carrier, webhooks
 from simplane.proxy import errors as E
 from simplane.proxy.models import (
+    ProxyAccountNumber,
     ProxyInteraction,
     ProxyParticipant,
     ProxyPhoneNumber,
@@ -65,7 +67,7 @@ def _check_service_name(db: Session, account_sid: str, name: str, current_pk: in
     taken = db.scalar(select(ProxyService.pk).where(ProxyService.account_sid == account_sid,
                                                     ProxyService.unique_name == name))
     if taken is not None and taken != current_pk:
-        raise conflict(f"Service with UniqueName {name!r} already exists", E.UNIQUE_NAME_TAKEN)
+        raise conflict(f"Service with UniqueName {name!r} already exists", E.SERVICE_NAME_TAKEN)
     return name
 
 
@@ -179,26 +181,24 @@ def add_phone_number(db: Session, service: ProxyService, params: Any, now: datet
     if sid_given:
         if not looks_like_sid(sid_given, "PN"):
             raise invalid(f"Invalid Sid: {sid_given!r} is not a PN… SID")
-        known = db.scalar(select(ProxyPhoneNumber).where(
-            ProxyPhoneNumber.account_sid == service.account_sid, ProxyPhoneNumber.sid == sid_given
-        ).limit(1))
+        known = _owned(db, service.account_sid, ProxyAccountNumber.sid == sid_given,
+                       ProxyPhoneNumber.sid == sid_given)
         if known is None:
             raise bad_request(f"Invalid Sid: no phone number {sid_given} on this account",
                               20404)
-        if number_given and number_given != known.phone_number:
-            raise invalid(f"Invalid PhoneNumber: {sid_given} is {known.phone_number}")
-        number_given = known.phone_number
+        if number_given and number_given != known[1]:
+            raise invalid(f"Invalid PhoneNumber: {sid_given} is {known[1]}")
+        number_given = known[1]
     parsed = parse_e164(number_given, "PhoneNumber")
     if db.scalar(select(ProxyPhoneNumber.pk).where(ProxyPhoneNumber.service_pk == service.pk,
                                                    ProxyPhoneNumber.phone_number == number_given)):
         raise conflict(f"Phone number {number_given} is already in the pool of {service.sid}",
                        E.NUMBER_IN_POOL)
     if known is None:  # the same number keeps one PN SID across the account's services
-        known = db.scalar(select(ProxyPhoneNumber).where(
-            ProxyPhoneNumber.account_sid == service.account_sid,
-            ProxyPhoneNumber.phone_number == number_given).limit(1))
+        known = _owned(db, service.account_sid, ProxyAccountNumber.phone_number == number_given,
+                       ProxyPhoneNumber.phone_number == number_given)
     number = ProxyPhoneNumber(
-        sid=known.sid if known else new_sid("PN"), account_sid=service.account_sid,
+        sid=known[0] if known else new_sid("PN"), account_sid=service.account_sid,
         service_pk=service.pk, phone_number=number_given,
         friendly_name=phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL),
         iso_country=iso_country(parsed), capabilities=dict(CAPABILITIES),
@@ -207,6 +207,44 @@ def add_phone_number(db: Session, service: ProxyService, params: Any, now: datet
     db.add(number)
     db.flush()
     return number
+
+
+def _owned(db: Session, account_sid: str, owned_match: Any, pooled_match: Any
+           ) -> tuple[str, str] | None:
+    """(PN SID, number) of a number the account owns, or has already put in a pool."""
+    row = db.execute(select(ProxyAccountNumber.sid, ProxyAccountNumber.phone_number).where(
+        ProxyAccountNumber.account_sid == account_sid, owned_match)).first()
+    if row is None:
+        row = db.execute(select(ProxyPhoneNumber.sid, ProxyPhoneNumber.phone_number).where(
+            ProxyPhoneNumber.account_sid == account_sid, pooled_match).limit(1)).first()
+    return (row[0], row[1]) if row else None
+
+
+def add_account_numbers(db: Session, account_sid: str, numbers: list[str], now: datetime
+                        ) -> list[ProxyAccountNumber]:
+    """Give the account phone numbers (the operator's job); a number it already owns keeps its
+    SID. All or nothing: one invalid number refuses the lot."""
+    for value in numbers:
+        parse_e164(value, "PhoneNumber")
+    rows = []
+    for value in numbers:
+        row = db.scalar(select(ProxyAccountNumber).where(
+            ProxyAccountNumber.account_sid == account_sid,
+            ProxyAccountNumber.phone_number == value))
+        if row is None:
+            pooled = _owned(db, account_sid, false(), ProxyPhoneNumber.phone_number == value)
+            row = ProxyAccountNumber(sid=pooled[0] if pooled else new_sid("PN"),
+                                     account_sid=account_sid, phone_number=value,
+                                     date_created=now)
+            db.add(row)
+            db.flush()
+        rows.append(row)
+    return rows
+
+
+def account_numbers(db: Session, account_sid: str) -> list[ProxyAccountNumber]:
+    return list(db.scalars(select(ProxyAccountNumber).where(
+        ProxyAccountNumber.account_sid == account_sid).order_by(ProxyAccountNumber.pk)))
 
 
 def in_use(db: Session, service_pk: int, number_sid: str) -> int:
@@ -255,7 +293,7 @@ def create_session(db: Session, runtime: Runtime, service: ProxyService, params:
         if db.scalar(select(ProxySession.pk).where(ProxySession.service_pk == service.pk,
                                                    ProxySession.unique_name == unique_name)):
             raise conflict(f"Session with UniqueName {unique_name!r} already exists",
-                           E.UNIQUE_NAME_TAKEN)
+                           E.SESSION_NAME_TAKEN)
     status = params.get("Status", "open")
     if status not in ("open", "in-progress", "closed"):
         raise bad_request(f"Invalid Status: a Session cannot be created {status}", E.BAD_STATUS)
@@ -317,8 +355,9 @@ def update_session(db: Session, runtime: Runtime, service: ProxyService, session
         session.date_expiry = params["DateExpiry"]
     if "Ttl" in params:
         session.ttl = _ttl(params["Ttl"])
-    if status == "closed":
+    if status == "closed" and session.status != "closed":
         close(session, now, CLOSED_BY_API)
+        webhooks.session_closed(db, runtime, service, session)
     elif status == "in-progress":  # re-open
         lock_pool(db, service)
         for participant in active_participants(db, session):
@@ -356,7 +395,9 @@ def delete_session(db: Session, session: ProxySession) -> None:
     db.delete(session)
 
 
-def close_expired(db: Session, now: datetime, limit: int) -> int:
+def close_expired(db: Session, runtime: Runtime, now: datetime, limit: int) -> int:
+    """Close what has expired (a conditional UPDATE each, so concurrent workers close a session
+    once) and tell each service's callback_url."""
     sessions = list(db.scalars(select(ProxySession).where(
         ProxySession.status.in_(ACTIVE), ProxySession.expires_at <= now).limit(limit)))
     closed = 0
@@ -366,7 +407,11 @@ def close_expired(db: Session, now: datetime, limit: int) -> int:
             ProxySession.expires_at <= now).values(
             status="closed", closed_reason=CLOSED_BY_EXPIRY, date_ended=now, expires_at=None,
             date_updated=now))
-        closed += result.rowcount
+        if result.rowcount:
+            closed += 1
+            db.refresh(session)
+            webhooks.session_closed(db, runtime, db.get(ProxyService, session.service_pk),
+                                    session)
     return closed
 
 
@@ -592,12 +637,45 @@ def create_message_interaction(db: Session, runtime: Runtime, session: ProxySess
     return interaction
 
 
-def deliver_queued(db: Session, now: datetime, limit: int) -> int:
-    """The simulated carrier: queued outbound messages are delivered."""
-    pks = list(db.scalars(select(ProxyInteraction.pk).where(
-        ProxyInteraction.outbound_resource_status == "queued").limit(limit)))
-    if not pks:
-        return 0
-    return db.execute(update(ProxyInteraction).where(
-        ProxyInteraction.pk.in_(pks), ProxyInteraction.outbound_resource_status == "queued"
-    ).values(outbound_resource_status="delivered", date_updated=now)).rowcount
+# Outbound legs waiting for the carrier: a message queued, a call initiated.
+PENDING = ("queued", "initiated")
+
+
+def deliver_pending(db: Session, runtime: Runtime, limit: int) -> int:
+    """Hand each pending outbound leg to the carrier, from the recipient's proxy number to their
+    real one; its new status is recorded and reported to the service's callback_url."""
+    now = runtime.clock.now()
+    pending = list(db.scalars(select(ProxyInteraction).where(
+        ProxyInteraction.outbound_resource_status.in_(PENDING)).order_by(ProxyInteraction.pk)
+        .limit(limit)))
+    done = 0
+    for i in pending:
+        was = i.outbound_resource_status
+        claimed = db.execute(update(ProxyInteraction).where(
+            ProxyInteraction.pk == i.pk, ProxyInteraction.outbound_resource_status == was
+        ).values(date_updated=now)).rowcount
+        if not claimed:
+            continue  # another worker took it
+        db.refresh(i)
+        session = db.get(ProxySession, i.session_pk)
+        to = db.scalar(select(ProxyParticipant).where(
+            ProxyParticipant.session_pk == i.session_pk,
+            ProxyParticipant.sid == i.outbound_participant_sid))
+        if session is None or to is None or to.proxy_identifier is None:
+            i.outbound_resource_status = "failed"
+        else:
+            data = json.loads(i.data or "{}")
+            leg = carrier.Outbound(
+                sid=i.outbound_resource_sid or "", account_sid=i.account_sid,
+                from_number=to.proxy_identifier, to_number=to.identifier,
+                body=data.get("body"), media_urls=data.get("media_urls"),
+                service_sid=session.service_sid, session_sid=session.sid, interaction_sid=i.sid)
+            send = (carrier.carrier.place_call if i.type == "voice"
+                    else carrier.carrier.send_message)
+            i.outbound_resource_status = send(db, leg, now)
+        i.date_updated = now
+        db.flush()
+        if session is not None:
+            webhooks.interaction(db, runtime, db.get(ProxyService, session.service_pk), session, i)
+        done += 1
+    return done

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from simplane.core.api import Ctx, ProductAPI
 from simplane.core.clock import iso
 from simplane.core.paging import paginate
+from simplane.proxy import operator, webhooks
 from simplane.proxy import service as svc
 from simplane.proxy.models import (
     ProxyInteraction,
@@ -267,7 +268,7 @@ def create_message_interaction(ctx: Ctx) -> dict:
     participant = svc.get_participant(ctx.db, session, ctx.path["ParticipantSid"])
     interaction = svc.create_message_interaction(ctx.db, ctx.runtime, session, participant,
                                                  ctx.params)
-    inbound.notify(ctx.db, ctx.runtime, service, session, interaction)
+    webhooks.interaction(ctx.db, ctx.runtime, service, session, interaction)
     return interaction_json(ctx, session, interaction, participant.sid)
 
 
@@ -289,7 +290,9 @@ def list_message_interactions(ctx: Ctx) -> dict:
                     lambda i: interaction_json(ctx, session, i, participant.sid), descending=True)
 
 
-from simplane.proxy import inbound
+# --- the simulated carrier (operator endpoints) -----------------------------------------------
 
-api.operator("POST", "/operator/Messages", status=201, own_transactions=True)(
-    inbound.operator_messages)
+api.operator("POST", "/operator/Messages", status=201, own_transactions=True)(operator.messages)
+api.operator("POST", "/operator/Calls", status=201, own_transactions=True)(operator.calls)
+api.operator("POST", "/operator/Calls/{CallSid}", own_transactions=True)(operator.call_status)
+api.operator("GET", "/operator/Outbox")(operator.outbox)

@@ -37,7 +37,7 @@ def test_create_fetch_list_and_soft_delete(server, account):
     assert parts(p.sid).fetch().date_deleted == server.clock.now()
     assert [x.sid for x in parts.list()] == [p.sid]
     assert svc.phone_numbers(pn.sid).fetch().in_use == 0
-    with raises(80603, 409):
+    with raises(80103, 409):
         parts.create(identifier="+14155550111")
     q = parts.create(identifier="+14155550122")
     assert parts(q.sid).delete()  # the official client's delete accepts the 200 with a body
@@ -49,7 +49,7 @@ def test_at_most_two_participants(account):
     session = svc.sessions.create()
     parts = svc.sessions(session.sid).participants
     parts.create(identifier="+14155550111")
-    with raises(80603, 409):
+    with raises(80103, 409):
         parts.create(identifier="+14155550111")
     parts.create(identifier="+14155550122")
     with raises(80609, 400):

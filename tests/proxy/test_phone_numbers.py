@@ -39,7 +39,7 @@ def test_numbers_are_validated_and_unique_in_a_pool(account, service):
     with raises(80601, 400):
         numbers.create()
     numbers.create(phone_number="+14155550100")
-    with raises(80103, 409):
+    with raises(80601, 409):
         numbers.create(phone_number="+14155550100")
 
 

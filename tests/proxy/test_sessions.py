@@ -46,7 +46,7 @@ def test_create_with_parameters_and_fetch_by_unique_name(server, account, servic
     parts = sessions(s.sid).participants.list()
     assert [(p.identifier, p.friendly_name, p.proxy_identifier) for p in parts] == [
         ("+14155550111", "Alice", "+14155550100"), ("+14155550122", None, "+14155550100")]
-    with raises(80602, 409):
+    with raises(80603, 409):
         sessions.create(unique_name="order-1234")
 
 
