@@ -66,6 +66,18 @@ class Server:
             return inventory.add_sims(db, account_sid, inventory.generated_rows(count, status),
                                       self.clock.now(), plan_pk)
 
+    def network(self, sim_sid: str, kind: str = "attachment.accepted", **facts: Any) -> None:
+        """Tell ingest, as a packet gateway would, what the SIM did on the network just now."""
+        from sqlalchemy import select
+
+        from simplane.network.events import NetworkEvent
+        from simplane.network.ingest import ingest
+        from simplane.wireless.models import Sim
+
+        with self.runtime.db.read() as db:
+            imsi = db.scalar(select(Sim.imsi).where(Sim.sid == sim_sid))
+        ingest(self.runtime, [NetworkEvent(kind=kind, imsi=imsi, time=self.clock.now(), **facts)])
+
     def drain(self) -> None:
         """Run the background jobs until none has work left."""
         self.runtime.worker.drain()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Float, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Float, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from simplane.core.db import Base, UTCDateTime
@@ -23,7 +23,8 @@ class DataSession(Base):
     account_sid: Mapped[str] = mapped_column(String(34))
     sim_sid: Mapped[str] = mapped_column(String(34))
     session_id: Mapped[str] = mapped_column(String(128))
-    status: Mapped[str] = mapped_column(String(16))  # open | ended | failed
+    # open | ended | failed, or refused: the network did not let it start (never listed)
+    status: Mapped[str] = mapped_column(String(16))
     radio_link: Mapped[str | None] = mapped_column(String(16))
     operator_mcc: Mapped[str | None] = mapped_column(String(3))
     operator_mnc: Mapped[str | None] = mapped_column(String(3))
@@ -44,6 +45,7 @@ class DataSession(Base):
     start: Mapped[datetime] = mapped_column(UTCDateTime)
     end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_updated: Mapped[datetime] = mapped_column(UTCDateTime)
+    end_reason: Mapped[str | None] = mapped_column(String(32))  # why the network ended/refused it
 
 
 class SimUsageHour(Base):
@@ -58,6 +60,8 @@ class SimUsageHour(Base):
     account_sid: Mapped[str] = mapped_column(String(34))
     upload: Mapped[int] = mapped_column(BigInteger, default=0)
     download: Mapped[int] = mapped_column(BigInteger, default=0)
+    commands_from_sim: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    commands_to_sim: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class AccountUsageHour(Base):
@@ -71,3 +75,26 @@ class AccountUsageHour(Base):
     country: Mapped[str] = mapped_column(String(2), primary_key=True)
     upload: Mapped[int] = mapped_column(BigInteger, default=0)
     download: Mapped[int] = mapped_column(BigInteger, default=0)
+    commands_from_sim: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    commands_to_sim: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class SimState(Base):
+    """What the network knows of a SIM now: whether it is attached and where, and the data it
+    has used this billing period per roaming class (for its rate plan's limits)."""
+
+    __tablename__ = "network_sim_states"
+    __table_args__ = (Index("ix_network_sim_states_attached", "attached", "sim_sid"),)
+
+    sim_sid: Mapped[str] = mapped_column(String(34), primary_key=True)
+    account_sid: Mapped[str] = mapped_column(String(34))
+    attached: Mapped[bool] = mapped_column(Boolean)
+    mcc: Mapped[str | None] = mapped_column(String(3))
+    mnc: Mapped[str | None] = mapped_column(String(3))
+    roaming: Mapped[str] = mapped_column(String(16))
+    country: Mapped[str] = mapped_column(String(2))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    period: Mapped[str] = mapped_column(String(7))  # YYYY-MM: usage below counts from its start
+    used_home: Mapped[int] = mapped_column(BigInteger)
+    used_national: Mapped[int] = mapped_column(BigInteger)
+    used_international: Mapped[int] = mapped_column(BigInteger)

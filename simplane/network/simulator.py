@@ -281,7 +281,8 @@ def _provision(runtime: Runtime, db, account_sid: str, count: int, first: int,  
     plan_pk = db.scalar(select(RatePlan.pk).where(RatePlan.account_sid == account_sid,
                                                   RatePlan.unique_name == "simulator"))
     if plan_pk is None:
-        params = {"UniqueName": "simulator", "FriendlyName": "Fleet simulator"}
+        params = {"UniqueName": "simulator", "FriendlyName": "Fleet simulator",
+                  "InternationalRoaming": ["data", "messaging"]}
         if data_limit is not None:
             params["DataLimit"] = data_limit  # type: ignore[assignment]
         plan_pk = create_rate_plan(db, account_sid, params, now).pk

@@ -43,13 +43,13 @@ class SimRow:
     status: str = "new"
 
 
-def new_iccid() -> str:
-    body = ICCID_PREFIX + "".join(secrets.choice(string.digits) for _ in range(12))
+def new_iccid(prefix: str = ICCID_PREFIX) -> str:
+    body = prefix + "".join(secrets.choice(string.digits) for _ in range(18 - len(prefix)))
     return body + luhn.calc_check_digit(body)
 
 
-def new_imsi() -> str:
-    return IMSI_PREFIX + "".join(secrets.choice(string.digits) for _ in range(10))
+def new_imsi(prefix: str = IMSI_PREFIX) -> str:
+    return prefix + "".join(secrets.choice(string.digits) for _ in range(15 - len(prefix)))
 
 
 def new_registration_code() -> str:
@@ -170,8 +170,9 @@ def add_sims(db: Session, account_sid: str, rows: Iterable[SimRow], now: datetim
     return sids
 
 
-def generated_rows(count: int, status: str = "new") -> list[SimRow]:
+def generated_rows(count: int, status: str = "new",
+                   iccid_prefix: str = ICCID_PREFIX) -> list[SimRow]:
     iccids: set[str] = set()
     while len(iccids) < count:
-        iccids.add(new_iccid())
+        iccids.add(new_iccid(iccid_prefix))
     return [SimRow(iccid=iccid, status=status) for iccid in iccids]

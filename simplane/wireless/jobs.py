@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, or_, select, update
 
 from simplane.wireless import gateway as gw
 from simplane.wireless import service
-from simplane.wireless.models import Command, Sim
+from simplane.network.models import SimState
+from simplane.wireless.models import Command, RatePlan, Sim
 
 if TYPE_CHECKING:
     from simplane.core.runtime import Runtime
@@ -16,23 +17,30 @@ if TYPE_CHECKING:
 BATCH = 200
 
 
+def _deliverable() -> Select:
+    """Queued to-SIM commands that can move on: their device is attached, or they can no longer
+    be delivered (SIM gone, not ready/active, messaging disabled by its rate plan)."""
+    undeliverable = or_(Sim.pk.is_(None), Sim.status.not_in(service.CAN_TAKE_COMMANDS),
+                        RatePlan.messaging_enabled.is_not(True))
+    return (select(Command, Sim, undeliverable.label("undeliverable"))
+            .outerjoin(Sim, Sim.sid == Command.sim_sid)
+            .outerjoin(RatePlan, RatePlan.pk == Sim.rate_plan_pk)
+            .outerjoin(SimState, SimState.sim_sid == Command.sim_sid)
+            .where(Command.status == "queued", Command.direction == "to_sim",
+                   or_(undeliverable, SimState.attached.is_(True))))
+
+
 def deliver_commands(runtime: Runtime) -> bool:
-    """queued → sent → delivered (when a receipt was asked for), or failed when the SIM can no
-    longer take commands."""
-    if not _any(runtime, select(Command.pk).where(Command.status == "queued",
-                                                  Command.direction == "to_sim")):
+    """queued → sent → delivered (when a receipt was asked for) once the device is attached, or
+    failed when the SIM can no longer take commands."""
+    if not _any(runtime, _deliverable().with_only_columns(Command.pk)):
         return False
     with runtime.db.write() as db:
-        rows = db.execute(
-            select(Command, Sim).join(Sim, Sim.sid == Command.sim_sid, isouter=True)
-            .where(Command.status == "queued", Command.direction == "to_sim")
-            .order_by(Command.pk).limit(BATCH)).all()
-        for command, sim in rows:
-            if sim is None or sim.status not in service.CAN_TAKE_COMMANDS:
+        rows = db.execute(_deliverable().order_by(Command.pk).limit(BATCH)).all()
+        for command, sim, undeliverable in rows:
+            if undeliverable:
                 service.set_command_status(db, runtime, command, "failed", final=True)
                 continue
-            if not gw.gateway.reachable(sim):
-                continue  # stays queued until the device is back
             acknowledged = gw.gateway.deliver(sim, command)
             receipt = command.delivery_receipt_requested
             if not service.set_command_status(db, runtime, command, "sent", final=not receipt):

@@ -15,6 +15,8 @@ from simplane.core import callbacks
 from simplane.core.accounts import accounts_in_reach
 from simplane.core.errors import TwilioError, bad_request, conflict, not_found
 from simplane.core.sids import looks_like_sid, new_sid
+from simplane.network.ingest import add_usage, hour_of
+from simplane.network.models import SimState
 from simplane.wireless import errors as E
 from simplane.wireless.models import Command, RatePlan, Sim
 
@@ -344,11 +346,43 @@ def set_command_status(db: Session, runtime: Runtime, command: Command, status: 
     if not moved:
         return False
     command.status = status
+    if status == "sent":
+        count_command(db, command.sim_sid, command.account_sid, "to_sim", now)
     if final:
         sim_name = db.scalar(select(Sim.unique_name).where(Sim.sid == command.sim_sid))
         callbacks.enqueue(db, runtime, command.account_sid, command.callback_url,
                           command.callback_method, command_callback_params(command, sim_name))
     return True
+
+
+def receive_from_sim(db: Session, runtime: Runtime, sim: Sim, body: str,
+                     mode: str = "text") -> Command:
+    """A command the device sent: recorded as `received`, counted, and posted (signed) to the
+    SIM's `commands_callback_url`."""
+    now = runtime.clock.now()
+    command = Command(
+        sid=new_sid("DC"), account_sid=sim.account_sid, sim_sid=sim.sid, command=body,
+        command_mode=mode, transport="sms", delivery_receipt_requested=False, status="received",
+        direction="from_sim", callback_url=None, callback_method="POST", date_created=now,
+        date_updated=now)
+    db.add(command)
+    db.flush()
+    count_command(db, sim.sid, sim.account_sid, "from_sim", now)
+    callbacks.enqueue(db, runtime, sim.account_sid, sim.commands_callback_url,
+                      sim.commands_callback_method or "POST",
+                      command_callback_params(command, sim.unique_name))
+    return command
+
+
+def count_command(db: Session, sim_sid: str, account_sid: str, direction: str,
+                  when: datetime) -> None:
+    """Add a command to the hourly rollups, on the network the SIM is attached to."""
+    where = db.execute(select(SimState.roaming, SimState.country)
+                       .where(SimState.sim_sid == sim_sid)).first()
+    roaming, country = where if where else ("home", "")
+    counts = [1, 0] if direction == "from_sim" else [0, 1]
+    add_usage(db, {(sim_sid, account_sid, hour_of(when), roaming, country): counts},
+              counters=("commands_from_sim", "commands_to_sim"))
 
 
 def command_callback_params(command: Command, sim_unique_name: str | None) -> dict[str, str]:

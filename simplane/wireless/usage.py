@@ -15,7 +15,6 @@ from simplane.core.errors import TwilioError, bad_request
 from simplane.core.paging import envelope, page_size, paginate
 from simplane.network.models import AccountUsageHour, DataSession, SimUsageHour
 from simplane.wireless import service
-from simplane.wireless.models import Command
 from simplane.wireless.views import api
 
 SESSION_WINDOW = timedelta(days=30)
@@ -45,6 +44,7 @@ def list_data_sessions(ctx: Ctx) -> dict:
     since = ctx.now() - SESSION_WINDOW
     stmt = select(DataSession).where(DataSession.sim_sid == sim.sid,
                                      DataSession.account_sid == ctx.account_sid,
+                                     DataSession.status != "refused",
                                      or_(DataSession.end.is_(None), DataSession.end >= since))
     return paginate(ctx, stmt, DataSession.pk, lambda s: data_session_json(ctx, s),
                     descending=True)
@@ -62,22 +62,26 @@ def _commands_block(from_sim: int, to_sim: int, **extra: object) -> dict:
             "to_sim": to_sim, **extra}
 
 
-def usage_record(start: datetime, end: datetime, usage: dict, commands: tuple[int, int]) -> dict:
-    """One period: data split home / national roaming / international roaming (per country)."""
-    home = [sum(v[i] for (r, _c), v in usage.items() if r == "home") for i in (0, 1)]
-    national = [sum(v[i] for (r, _c), v in usage.items() if r == "national") for i in (0, 1)]
+def usage_record(start: datetime, end: datetime, usage: dict) -> dict:
+    """One period. `usage` maps (roaming class, country) to [upload, download, commands from
+    the SIM, commands to the SIM]; data and commands each split home / national roaming /
+    international roaming (per country)."""
+
+    def total(roaming: str) -> list[int]:
+        return [sum(v[i] for (r, _c), v in usage.items() if r == roaming) for i in range(4)]
+
+    home, national = total("home"), total("national")
     abroad = sorted((c, v) for (r, c), v in usage.items() if r == "international")
-    up = home[0] + national[0] + sum(v[0] for _c, v in abroad)
-    down = home[1] + national[1] + sum(v[1] for _c, v in abroad)
-    from_sim, to_sim = commands
+    every = [home[i] + national[i] + sum(v[i] for _c, v in abroad) for i in range(4)]
     return {
         "period": {"start": iso(start), "end": iso(end)},
         "commands": _commands_block(
-            from_sim, to_sim, home=_commands_block(from_sim, to_sim),
-            national_roaming=_commands_block(0, 0), international_roaming=[]),
+            *every[2:], home=_commands_block(*home[2:]),
+            national_roaming=_commands_block(*national[2:]),
+            international_roaming=[_commands_block(*v[2:], country=c) for c, v in abroad]),
         "data": _block(
-            up, down, home=_block(*home), national_roaming=_block(*national),
-            international_roaming=[_block(u, d, country=c) for c, (u, d) in abroad]),
+            *every[:2], home=_block(*home[:2]), national_roaming=_block(*national[:2]),
+            international_roaming=[_block(*v[:2], country=c) for c, v in abroad]),
     }
 
 
@@ -122,34 +126,23 @@ def _usage_records(ctx: Ctx, table, owner_column, owner: str, sim_sid: str | Non
     if page:
         lo, hi = page[0][0], page[-1][1]
         hours = ctx.db.execute(
-            select(table.hour, table.roaming, table.country, table.upload, table.download)
+            select(table.hour, table.roaming, table.country, table.upload, table.download,
+                   table.commands_from_sim, table.commands_to_sim)
             .where(owner_column == owner, table.hour >= lo.replace(minute=0, second=0),
                    table.hour < hi)).all()
-        commands = _command_counts(ctx, sim_sid, lo, hi)
         for p_start, p_end in page:
-            usage: dict = defaultdict(lambda: [0, 0])
+            usage: dict = defaultdict(lambda: [0, 0, 0, 0])
             first_hour = p_start.replace(minute=0, second=0, microsecond=0)  # rollups are hourly
             for row in hours:
                 if first_hour <= row.hour < p_end:
                     bucket = usage[(row.roaming, row.country)]
-                    bucket[0] += row.upload
-                    bucket[1] += row.download
-            counts = (sum(1 for d, t in commands if d == "from_sim" and p_start <= t < p_end),
-                      sum(1 for d, t in commands if d == "to_sim" and p_start <= t < p_end))
-            record = usage_record(p_start, p_end, usage, counts)
+                    for i, value in enumerate(row[3:]):
+                        bucket[i] += value
+            record = usage_record(p_start, p_end, usage)
             records.append({"sim_sid": sim_sid, "account_sid": ctx.account_sid, **record}
                            if sim_sid else {"account_sid": ctx.account_sid, **record})
     next_token = f"PA{int(page[-1][0].timestamp())}" if more else None
     return envelope(ctx, records, size, ctx.params.get("Page", 0), next_token=next_token)
-
-
-def _command_counts(ctx: Ctx, sim_sid: str | None, lo: datetime, hi: datetime) -> list:
-    stmt = select(Command.direction, Command.date_created).where(
-        Command.account_sid == ctx.account_sid, Command.date_created >= lo,
-        Command.date_created < hi)
-    if sim_sid:
-        stmt = stmt.where(Command.sim_sid == sim_sid)
-    return list(ctx.db.execute(stmt).all())
 
 
 @api.operation("ListUsageRecord")

@@ -18,7 +18,7 @@ HOME = ("901", "42")  # the network that issued the generated IMSIs
 
 @pytest.fixture
 def sim(server, account):
-    account.client.wireless.v1.rate_plans.create(unique_name="p")
+    account.client.wireless.v1.rate_plans.create(unique_name="p", international_roaming=["data"])
     [sid] = server.provision(account.sid, 1, status="active", rate_plan="p")
     with server.runtime.db.read() as db:
         imsi = db.scalar(select(Sim.imsi).where(Sim.sid == sid))

@@ -38,7 +38,8 @@ def gateway(server):
 
 @pytest.fixture
 def sim(server, account):
-    account.client.wireless.v1.rate_plans.create(unique_name="p")
+    account.client.wireless.v1.rate_plans.create(unique_name="p", international_roaming=["data"],
+                                                 data_limit=100_000)
     [sid] = server.provision(account.sid, 1, status="active", rate_plan="p")
     with server.runtime.db.read() as db:
         imsi = db.scalar(select(Sim.imsi).where(Sim.sid == sid))

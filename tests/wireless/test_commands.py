@@ -14,7 +14,62 @@ def active_sim(server, account):
     account.client.wireless.v1.rate_plans.create(unique_name="p")
     [sid] = server.provision(account.sid, 1, status="active", rate_plan="p")
     account.client.wireless.v1.sims(sid).update(unique_name="device")
+    server.network(sid, "attachment.accepted")  # the device is on the network
     return sid
+
+
+def test_a_command_waits_queued_until_the_device_attaches(server, account, receiver):
+    account.client.wireless.v1.rate_plans.create(unique_name="p")
+    [sid] = server.provision(account.sid, 1, status="active", rate_plan="p")
+    commands = account.client.wireless.v1.commands
+    command = commands.create(sim=sid, command="wake", callback_url=receiver.url)
+    server.drain()
+    assert commands(command.sid).fetch().status == "queued"
+    server.network(sid, "attachment.rejected", mcc="234", mnc="15")
+    server.drain()
+    assert commands(command.sid).fetch().status == "queued"
+    server.network(sid, "attachment.accepted", mcc="234", mnc="15")
+    server.drain()
+    assert receiver.get().form["CommandStatus"] == ["delivered"]
+    assert commands(command.sid).fetch().status == "delivered"
+    later = commands.create(sim=sid, command="again")
+    server.network(sid, "attachment.failed")  # gone again: the next one waits
+    server.drain()
+    assert commands(later.sid).fetch().status == "queued"
+
+
+def test_a_command_queued_when_the_plan_stops_messaging_fails(server, account, receiver):
+    account.client.wireless.v1.rate_plans.create(unique_name="chatty")
+    account.client.wireless.v1.rate_plans.create(unique_name="quiet", messaging_enabled=False)
+    [sid] = server.provision(account.sid, 1, status="active", rate_plan="chatty")
+    command = account.client.wireless.v1.commands.create(sim=sid, command="x",
+                                                         callback_url=receiver.url)
+    account.client.wireless.v1.sims(sid).update(rate_plan="quiet")
+    server.drain()  # not attached, but it can never be delivered now
+    assert receiver.get().form["CommandStatus"] == ["failed"]
+
+
+def test_a_command_from_the_sim_reaches_its_commands_callback_signed(server, account, receiver):
+    from simplane.wireless import service
+    from simplane.wireless.models import Sim
+
+    account.client.wireless.v1.rate_plans.create(unique_name="p")
+    [sid] = server.provision(account.sid, 1, status="active", rate_plan="p")
+    account.client.wireless.v1.sims(sid).update(commands_callback_url=f"{receiver.url}/mo",
+                                                unique_name="meter")
+    with server.runtime.db.write() as db:
+        sim = db.query(Sim).filter_by(sid=sid).one()
+        sent = service.receive_from_sim(db, server.runtime, sim, "reading=42")
+    server.drain()
+    got = receiver.get()
+    params = {k: v[0] for k, v in got.form.items()}
+    assert params["CommandSid"] == sent.sid and params["Command"] == "reading=42"
+    assert params["Direction"] == "from_sim" and params["CommandStatus"] == "received"
+    assert params["SimUniqueName"] == "meter"
+    assert RequestValidator(account.token).validate(got.url, params,
+                                                    got.headers["X-Twilio-Signature"])
+    [listed] = account.client.wireless.v1.commands.list(direction="from_sim")
+    assert listed.sid == sent.sid and listed.status == "received"
 
 
 def test_command_is_queued_then_delivered_with_a_signed_callback(server, account, active_sim,

@@ -1,0 +1,72 @@
+"""What a Wireless rate plan lets a SIM do on the network: whether a data session may start on a
+network (home, national or international roaming), and how many bytes it may move there in a
+billing period before the network blocks it.
+
+Limits are per calendar month and per roaming class, as the rate plan's `data_limit`,
+`national_roaming_data_limit` and `international_roaming_data_limit` say (in MB). With
+`data_limit_strategy=throttle` the network slows the SIM down instead of blocking it: no cap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MB = 1_000_000
+CAN_USE_DATA = frozenset({"ready", "active"})
+
+SIM_NOT_ACTIVE = "SIM_NOT_ACTIVE"
+NO_RATE_PLAN = "NO_RATE_PLAN"
+DATA_DISABLED = "DATA_DISABLED"
+ROAMING_DISABLED = "ROAMING_DISABLED"
+DATA_LIMIT_REACHED = "DATA_LIMIT_REACHED"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A SIM and the parts of its rate plan the network enforces (limits in bytes)."""
+
+    sid: str
+    account_sid: str
+    status: str
+    has_plan: bool
+    data_enabled: bool = False
+    throttle: bool = False
+    home_limit: int = 0
+    national_enabled: bool = False
+    national_limit: int = 0
+    international_enabled: bool = False
+    international_limit: int = 0
+
+    @classmethod
+    def from_row(cls, row) -> Plan:  # type: ignore[no-untyped-def]
+        """From a row of `sims_statement()`."""
+        if row.data_enabled is None:
+            return cls(row.sid, row.account_sid, row.status, has_plan=False)
+        return cls(
+            row.sid, row.account_sid, row.status, True, row.data_enabled,
+            row.data_limit_strategy == "throttle", row.data_limit * MB,
+            row.national_roaming_enabled, row.national_roaming_data_limit * MB,
+            "data" in (row.international_roaming or ()), row.international_roaming_data_limit * MB)
+
+    def refusal(self, roaming: str, used: int) -> str | None:
+        """Why a data session may not start on a network of this roaming class, or None."""
+        if self.status not in CAN_USE_DATA:
+            return SIM_NOT_ACTIVE
+        if not self.has_plan:
+            return NO_RATE_PLAN
+        if not self.data_enabled:
+            return DATA_DISABLED
+        if (roaming == "national" and not self.national_enabled) or (
+                roaming == "international" and not self.international_enabled):
+            return ROAMING_DISABLED
+        if self.room(roaming, used) == 0:
+            return DATA_LIMIT_REACHED
+        return None
+
+    def room(self, roaming: str, used: int) -> int | None:
+        """Bytes the SIM may still move this period on such a network (None: no cap)."""
+        if self.throttle:
+            return None
+        limit = {"home": self.home_limit, "national": self.national_limit}.get(
+            roaming, self.international_limit)
+        return max(limit - used, 0)
