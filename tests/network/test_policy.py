@@ -1,0 +1,134 @@
+"""The rate plan decides: sessions it does not allow are refused, and data stops at the limit."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from simplane.network import ingest as ingest_module
+from simplane.network.events import NetworkEvent
+from simplane.network.ingest import ingest
+from simplane.network.models import DataSession, SimState, SimUsageHour
+from simplane.wireless.models import Sim
+
+HOME = ("901", "42")
+NATIONAL = ("901", "43")  # same country code as the home network, another network
+ABROAD = ("262", "01")
+MB = 1_000_000
+
+
+def sim_on(server, account, **plan):
+    name = f"plan{len(account.client.wireless.v1.rate_plans.list())}"
+    account.client.wireless.v1.rate_plans.create(unique_name=name, **plan)
+    [sid] = server.provision(account.sid, 1, status="active", rate_plan=name)
+    with server.runtime.db.read() as db:
+        return sid, db.scalar(select(Sim.imsi).where(Sim.sid == sid))
+
+
+def ev(server, imsi, kind, offset, up=0, down=0, session="s1", network=HOME):
+    return NetworkEvent(kind=kind, imsi=imsi, time=server.clock.now() + timedelta(seconds=offset),
+                        session_id=session, mcc=network[0], mnc=network[1], bytes_up=up,
+                        bytes_down=down)
+
+
+def usage_total(server, sid):
+    with server.runtime.db.read() as db:
+        return db.scalar(select(func.coalesce(func.sum(SimUsageHour.upload + SimUsageHour.download), 0))
+                         .where(SimUsageHour.sim_sid == sid))
+
+
+def test_data_disabled_and_roaming_not_allowed_are_refused(server, account):
+    off_sid, off = sim_on(server, account, data_enabled=False)
+    stay_sid, stay = sim_on(server, account, national_roaming_enabled=False)
+    result = ingest(server.runtime, [
+        ev(server, off, "session.started", 0), ev(server, off, "session.updated", 60, 10, 10),
+        ev(server, stay, "session.started", 0, session="n", network=NATIONAL),
+        ev(server, stay, "session.updated", 60, 5, 5, session="n", network=NATIONAL),
+        ev(server, stay, "session.started", 0, session="i", network=ABROAD),
+        ev(server, stay, "session.started", 0, session="h"),
+        ev(server, stay, "session.updated", 60, 7, 9, session="h"),
+    ])
+    assert result.sessions_refused == 3 and result.sessions_started == 1
+    assert result.bytes_counted == 16
+    assert account.client.wireless.v1.sims(off_sid).data_sessions.list() == []
+    [home] = account.client.wireless.v1.sims(stay_sid).data_sessions.list()
+    assert home.operator_mcc == HOME[0] and home.operator_mnc == HOME[1]
+    assert usage_total(server, off_sid) == 0 and usage_total(server, stay_sid) == 16
+    with server.runtime.db.read() as db:
+        reasons = dict(db.execute(select(DataSession.session_id, DataSession.end_reason)
+                                  .where(DataSession.sim_sid == stay_sid)).all())
+    assert reasons == {"n": "ROAMING_DISABLED", "i": "ROAMING_DISABLED", "h": None}
+
+
+def test_a_suspended_sim_gets_no_data(server, account):
+    sid, imsi = sim_on(server, account)
+    account.client.wireless.v1.sims(sid).update(status="suspended")
+    result = ingest(server.runtime, [ev(server, imsi, "session.started", 0),
+                                     ev(server, imsi, "session.updated", 60, 100, 100)])
+    assert result.sessions_refused == 1 and result.bytes_counted == 0
+
+
+def test_data_stops_at_the_limit_and_no_new_session_starts(server, account):
+    sid, imsi = sim_on(server, account, data_limit=1)  # 1 MB a month
+    result = ingest(server.runtime, [
+        ev(server, imsi, "session.started", 0),
+        ev(server, imsi, "session.updated", 360, 100_000, 400_000),
+        ev(server, imsi, "session.updated", 720, 300_000, 900_000),  # crosses the limit
+        ev(server, imsi, "session.updated", 1080, 400_000, 1_900_000),  # the network blocked it
+        ev(server, imsi, "session.started", 1200, session="s2"),
+    ])
+    assert result.sessions_blocked == 1 and result.sessions_refused == 1
+    assert result.bytes_counted == MB and usage_total(server, sid) == MB
+    [session] = account.client.wireless.v1.sims(sid).data_sessions.list()
+    assert session.end is not None
+    with server.runtime.db.read() as db:
+        row = db.execute(select(DataSession).where(DataSession.sim_sid == sid,
+                                                   DataSession.session_id == "s1")).scalar_one()
+        assert row.bytes_up + row.bytes_down == MB and row.end_reason == "DATA_LIMIT_REACHED"
+        assert db.get(SimState, sid).used_home == MB
+
+
+def test_throttled_plans_are_not_capped(server, account):
+    sid, imsi = sim_on(server, account, data_limit=1, data_limit_strategy="throttle")
+    result = ingest(server.runtime, [ev(server, imsi, "session.started", 0),
+                                     ev(server, imsi, "session.updated", 60, MB, 2 * MB)])
+    assert result.bytes_counted == 3 * MB and result.sessions_blocked == 0
+
+
+def test_the_allowance_starts_again_next_month(server, account):
+    sid, imsi = sim_on(server, account, data_limit=1)
+    ingest(server.runtime, [ev(server, imsi, "session.started", 0),
+                            ev(server, imsi, "session.updated", 60, 0, 2 * MB)])
+    next_month = (server.clock.now().replace(day=1) + timedelta(days=32)).replace(day=1)
+    offset = (next_month - server.clock.now()).total_seconds() + 60
+    result = ingest(server.runtime, [
+        ev(server, imsi, "session.started", offset, session="s2"),
+        ev(server, imsi, "session.updated", offset + 60, 0, 500_000, session="s2")])
+    assert result.sessions_started == 1 and result.bytes_counted == 500_000
+    assert usage_total(server, sid) == MB + 500_000
+
+
+def test_a_crash_mid_batch_leaves_nothing_half_counted(server, account, monkeypatch):
+    sid, imsi = sim_on(server, account)
+    batch = [ev(server, imsi, "session.started", 0),
+             ev(server, imsi, "session.updated", 360, 1000, 2000),
+             ev(server, imsi, "attachment.accepted", 400)]
+    real = ingest_module.add_usage
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("the process died while writing the rollups")
+
+    monkeypatch.setattr(ingest_module, "add_usage", crash)
+    with pytest.raises(RuntimeError):
+        ingest(server.runtime, batch)  # sessions and states were written before the crash
+    with server.runtime.db.read() as db:
+        assert db.scalar(select(func.count()).select_from(DataSession)
+                         .where(DataSession.sim_sid == sid)) == 0
+        assert db.get(SimState, sid) is None
+    assert usage_total(server, sid) == 0
+    monkeypatch.setattr(ingest_module, "add_usage", real)
+    assert ingest(server.runtime, batch).bytes_counted == 3000  # the gateway retries the batch
+    assert ingest(server.runtime, batch).bytes_counted == 0
+    assert usage_total(server, sid) == 3000
