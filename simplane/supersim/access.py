@@ -1,0 +1,90 @@
+"""What the network asks of Super SIM, in bulk: who a SIM is, and whether it may attach.
+
+    facts = sims_by_imsi(db, {event.imsi for event in batch})    # two queries per batch
+    refusal = attach_decision(facts.get(imsi), mcc, mnc)          # None, or (code, message)
+
+`sims_by_imsi` returns only registered SIMs (a SIM still in the operator's inventory is unknown
+to the network). `attach_decision` gives Twilio's rejection reasons: a SIM that is not ready or
+active (83705), or a serving network outside the Network Access Profile of the SIM's Fleet.
+A SIM with facts.data_enabled false may attach but gets no data session; facts.data_limit is the
+Fleet's per-billing-period allowance in bytes (see usage.data_used for what was used).
+
+`set_ip_address(db, sim_sid, ip)` records the address of the SIM's data session (None when it
+ends): IpAddresses lists it, and IP Commands are sent to it and recognised by it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from simplane.supersim import errors as E
+from simplane.supersim import networks
+from simplane.supersim.models import Fleet, NetworkAccessProfileNetwork, Sim
+from simplane.supersim.service import CONNECTED
+
+BYTES_PER_MB = 1_000_000
+
+
+@dataclass(frozen=True)
+class SimFacts:
+    sid: str
+    account_sid: str
+    iccid: str
+    imsi: str
+    unique_name: str | None
+    status: str
+    fleet_sid: str | None
+    data_enabled: bool
+    data_limit: int | None  # bytes per billing period; None without a Fleet
+    allowed_networks: frozenset[tuple[str, str]]  # (mcc, mnc) the Fleet's NAP allows
+
+
+def sims_by_imsi(db: Session, imsis: Iterable[str]) -> dict[str, SimFacts]:
+    wanted = list(set(imsis))
+    if not wanted:
+        return {}
+    rows = []
+    for i in range(0, len(wanted), 5000):
+        rows += db.execute(
+            select(Sim.sid, Sim.account_sid, Sim.iccid, Sim.imsi, Sim.unique_name, Sim.status,
+                   Fleet.sid.label("fleet_sid"), Fleet.data_enabled, Fleet.data_limit,
+                   Fleet.nap_pk)
+            .outerjoin(Fleet, Fleet.pk == Sim.fleet_pk)
+            .where(Sim.imsi.in_(wanted[i:i + 5000]), Sim.account_sid.is_not(None))).all()
+    nap_pks = {row.nap_pk for row in rows if row.nap_pk is not None}
+    allowed: dict[int, set[tuple[str, str]]] = {pk: set() for pk in nap_pks}
+    if nap_pks:
+        for nap_pk, network_sid in db.execute(
+                select(NetworkAccessProfileNetwork.nap_pk, NetworkAccessProfileNetwork.network_sid)
+                .where(NetworkAccessProfileNetwork.nap_pk.in_(nap_pks))):
+            network = networks.get(network_sid)
+            if network is not None:
+                allowed[nap_pk].update(network.identifiers)
+    return {row.imsi: SimFacts(
+        sid=row.sid, account_sid=row.account_sid, iccid=row.iccid, imsi=row.imsi,
+        unique_name=row.unique_name, status=row.status, fleet_sid=row.fleet_sid,
+        data_enabled=bool(row.data_enabled) if row.fleet_sid else False,
+        data_limit=row.data_limit * BYTES_PER_MB if row.data_limit is not None else None,
+        allowed_networks=frozenset(allowed.get(row.nap_pk, ())),
+    ) for row in rows}
+
+
+def attach_decision(facts: SimFacts, mcc: str, mnc: str) -> tuple[int, str] | None:
+    """None when the SIM may attach to the network mcc/mnc, else Twilio's (code, message)."""
+    if facts.status not in CONNECTED:
+        return (E.SIM_NOT_ACTIVE, f"Super SIM {facts.sid} is {facts.status}: only ready and "
+                "active Super SIMs may attach")
+    if (mcc, mnc) not in facts.allowed_networks:
+        network = networks.network_for(mcc, mnc)
+        name = f"{network.friendly_name} ({mcc}-{mnc})" if network else f"{mcc}-{mnc}"
+        return (E.NETWORK_NOT_ALLOWED, f"Network {name} is not allowed by the Network Access "
+                f"Profile of Fleet {facts.fleet_sid}")
+    return None
+
+
+def set_ip_address(db: Session, sim_sid: str, ip: str | None) -> None:
+    db.execute(update(Sim).where(Sim.sid == sim_sid).values(ip_address=ip))

@@ -1,0 +1,204 @@
+"""Super SIM background jobs: scheduled status changes, ready→active, SMS and IP Command
+delivery, from-SIM datagrams, settings updates and eSIM profile reservation."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Select, func, select
+
+from simplane.supersim import devices, service, udp
+from simplane.supersim.inventory import add_sims, generated_rows
+from simplane.supersim.models import (EsimProfile, IpCommand, SettingsUpdate, Sim, SmsCommand,
+                                      UsageHour)
+
+if TYPE_CHECKING:
+    from simplane.core.runtime import Runtime
+
+BATCH = 200
+
+
+def _any(runtime: Runtime, stmt: Select) -> bool:
+    """A cheap read first, so that an idle worker never takes the write lock."""
+    with runtime.db.read() as db:
+        return db.execute(stmt.limit(1)).first() is not None
+
+
+def complete_status_changes(runtime: Runtime) -> bool:
+    """scheduled → the status asked for, reported to the update's CallbackUrl."""
+    if not _any(runtime, select(Sim.pk).where(Sim.status == "scheduled")):
+        return False
+    with runtime.db.write() as db:
+        sims = list(db.scalars(select(Sim).where(Sim.status == "scheduled").limit(BATCH)))
+        for sim in sims:
+            service.change_status(db, runtime, sim, sim.scheduled_status or "active")
+    return bool(sims)
+
+
+def activate_ready_sims(runtime: Runtime) -> bool:
+    """ready → active after 250 KB of data, 5 SMS Commands or 3 months, whichever comes first."""
+    if not _any(runtime, select(Sim.pk).where(Sim.status == "ready")):
+        return False
+    now = runtime.clock.now()
+    busy = False
+    with runtime.db.write() as db:
+        ready = list(db.scalars(select(Sim).where(Sim.status == "ready").order_by(Sim.pk)))
+        sids = [s.sid for s in ready]
+        data = dict(db.execute(select(UsageHour.sim_sid, func.sum(UsageHour.data_total))
+                               .where(UsageHour.sim_sid.in_(sids))
+                               .group_by(UsageHour.sim_sid)).all()) if sids else {}
+        sms = dict(db.execute(select(SmsCommand.sim_sid, func.count())
+                              .where(SmsCommand.sim_sid.in_(sids),
+                                     SmsCommand.direction == "to_sim")
+                              .group_by(SmsCommand.sim_sid)).all()) if sids else {}
+        for sim in ready:
+            since = sim.date_ready or sim.date_status_changed
+            if (now - since >= service.READY_FOR
+                    or int(data.get(sim.sid) or 0) >= service.READY_DATA_BYTES
+                    or int(sms.get(sim.sid) or 0) >= service.READY_SMS_COMMANDS):
+                service.change_status(db, runtime, sim, "active")
+                busy = True
+    return busy
+
+
+def deliver_sms_commands(runtime: Runtime) -> bool:
+    """queued → sent → delivered, or failed when the SIM can no longer take commands."""
+    waiting = select(SmsCommand.pk).where(SmsCommand.status == "queued",
+                                          SmsCommand.direction == "to_sim")
+    if not _any(runtime, waiting):
+        return False
+    with runtime.db.write() as db:
+        rows = db.execute(select(SmsCommand, Sim).join(Sim, Sim.sid == SmsCommand.sim_sid,
+                                                       isouter=True)
+                          .where(SmsCommand.status == "queued", SmsCommand.direction == "to_sim")
+                          .order_by(SmsCommand.pk).limit(BATCH)).all()
+        for command, sim in rows:
+            if sim is None or sim.status not in service.CONNECTED:
+                service.set_command_status(db, runtime, command, "failed", sim)
+                continue
+            acknowledged = devices.gateway.deliver(sim.sid, command.payload)
+            if service.set_command_status(db, runtime, command, "sent", sim):
+                service.set_command_status(db, runtime, command,
+                                           "delivered" if acknowledged else "failed", sim)
+    return bool(rows)
+
+
+def deliver_ip_commands(runtime: Runtime) -> bool:
+    """Send queued to-SIM IP Commands as UDP datagrams to the SIM's data-session address; a SIM
+    without a session keeps its commands queued for a day, then they fail."""
+    waiting = select(IpCommand.pk).where(IpCommand.status == "queued",
+                                         IpCommand.direction == "to_sim")
+    if not _any(runtime, waiting):
+        return False
+    now = runtime.clock.now()
+    busy = False
+    port = udp.command_port(runtime)
+    with runtime.db.write() as db:
+        rows = db.execute(select(IpCommand, Sim).join(Sim, Sim.sid == IpCommand.sim_sid,
+                                                      isouter=True)
+                          .where(IpCommand.status == "queued", IpCommand.direction == "to_sim")
+                          .order_by(IpCommand.pk).limit(BATCH)).all()
+        for command, sim in rows:
+            if sim is None or sim.status not in service.CONNECTED or (
+                    sim.ip_address is None and now - command.date_created >= service.IP_COMMAND_TTL):
+                busy |= service.set_command_status(db, runtime, command, "failed", sim)
+                continue
+            if sim.ip_address is None:
+                continue
+            data = service.payload_bytes(command.payload, command.payload_type)
+            try:
+                port.send(sim.ip_address, command.device_port, data)
+            except OSError:
+                busy |= service.set_command_status(db, runtime, command, "failed", sim,
+                                                   device_ip=sim.ip_address)
+                continue
+            busy |= service.set_command_status(db, runtime, command, "sent", sim,
+                                               device_ip=sim.ip_address)
+    return busy
+
+
+def receive_ip_commands(runtime: Runtime) -> bool:
+    """Datagrams devices sent to the IP Commands port become `received` IP Commands of the SIM
+    whose data session has the sender's address."""
+    datagrams = udp.command_port(runtime).receive()
+    if not datagrams:
+        return False
+    with runtime.db.write() as db:
+        ips = {source[0] for _data, source in datagrams}
+        sims = {sim.ip_address: sim for sim in db.scalars(
+            select(Sim).where(Sim.ip_address.in_(ips), Sim.account_sid.is_not(None)))}
+        for data, source in datagrams:
+            sim = sims.get(source[0])
+            if sim is not None:  # a datagram from no known session is dropped, as a network would
+                service.receive_ip(db, runtime, sim, source, data)
+    return True
+
+
+def apply_settings_updates(runtime: Runtime) -> bool:
+    """scheduled → in-progress → successful, over the air, once the SIM is connected."""
+    pending = select(SettingsUpdate.pk).where(SettingsUpdate.status.in_(("scheduled",
+                                                                          "in-progress")))
+    if not _any(runtime, pending):
+        return False
+    now = runtime.clock.now()
+    busy = False
+    with runtime.db.write() as db:
+        rows = db.execute(select(SettingsUpdate, Sim.status).join(Sim, Sim.sid == SettingsUpdate.sim_sid)
+                          .where(SettingsUpdate.status.in_(("scheduled", "in-progress")))
+                          .order_by(SettingsUpdate.pk).limit(BATCH)).all()
+        for settings_update, sim_status in rows:
+            if sim_status not in service.CONNECTED:
+                continue
+            if settings_update.status == "scheduled":
+                settings_update.status = "in-progress"
+            else:
+                settings_update.status = "successful"
+                settings_update.date_completed = now
+            settings_update.date_updated = now
+            busy = True
+    return busy
+
+
+MATCHING_ALPHABET = string.ascii_uppercase + string.digits
+
+
+def _matching_id() -> str:
+    return "-".join("".join(secrets.choice(MATCHING_ALPHABET) for _ in range(5))
+                    for _ in range(5))
+
+
+def reserve_esim_profiles(runtime: Runtime) -> bool:
+    """new → reserving → available: a Super SIM is made for the profile on the SM-DP+ and
+    registered to the account; the CallbackUrl hears of `available`."""
+    pending = select(EsimProfile.pk).where(EsimProfile.status.in_(("new", "reserving")))
+    if not _any(runtime, pending):
+        return False
+    now = runtime.clock.now()
+    with runtime.db.write() as db:
+        profiles = list(db.scalars(select(EsimProfile).where(
+            EsimProfile.status.in_(("new", "reserving"))).order_by(EsimProfile.pk).limit(BATCH)))
+        for profile in profiles:
+            profile.date_updated = now
+            if profile.status == "new":
+                profile.status = "reserving"
+                continue
+            [row] = add_sims(db, generated_rows(1), now)
+            sim = db.scalar(select(Sim).where(Sim.sid == row["sid"]))
+            assert sim is not None
+            sim.account_sid, sim.date_registered = profile.account_sid, now
+            profile.sim_sid, profile.iccid = sim.sid, sim.iccid
+            profile.smdp_plus_address = service.SMDP_PLUS_ADDRESS
+            if profile.generate_matching_id:
+                profile.matching_id = _matching_id()
+                profile.activation_code = (f"1${service.SMDP_PLUS_ADDRESS.upper()}$"
+                                           f"{profile.matching_id}")
+            profile.status = "available"
+            service.callbacks.enqueue(db, runtime, profile.account_sid, profile.callback_url,
+                                      profile.callback_method, service.esim_callback_params(profile))
+    return bool(profiles)
+
+
+JOBS = [complete_status_changes, activate_ready_sims, deliver_sms_commands, deliver_ip_commands,
+        receive_ip_commands, apply_settings_updates, reserve_esim_profiles]
