@@ -20,6 +20,7 @@ db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(sims_app, name="sims")
 app.add_typer(db_app, name="db")
+app.add_typer(__import__("simplane.proxy.cli", fromlist=["app"]).app, name="proxy")
 app.command("simulate")(simulate)
 
 err = Console(stderr=True)

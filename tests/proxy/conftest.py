@@ -39,3 +39,116 @@ def raw(account, url: str, method: str = "GET", data: dict | None = None) -> dic
     response = httpx.request(method, url, data=data, auth=(account.sid, account.token))
     assert response.status_code < 300, response.text
     return response.json()
+
+
+class Replier:
+    """A webhook endpoint on loopback that records each request and answers with the
+    (status, content type, body) it is told to, then 200 with no body."""
+
+    def __init__(self) -> None:
+        import queue
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import parse_qs, urlsplit
+
+        from tests.support import Received
+
+        self.requests: queue.Queue[Received] = queue.Queue()
+        self.answers: list[tuple[int, str, str]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                form = parse_qs(body.decode(), keep_blank_values=True)
+                status, kind, text = outer.answers.pop(0) if outer.answers else (200, "", "")
+                payload = text.encode()
+                self.send_response(status)
+                if kind:
+                    self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                outer.requests.put(Received(
+                    "POST", f"http://{self.headers['Host']}{self.path}",
+                    urlsplit(self.path).path, dict(self.headers.items()), body, form))
+
+            def log_message(self, *args) -> None:  # type: ignore[no-untyped-def]
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def get(self, timeout: float = 10.0):  # type: ignore[no-untyped-def]
+        import queue
+
+        try:
+            return self.requests.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no request reached {self.url}") from None
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def replier():  # type: ignore[no-untyped-def]
+    r = Replier()
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def admin(server):  # type: ignore[no-untyped-def]
+    """An operator's admin account (may read the carrier's outbox)."""
+    from simplane.core.models import Account
+
+    acct = server.new_account()
+    with server.runtime.db.write() as db:
+        db.query(Account).filter_by(sid=acct.sid).update({"admin": True})
+    return acct
+
+
+def signed(account, request) -> bool:  # type: ignore[no-untyped-def]
+    """The request carries a valid X-Twilio-Signature, checked by the official validator."""
+    from twilio.request_validator import RequestValidator
+
+    return RequestValidator(account.token).validate(
+        request.url, {k: v[0] for k, v in request.form.items()},
+        request.headers["X-Twilio-Signature"])
+
+
+def carrier_post(server, account, path: str, **data):  # type: ignore[no-untyped-def]
+    """What the carrier hands over: an inbound message or call, or a call's progress."""
+    import httpx
+
+    return httpx.post(f"{server.base_url}/proxy/operator/{path}", data=data,
+                      auth=(account.sid, account.token))
+
+
+def outbox(server, admin, account, to: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    """What `to` received on the account's traffic, newest first, read by an operator."""
+    import httpx
+
+    response = httpx.get(f"{server.base_url}/proxy/operator/Outbox",
+                         params={"To": to, "AccountSid": account.sid},
+                         auth=(admin.sid, admin.token))
+    assert response.status_code == 200, response.text
+    return response.json()["outbox"]
+
+
+def ride(account, mode: str = "voice-and-message", **service_kwargs):  # type: ignore[no-untyped-def]
+    """A service with two pool numbers and a rider/driver session: (session context, rider,
+    driver)."""
+    proxy = account.client.proxy.v1
+    svc = proxy.services.create(unique_name="rides", **service_kwargs)
+    for number in ("+14155550100", "+14155550101"):
+        proxy.services(svc.sid).phone_numbers.create(phone_number=number)
+    session = proxy.services(svc.sid).sessions.create(
+        ttl=600, mode=mode,
+        participants=[{"Identifier": "+14155550111"}, {"Identifier": "+14155550122"}])
+    ctx = proxy.services(svc.sid).sessions(session.sid)
+    rider, driver = ctx.participants.list()
+    return ctx, rider, driver
