@@ -5,6 +5,7 @@
     data, source = device.receive()                 # a to-SIM IP Command, as a real datagram
     device.send(b"hello", udp.address(runtime))    # a from-SIM IP Command
     device.sms                                      # SMS Commands delivered to it
+    device.install_esim(runtime, eid, matching_id)  # claim an available eSIM Profile
 
 SMS Commands reach devices through `gateway`: a SIM with an attached simulated device gets them
 in `device.sms`; any other connected SIM stands for a virtual device that acknowledges them.
@@ -18,7 +19,7 @@ import socket
 import threading
 from typing import TYPE_CHECKING
 
-from simplane.supersim import access
+from simplane.supersim import access, service
 
 if TYPE_CHECKING:
     from simplane.core.runtime import Runtime
@@ -60,6 +61,14 @@ class SimulatedDevice:
                 access.set_ip_address(db, self.sim_sid, None)
             gateway.unregister(self.sim_sid)
             self.sim_sid = None
+
+    def install_esim(self, runtime: Runtime, eid: str, matching_id: str | None = None) -> str:
+        """Download and install an available eSIM Profile into this device's eUICC (by its
+        matching ID, or the one reserved for `eid`); returns the profile's SID."""
+        with runtime.db.write() as db:
+            profile = service.available_esim_profile(db, eid, matching_id)
+            service.esim_installed(db, runtime, profile, eid)
+            return profile.sid
 
     def send(self, data: bytes, to: tuple[str, int]) -> None:
         self.sock.sendto(data, to)

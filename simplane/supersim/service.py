@@ -540,6 +540,17 @@ def esim_callback_params(profile: EsimProfile) -> dict[str, str]:
             "MatchingId": profile.matching_id or "", "ActivationCode": profile.activation_code or ""}
 
 
+def available_esim_profile(db: Session, eid: str, matching_id: str | None) -> EsimProfile:
+    """The profile an eUICC may download: by matching ID, else the one reserved for its EID."""
+    stmt = select(EsimProfile).where(EsimProfile.status == "available")
+    stmt = stmt.where(EsimProfile.matching_id == matching_id) if matching_id else stmt.where(
+        EsimProfile.eid == eid)
+    profile = db.scalar(stmt.order_by(EsimProfile.pk).limit(1))
+    if profile is None:
+        raise TwilioError(404, 20404, "No available eSIM Profile for this eUICC")
+    return profile
+
+
 def esim_installed(db: Session, runtime: Runtime, profile: EsimProfile, eid: str) -> None:
     """The device's eUICC downloaded and installed an available profile."""
     if profile.status != "available":

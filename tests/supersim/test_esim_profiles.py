@@ -1,0 +1,69 @@
+"""eSIM Profiles: ordered, reserved on the SM-DP+, downloaded and installed by a device."""
+
+from __future__ import annotations
+
+import pytest
+from twilio.base.exceptions import TwilioRestException
+
+from simplane.supersim import devices
+
+EID = "89049032005008882600033489123456"
+
+
+def test_profile_for_an_eid_is_reserved_then_available_with_a_callback(server, account, twilio,
+                                                                      receiver):
+    profiles = twilio.supersim.v1.esim_profiles
+    profile = profiles.create(eid=EID, callback_url=f"{receiver.url}/esim")
+    assert profile.sid.startswith("HP") and profile.status == "new" and profile.eid == EID
+    assert profile.sim_sid is None and profile.iccid is None and profile.smdp_plus_address is None
+    server.drain()
+    ready = profiles(profile.sid).fetch()
+    assert ready.status == "available" and ready.smdp_plus_address == "sm-dp-plus.twilio.com"
+    assert ready.matching_id is None and ready.activation_code is None
+    got = receiver.get()
+    assert got.form["Status"] == ["available"] and got.form["EsimProfileSid"] == [profile.sid]
+    # The profile's Super SIM is registered to the account.
+    sim = twilio.supersim.v1.sims(ready.sim_sid).fetch()
+    assert sim.iccid == ready.iccid and sim.status == "new"
+    assert [p.sid for p in profiles.list(sim_sid=sim.sid)] == [profile.sid]
+    assert [p.sid for p in profiles.list(eid=EID, status="available")] == [profile.sid]
+
+    device = devices.SimulatedDevice()
+    try:
+        assert device.install_esim(server.runtime, EID) == profile.sid
+    finally:
+        device.close()
+    assert profiles(profile.sid).fetch().status == "installed"
+    assert profiles.list(status="available") == []
+
+
+def test_profile_with_a_matching_id(server, twilio):
+    profile = twilio.supersim.v1.esim_profiles.create(generate_matching_id=True)
+    assert profile.eid is None
+    server.drain()
+    ready = twilio.supersim.v1.esim_profiles(profile.sid).fetch()
+    assert len(ready.matching_id) == 29 and ready.matching_id.count("-") == 4
+    assert ready.activation_code == f"1$SM-DP-PLUS.TWILIO.COM${ready.matching_id}"
+    device = devices.SimulatedDevice()
+    try:
+        device.install_esim(server.runtime, EID, ready.matching_id)
+    finally:
+        device.close()
+    installed = twilio.supersim.v1.esim_profiles(profile.sid).fetch()
+    assert installed.status == "installed" and installed.eid == EID
+
+
+def test_profile_needs_an_eid_or_a_matching_id(server, twilio):
+    profiles = twilio.supersim.v1.esim_profiles
+    with pytest.raises(TwilioRestException) as exc:
+        profiles.create()
+    assert exc.value.status == 400 and "Eid" in exc.value.msg
+    with pytest.raises(TwilioRestException) as exc:
+        profiles.create(eid="1234")
+    assert exc.value.status == 400 and "Eid" in exc.value.msg
+    assert profiles.list() == []
+    stranger = server.new_account().client.supersim.v1
+    mine = profiles.create(eid=EID)
+    with pytest.raises(TwilioRestException) as exc:
+        stranger.esim_profiles(mine.sid).fetch()
+    assert exc.value.status == 404
