@@ -26,7 +26,17 @@ class Settings:
     account_sid: str | None = field(default_factory=lambda: os.environ.get("SIMPLANE_ACCOUNT_SID"))
     auth_token: str | None = field(default_factory=lambda: os.environ.get("SIMPLANE_AUTH_TOKEN"))
     run_workers: bool = True
-    callback_timeout: float = 5.0
+    callback_timeout: float = 5.0  # also Event Streams' webhook timeout, as Twilio's
+    # Event Streams: how long a failing sink is retried before it is marked failed (its backlog
+    # is kept), events per delivery, and endpoint overrides for Kinesis (and STS) and Segment.
+    events_retry_horizon: float = field(default_factory=lambda: float(
+        os.environ.get("SIMPLANE_EVENTS_RETRY_HORIZON", 4 * 3600)))
+    events_batch_size: int = field(default_factory=lambda: int(
+        os.environ.get("SIMPLANE_EVENTS_BATCH_SIZE", 100)))
+    kinesis_endpoint_url: str | None = field(
+        default_factory=lambda: os.environ.get("SIMPLANE_KINESIS_ENDPOINT_URL"))
+    segment_url: str = field(default_factory=lambda: os.environ.get(
+        "SIMPLANE_SEGMENT_URL", "https://api.segment.io"))
 
     def __post_init__(self) -> None:
         self.database_url = normalise_database_url(self.database_url)

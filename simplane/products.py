@@ -7,7 +7,7 @@ from types import ModuleType
 
 from simplane.core.worker import Job
 
-NAMES = ["wireless", "proxy", "supersim"]
+NAMES = ["wireless", "proxy", "supersim", "events"]
 # Operator-only routes that are not a Twilio product (no spec, no Host routing).
 OPERATOR = ["network"]
 

@@ -1,0 +1,310 @@
+"""Delivery: from the outbox to every subscribed sink, at least once, in order.
+
+Each sink has a cursor into the outbox. A dispatcher leases a sink that has events past its
+cursor (FOR UPDATE SKIP LOCKED on PostgreSQL, so several processes share the sinks and never
+work on the same one), reads the next events in outbox order, keeps those its subscriptions ask
+for, sends them as one batch and only then moves the cursor, in one conditional UPDATE. A crash
+anywhere in between loses nothing: the batch is sent again (receivers deduplicate on the event
+id). Order is total per sink, hence per SIM.
+
+A failed send (5xx, 4xx, timeout, refused connection) leaves the cursor where it is and retries
+the sink with exponential backoff and jitter, or after the Retry-After the sink asked for. A sink
+that keeps failing for the retry horizon (4 h by default, as Twilio's) is marked `failed`; its
+backlog stays in the outbox and is delivered once the sink is validated again.
+
+Leases are measured on the wall clock (they are about processes being alive, not about the
+simulated time of the fleet); a lease held by a process of this host that no longer exists is
+taken over at once, so a dispatcher restarted after kill -9 resumes immediately.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import secrets
+import socket
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy import and_, exists, func, or_, select, update
+
+from simplane.core.models import Account
+from simplane.events import catalogue, metrics, sinks
+from simplane.events.models import EventSink, EventSubscribedEvent, EventSubscription, OutboxEvent
+from simplane.events.outbox import Position, after, event_time, visible_bound
+from simplane.events.sinks import Outgoing, Result
+
+if TYPE_CHECKING:
+    from simplane.core.runtime import Runtime
+
+log = logging.getLogger("simplane.events")
+
+HOST = socket.gethostname()
+LEASE_SECONDS = 30.0
+BATCHES_PER_LEASE = 50  # then the sink is released, so that other jobs and sinks get their turn
+SCAN = 2000  # outbox rows looked at per batch (other accounts' and unsubscribed types' skipped)
+BACKOFF_CAP = 600.0
+
+
+def owner() -> str:
+    """This process's name on leases: host/pid/nonce (the nonce tells a reused pid apart)."""
+    global _OWNER
+    if _OWNER is None or _OWNER[1] != os.getpid():
+        _OWNER = (f"{HOST}/{os.getpid()}/{secrets.token_hex(4)}", os.getpid())
+    return _OWNER[0]
+
+
+_OWNER: tuple[str, int] | None = None
+
+
+def lease_free(lease_owner: str | None, lease_until: float | None, now: float) -> bool:
+    if lease_owner is None or lease_until is None or lease_until < now:
+        return True
+    host, _, rest = lease_owner.partition("/")
+    pid = rest.partition("/")[0]
+    if host != HOST or lease_owner == owner() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True  # its process died (kill -9, crash): nobody is delivering
+    except PermissionError:
+        return False
+    return False
+
+
+def dispatch(runtime: Runtime) -> bool:
+    """The worker job: deliver what is due to every sink; True when something was sent."""
+    busy = False
+    for sink_pk in _claim(runtime, _due(runtime)):
+        try:
+            busy = _work(runtime, sink_pk) or busy
+        finally:
+            _release(runtime, sink_pk)
+    return busy
+
+
+def _due(runtime: Runtime) -> list[int]:
+    """Sinks with something to send now: a pending test event, or events past the cursor."""
+    now, wall = runtime.clock.now(), time.time()
+    with runtime.db.read() as db:
+        pending = select(OutboxEvent.pk).where(
+            OutboxEvent.account_sid == EventSink.account_sid,
+            after((EventSink.cursor_txid, EventSink.cursor_pk)))
+        bound = visible_bound(db)
+        if bound is not None:
+            pending = pending.where(bound)
+        rows = db.execute(
+            select(EventSink.pk, EventSink.lease_owner, EventSink.lease_until)
+            .where(EventSink.next_attempt_at <= now,
+                   or_(EventSink.test_pending,
+                       and_(EventSink.status == "active", exists(pending))))
+            .order_by(EventSink.next_attempt_at)).all()
+    return [r.pk for r in rows if lease_free(r.lease_owner, r.lease_until, wall)]
+
+
+def _claim(runtime: Runtime, candidates: list[int]) -> list[int]:
+    if not candidates:
+        return []
+    me, wall = owner(), time.time()
+    claimed = []
+    with runtime.db.write() as db:
+        rows = db.execute(
+            select(EventSink.pk, EventSink.lease_owner, EventSink.lease_until)
+            .where(EventSink.pk.in_(candidates)).with_for_update(skip_locked=True)).all()
+        for row in rows:
+            if lease_free(row.lease_owner, row.lease_until, wall):
+                db.execute(update(EventSink).where(EventSink.pk == row.pk)
+                           .values(lease_owner=me, lease_until=wall + LEASE_SECONDS))
+                claimed.append(row.pk)
+    return claimed
+
+
+def _release(runtime: Runtime, sink_pk: int) -> None:
+    with runtime.db.write() as db:
+        db.execute(update(EventSink).where(EventSink.pk == sink_pk,
+                                           EventSink.lease_owner == owner())
+                   .values(lease_owner=None, lease_until=None))
+
+
+@dataclass
+class Batch:
+    events: list[Outgoing]
+    positions: list[Position]  # of each event
+    end: Position  # the cursor once the batch is delivered
+    full: bool  # the scan stopped early: more may follow at once
+    published_at: list[float]
+
+
+def _work(runtime: Runtime, sink_pk: int) -> bool:
+    sent = False
+    for _ in range(BATCHES_PER_LEASE):
+        with runtime.db.read() as db:
+            sink = db.get(EventSink, sink_pk)
+            if sink is None or sink.lease_owner != owner():
+                return sent
+            db.expunge(sink)
+            token = runtime.box.open(db.scalar(
+                select(Account.auth_token_sealed).where(Account.sid == sink.account_sid)))
+            batch = None if sink.test_pending or sink.status != "active" else _next(db, runtime,
+                                                                                  sink)
+        if sink.test_pending:
+            result = _send(runtime, sink, [test_event(runtime, sink)], token)
+            _finish(runtime, sink, result, None, test=True)
+            if not result.ok:
+                return sent
+            sent = True
+            continue
+        if batch is None:
+            return sent
+        if not batch.events:
+            _advance(runtime, sink, batch.end)
+            if not batch.full:
+                return sent
+            continue
+        result = _send(runtime, sink, batch.events, token)
+        _finish(runtime, sink, result, batch)
+        sent = True
+        if not result.ok or not batch.full:
+            metrics.backlog(runtime, sink)
+            return sent
+    return sent
+
+
+def _send(runtime: Runtime, sink: EventSink, events: list[Outgoing], token: str) -> Result:
+    try:
+        return sinks.module(sink.sink_type).send(runtime, sink, events, token)
+    except Exception as exc:  # a bug or an unexpected library error must not lose the batch
+        log.exception("delivery failed", extra={"fields": {"sink_sid": sink.sid}})
+        return Result(0, f"{type(exc).__name__}: {exc}"[:200])
+
+
+def _subscribed(db: Any, sink: EventSink) -> dict[str, tuple[int, Position]]:
+    """type → (schema version, position it was subscribed at) for a sink's subscriptions."""
+    found: dict[str, tuple[int, Position]] = {}
+    for row in db.execute(
+            select(EventSubscribedEvent.type, EventSubscribedEvent.schema_version,
+                   EventSubscribedEvent.since_txid, EventSubscribedEvent.since_pk)
+            .join(EventSubscription, EventSubscription.pk == EventSubscribedEvent.subscription_pk)
+            .where(EventSubscription.sink_pk == sink.pk)):
+        since = (row.since_txid, row.since_pk)
+        if row.type in found:  # several subscriptions: the newest version, the earliest start
+            version, earlier = found[row.type]
+            found[row.type] = (max(version, row.schema_version), min(since, earlier))
+        else:
+            found[row.type] = (row.schema_version, since)
+    return found
+
+
+def _next(db: Any, runtime: Runtime, sink: EventSink) -> Batch:
+    subscribed = _subscribed(db, sink)
+    limit = sinks.module(sink.sink_type).batch_limit(sink.sink_configuration, runtime.settings)
+    stmt = (select(OutboxEvent)
+            .where(OutboxEvent.account_sid == sink.account_sid,
+                   after((sink.cursor_txid, sink.cursor_pk)))
+            .order_by(OutboxEvent.txid, OutboxEvent.pk).limit(SCAN))
+    bound = visible_bound(db)
+    if bound is not None:
+        stmt = stmt.where(bound)
+    rows = db.execute(stmt).scalars().all()
+    batch = Batch([], [], (sink.cursor_txid, sink.cursor_pk), len(rows) == SCAN, [])
+    for row in rows:
+        here = (row.txid, row.pk)
+        batch.end = here
+        wanted = subscribed.get(row.type)
+        if wanted is None or here <= wanted[1]:
+            continue
+        batch.events.append(Outgoing(cloudevent(row, wanted[0]), row.subject))
+        batch.positions.append(here)
+        batch.published_at.append(row.published_at)
+        if len(batch.events) >= limit:
+            batch.full = True
+            break
+    return batch
+
+
+def cloudevent(row: OutboxEvent, schema_version: int | None = None) -> dict[str, Any]:
+    """A CloudEvents 1.0 structured-mode event, the way Twilio delivers it."""
+    data = orjson.loads(row.data)
+    kind = catalogue.event_type(row.type)
+    dataschema = None
+    source = f"/v1/Events/{row.id}"
+    if kind is not None:
+        version = (catalogue.version(kind.schema_id, schema_version) if schema_version
+                   else None) or catalogue.latest(kind.schema_id)
+        data = catalogue.project(kind.schema_id, version.version, data)
+        dataschema = version.dataschema
+        source = kind.source.format(id=row.id)
+    return {"specversion": "1.0", "type": row.type, "source": source, "id": row.id,
+            "dataschema": dataschema, "datacontenttype": "application/json", "time": row.time,
+            "data": data}
+
+
+def test_event(runtime: Runtime, sink: EventSink) -> Outgoing:
+    """The event POST /Sinks/{Sid}/Test sends: its id is the account SID, as Twilio's is."""
+    version = catalogue.latest("EventStreams.TestSink")
+    return Outgoing({
+        "specversion": "1.0", "type": catalogue.TEST_EVENT, "source": "Sink",
+        "id": sink.account_sid, "dataschema": version.dataschema,
+        "datacontenttype": "application/json", "time": event_time(runtime.clock.now()),
+        "data": {"test_id": sink.test_id},
+    }, None)
+
+
+def _advance(runtime: Runtime, sink: EventSink, end: Position) -> None:
+    with runtime.db.write() as db:
+        db.execute(update(EventSink).where(EventSink.pk == sink.pk,
+                                           EventSink.lease_owner == owner())
+                   .values(cursor_txid=end[0], cursor_pk=end[1],
+                           lease_until=time.time() + LEASE_SECONDS))
+    sink.cursor_txid, sink.cursor_pk = end
+
+
+def _finish(runtime: Runtime, sink: EventSink, result: Result, batch: Batch | None,
+            test: bool = False) -> None:
+    """Record the outcome of one send: move the cursor past what was delivered, or schedule
+    the retry (and mark the sink failed past the retry horizon)."""
+    now = runtime.clock.now()
+    values: dict[str, Any] = {"lease_until": time.time() + LEASE_SECONDS}
+    if batch is not None and result.delivered:
+        end = batch.end if result.ok else batch.positions[result.delivered - 1]
+        values.update(cursor_txid=end[0], cursor_pk=end[1])
+        metrics.delivered(sink, batch.published_at[:result.delivered])
+    if result.ok:
+        values.update(attempts=0, failing_since=None, last_error=None)
+        if test:
+            values["test_pending"] = False
+    else:
+        failing_since = sink.failing_since or now
+        attempts = sink.attempts + 1
+        delay = result.retry_after
+        if delay is None:
+            delay = min(2.0 ** (attempts - 1), BACKOFF_CAP) * (0.5 + random.random())
+        values.update(attempts=attempts, failing_since=failing_since,
+                      last_error=result.error, next_attempt_at=now + timedelta(seconds=delay))
+        pending = len(batch.events) - result.delivered if batch else 1
+        if (now - failing_since).total_seconds() >= runtime.settings.events_retry_horizon:
+            values.update(status="failed", test_pending=False)
+            metrics.failed(sink, pending)
+            log.warning("sink failed", extra={"fields": {"sink_sid": sink.sid,
+                                                         "error": result.error}})
+        else:
+            metrics.retried(sink, pending)
+    with runtime.db.write() as db:
+        db.execute(update(EventSink).where(EventSink.pk == sink.pk,
+                                           EventSink.lease_owner == owner()).values(**values))
+    for name in ("cursor_txid", "cursor_pk", "attempts", "failing_since"):
+        if name in values:
+            setattr(sink, name, values[name])
+
+
+def backlog(db: Any, sink: EventSink, cap: int = 100_000) -> int:
+    """Events past a sink's cursor (of every type; at most `cap` are counted)."""
+    inner = (select(OutboxEvent.pk)
+             .where(OutboxEvent.account_sid == sink.account_sid,
+                    after((sink.cursor_txid, sink.cursor_pk))).limit(cap).subquery())
+    return int(db.scalar(select(func.count()).select_from(inner)))

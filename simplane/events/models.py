@@ -1,0 +1,112 @@
+"""Event Streams tables: the outbox of events, sinks (with their delivery cursor and lease),
+subscriptions and their subscribed event types."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from simplane.core.db import Base, UTCDateTime
+from simplane.core.models import PK
+
+
+class OutboxEvent(Base):
+    """One event, written in the transaction of the change that caused it.
+
+    Events are read in (txid, pk) order. On SQLite writers are serialised, so pk order is commit
+    order and txid is always 0. On PostgreSQL txid is the writing transaction's id
+    (pg_current_xact_id) and readers only look at transactions older than every one still
+    running, so an event that commits late is never skipped by a cursor that moved past it.
+    """
+
+    __tablename__ = "event_outbox"
+    __table_args__ = (
+        Index("ix_event_outbox_account_position", "account_sid", "txid", "pk"),
+        Index("ix_event_outbox_position", "txid", "pk"),
+        {"sqlite_autoincrement": True},  # a pk is never reused, even after pruning
+    )
+
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    txid: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    id: Mapped[str] = mapped_column(String(64))
+    account_sid: Mapped[str] = mapped_column(String(34))
+    type: Mapped[str] = mapped_column(String(128))
+    subject: Mapped[str | None] = mapped_column(String(64))  # ordering key: the SIM SID
+    time: Mapped[str] = mapped_column(String(32))  # CloudEvents time, as delivered
+    data: Mapped[str] = mapped_column(Text)  # JSON
+    published_at: Mapped[float] = mapped_column(Float)  # wall clock, for delivery latency
+
+
+class EventSink(Base):
+    __tablename__ = "event_sinks"
+    __table_args__ = (
+        Index("ix_event_sinks_account", "account_sid", "pk"),
+        Index("ix_event_sinks_due", "status", "next_attempt_at"),
+    )
+
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    sid: Mapped[str] = mapped_column(String(34), unique=True)
+    account_sid: Mapped[str] = mapped_column(String(34))
+    description: Mapped[str] = mapped_column(Text)
+    sink_type: Mapped[str] = mapped_column(String(16))
+    sink_configuration: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))  # initialized|validating|active|failed
+    test_id: Mapped[str | None] = mapped_column(String(36))
+    test_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Delivery state: everything up to the cursor has been delivered (or was not subscribed).
+    cursor_txid: Mapped[int] = mapped_column(BigInteger, default=0)
+    cursor_pk: Mapped[int] = mapped_column(BigInteger, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[float | None] = mapped_column(Float)  # wall clock: process liveness
+    date_created: Mapped[datetime] = mapped_column(UTCDateTime)
+    date_updated: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EventSubscription(Base):
+    __tablename__ = "event_subscriptions"
+    __table_args__ = (Index("ix_event_subscriptions_account", "account_sid", "pk"),)
+
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    sid: Mapped[str] = mapped_column(String(34), unique=True)
+    account_sid: Mapped[str] = mapped_column(String(34))
+    sink_pk: Mapped[int] = mapped_column(ForeignKey("event_sinks.pk"), index=True)
+    sink_sid: Mapped[str] = mapped_column(String(34))
+    description: Mapped[str] = mapped_column(Text)
+    date_created: Mapped[datetime] = mapped_column(UTCDateTime)
+    date_updated: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EventSubscribedEvent(Base):
+    """A type a subscription receives, from the outbox position at which it was subscribed."""
+
+    __tablename__ = "event_subscribed_events"
+    __table_args__ = (UniqueConstraint("subscription_pk", "type"),)
+
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    subscription_pk: Mapped[int] = mapped_column(
+        ForeignKey("event_subscriptions.pk", ondelete="CASCADE"))
+    account_sid: Mapped[str] = mapped_column(String(34))
+    type: Mapped[str] = mapped_column(String(128))
+    schema_version: Mapped[int] = mapped_column(Integer)
+    since_txid: Mapped[int] = mapped_column(BigInteger, default=0)
+    since_pk: Mapped[int] = mapped_column(BigInteger, default=0)
+

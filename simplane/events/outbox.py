@@ -1,0 +1,95 @@
+"""The producer API: events are written to a durable outbox in the caller's transaction.
+
+    from simplane.events import outbox
+
+    outbox.publish(db, account_sid, "com.twilio.iot.supersim.connection.data-session.started",
+                   data, subject=sim_sid, time=when)
+    outbox.publish_many(db, [
+        {"account_sid": ..., "type": ..., "data": {...}, "subject": sim_sid, "time": when},
+        ...
+    ])
+
+- `db` is the caller's SQLAlchemy Session: the event commits (or rolls back) with the state
+  change that caused it, so no event is ever owed for a change that did not happen, nor missing
+  for one that did.
+- `subject` is the ordering key (the SIM SID): each sink receives one subject's events in the
+  order they were published.
+- `time` (a datetime, default now) is when the event happened: the CloudEvents `time`.
+- `id` (optional) is the CloudEvents `id`, the key receivers deduplicate on; by default the
+  data's `event_sid` when it has one (Super SIM connection events do, as a copy of `ce_id`),
+  else a new `EZ` SID.
+- Both return the ids of the events written. `publish_many` is one executemany: one row per
+  event, whatever the number of sinks; fan-out to subscribed sinks is the dispatcher's job.
+- Producers' tests should check their data with `catalogue.validate(type, data)`.
+"""
+
+from __future__ import annotations
+
+import time as wallclock
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.orm import Session
+
+from simplane.core.sids import new_sid
+from simplane.events.models import OutboxEvent
+
+Position = tuple[int, int]  # (txid, pk): see OutboxEvent
+
+
+def event_time(when: datetime | None) -> str:
+    """CloudEvents time as Twilio writes it: UTC with milliseconds, e.g. 2022-12-14T13:40:52.000Z."""
+    when = (when or datetime.now(UTC)).astimezone(UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+def _row(account_sid: str, type_: str, data: Mapping[str, Any], subject: str | None,
+         when: datetime | None, id_: str | None, now: float) -> dict[str, Any]:
+    return {
+        "id": id_ or data.get("event_sid") or new_sid("EZ"),
+        "account_sid": account_sid, "type": type_, "subject": subject,
+        "time": event_time(when), "data": orjson.dumps(data).decode(), "published_at": now,
+    }
+
+
+def publish(db: Session, account_sid: str, type: str, data: Mapping[str, Any], *,  # noqa: A002
+            subject: str | None = None, time: datetime | None = None,
+            id: str | None = None) -> str:  # noqa: A002
+    """Write one event in the caller's transaction; returns its id."""
+    row = _row(account_sid, type, data, subject, time, id, wallclock.time())
+    db.execute(insert(OutboxEvent), [row])
+    return row["id"]
+
+
+def publish_many(db: Session, rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Write many events with one executemany. Each row has account_sid, type, data and
+    optionally subject, time and id; returns their ids in order."""
+    now = wallclock.time()
+    values = [_row(r["account_sid"], r["type"], r["data"], r.get("subject"), r.get("time"),
+                   r.get("id"), now) for r in rows]
+    if values:
+        db.execute(insert(OutboxEvent), values)
+    return [v["id"] for v in values]
+
+
+def position(db: Session) -> Position:
+    """Where the outbox ends for this transaction: events published after it sort after it."""
+    if db.get_bind().dialect.name == "postgresql":
+        return int(db.scalar(text("SELECT (pg_current_xact_id()::text)::bigint"))), 0
+    return 0, int(db.scalar(select(func.coalesce(func.max(OutboxEvent.pk), 0))))
+
+
+def visible_bound(db: Session):  # type: ignore[no-untyped-def]
+    """On PostgreSQL, a condition keeping only events of transactions older than every running
+    one (they can no longer be joined by an earlier, slower commit); None on SQLite."""
+    if db.get_bind().dialect.name != "postgresql":
+        return None
+    return OutboxEvent.txid < text("(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint")
+
+
+def after(cursor: Position):  # type: ignore[no-untyped-def]
+    txid, pk = cursor
+    return (OutboxEvent.txid > txid) | ((OutboxEvent.txid == txid) & (OutboxEvent.pk > pk))

@@ -1,0 +1,66 @@
+"""Sink types: how each validates its sink_configuration and delivers a batch of events.
+
+A sink module has `configure(config) -> dict` (the configuration as stored, or a 400 naming the
+bad field), `batch_limit(config, settings) -> int` and `send(runtime, sink, events, token)`,
+which delivers the events in order and returns a `Result`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from simplane.core.errors import bad_request
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One event on its way to a sink: the CloudEvent and its ordering key."""
+
+    event: dict[str, Any]
+    subject: str | None
+
+
+@dataclass(frozen=True)
+class Result:
+    delivered: int  # how many events, from the first, the sink accepted
+    error: str | None = None
+    retry_after: float | None = None  # seconds, when the sink asked for it
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def module(sink_type: str) -> ModuleType:
+    from simplane.events.sinks import kinesis, segment, webhook
+
+    modules = {"webhook": webhook, "kinesis": kinesis, "segment": segment}
+    if sink_type not in modules:
+        raise bad_request(f"Invalid SinkType: {sink_type!r} sinks are not supported "
+                          f"(supported: {', '.join(modules)})")
+    return modules[sink_type]
+
+
+def configure(sink_type: str, config: Any) -> dict[str, Any]:
+    if not isinstance(config, dict):
+        raise bad_request("Invalid SinkConfiguration: must be a JSON object")
+    return module(sink_type).configure(config)
+
+
+def fields(config: dict[str, Any], required: dict[str, type], optional: dict[str, type]) -> None:
+    """Check a configuration's field names and types; errors name the field."""
+    for name in config:
+        if name not in required and name not in optional:
+            raise bad_request(f"Invalid SinkConfiguration: unknown field {name!r}")
+    for name in required:
+        if config.get(name) in (None, ""):
+            raise bad_request(f"Missing required field {name!r} in SinkConfiguration")
+    for name, kind in {**required, **optional}.items():
+        if name in config and not isinstance(config[name], kind):
+            raise bad_request(f"Invalid SinkConfiguration.{name}: must be a {kind.__name__}")
+
+
+def invalid(name: str, why: str) -> Exception:
+    return bad_request(f"Invalid SinkConfiguration.{name}: {why}")
