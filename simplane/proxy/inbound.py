@@ -35,10 +35,11 @@ import json
 import logging
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from sqlalchemy import or_, select
+from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from simplane.core.errors import TwilioError, bad_request, not_found
@@ -110,27 +111,38 @@ class Route:
     mode: str
 
 
+@cache
+def _route_statements() -> tuple[Select, Select]:
+    """Built once, with bind parameters: routing runs for every inbound message and call."""
+    in_session = (
+        select(ProxyParticipant.pk, ProxySession.pk, ProxySession.mode, ProxyService)
+        .join(ProxySession, ProxySession.pk == ProxyParticipant.session_pk)
+        .join(ProxyService, ProxyService.pk == ProxyParticipant.service_pk)
+        .where(ProxyParticipant.account_sid == bindparam("account_sid"),
+               ProxyParticipant.identifier == bindparam("sender"),
+               ProxyParticipant.proxy_identifier == bindparam("number"),
+               ProxyParticipant.date_deleted.is_(None),
+               ProxySession.status.in_(svc.ACTIVE))
+        .order_by(ProxySession.pk.desc()).limit(1))
+    pool = (
+        select(ProxyService)
+        .join(ProxyPhoneNumber, ProxyPhoneNumber.service_pk == ProxyService.pk)
+        .where(ProxyPhoneNumber.account_sid == bindparam("account_sid"),
+               ProxyPhoneNumber.phone_number == bindparam("number"))
+        .order_by(ProxyService.pk).limit(1))
+    return in_session, pool
+
+
 def find_route(db: Session, account_sid: str, sender: str, proxy_number: str
                ) -> tuple[Route | None, ProxyService | None]:
     """The open session where `sender` is a participant on `proxy_number`, and the service
     whose pool holds the number (None: not a proxy number of this account)."""
-    row = db.execute(
-        select(ProxyParticipant.pk, ProxySession.pk, ProxyService.pk, ProxySession.mode)
-        .join(ProxySession, ProxySession.pk == ProxyParticipant.session_pk)
-        .join(ProxyService, ProxyService.pk == ProxyParticipant.service_pk)
-        .where(ProxyParticipant.account_sid == account_sid,
-               ProxyParticipant.identifier == sender,
-               ProxyParticipant.proxy_identifier == proxy_number,
-               ProxyParticipant.date_deleted.is_(None),
-               ProxySession.status.in_(svc.ACTIVE))
-        .order_by(ProxySession.pk.desc()).limit(1)).first()
+    in_session, pool = _route_statements()
+    values = {"account_sid": account_sid, "sender": sender, "number": proxy_number}
+    row = db.execute(in_session, values).first()
     if row is not None:
-        return Route(row[2], row[1], row[0], row[3]), db.get(ProxyService, row[2])
-    service = db.scalar(select(ProxyService).join(
-        ProxyPhoneNumber, ProxyPhoneNumber.service_pk == ProxyService.pk).where(
-        ProxyPhoneNumber.account_sid == account_sid,
-        ProxyPhoneNumber.phone_number == proxy_number).order_by(ProxyService.pk).limit(1))
-    return None, service
+        return Route(row[3].pk, row[1], row[0], row[2]), row[3]
+    return None, db.scalar(pool, {"account_sid": account_sid, "number": proxy_number})
 
 
 def receive(runtime: Runtime, account_sid: str, inbound: Inbound) -> dict:
@@ -139,7 +151,9 @@ def receive(runtime: Runtime, account_sid: str, inbound: Inbound) -> dict:
         route, service = find_route(db, account_sid, inbound.sender, inbound.to)
         if service is None:
             raise TwilioError(404, 20404, f"{inbound.to} is not a proxy number of this account")
-        token = _token(db, runtime, account_sid)
+        calls_out = service.intercept_callback_url or (
+            route is None and service.out_of_session_callback_url)
+        token = _token(db, runtime, account_sid) if calls_out else ""
     if route is None:
         answer = _out_of_session(runtime, token, service, account_sid, inbound)
         if not isinstance(answer, Route):
@@ -157,19 +171,22 @@ def receive(runtime: Runtime, account_sid: str, inbound: Inbound) -> dict:
     url = service.intercept_callback_url
     if url and _answer(runtime, token, url, params) == 403:
         raise TwilioError(403, E.BLOCKED, "The intercept callback blocked the interaction")
-    return _record(runtime, account_sid, route, inbound)
+    return _record(runtime, account_sid, service, route, inbound)
 
 
-def _record(runtime: Runtime, account_sid: str, route: Route, inbound: Inbound) -> dict:
+def _record(runtime: Runtime, account_sid: str, service: ProxyService, route: Route,
+            inbound: Inbound) -> dict:
     with runtime.db.write() as db:
         now = runtime.clock.now()
         session = db.get(ProxySession, route.session_pk)
-        sender = db.get(ProxyParticipant, route.participant_pk)
+        present = list(db.scalars(select(ProxyParticipant).where(
+            ProxyParticipant.session_pk == route.session_pk,
+            ProxyParticipant.date_deleted.is_(None))))
+        sender = next((p for p in present if p.pk == route.participant_pk), None)
         if session is None or sender is None or session.status not in svc.ACTIVE:
             raise TwilioError(404, E.OUT_OF_SESSION,
                               f"No open Session routes {inbound.sender} → {inbound.to}")
-        other = next((p for p in svc.active_participants(db, session) if p.pk != sender.pk),
-                     None)
+        other = next((p for p in present if p.pk != sender.pk), None)
         voice = inbound.kind == "voice"
         prefix, kind = ("CA", "Call") if voice else ("SM", "Message")
         interaction = ProxyInteraction(
@@ -187,8 +204,7 @@ def _record(runtime: Runtime, account_sid: str, route: Route, inbound: Inbound) 
         db.add(interaction)
         svc.touch(session, now)
         db.flush()
-        webhooks.interaction(db, runtime, db.get(ProxyService, session.service_pk), session,
-                             interaction)
+        webhooks.interaction(db, runtime, service, session, interaction)
         runtime.worker.wake_after_commit(db)
         return {"interaction_sid": interaction.sid, "session_sid": session.sid,
                 "type": interaction.type,

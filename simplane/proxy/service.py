@@ -643,25 +643,21 @@ PENDING = ("queued", "initiated")
 
 def deliver_pending(db: Session, runtime: Runtime, limit: int) -> int:
     """Hand each pending outbound leg to the carrier, from the recipient's proxy number to their
-    real one; its new status is recorded and reported to the service's callback_url."""
+    real one; its new status is recorded and reported to the service's callback_url. Rows are
+    claimed with FOR UPDATE SKIP LOCKED (PostgreSQL; SQLite has one writer), so concurrent
+    workers never hand the same leg over twice."""
     now = runtime.clock.now()
-    pending = list(db.scalars(select(ProxyInteraction).where(
-        ProxyInteraction.outbound_resource_status.in_(PENDING)).order_by(ProxyInteraction.pk)
-        .limit(limit)))
-    done = 0
-    for i in pending:
-        was = i.outbound_resource_status
-        claimed = db.execute(update(ProxyInteraction).where(
-            ProxyInteraction.pk == i.pk, ProxyInteraction.outbound_resource_status == was
-        ).values(date_updated=now)).rowcount
-        if not claimed:
-            continue  # another worker took it
-        db.refresh(i)
-        session = db.get(ProxySession, i.session_pk)
-        to = db.scalar(select(ProxyParticipant).where(
-            ProxyParticipant.session_pk == i.session_pk,
-            ProxyParticipant.sid == i.outbound_participant_sid))
-        if session is None or to is None or to.proxy_identifier is None:
+    rows = db.execute(
+        select(ProxyInteraction, ProxySession, ProxyService, ProxyParticipant)
+        .join(ProxySession, ProxySession.pk == ProxyInteraction.session_pk)
+        .join(ProxyService, ProxyService.pk == ProxyInteraction.service_pk)
+        .outerjoin(ProxyParticipant, (ProxyParticipant.session_pk == ProxyInteraction.session_pk)
+                   & (ProxyParticipant.sid == ProxyInteraction.outbound_participant_sid))
+        .where(ProxyInteraction.outbound_resource_status.in_(PENDING))
+        .order_by(ProxyInteraction.pk).limit(limit)
+        .with_for_update(skip_locked=True, of=ProxyInteraction)).all()
+    for i, session, service, to in rows:
+        if to is None or to.proxy_identifier is None:
             i.outbound_resource_status = "failed"
         else:
             data = json.loads(i.data or "{}")
@@ -674,8 +670,5 @@ def deliver_pending(db: Session, runtime: Runtime, limit: int) -> int:
                     else carrier.carrier.send_message)
             i.outbound_resource_status = send(db, leg, now)
         i.date_updated = now
-        db.flush()
-        if session is not None:
-            webhooks.interaction(db, runtime, db.get(ProxyService, session.service_pk), session, i)
-        done += 1
-    return done
+        webhooks.interaction(db, runtime, service, session, i)
+    return len(rows)

@@ -1,0 +1,234 @@
+"""Proxy figures on SQLite, one server process: inbound message routing vs a bare endpoint.
+
+    .venv/bin/python bench/proxy.py [--sessions 500] [--requests 3000] [--concurrency 16]
+                                    [--rounds 5] [--workdir /tmp/simplane-bench-proxy]
+
+route: POST /proxy/operator/Messages (From, To, Body), as the carrier hands over an inbound SMS:
+find the open Session for the sender and proxy number, record the Interaction, queue the
+outbound leg (the background worker hands it to the simulated carrier, in the same process).
+Senders rotate over `--sessions` two-participant Sessions.
+
+bare: POST /proxy/operator/BenchBare with the same form, through the same kernel path
+(`ProductAPI.operator`, own transactions: Basic auth, form parsing, JSON rendering, metrics,
+logs) but a handler that returns a constant without touching the database. It is the ceiling.
+
+Runs alternate bare/route; the script prints the median of the per-round ratios route/bare
+(throughput) and the server CPU per request of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ACCOUNT_SID, AUTH_TOKEN, PYTHON, ServerProcess, free_port
+
+AUTH = (ACCOUNT_SID, AUTH_TOKEN)
+BARE_PATH = "/operator/BenchBare"
+POOL = ["+14155550100", "+14155550101"]
+
+
+# --- the server: `simplane serve` plus the bare endpoint -------------------------------------
+
+def serve(database_url: str, port: int) -> None:
+    import uvicorn
+
+    from simplane.app import create_app
+    from simplane.config import Settings
+    from simplane.core import logs
+    from simplane.core.api import Ctx, ProductAPI
+    from simplane.core.runtime import Runtime
+
+    api = ProductAPI("proxy")
+
+    def bare(ctx: Ctx) -> dict:
+        return {"interaction_sid": "KI" + "0" * 32, "session_sid": "KC" + "0" * 32,
+                "to": "+14155550000", "from": POOL[0], "body": "bare"}
+
+    api.operator("POST", BARE_PATH, status=201, own_transactions=True)(bare)
+    logs.configure("warning")
+    runtime = Runtime(Settings(database_url=database_url))
+    runtime.ensure_bootstrap()
+    app = create_app(runtime)
+    app.include_router(api.router)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def start(database_url: str) -> ServerProcess:
+    port = free_port()
+    argv = [PYTHON, str(Path(__file__).resolve()), "--serve", "--database-url", database_url,
+            "--port", str(port)]
+    return ServerProcess(argv, database_url, port)
+
+
+# --- the load: N form POSTs over C keep-alive connections ------------------------------------
+
+async def post_load(url: str, forms: list[str], concurrency: int, total: int, warmup: int
+                    ) -> dict:
+    import aiohttp
+
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    latencies: list[float] = []
+    errors = 0
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, auth=aiohttp.BasicAuth(*AUTH)) as s:
+        async def worker(offset: int, count: int, record: bool) -> None:
+            nonlocal errors
+            for i in range(count):
+                form = forms[(offset + i * concurrency) % len(forms)]
+                t0 = time.perf_counter()
+                async with s.post(url, data=form, headers=headers) as resp:
+                    await resp.read()
+                    if resp.status != 201:
+                        errors += 1
+                if record:
+                    latencies.append(time.perf_counter() - t0)
+
+        warm = max(1, warmup // concurrency)
+        await asyncio.gather(*(worker(w, warm, False) for w in range(concurrency)))
+        per = total // concurrency
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(w, per, True) for w in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    n = len(latencies)
+    return {"requests": n, "rps": round(n / elapsed, 1),
+            "p50_ms": round(latencies[n // 2] * 1000, 2),
+            "p99_ms": round(latencies[min(n - 1, int(n * 0.99))] * 1000, 2), "errors": errors,
+            "sent": (warm + per) * concurrency}
+
+
+def load(server: ServerProcess, url: str, forms_file: Path, args: argparse.Namespace) -> dict:
+    """One load run in its own process, so the load generator does not share the server's
+    interpreter; server CPU per request from /proc."""
+    cpu_before = server.cpu_seconds()
+    out = subprocess.run(
+        [PYTHON, str(Path(__file__).resolve()), "--load", url, "--forms-file", str(forms_file),
+         "--concurrency", str(args.concurrency), "--requests", str(args.requests)],
+        check=True, capture_output=True, text=True, timeout=600)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    if result["errors"]:
+        raise RuntimeError(f"{result['errors']} answers were not 201: {result}")
+    result["server_cpu_us"] = round((server.cpu_seconds() - cpu_before) / result["sent"] * 1e6)
+    return result
+
+
+# --- setup -----------------------------------------------------------------------------------
+
+def provision(base_url: str, sessions: int) -> list[str]:
+    """A service, its pool and `sessions` rider/driver Sessions; returns one inbound message
+    form per rider (From the rider, To the rider's proxy number)."""
+    forms = []
+    with httpx.Client(auth=AUTH, timeout=60, base_url=f"{base_url}/proxy/v1") as client:
+        svc = client.post("/Services", data={"UniqueName": "bench"}).raise_for_status().json()
+        for number in POOL:
+            client.post(f"/Services/{svc['sid']}/PhoneNumbers",
+                        data={"PhoneNumber": number}).raise_for_status()
+        for n in range(sessions):
+            rider, driver = f"+1415600{n:04d}", f"+1415700{n:04d}"
+            s = client.post(f"/Services/{svc['sid']}/Sessions", data={"Participants": [
+                json.dumps({"Identifier": rider}), json.dumps({"Identifier": driver})]}
+            ).raise_for_status().json()
+            parts = client.get(f"/Services/{svc['sid']}/Sessions/{s['sid']}/Participants"
+                               ).raise_for_status().json()["participants"]
+            sender = next(p for p in parts if p["identifier"] == rider)
+            forms.append(urlencode({"From": rider, "To": sender["proxy_identifier"],
+                                    "Body": "on my way"}))
+    return forms
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=500)
+    parser.add_argument("--requests", type=int, default=3000, help="per load run")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=5, help="bare/route load run pairs")
+    parser.add_argument("--workdir",
+                        default=str(Path(tempfile.gettempdir()) / "simplane-bench-proxy"))
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--database-url", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--load", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--forms-file", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        return serve(args.database_url, args.port)
+    if args.load:
+        forms = Path(args.forms_file).read_text().splitlines()
+        try:
+            import uvloop
+            uvloop.install()
+        except ImportError:
+            pass
+        print(json.dumps(asyncio.run(post_load(args.load, forms, args.concurrency,
+                                               args.requests, max(200, args.requests // 10)))))
+        return None
+
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    for old in workdir.glob("proxy.db*"):
+        old.unlink()
+    database_url = f"sqlite:///{workdir / 'proxy.db'}"
+    started = time.perf_counter()
+    server = start(database_url)
+    bare_runs, route_runs = [], []
+    try:
+        forms = provision(server.base_url, args.sessions)
+        forms_file = workdir / "forms.txt"
+        forms_file.write_text("\n".join(forms))
+        route_url = f"{server.base_url}/proxy/operator/Messages"
+        bare_url = f"{server.base_url}/proxy{BARE_PATH}"
+        print(f"{args.sessions} sessions; {args.rounds} rounds × {args.requests} requests, "
+              f"concurrency {args.concurrency}", flush=True)
+        for i in range(args.rounds):
+            pair = [(bare_url, bare_runs), (route_url, route_runs)]
+            for url, runs in pair if i % 2 == 0 else pair[::-1]:
+                runs.append(load(server, url, forms_file, args))
+            b, r = bare_runs[-1], route_runs[-1]
+            print(f"  round {i + 1}: bare {b['rps']:.0f} req/s ({b['server_cpu_us']} us CPU/req), "
+                  f"route {r['rps']:.0f} req/s ({r['server_cpu_us']} us CPU/req, "
+                  f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms); ratio {r['rps'] / b['rps']:.2f}",
+                  flush=True)
+        with httpx.Client(auth=AUTH) as client:  # the routed messages really were delivered
+            delivered = client.get(f"{server.base_url}/proxy/operator/Outbox",
+                                   params={"PageSize": 1}).raise_for_status().json()["outbox"]
+    finally:
+        server.stop()
+    med = statistics.median
+    results = {
+        "sessions": args.sessions,
+        "bare_rps": round(med(r["rps"] for r in bare_runs)),
+        "route_rps": round(med(r["rps"] for r in route_runs)),
+        "ratio": round(med(r["rps"] / b["rps"] for b, r in zip(bare_runs, route_runs)), 3),
+        "bare_cpu_us": round(med(r["server_cpu_us"] for r in bare_runs)),
+        "route_cpu_us": round(med(r["server_cpu_us"] for r in route_runs)),
+        "route_p50_ms": round(med(r["p50_ms"] for r in route_runs), 1),
+        "route_p99_ms": round(med(r["p99_ms"] for r in route_runs), 1),
+        "bare_p50_ms": round(med(r["p50_ms"] for r in bare_runs), 1),
+        "outbox_nonempty": bool(delivered),
+    }
+    results["cpu_ratio"] = round(results["bare_cpu_us"] / results["route_cpu_us"], 3)
+    print(f"route  {results['route_rps']:>6} req/s  p50 {results['route_p50_ms']} ms  "
+          f"p99 {results['route_p99_ms']} ms")
+    print(f"bare   {results['bare_rps']:>6} req/s  p50 {results['bare_p50_ms']} ms")
+    print(f"ratio route/bare = {results['ratio']:.2f} (median of per-round ratios)")
+    print(f"server CPU per request: bare {results['bare_cpu_us']} us, route "
+          f"{results['route_cpu_us']} us; capacity ratio on an idle core = "
+          f"{results['cpu_ratio']:.2f}")
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
