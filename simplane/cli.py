@@ -149,17 +149,32 @@ def _account(db, account: str | None) -> str:  # type: ignore[no-untyped-def]
     return sid
 
 
+Product = Annotated[str, typer.Option(
+    help="wireless (Programmable Wireless SIMs, DE…) or supersim (Super SIMs, HS…: they wait in "
+    "the inventory until an account registers them with ICCID and registration code, or go "
+    "straight to --account).")]
+PRODUCTS = ("wireless", "supersim")
+
+
 @sims_app.command("provision")
 def sims_provision(
     count: Annotated[int, typer.Option(min=1, help="How many SIMs.")],
     status: Annotated[str, typer.Option(help="Their status.")] = "new",
     rate_plan: Annotated[str | None, typer.Option(help="Rate plan SID or unique name.")] = None,
+    product: Product = "wireless",
     account: Account = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Provision new SIMs (valid ICCIDs, IMSIs, registration codes); prints one DE… SID a line."""
+    """Provision new SIMs (valid ICCIDs, IMSIs, registration codes); prints one DE… SID a line,
+    or for Super SIMs a CSV of sid,iccid,imsi,registration_code."""
     from simplane.wireless import inventory
 
+    _check_product(product, status, rate_plan)
+    if product == "supersim":
+        from simplane.supersim import inventory as supersim_inventory
+
+        _load_supersim(database_url, account, supersim_inventory.generated_rows(count))
+        return
     if status not in inventory.STATUSES:
         raise typer.BadParameter(f"one of {', '.join(inventory.STATUSES)}", param_hint="--status")
     _load(database_url, account, rate_plan, inventory.generated_rows(count, status))
@@ -169,19 +184,36 @@ def sims_provision(
 def sims_import(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV inventory.")],
     rate_plan: Annotated[str | None, typer.Option(help="Rate plan SID or unique name.")] = None,
+    product: Product = "wireless",
     account: Account = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Load an operator's inventory (header row; iccid required; imsi, registration_code,
-    unique_name, status optional). All rows or none; prints the SIDs in file order."""
+    unique_name, status optional). All rows or none; prints the SIDs in file order (for Super
+    SIMs, the same CSV as provision)."""
     from simplane.wireless import inventory
 
+    _check_product(product, "new", rate_plan)
     try:
         rows = inventory.read_csv(file)
     except inventory.InventoryError as exc:
         err.print(f"[red]{file}: refused[/red]\n{exc}")
         raise typer.Exit(1) from None
+    if product == "supersim":
+        _load_supersim(database_url, account, rows)
+        return
     _load(database_url, account, rate_plan, rows)
+
+
+def _check_product(product: str, status: str, rate_plan: str | None) -> None:
+    if product not in PRODUCTS:
+        raise typer.BadParameter(f"one of {', '.join(PRODUCTS)}", param_hint="--product")
+    if product == "supersim" and status != "new":
+        raise typer.BadParameter("Super SIMs are provisioned new; their account activates them",
+                                 param_hint="--status")
+    if product == "supersim" and rate_plan:
+        raise typer.BadParameter("Super SIMs have no rate plan (their Fleet sets their limits)",
+                                 param_hint="--rate-plan")
 
 
 def _load(database_url: str | None, account: str | None, rate_plan: str | None, rows) -> None:  # type: ignore[no-untyped-def]
@@ -201,6 +233,27 @@ def _load(database_url: str | None, account: str | None, rate_plan: str | None, 
     finally:
         rt.close()
     typer.echo("\n".join(sids))
+
+
+def _load_supersim(database_url: str | None, account: str | None, rows) -> None:  # type: ignore[no-untyped-def]
+    from simplane.supersim import inventory
+    from simplane.wireless.inventory import InventoryError
+
+    rt = runtime(database_url)
+    try:
+        with rt.db.write() as db, progress() as bar:
+            account_sid = _account(db, account) if account else None
+            task = bar.add_task("provisioning Super SIMs", total=len(rows))
+            added = inventory.add_sims(db, rows, rt.clock.now(), account_sid,
+                                       progress=lambda n: bar.advance(task, n))
+    except InventoryError as exc:
+        err.print(f"[red]refused: nothing was provisioned[/red]\n{exc}")
+        raise typer.Exit(1) from None
+    finally:
+        rt.close()
+    typer.echo("sid,iccid,imsi,registration_code")
+    typer.echo("\n".join(f"{r['sid']},{r['iccid']},{r['imsi']},{r['registration_code']}"
+                          for r in added))
 
 
 if __name__ == "__main__":

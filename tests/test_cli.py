@@ -102,3 +102,47 @@ def test_accounts_and_keys(server, database_url):
 def test_provision_rejects_unknown_status(database_url, status):
     result = cli(database_url, "sims", "provision", "--count", "1", "--status", status)
     assert result.exit_code != 0 and "--status" in result.output
+
+
+def test_provision_super_sims_into_the_inventory_for_registration(server, account, database_url):
+    result = cli(database_url, "sims", "provision", "--count", "2", "--product", "supersim")
+    assert result.exit_code == 0, result.output
+    header, *lines = result.stdout.split()
+    assert header == "sid,iccid,imsi,registration_code" and len(lines) == 2
+    sid, iccid, imsi, code = lines[0].split(",")
+    assert sid.startswith("HS") and imsi.startswith("732123")
+    luhn.validate(iccid)
+    supersim = account.client.supersim.v1
+    assert supersim.sims.list() == []  # waiting in the inventory, on no account
+    sim = supersim.sims.create(iccid=iccid, registration_code=code)
+    assert sim.sid == sid and sim.status == "new"
+
+
+def test_provision_super_sims_straight_into_an_account(account, database_url):
+    result = cli(database_url, "sims", "provision", "--count", "1", "--product", "supersim",
+                 "--account", account.sid)
+    assert result.exit_code == 0, result.output
+    sid = result.stdout.split()[1].split(",")[0]
+    assert [s.sid for s in account.client.supersim.v1.sims.list()] == [sid]
+    for extra in (["--status", "active"], ["--rate-plan", "p"]):
+        refused = cli(database_url, "sims", "provision", "--count", "1", "--product",
+                      "supersim", *extra)
+        assert refused.exit_code != 0
+    refused = cli(database_url, "sims", "provision", "--count", "1", "--product", "telegraph")
+    assert refused.exit_code != 0 and "--product" in refused.output
+
+
+def test_import_super_sims_all_or_nothing(tmp_path, server, account, database_url):
+    iccids = [new_iccid("8988307") for _ in range(2)]
+    path = tmp_path / "supersims.csv"
+    path.write_text(f"iccid,registration_code\n{iccids[0]},CODE1\n{iccids[1]},CODE2\n")
+    result = cli(database_url, "sims", "import", str(path), "--product", "supersim")
+    assert result.exit_code == 0, result.output
+    assert [line.split(",")[1] for line in result.stdout.split()[1:]] == iccids
+    sim = account.client.supersim.v1.sims.create(iccid=iccids[1], registration_code="CODE2")
+    assert sim.iccid == iccids[1]
+    again = cli(database_url, "sims", "import", str(path), "--product", "supersim")
+    assert again.exit_code == 1 and "already provisioned" in again.output
+    # A Wireless SIM cannot take an ICCID a Super SIM has.
+    wireless = cli(database_url, "sims", "import", str(path), "--account", account.sid)
+    assert wireless.exit_code == 1 and "already provisioned" in wireless.output

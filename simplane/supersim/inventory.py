@@ -30,10 +30,11 @@ def generated_rows(count: int) -> list[SimRow]:
     return wireless_inventory.generated_rows(count, "new", iccid_prefix=ICCID_PREFIX)
 
 
-def add_sims(db: Session, rows: Iterable[SimRow], now: datetime, batch: int = 5000,
-             progress: Callable[[int], None] | None = None) -> list[dict]:
-    """Put SIMs into the inventory, all or none (the caller's transaction); returns their
-    rows (sid, iccid, imsi, registration_code, …) in order."""
+def add_sims(db: Session, rows: Iterable[SimRow], now: datetime, account_sid: str | None = None,
+             batch: int = 5000, progress: Callable[[int], None] | None = None) -> list[dict]:
+    """Put SIMs into the inventory, all or none (the caller's transaction), or straight into
+    an account (registered for it); returns their rows (sid, iccid, imsi, registration_code, …)
+    in order."""
     rows = list(rows)
     for row in rows:
         row.imsi = row.imsi or wireless_inventory.new_imsi(IMSI_PREFIX)
@@ -57,8 +58,9 @@ def add_sims(db: Session, rows: Iterable[SimRow], now: datetime, batch: int = 50
                      for i, r in enumerate(rows) if getattr(r, kind) in taken]
     if problems:
         raise InventoryError("\n".join(problems))
-    values = [{"sid": new_sid("HS"), "account_sid": None, "unique_name": None, "iccid": r.iccid,
-               "imsi": r.imsi, "registration_code": r.registration_code, "status": "new",
+    values = [{"sid": new_sid("HS"), "account_sid": account_sid, "unique_name": None,
+               "iccid": r.iccid, "imsi": r.imsi, "registration_code": r.registration_code,
+               "status": "new", "date_registered": now if account_sid else None,
                "date_status_changed": now, "date_created": now, "date_updated": now}
               for r in rows]
     for start in range(0, len(values), batch):

@@ -132,8 +132,12 @@ def add_sims(db: Session, account_sid: str, rows: Iterable[SimRow], now: datetim
         row.imsi = row.imsi or new_imsi()
         row.registration_code = row.registration_code or new_registration_code()
     problems = []
-    for kind, column in (("iccid", Sim.iccid), ("imsi", Sim.imsi)):
-        taken = _existing(db, column, [getattr(r, kind) for r in rows])
+    from simplane.supersim.models import Sim as SuperSim  # one network serves both products
+
+    for kind in ("iccid", "imsi"):
+        values = [getattr(r, kind) for r in rows]
+        taken = _existing(db, getattr(Sim, kind), values) | _existing(
+            db, getattr(SuperSim, kind), values)
         problems += [f"line {i + 2}: {kind} {getattr(r, kind)} is already provisioned"
                      for i, r in enumerate(rows) if getattr(r, kind) in taken]
     names = [r.unique_name for r in rows if r.unique_name]
