@@ -657,8 +657,8 @@ def deliver_pending(db: Session, runtime: Runtime, limit: int) -> int:
         .order_by(ProxyInteraction.pk).limit(limit)
         .with_for_update(skip_locked=True, of=ProxyInteraction)).all()
     for i, session, service, to in rows:
-        if to is None or to.proxy_identifier is None:
-            i.outbound_resource_status = "failed"
+        if to is None or to.proxy_identifier is None or to.date_deleted is not None:
+            i.outbound_resource_status = "failed"  # removed from the Session meanwhile
         else:
             data = json.loads(i.data or "{}")
             leg = carrier.Outbound(

@@ -129,3 +129,29 @@ def test_call_input_errors(server, account, receiver):
     oos = receiver.get()
     assert oos.value("CallSid") == stranger and oos.value("From") == "+14155550199"
     assert oos.value("interactionType") == "voice"
+
+
+def test_a_call_restarts_the_ttl(server, account):
+    session, rider, _ = ride(account)  # ttl 600
+    server.clock.advance(500)
+    carrier_post(server, account, "Calls", From=rider.identifier, To=rider.proxy_identifier)
+    server.clock.advance(500)
+    server.drain()
+    assert session.fetch().status == "in-progress"  # 500 s since the call
+    server.clock.advance(100)
+    server.drain()
+    closed = session.fetch()
+    assert (closed.status, closed.closed_reason) == ("closed", "expired")
+    r = carrier_post(server, account, "Calls", From=rider.identifier, To=rider.proxy_identifier)
+    assert r.status_code == 404 and r.json()["code"] == 80905
+
+
+def test_nothing_reaches_a_participant_removed_before_delivery(server, account, admin):
+    session, rider, driver = ride(account)
+    call = carrier_post(server, account, "Calls", From=rider.identifier,
+                        To=rider.proxy_identifier).json()
+    session.participants(driver.sid).delete()
+    server.drain()
+    i = session.interactions(call["interaction_sid"]).fetch()
+    assert i.outbound_resource_status == "failed"
+    assert outbox(server, admin, account, driver.identifier) == []
