@@ -14,15 +14,14 @@ the sessions and the states the batch touches), then bulk inserts and updates.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, insert, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from simplane.core.sids import new_sid
@@ -34,7 +33,6 @@ from simplane.wireless.models import RatePlan, Sim
 if TYPE_CHECKING:
     from simplane.core.runtime import Runtime
 
-CHUNK = 4000  # keys per IN (…) list: well inside every database's limit on bound parameters
 SESSIONS = DataSession.__table__
 STATES = SimState.__table__
 # Columns of a session that ingest reads and may change after the start.
@@ -42,6 +40,9 @@ MUTABLE = ("status", "bytes_up", "bytes_down", "packets_up", "packets_down", "la
            "cell_id", "lac", "lat", "lon", "imei", "radio_link", "ip_address", "end", "end_reason")
 RADIO = ("cell_id", "lac", "lat", "lon", "imei", "radio_link", "ip_address")
 RADIO_EVENT = {"radio_link": "rat"}
+STATE_COLUMNS = ("account_sid", "attached", "mcc", "mnc", "roaming", "country", "changed_at",
+                 "period", "used_home", "used_national", "used_international")
+ROLLUP = ("upload", "download", "commands_from_sim", "commands_to_sim")
 USED = {"home": "used_home", "national": "used_national", "international": "used_international"}
 ATTACHING = {"attachment.accepted": True, "session.started": True, "session.updated": True,
              "attachment.rejected": False, "attachment.failed": False, "session.ended": False,
@@ -73,13 +74,16 @@ def roaming_class(imsi: str, mcc: str | None, mnc: str | None) -> str:
     return "national" if mcc == home_mcc else "international"
 
 
-def sims_statement():  # type: ignore[no-untyped-def]
-    """SIMs with the parts of their rate plan the network enforces."""
-    return (select(Sim.sid, Sim.account_sid, Sim.imsi, Sim.status, RatePlan.data_enabled,
-                   RatePlan.data_limit, RatePlan.data_limit_strategy,
-                   RatePlan.national_roaming_enabled, RatePlan.national_roaming_data_limit,
-                   RatePlan.international_roaming, RatePlan.international_roaming_data_limit)
-            .outerjoin(RatePlan, RatePlan.pk == Sim.rate_plan_pk))
+# SIMs with their status and the parts of their rate plan the network enforces (`Plan.of`).
+SIM_COLUMNS = [Sim.__table__.c[name] for name in ("sid", "account_sid", "imsi", "status")] + [
+    RatePlan.__table__.c[name] for name in (
+        "data_enabled", "data_limit", "data_limit_strategy", "national_roaming_enabled",
+        "national_roaming_data_limit", "international_roaming",
+        "international_roaming_data_limit")]
+SIMS_FROM = (f"{Sim.__tablename__} LEFT OUTER JOIN {RatePlan.__tablename__} "
+             f"ON {RatePlan.__tablename__}.pk = {Sim.__tablename__}.rate_plan_pk")
+SESSION_COLUMNS = [SESSIONS.c[name] for name in (
+    "pk", "sim_sid", "session_id", "roaming", "operator_country", *MUTABLE)]
 
 
 def ingest_into(db: Session, events: Sequence[NetworkEvent]) -> IngestResult:
@@ -90,57 +94,56 @@ def ingest_into(db: Session, events: Sequence[NetworkEvent]) -> IngestResult:
     return batch.result
 
 
-def _chunks(items: Iterable, size: int = CHUNK) -> Iterable[list]:
-    items = list(items)
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
-
-
 class _Batch:
     def __init__(self, db: Session, events: Sequence[NetworkEvent]) -> None:
         self.db = db
+        self.sql = sql = _DriverSql(db)
         self.result = IngestResult()
-        self.plans: dict[str, Plan] = {}
-        for imsis in _chunks({e.imsi for e in events}):
-            for row in db.execute(sims_statement().where(Sim.imsi.in_(imsis))):
-                self.plans[row.imsi] = Plan.from_row(row)
-        keys = {(self.plans[e.imsi].sid, e.session_id) for e in events
-                if e.session_id and e.imsi in self.plans}
-        self.sessions: dict[tuple[str, str], dict[str, Any]] = {}
-        columns = [SESSIONS.c.pk, SESSIONS.c.sim_sid, SESSIONS.c.session_id, SESSIONS.c.roaming,
-                   SESSIONS.c.operator_country, *(SESSIONS.c[name] for name in MUTABLE)]
-        for chunk in _chunks(keys):
-            for row in db.execute(select(*columns).where(
-                    tuple_(SESSIONS.c.sim_sid, SESSIONS.c.session_id).in_(chunk))):
-                self.sessions[(row.sim_sid, row.session_id)] = row._asdict()
-        self.states: dict[str, dict[str, Any]] = {}
-        for sids in _chunks({plan.sid for plan in self.plans.values()}):
-            for row in db.execute(select(STATES).where(STATES.c.sim_sid.in_(sids))):
-                self.states[row.sim_sid] = row._asdict()
+        self.sims: dict[str, tuple[str, str, Plan]] = {}  # IMSI → SID, account, plan
+        plans: dict[tuple, Plan] = {}
+        for row in sql.select_in(SIM_COLUMNS, SIMS_FROM, [Sim.imsi], {(e.imsi,) for e in events}):
+            terms = (*row[3:9], tuple(row[9] or ()), row[10])
+            plan = plans.get(terms)
+            if plan is None:
+                plan = plans[terms] = Plan.of(*terms)
+            self.sims[row[2]] = (row[0], row[1], plan)
+        keys = {(self.sims[e.imsi][0], e.session_id) for e in events
+                if e.session_id and e.imsi in self.sims}
+        names = [c.name for c in SESSION_COLUMNS]
+        self.sessions: dict[tuple[str, str], dict[str, Any]] = {
+            (row[1], row[2]): dict(zip(names, row, strict=True))
+            for row in sql.select_in(SESSION_COLUMNS, SESSIONS.name,
+                                     [SESSIONS.c.sim_sid, SESSIONS.c.session_id], keys)}
+        names = [c.name for c in STATES.c]
+        self.states: dict[str, dict[str, Any]] = {
+            row[0]: dict(zip(names, row, strict=True))
+            for row in sql.select_in(list(STATES.c), STATES.name, [STATES.c.sim_sid],
+                                     {(sid,) for sid, _a, _p in self.sims.values()})}
         self.new_sessions: list[dict[str, Any]] = []
         self.changed_sessions: dict[int, dict[str, Any]] = {}
         self.new_states: set[str] = set()
         self.changed_states: set[str] = set()
-        self.usage: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+        self.usage: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
 
     # -- one event
     def take(self, event: NetworkEvent) -> None:
-        plan = self.plans.get(event.imsi)
+        sim = self.sims.get(event.imsi)
         result = self.result
-        if plan is None:
+        if sim is None:
             result.unknown_imsi += 1
             result.unknown.append(event.imsi)
             return
         result.accepted += 1
-        state = self._state(plan, event)
+        sim_sid, account_sid, plan = sim
+        state = self._state(sim_sid, account_sid, event)
         if event.time >= state["changed_at"]:
             self._presence(state, event)
         if event.session_id is None:
             return
-        key = (plan.sid, event.session_id)
+        key = (sim_sid, event.session_id)
         session = self.sessions.get(key)
         if session is None:
-            session = self._open(plan, state, event)
+            session = self._open(sim_sid, account_sid, plan, state, event)
             self.sessions[key] = session
             if session["status"] == "refused":
                 return
@@ -148,29 +151,29 @@ class _Batch:
             return  # the network stopped it: nothing more counts
         elif session["pk"] is not None:
             self.changed_sessions[session["pk"]] = session
-        self._count(plan, state, session, event)
+        self._count(sim_sid, account_sid, plan, state, session, event)
         if event.kind in ("session.ended", "session.failed") and session["status"] == "open":
             session["status"] = "ended" if event.kind == "session.ended" else "failed"
             session["end"] = event.time
             session["end_reason"] = event.error[:32] if event.error else None
             result.sessions_ended += 1
 
-    def _state(self, plan: Plan, event: NetworkEvent) -> dict[str, Any]:
-        state = self.states.get(plan.sid)
+    def _state(self, sim_sid: str, account_sid: str, event: NetworkEvent) -> dict[str, Any]:
+        state = self.states.get(sim_sid)
         period = f"{event.time:%Y-%m}"
         if state is None:
-            state = self.states[plan.sid] = {
-                "sim_sid": plan.sid, "account_sid": plan.account_sid, "attached": False,
+            state = self.states[sim_sid] = {
+                "sim_sid": sim_sid, "account_sid": account_sid, "attached": False,
                 "mcc": None, "mnc": None, "roaming": "home", "country": "",
                 "changed_at": event.time, "period": period,
                 "used_home": 0, "used_national": 0, "used_international": 0}
-            self.new_states.add(plan.sid)
+            self.new_states.add(sim_sid)
         elif period > state["period"]:
             state.update(period=period, used_home=0, used_national=0, used_international=0)
-            self.changed_states.add(plan.sid)
-        if state["account_sid"] != plan.account_sid:  # the SIM moved to another account
-            state["account_sid"] = plan.account_sid
-            self.changed_states.add(plan.sid)
+            self.changed_states.add(sim_sid)
+        if state["account_sid"] != account_sid:  # the SIM moved to another account
+            state["account_sid"] = account_sid
+            self.changed_states.add(sim_sid)
         return state
 
     def _presence(self, state: dict[str, Any], event: NetworkEvent) -> None:
@@ -188,13 +191,14 @@ class _Batch:
         if state["sim_sid"] not in self.new_states:
             self.changed_states.add(state["sim_sid"])
 
-    def _open(self, plan: Plan, state: dict[str, Any], event: NetworkEvent) -> dict[str, Any]:
+    def _open(self, sim_sid: str, account_sid: str, plan: Plan, state: dict[str, Any],
+              event: NetworkEvent) -> dict[str, Any]:
         op = operator(event.mcc, event.mnc) if event.mcc and event.mnc else None
         roaming = roaming_class(event.imsi, event.mcc, event.mnc)
         refusal = plan.refusal(roaming, self._used(state, roaming, event))
         session = {
-            "pk": None, "sid": new_sid("WN"), "account_sid": plan.account_sid,
-            "sim_sid": plan.sid, "session_id": event.session_id,
+            "pk": None, "sid": new_sid("WN"), "account_sid": account_sid,
+            "sim_sid": sim_sid, "session_id": event.session_id,
             "status": "refused" if refusal else "open", "radio_link": event.rat,
             "operator_mcc": event.mcc, "operator_mnc": event.mnc,
             "operator_country": op.country if op else None,
@@ -216,8 +220,8 @@ class _Batch:
     def _used(state: dict[str, Any], roaming: str, event: NetworkEvent) -> int:
         return state[USED[roaming]] if f"{event.time:%Y-%m}" == state["period"] else 0
 
-    def _count(self, plan: Plan, state: dict[str, Any], session: dict[str, Any],
-               event: NetworkEvent) -> None:
+    def _count(self, sim_sid: str, account_sid: str, plan: Plan, state: dict[str, Any],
+               session: dict[str, Any], event: NetworkEvent) -> None:
         if event.time >= session["last_updated"]:
             for name in RADIO:
                 value = getattr(event, RADIO_EVENT.get(name, name))
@@ -247,7 +251,7 @@ class _Batch:
             state[USED[roaming]] += up + down
             if state["sim_sid"] not in self.new_states:
                 self.changed_states.add(state["sim_sid"])
-        bucket = self.usage[(plan.sid, plan.account_sid, hour_of(event.time), roaming,
+        bucket = self.usage[(sim_sid, account_sid, hour_of(event.time), roaming,
                              session["operator_country"] or "")]
         bucket[0] += up
         bucket[1] += down
@@ -255,55 +259,109 @@ class _Batch:
 
     # -- the writes
     def write(self) -> None:
-        db = self.db
+        db, sql = self.db, self.sql
         if self.new_sessions:
             db.execute(insert(SESSIONS), [{k: v for k, v in s.items() if k != "pk"}
                                           for s in self.new_sessions])
         if self.changed_sessions:
-            db.execute(update(SESSIONS).where(SESSIONS.c.pk == bindparam("_pk")),
-                       [{"_pk": pk, **{name: s[name] for name in MUTABLE}}
-                        for pk, s in self.changed_sessions.items()])
+            sql.update(SESSIONS, "pk", MUTABLE, self.changed_sessions.items())
         if self.new_states:
             db.execute(insert(STATES), [self.states[sid] for sid in self.new_states])
         changed = self.changed_states - self.new_states
         if changed:
-            db.execute(update(STATES).where(STATES.c.sim_sid == bindparam("_sid")),
-                       [{"_sid": sid, **{k: v for k, v in self.states[sid].items()
-                                          if k != "sim_sid"}} for sid in changed])
-        add_usage(db, self.usage)
+            sql.update(STATES, "sim_sid", STATE_COLUMNS,
+                       ((sid, self.states[sid]) for sid in changed))
+        add_usage(db, self.usage, sql=sql)
 
 
-def add_usage(db: Session, usage: dict[tuple, list[int]],
-              counters: tuple[str, str] = ("upload", "download")) -> None:
+class _DriverSql:
+    """Bulk statements sent to the driver as they are, rows as tuples: for batches of thousands
+    of rows, SQLAlchemy's per-row parameter processing would cost more than the database does.
+    Values go through the column types' own bind processors, so they are stored exactly as
+    SQLAlchemy stores them."""
+
+    def __init__(self, db: Session) -> None:
+        self.connection = db.connection()
+        self.dialect = self.connection.dialect
+        self.mark = "?" if self.dialect.paramstyle == "qmark" else "%s"
+
+    def _run(self, statement: str, table, names: Sequence[str], rows: Iterable[tuple]) -> None:  # type: ignore[no-untyped-def]
+        processors = [(i, p) for i, name in enumerate(names)
+                      if (p := table.c[name].type._cached_bind_processor(self.dialect))]
+        values = [list(row) for row in rows]
+        for row in values:
+            for i, process in processors:
+                if row[i] is not None:
+                    row[i] = process(row[i])
+        if values:
+            self.connection.exec_driver_sql(statement, [tuple(row) for row in values])
+
+    def select_in(self, columns: Sequence, source: str, keys: Sequence,  # type: ignore[no-untyped-def]
+                  values: Iterable[tuple]) -> list[tuple]:
+        """SELECT columns FROM source WHERE (keys) IN values, the values sent as one parameter
+        per key column (a JSON array on SQLite, arrays on PostgreSQL), rows read back through
+        the columns' result processors."""
+        values = list(values)
+        if not values:
+            return []
+        wanted = ", ".join(f'{c.table.name}."{c.name}"' for c in columns)
+        target = ", ".join(f'{c.table.name}."{c.name}"' for c in keys)
+        if self.dialect.name == "sqlite":
+            picks = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(keys)))
+            among = f"SELECT {picks} FROM json_each(?)"
+            params: tuple = (json.dumps(values),)
+        else:
+            among = "SELECT * FROM unnest(" + ", ".join(["%s::text[]"] * len(keys)) + ")"
+            params = tuple(list(column) for column in zip(*values, strict=True))
+        result = self.connection.exec_driver_sql(
+            f"SELECT {wanted} FROM {source} WHERE ({target}) IN ({among})", params)
+        types = [d[1] for d in result.cursor.description]
+        rows = result.fetchall()
+        processors = [(i, p) for i, c in enumerate(columns)
+                      if (p := c.type._cached_result_processor(self.dialect, types[i]))]
+        if not processors:
+            return [tuple(row) for row in rows]
+        out = []
+        for row in rows:
+            row = list(row)
+            for i, process in processors:
+                row[i] = process(row[i])
+            out.append(tuple(row))
+        return out
+
+    def update(self, table, key: str, names: Sequence[str],  # type: ignore[no-untyped-def]
+               items: Iterable[tuple[Any, dict[str, Any]]]) -> None:
+        """UPDATE table SET names… WHERE key = …, one row per (key value, values) item."""
+        sets = ", ".join(f'"{name}" = {self.mark}' for name in names)
+        self._run(f'UPDATE {table.name} SET {sets} WHERE "{key}" = {self.mark}', table,
+                  [*names, key], ((*(row[n] for n in names), k) for k, row in items))
+
+    def upsert_add(self, table, keys: Sequence[str], names: Sequence[str],  # type: ignore[no-untyped-def]
+                   counters: Sequence[str], rows: Iterable[tuple]) -> None:
+        """INSERT … ON CONFLICT (keys) DO UPDATE adding the counters (SQLite and PostgreSQL)."""
+        marks = ", ".join([self.mark] * len(names))
+        adds = ", ".join(f"{c} = {table.name}.{c} + excluded.{c}" for c in counters)
+        self._run(f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks}) "
+                  f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {adds}", table, names, rows)
+
+
+def add_usage(db: Session, usage: dict[tuple, list[int]], sql: _DriverSql | None = None) -> None:
     """Add to the hourly rollups of SIMs and their accounts: `usage` maps (sim_sid, account_sid,
-    hour, roaming, country) to the two `counters`' growth."""
+    hour, roaming, country) to the growth of the four `ROLLUP` counters."""
     if not usage:
         return
-    per_account: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
-    sim_rows = []
-    first, second = counters
-    for (sim_sid, account_sid, hour, roaming, country), (a, b) in usage.items():
-        sim_rows.append({"sim_sid": sim_sid, "account_sid": account_sid, "hour": hour,
-                         "roaming": roaming, "country": country, first: a, second: b})
+    sql = sql or _DriverSql(db)
+    per_account: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for (_sim, account_sid, hour, roaming, country), growth in usage.items():
         total = per_account[(account_sid, hour, roaming, country)]
-        total[0] += a
-        total[1] += b
-    account_rows = [{"account_sid": acc, "hour": h, "roaming": r, "country": c, first: a,
-                     second: b} for (acc, h, r, c), (a, b) in per_account.items()]
-    _upsert_add(db, SimUsageHour, ["sim_sid", "hour", "roaming", "country"], sim_rows, counters)
-    _upsert_add(db, AccountUsageHour, ["account_sid", "hour", "roaming", "country"],
-                account_rows, counters)
-
-
-def _upsert_add(db: Session, model, keys: list[str], rows: list[dict],  # type: ignore[no-untyped-def]
-                counters: tuple[str, ...]) -> None:
-    """INSERT … ON CONFLICT DO UPDATE adding the counters (SQLite and PostgreSQL alike)."""
-    dialect_insert = sqlite_insert if db.get_bind().dialect.name == "sqlite" else pg_insert
-    stmt = dialect_insert(model)
-    table = model.__table__
-    stmt = stmt.on_conflict_do_update(index_elements=keys, set_={
-        name: table.c[name] + stmt.excluded[name] for name in counters})
-    db.execute(stmt, rows)
+        for i, value in enumerate(growth):
+            total[i] += value
+    sql.upsert_add(SimUsageHour.__table__, ("sim_sid", "hour", "roaming", "country"),
+                   ("sim_sid", "account_sid", "hour", "roaming", "country", *ROLLUP), ROLLUP,
+                   ((*key, *growth) for key, growth in usage.items()))
+    sql.upsert_add(AccountUsageHour.__table__, ("account_sid", "hour", "roaming", "country"),
+                   ("account_sid", "hour", "roaming", "country", *ROLLUP), ROLLUP,
+                   ((*key, *growth) for key, growth in per_account.items()))
 
 
 def hour_of(when: datetime) -> datetime:

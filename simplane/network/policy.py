@@ -9,6 +9,7 @@ Limits are per calendar month and per roaming class, as the rate plan's `data_li
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 MB = 1_000_000
@@ -23,10 +24,8 @@ DATA_LIMIT_REACHED = "DATA_LIMIT_REACHED"
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """A SIM and the parts of its rate plan the network enforces (limits in bytes)."""
+    """A SIM's status and the parts of its rate plan the network enforces (limits in bytes)."""
 
-    sid: str
-    account_sid: str
     status: str
     has_plan: bool
     data_enabled: bool = False
@@ -38,15 +37,15 @@ class Plan:
     international_limit: int = 0
 
     @classmethod
-    def from_row(cls, row) -> Plan:  # type: ignore[no-untyped-def]
-        """From a row of `sims_statement()`."""
-        if row.data_enabled is None:
-            return cls(row.sid, row.account_sid, row.status, has_plan=False)
-        return cls(
-            row.sid, row.account_sid, row.status, True, row.data_enabled,
-            row.data_limit_strategy == "throttle", row.data_limit * MB,
-            row.national_roaming_enabled, row.national_roaming_data_limit * MB,
-            "data" in (row.international_roaming or ()), row.international_roaming_data_limit * MB)
+    def of(cls, status: str, data_enabled: bool | None, data_limit: int, strategy: str,
+           national_enabled: bool, national_limit: int, international_roaming: Sequence[str],
+           international_limit: int) -> Plan:
+        """From a SIM's status and its rate plan's columns (all None without a plan)."""
+        if data_enabled is None:
+            return cls(status, has_plan=False)
+        return cls(status, True, bool(data_enabled), strategy == "throttle", data_limit * MB,
+                   bool(national_enabled), national_limit * MB,
+                   "data" in (international_roaming or ()), international_limit * MB)
 
     def refusal(self, roaming: str, used: int) -> str | None:
         """Why a data session may not start on a network of this roaming class, or None."""

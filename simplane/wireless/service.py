@@ -380,9 +380,8 @@ def count_command(db: Session, sim_sid: str, account_sid: str, direction: str,
     where = db.execute(select(SimState.roaming, SimState.country)
                        .where(SimState.sim_sid == sim_sid)).first()
     roaming, country = where if where else ("home", "")
-    counts = [1, 0] if direction == "from_sim" else [0, 1]
-    add_usage(db, {(sim_sid, account_sid, hour_of(when), roaming, country): counts},
-              counters=("commands_from_sim", "commands_to_sim"))
+    counts = [0, 0, 1, 0] if direction == "from_sim" else [0, 0, 0, 1]
+    add_usage(db, {(sim_sid, account_sid, hour_of(when), roaming, country): counts})
 
 
 def command_callback_params(command: Command, sim_unique_name: str | None) -> dict[str, str]:

@@ -1,0 +1,153 @@
+"""Ingest throughput of interim updates, against the database's raw batched insert rate of the
+same rows, measured in the same run, on SQLite and PostgreSQL.
+
+    .venv/bin/python bench/ingest.py [--sims 20000] [--rounds 5] [--batch 10000]
+                                     [--postgres postgresql://127.0.0.1:5432/test] [--only sqlite]
+
+Each SIM has one open data session; a round sends every SIM one interim update (cumulative
+counters, as RADIUS reports them) in batches of `--batch` events, each batch one `ingest()` call
+(one transaction). The ceiling is the same rows (IMSI, session id, time, four counters) inserted
+with the DB-API's `executemany` into a plain table, one transaction per batch, on the same
+database file or server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+
+from simplane.config import Settings
+from simplane.core.runtime import Runtime
+from simplane.network.events import NetworkEvent
+from simplane.network.ingest import ingest
+from simplane.wireless import inventory
+from simplane.wireless.service import create_rate_plan
+
+ACCOUNT = "AC" + "e" * 32
+T0 = datetime(2026, 1, 5, tzinfo=UTC)
+
+
+def setup(url: str, sims: int, batch: int) -> tuple[Runtime, list[str]]:
+    rt = Runtime(Settings(database_url=url, run_workers=False, account_sid=ACCOUNT,
+                          auth_token="bench-" + "0" * 26))
+    rt.ensure_bootstrap()
+    with rt.db.write() as db:
+        plan = create_rate_plan(db, ACCOUNT, {"UniqueName": "bench", "DataLimit": 2_000_000,
+                                              "InternationalRoaming": ["data"]}, T0)
+        inventory.add_sims(db, ACCOUNT, inventory.generated_rows(sims, "active"), T0, plan.pk)
+    with rt.db.read() as db:
+        from sqlalchemy import select
+
+        from simplane.wireless.models import Sim
+        imsis = list(db.scalars(select(Sim.imsi).order_by(Sim.pk)))
+    for i in range(0, sims, batch):
+        ingest(rt, [NetworkEvent("session.started", imsi, T0, session_id="bench", mcc="901",
+                                 mnc="42", rat="LTE", ip_address="10.0.0.1")
+                    for imsi in imsis[i:i + batch]])
+    return rt, imsis
+
+
+def updates(imsis: list[str], round_no: int) -> list[NetworkEvent]:
+    when = T0 + timedelta(minutes=6 * round_no)
+    total = 1000 * round_no
+    return [NetworkEvent("session.updated", imsi, when, session_id="bench", bytes_up=total,
+                         bytes_down=3 * total, packets_up=round_no, packets_down=3 * round_no)
+            for imsi in imsis]
+
+
+def raw_rows(events: list[NetworkEvent]) -> list[tuple]:
+    return [(e.imsi, e.session_id, e.time.isoformat(), e.bytes_up, e.bytes_down, e.packets_up,
+             e.packets_down) for e in events]
+
+
+def raw_insert_rate(rt: Runtime, rounds: list[list[NetworkEvent]], batch: int) -> float:
+    """Rows/s of executemany INSERT of the same rows into a plain table."""
+    sqlite = rt.db.engine.dialect.name == "sqlite"
+    conn = rt.db.engine.raw_connection()
+    try:
+        cur = conn.cursor()
+        cur.execute("DROP TABLE IF EXISTS bench_raw_events")
+        cur.execute("CREATE TABLE bench_raw_events (imsi VARCHAR(15), session_id VARCHAR(128), "
+                    "time VARCHAR(40), bytes_up BIGINT, bytes_down BIGINT, packets_up BIGINT, "
+                    "packets_down BIGINT)")
+        conn.commit()
+        mark = "?" if sqlite else "%s"
+        sql = f"INSERT INTO bench_raw_events VALUES ({', '.join([mark] * 7)})"
+        rows = [raw_rows(events) for events in rounds]
+        count = 0
+        started = time.perf_counter()
+        for round_rows in rows:
+            for i in range(0, len(round_rows), batch):
+                chunk = round_rows[i:i + batch]
+                cur.executemany(sql, chunk)
+                conn.commit()
+                count += len(chunk)
+        elapsed = time.perf_counter() - started
+        cur.execute("DROP TABLE bench_raw_events")
+        conn.commit()
+        return count / elapsed
+    finally:
+        conn.close()
+
+
+def run(name: str, url: str, sims: int, rounds: int, batch: int) -> dict:
+    started = time.perf_counter()
+    rt, imsis = setup(url, sims, batch)
+    print(f"[{name}] {sims} SIMs with open sessions in {time.perf_counter() - started:.1f}s",
+          flush=True)
+    try:
+        work = [updates(imsis, r) for r in range(1, rounds + 1)]
+        per_round = []
+        for events in work:
+            t = time.perf_counter()
+            for i in range(0, len(events), batch):
+                ingest(rt, events[i:i + batch])
+            per_round.append(len(events) / (time.perf_counter() - t))
+        ingest_rate = statistics.median(per_round)
+        raw_rate = raw_insert_rate(rt, work, batch)
+    finally:
+        rt.close()
+    out = {"backend": name, "ingest_events_per_s": round(ingest_rate),
+           "raw_insert_rows_per_s": round(raw_rate), "ratio": round(ingest_rate / raw_rate, 3)}
+    print(f"[{name}] interim updates: {ingest_rate:,.0f} events/s (median of {rounds} rounds: "
+          f"{', '.join(f'{r:,.0f}' for r in per_round)}); raw executemany insert of the same "
+          f"rows: {raw_rate:,.0f} rows/s; ratio {ingest_rate / raw_rate:.3f}", flush=True)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sims", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--postgres", default="postgresql://127.0.0.1:5432/test")
+    parser.add_argument("--only", choices=["sqlite", "postgresql"])
+    args = parser.parse_args()
+    results = []
+    if args.only != "postgresql":
+        with tempfile.TemporaryDirectory() as tmp:
+            results.append(run("sqlite", f"sqlite:///{Path(tmp) / 'ingest.db'}", args.sims,
+                               args.rounds, args.batch))
+    if args.only != "sqlite":
+        name = f"simplane_bench_{secrets.token_hex(4)}"
+        with psycopg.connect(args.postgres, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            results.append(run("postgresql", args.postgres.rsplit("/", 1)[0] + f"/{name}",
+                               args.sims, args.rounds, args.batch))
+        finally:
+            with psycopg.connect(args.postgres, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    for r in results:
+        print(r)
+
+
+if __name__ == "__main__":
+    main()
