@@ -160,6 +160,8 @@ class ProductAPI:
             parsed = params_mod.parse(op.params, pairs, where)
             root = request_root(request, self.product)
             path_values = {k: str(v) for k, v in request.path_params.items()}
+            if any("\x00" in v for v in path_values.values()):  # names no resource, on any engine
+                raise TwilioError(404, 20404, "The requested resource was not found")
             request_url = root + op.path.format(
                 **{k: quote(v, safe="") for k, v in path_values.items()})
             reads = op.method == "GET" or op.read_only

@@ -236,3 +236,12 @@ def test_settings_update_pushed_when_a_sim_first_connects(server, twilio, active
     assert twilio.supersim.v1.settings_updates.list(status="scheduled") == []
     assert [u.sid for u in twilio.supersim.v1.settings_updates.list(status="successful")] == [
         update.sid]
+
+
+def test_a_nul_in_the_path_names_nothing(server, account):
+    import httpx
+
+    for path in ("/supersim/v1/Sims/a%00b", "/supersim/v1/Fleets/%00",
+                 "/supersim/v1/NetworkAccessProfiles/x%00/Networks"):
+        response = httpx.get(server.base_url + path, auth=(account.sid, account.token))
+        assert response.status_code == 404 and response.json()["code"] == 20404
