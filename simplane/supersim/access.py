@@ -7,7 +7,8 @@
 to the network). `attach_decision` gives Twilio's rejection reasons: a SIM that is not ready or
 active (83705), or a serving network outside the Network Access Profile of the SIM's Fleet.
 A SIM with facts.data_enabled false may attach but gets no data session; facts.data_limit is the
-Fleet's per-billing-period allowance in bytes (see usage.data_used for what was used).
+Fleet's per-billing-period allowance in bytes; what counts against it is
+`usage.data_used(db, facts.sid, facts.period_start(now))`.
 
 `set_ip_address(db, sim_sid, ip)` records the address of the SIM's data session (None when it
 ends): IpAddresses lists it, and IP Commands are sent to it and recognised by it.
@@ -17,12 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from simplane.supersim import billing, networks
 from simplane.supersim import errors as E
-from simplane.supersim import networks
 from simplane.supersim.models import Fleet, NetworkAccessProfileNetwork, Sim
 from simplane.supersim.service import CONNECTED
 
@@ -41,6 +43,14 @@ class SimFacts:
     data_enabled: bool
     data_limit: int | None  # bytes per billing period; None without a Fleet
     allowed_networks: frozenset[tuple[str, str]]  # (mcc, mnc) the Fleet's NAP allows
+    date_ready: datetime | None
+    date_activated: datetime | None
+
+    def period_start(self, now: datetime) -> datetime | None:
+        """Start of the current billing period: usage toward data_limit counts from here
+        (usage.data_used(db, facts.sid, facts.period_start(now)))."""
+        period = billing.current_period(self.date_ready, self.date_activated, now)
+        return period[1] if period else None
 
 
 def sims_by_imsi(db: Session, imsis: Iterable[str]) -> dict[str, SimFacts]:
@@ -51,8 +61,8 @@ def sims_by_imsi(db: Session, imsis: Iterable[str]) -> dict[str, SimFacts]:
     for i in range(0, len(wanted), 5000):
         rows += db.execute(
             select(Sim.sid, Sim.account_sid, Sim.iccid, Sim.imsi, Sim.unique_name, Sim.status,
-                   Fleet.sid.label("fleet_sid"), Fleet.data_enabled, Fleet.data_limit,
-                   Fleet.nap_pk)
+                   Sim.date_ready, Sim.date_activated, Fleet.sid.label("fleet_sid"),
+                   Fleet.data_enabled, Fleet.data_limit, Fleet.nap_pk)
             .outerjoin(Fleet, Fleet.pk == Sim.fleet_pk)
             .where(Sim.imsi.in_(wanted[i:i + 5000]), Sim.account_sid.is_not(None))).all()
     nap_pks = {row.nap_pk for row in rows if row.nap_pk is not None}
@@ -70,6 +80,7 @@ def sims_by_imsi(db: Session, imsis: Iterable[str]) -> dict[str, SimFacts]:
         data_enabled=bool(row.data_enabled) if row.fleet_sid else False,
         data_limit=row.data_limit * BYTES_PER_MB if row.data_limit is not None else None,
         allowed_networks=frozenset(allowed.get(row.nap_pk, ())),
+        date_ready=row.date_ready, date_activated=row.date_activated,
     ) for row in rows}
 
 

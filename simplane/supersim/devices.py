@@ -1,10 +1,11 @@
 """Simulated devices: the far end of SMS and IP Commands, for tests and the fleet simulator.
 
     device = SimulatedDevice()                      # a UDP socket on its own loopback address
-    device.attach(runtime, sim_sid)                 # its IP is now the SIM's (access.set_ip_address)
+    device.attach(runtime, sim_sid)                 # its IP is the SIM's (access.set_ip_address)
     data, source = device.receive()                 # a to-SIM IP Command, as a real datagram
-    device.send(b"hello", udp.address(runtime))    # a from-SIM IP Command
+    device.send(b"hello", udp.address(runtime))     # a from-SIM IP Command
     device.sms                                      # SMS Commands delivered to it
+    device.send_sms(runtime, "hello")               # a from-SIM SMS Command
     device.install_esim(runtime, eid, matching_id)  # claim an available eSIM Profile
 
 SMS Commands reach devices through `gateway`: a SIM with an attached simulated device gets them
@@ -19,7 +20,10 @@ import socket
 import threading
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select
+
 from simplane.supersim import access, service
+from simplane.supersim.models import Sim
 
 if TYPE_CHECKING:
     from simplane.core.runtime import Runtime
@@ -61,6 +65,16 @@ class SimulatedDevice:
                 access.set_ip_address(db, self.sim_sid, None)
             gateway.unregister(self.sim_sid)
             self.sim_sid = None
+
+    def send_sms(self, runtime: Runtime, payload: str) -> str | None:
+        """Send an SMS to the SMS Commands number; returns the `received` SMS Command's SID, or
+        None when the SIM may not send (not connected, or its Fleet has SMS Commands off)."""
+        if self.sim_sid is None:
+            raise RuntimeError("attach the device to a SIM first")
+        with runtime.db.write() as db:
+            sim = db.scalar(select(Sim).where(Sim.sid == self.sim_sid))
+            command = service.receive_sms(db, runtime, sim, payload) if sim else None
+            return command.sid if command else None
 
     def install_esim(self, runtime: Runtime, eid: str, matching_id: str | None = None) -> str:
         """Download and install an available eSIM Profile into this device's eUICC (by its

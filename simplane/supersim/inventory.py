@@ -53,7 +53,8 @@ def add_sims(db: Session, rows: Iterable[SimRow], now: datetime, account_sid: st
         for model in (Sim, WirelessSim):
             column = getattr(model, kind)
             for start in range(0, len(values), 500):
-                taken |= set(db.scalars(select(column).where(column.in_(values[start:start + 500]))))
+                chunk = values[start:start + 500]
+                taken |= set(db.scalars(select(column).where(column.in_(chunk))))
         problems += [f"line {i + 2}: {kind} {getattr(r, kind)} is already provisioned"
                      for i, r in enumerate(rows) if getattr(r, kind) in taken]
     if problems:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Select, func, select
 
+from simplane.core import callbacks
 from simplane.supersim import devices, service, udp
 from simplane.supersim.inventory import add_sims, generated_rows
 from simplane.supersim.models import (EsimProfile, IpCommand, SettingsUpdate, Sim, SmsCommand,
@@ -38,29 +39,34 @@ def complete_status_changes(runtime: Runtime) -> bool:
 
 
 def activate_ready_sims(runtime: Runtime) -> bool:
-    """ready → active after 250 KB of data, 5 SMS Commands or 3 months, whichever comes first."""
-    if not _any(runtime, select(Sim.pk).where(Sim.status == "ready")):
-        return False
+    """ready → active after 250 KB of data, 5 SMS Commands or 3 months, whichever comes first.
+    Which SIMs are due is read first; the write lock is taken only for them."""
     now = runtime.clock.now()
-    busy = False
+    with runtime.db.read() as db:
+        ready = db.execute(select(Sim.sid, Sim.date_ready).where(Sim.status == "ready")).all()
+        if not ready:
+            return False
+        due = {sid for sid, date_ready in ready
+               if date_ready is None or now - date_ready >= service.READY_FOR}
+        sids = [sid for sid, _date in ready if sid not in due]
+        for start in range(0, len(sids), 500):
+            chunk = sids[start:start + 500]
+            due.update(db.scalars(select(UsageHour.sim_sid).where(UsageHour.sim_sid.in_(chunk))
+                                  .group_by(UsageHour.sim_sid)
+                                  .having(func.sum(UsageHour.data_total)
+                                          >= service.READY_DATA_BYTES)))
+            due.update(db.scalars(select(SmsCommand.sim_sid)
+                                  .where(SmsCommand.sim_sid.in_(chunk),
+                                         SmsCommand.direction == "to_sim")
+                                  .group_by(SmsCommand.sim_sid)
+                                  .having(func.count() >= service.READY_SMS_COMMANDS)))
+    if not due:
+        return False
     with runtime.db.write() as db:
-        ready = list(db.scalars(select(Sim).where(Sim.status == "ready").order_by(Sim.pk)))
-        sids = [s.sid for s in ready]
-        data = dict(db.execute(select(UsageHour.sim_sid, func.sum(UsageHour.data_total))
-                               .where(UsageHour.sim_sid.in_(sids))
-                               .group_by(UsageHour.sim_sid)).all()) if sids else {}
-        sms = dict(db.execute(select(SmsCommand.sim_sid, func.count())
-                              .where(SmsCommand.sim_sid.in_(sids),
-                                     SmsCommand.direction == "to_sim")
-                              .group_by(SmsCommand.sim_sid)).all()) if sids else {}
-        for sim in ready:
-            since = sim.date_ready or sim.date_status_changed
-            if (now - since >= service.READY_FOR
-                    or int(data.get(sim.sid) or 0) >= service.READY_DATA_BYTES
-                    or int(sms.get(sim.sid) or 0) >= service.READY_SMS_COMMANDS):
-                service.change_status(db, runtime, sim, "active")
-                busy = True
-    return busy
+        for sim in db.scalars(select(Sim).where(Sim.sid.in_(list(due)[:BATCH]),
+                                                Sim.status == "ready")):
+            service.change_status(db, runtime, sim, "active")
+    return True
 
 
 def deliver_sms_commands(runtime: Runtime) -> bool:
@@ -101,8 +107,9 @@ def deliver_ip_commands(runtime: Runtime) -> bool:
                           .where(IpCommand.status == "queued", IpCommand.direction == "to_sim")
                           .order_by(IpCommand.pk).limit(BATCH)).all()
         for command, sim in rows:
+            expired = now - command.date_created >= service.IP_COMMAND_TTL
             if sim is None or sim.status not in service.CONNECTED or (
-                    sim.ip_address is None and now - command.date_created >= service.IP_COMMAND_TTL):
+                    sim.ip_address is None and expired):
                 busy |= service.set_command_status(db, runtime, command, "failed", sim)
                 continue
             if sim.ip_address is None:
@@ -145,7 +152,8 @@ def apply_settings_updates(runtime: Runtime) -> bool:
     now = runtime.clock.now()
     busy = False
     with runtime.db.write() as db:
-        rows = db.execute(select(SettingsUpdate, Sim.status).join(Sim, Sim.sid == SettingsUpdate.sim_sid)
+        rows = db.execute(select(SettingsUpdate, Sim.status)
+                          .join(Sim, Sim.sid == SettingsUpdate.sim_sid)
                           .where(SettingsUpdate.status.in_(("scheduled", "in-progress")))
                           .order_by(SettingsUpdate.pk).limit(BATCH)).all()
         for settings_update, sim_status in rows:
@@ -195,8 +203,8 @@ def reserve_esim_profiles(runtime: Runtime) -> bool:
                 profile.activation_code = (f"1${service.SMDP_PLUS_ADDRESS.upper()}$"
                                            f"{profile.matching_id}")
             profile.status = "available"
-            service.callbacks.enqueue(db, runtime, profile.account_sid, profile.callback_url,
-                                      profile.callback_method, service.esim_callback_params(profile))
+            callbacks.enqueue(db, runtime, profile.account_sid, profile.callback_url,
+                              profile.callback_method, service.esim_callback_params(profile))
     return bool(profiles)
 
 

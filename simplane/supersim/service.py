@@ -138,7 +138,8 @@ def add_nap_network(db: Session, nap: NetworkAccessProfile, sid: str,
                     now: datetime) -> networks.Network:
     network = catalogue_network(sid)
     exists = db.scalar(select(NetworkAccessProfileNetwork.pk).where(
-        NetworkAccessProfileNetwork.nap_pk == nap.pk, NetworkAccessProfileNetwork.network_sid == sid))
+        NetworkAccessProfileNetwork.nap_pk == nap.pk,
+        NetworkAccessProfileNetwork.network_sid == sid))
     if exists is not None:
         raise conflict(f"Network {sid} is already in NetworkAccessProfile {nap.sid}")
     db.add(NetworkAccessProfileNetwork(nap_pk=nap.pk, network_sid=sid))
@@ -333,7 +334,8 @@ def change_status(db: Session, runtime: Runtime, sim: Sim, status: str) -> None:
 
 
 def sim_callback_params(db: Session, sim: Sim) -> dict[str, str]:
-    fleet_sid = db.scalar(select(Fleet.sid).where(Fleet.pk == sim.fleet_pk)) if sim.fleet_pk else None
+    fleet_sid = (db.scalar(select(Fleet.sid).where(Fleet.pk == sim.fleet_pk))
+                 if sim.fleet_pk else None)
     return {"AccountSid": sim.account_sid or "", "SimSid": sim.sid,
             "SimUniqueName": sim.unique_name or "", "SimIccid": sim.iccid,
             "SimStatus": sim.status, "FleetSid": fleet_sid or ""}
@@ -341,8 +343,10 @@ def sim_callback_params(db: Session, sim: Sim) -> dict[str, str]:
 
 # --- settings updates ------------------------------------------------------------------------
 
-BASE_SETTINGS = {"name": "base-settings", "version": "1.0.0",
-                 "more_info": "https://twilio.com/docs/iot/supersim/settings-packages/base-settings"}
+BASE_SETTINGS = {
+    "name": "base-settings", "version": "1.0.0",
+    "more_info": "https://twilio.com/docs/iot/supersim/settings-packages/base-settings",
+}
 
 
 def schedule_settings_update(db: Session, sim: Sim, now: datetime) -> SettingsUpdate:
@@ -450,7 +454,7 @@ def payload_bytes(payload: str, payload_type: str) -> bytes:
             return base64.b64decode(payload, validate=True)
         except (binascii.Error, ValueError):
             raise bad_request("Invalid Payload: a binary payload must be base64") from None
-    return payload.encode("utf-8", "surrogatepass")
+    return payload.encode("utf-8")
 
 
 def create_ip_command(db: Session, runtime: Runtime, account_sid: str, params: Any) -> IpCommand:
@@ -537,7 +541,8 @@ def esim_callback_params(profile: EsimProfile) -> dict[str, str]:
     return {"AccountSid": profile.account_sid, "EsimProfileSid": profile.sid,
             "SimSid": profile.sim_sid or "", "Iccid": profile.iccid or "",
             "Status": profile.status, "Eid": profile.eid or "",
-            "MatchingId": profile.matching_id or "", "ActivationCode": profile.activation_code or ""}
+            "MatchingId": profile.matching_id or "",
+            "ActivationCode": profile.activation_code or ""}
 
 
 def available_esim_profile(db: Session, eid: str, matching_id: str | None) -> EsimProfile:

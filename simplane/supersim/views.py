@@ -14,7 +14,7 @@ from simplane.core.clock import iso
 from simplane.core.errors import TwilioError, bad_request, not_found
 from simplane.core.paging import envelope, page_size, paginate
 from simplane.core.sids import looks_like_sid
-from simplane.supersim import networks, service
+from simplane.supersim import billing, networks, service
 from simplane.supersim import usage as usage_mod
 from simplane.supersim.models import (EsimProfile, Fleet, IpCommand, NetworkAccessProfile,
                                       SettingsUpdate, Sim, SmsCommand)
@@ -295,32 +295,6 @@ def list_sim_ip_addresses(ctx: Ctx) -> dict:
 
 # --- BillingPeriods --------------------------------------------------------------------------
 
-def add_months(when: datetime, months: int) -> datetime:
-    month = when.month - 1 + months
-    year, month = when.year + month // 12, month % 12 + 1
-    days = [31, 29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28, 31, 30, 31, 30,
-            31, 31, 30, 31, 30, 31][month - 1]
-    return when.replace(year=year, month=month, day=min(when.day, days))
-
-
-def billing_periods(sim: Sim, now: datetime) -> list[tuple[str, datetime, datetime]]:
-    """A `ready` period (up to 3 months, cut short by activation), then monthly `active` ones
-    from the day of activation, up to the one under way."""
-    found = []
-    if sim.date_ready is not None:
-        end = add_months(sim.date_ready, 3)
-        if sim.date_activated is not None:
-            end = min(end, sim.date_activated)
-        found.append(("ready", sim.date_ready, end))
-    if sim.date_activated is not None:
-        start, n = sim.date_activated, 0
-        while start <= now:
-            end = add_months(sim.date_activated, n + 1)
-            found.append(("active", start, end))
-            start, n = end, n + 1
-    return found
-
-
 @api.operation("ListBillingPeriod")
 def list_billing_periods(ctx: Ctx) -> dict:
     sim = service.get_sim(ctx.db, ctx.account_sid, ctx.path["SimSid"])
@@ -332,7 +306,7 @@ def list_billing_periods(ctx: Ctx) -> dict:
                 "start_time": iso(start), "end_time": iso(end), "period_type": kind,
                 "date_created": iso(start), "date_updated": iso(start)}
 
-    return _paged(ctx, billing_periods(sim, ctx.now()), render)
+    return _paged(ctx, billing.periods(sim.date_ready, sim.date_activated, ctx.now()), render)
 
 
 # --- SmsCommands -----------------------------------------------------------------------------
@@ -447,7 +421,7 @@ RETENTION = timedelta(days=548)  # 18 months
 def list_usage_records(ctx: Ctx) -> dict:
     p = ctx.params
     end = p.get("EndTime") or ctx.now()
-    start = p.get("StartTime") or add_months(end, -1)
+    start = p.get("StartTime") or billing.add_months(end, -1)
     if start >= end:
         raise bad_request("Invalid StartTime: must be before EndTime")
     if end - start > RETENTION:

@@ -17,7 +17,8 @@ def _imsi(server, sid: str) -> str:  # type: ignore[no-untyped-def]
 def test_facts_in_two_queries_whatever_the_batch(server, twilio, fleet, active_sim):
     rows = stock(server, 30)
     for row in rows[:20]:
-        twilio.supersim.v1.sims.create(iccid=row["iccid"], registration_code=row["registration_code"])
+        twilio.supersim.v1.sims.create(iccid=row["iccid"],
+                                       registration_code=row["registration_code"])
     imsis = [_imsi(server, active_sim.sid)] + [r["imsi"] for r in rows] + ["001010000000000"]
     statements = []
     engine = server.runtime.db.read_engine
@@ -83,3 +84,26 @@ def test_data_disabled_fleet(server, twilio, nap, registered):
     with server.runtime.db.read() as db:
         facts = access.sims_by_imsi(db, [imsi])[imsi]
     assert facts.data_enabled is False and facts.data_limit == 5_000_000
+
+
+def test_usage_toward_the_data_limit_counts_from_the_billing_period(server, twilio, active_sim):
+    from datetime import timedelta
+
+    from simplane.supersim import usage
+    from tests.supersim.conftest import ATT
+
+    imsi = _imsi(server, active_sim.sid)
+    activated = server.clock.now()
+    with server.runtime.db.write() as db:
+        usage.add_usage(db, [{"account_sid": twilio.account_sid, "sim_sid": active_sim.sid,
+                              "fleet_sid": active_sim.fleet_sid, "network_sid": ATT.sid,
+                              "iso_country": "US", "hour": activated, "data_upload": 7,
+                              "data_download": 3}])
+    with server.runtime.db.read() as db:
+        facts = access.sims_by_imsi(db, [imsi])[imsi]
+        now = server.clock.now()
+        assert facts.period_start(now) == activated
+        assert usage.data_used(db, facts.sid, facts.period_start(now)) == 10
+        next_month = now + timedelta(days=32)
+        assert facts.period_start(next_month) > activated
+        assert usage.data_used(db, facts.sid, facts.period_start(next_month)) == 0

@@ -41,29 +41,29 @@ def test_sms_command_reaches_the_device_with_signed_callbacks(server, account, t
                                                       callback_url=got_url, callback_method="GET")
     server.drain()
     got = receiver.get()
-    assert got.method == "GET" and validator.validate(got.url, {}, got.headers["X-Twilio-Signature"])
+    assert got.method == "GET"
+    assert validator.validate(got.url, {}, got.headers["X-Twilio-Signature"])
     assert twilio.supersim.v1.sms_commands.list(direction="to_sim", status="delivered",
                                                 sim="tracker")[0].sid == command2.sid
 
 
 def test_sms_from_the_device_is_posted_to_the_fleet(server, account, twilio, fleet, active_sim,
-                                                   receiver):
-    from simplane.supersim import service
-    from simplane.supersim.models import Sim
-
+                                                   device, receiver):
     twilio.supersim.v1.fleets(fleet.sid).update(sms_commands_url=f"{receiver.url}/mo")
-    with server.runtime.db.write() as db:
-        sim = db.get(Sim, db.query(Sim.pk).filter(Sim.sid == active_sim.sid).scalar())
-        service.receive_sms(db, server.runtime, sim, "hello from the field")
+    sid = device.send_sms(server.runtime, "hello from the field")
     server.drain()
     got = receiver.get()
     params = _params(got)
     assert got.path == "/mo" and params["Payload"] == "hello from the field"
     assert params["Direction"] == "from_sim" and params["Status"] == "received"
+    assert params["SmsCommandSid"] == sid and params["SimSid"] == active_sim.sid
     assert RequestValidator(account.token).validate(got.url, params,
                                                     got.headers["X-Twilio-Signature"])
     [received] = twilio.supersim.v1.sms_commands.list(direction="from_sim")
-    assert received.sid == params["SmsCommandSid"] and received.status == "received"
+    assert received.sid == sid and received.status == "received"
+    twilio.supersim.v1.sims(active_sim.sid).update(status="inactive")
+    server.drain()
+    assert device.send_sms(server.runtime, "blocked") is None
 
 
 def test_sms_command_limits(twilio, fleet, active_sim):
