@@ -101,11 +101,14 @@ class _Batch:
         self.result = IngestResult()
         self.sims: dict[str, tuple[str, str, Plan]] = {}  # IMSI → SID, account, plan
         plans: dict[tuple, Plan] = {}
-        for row in sql.select_in(SIM_COLUMNS, SIMS_FROM, [Sim.imsi], {(e.imsi,) for e in events}):
-            terms = (*row[3:9], tuple(row[9] or ()), row[10])
+        for row in sql.select_in(SIM_COLUMNS, SIMS_FROM, [Sim.imsi], {(e.imsi,) for e in events},
+                                 processed=False):
+            roaming = row[9] if isinstance(row[9], str | None) else tuple(row[9])  # JSON
+            terms = (*row[3:9], roaming, row[10])
             plan = plans.get(terms)
             if plan is None:
-                plan = plans[terms] = Plan.of(*terms)
+                roaming = json.loads(roaming) if isinstance(roaming, str) else roaming
+                plan = plans[terms] = Plan.of(*row[3:9], roaming, row[10])
             self.sims[row[2]] = (row[0], row[1], plan)
         keys = {(self.sims[e.imsi][0], e.session_id) for e in events
                 if e.session_id and e.imsi in self.sims}
@@ -297,10 +300,10 @@ class _DriverSql:
             self.connection.exec_driver_sql(statement, [tuple(row) for row in values])
 
     def select_in(self, columns: Sequence, source: str, keys: Sequence,  # type: ignore[no-untyped-def]
-                  values: Iterable[tuple]) -> list[tuple]:
+                  values: Iterable[tuple], processed: bool = True) -> list[tuple]:
         """SELECT columns FROM source WHERE (keys) IN values, the values sent as one parameter
         per key column (a JSON array on SQLite, arrays on PostgreSQL), rows read back through
-        the columns' result processors."""
+        the columns' result processors (unless not `processed`: the driver's values)."""
         values = list(values)
         if not values:
             return []
@@ -317,8 +320,8 @@ class _DriverSql:
             f"SELECT {wanted} FROM {source} WHERE ({target}) IN ({among})", params)
         types = [d[1] for d in result.cursor.description]
         rows = result.fetchall()
-        processors = [(i, p) for i, c in enumerate(columns)
-                      if (p := c.type._cached_result_processor(self.dialect, types[i]))]
+        processors = [(i, p) for i, c in enumerate(columns) if processed
+                      and (p := c.type._cached_result_processor(self.dialect, types[i]))]
         if not processors:
             return [tuple(row) for row in rows]
         out = []
