@@ -25,9 +25,11 @@ from stdnum import luhn
 from simplane.core.accounts import default_account_sid
 from simplane.core.clock import ManualClock, utc
 from simplane.network.events import NetworkEvent, home_network, operator
-from simplane.network.ingest import ingest
+from simplane.network.ingest import ingest_into
+from simplane.network.policy import CAN_USE_DATA
 from simplane.wireless import inventory
 from simplane.wireless.models import RatePlan, Sim
+from simplane.wireless.service import create_rate_plan, receive_from_sim
 
 if TYPE_CHECKING:
     from simplane.core.runtime import Runtime
@@ -66,6 +68,17 @@ HOMES = [("234", "15"), ("262", "02"), ("208", "01"), ("204", "08"), ("311", "48
 BEHAVIOURS = {"tracker": 35, "reporter": 30, "poor_coverage": 10, "roamer": 15, "heavy": 10}
 APN = "iot.simplane"
 TICK = 60  # seconds of simulated time between pacing flushes (with a speed)
+
+
+@dataclass(frozen=True)
+class FromSim:
+    """A machine-to-machine command the device sends (an SMS to the platform)."""
+
+    sim_sid: str
+    time: datetime
+    body: str
+    kind: str = "command.from_sim"
+    session_id: None = None
 
 
 @dataclass(frozen=True)
@@ -178,7 +191,7 @@ class Device:
         self.used += up + down
         return up, down, False
 
-    def events(self, interval: float) -> Iterator[NetworkEvent]:
+    def events(self, interval: float) -> Iterator[NetworkEvent | FromSim]:
         if self.behaviour in ("tracker", "roamer", "heavy"):
             return self._connected(interval)
         return self._reporting()
@@ -214,7 +227,7 @@ class Device:
             if roamer:
                 self.cross_border()
 
-    def _reporting(self) -> Iterator[NetworkEvent]:
+    def _reporting(self) -> Iterator[NetworkEvent | FromSim]:
         """Attach, send a burst, detach; in poor coverage, often fail to."""
         rng = self.rng
         poor = self.behaviour == "poor_coverage"
@@ -237,6 +250,9 @@ class Device:
                 else:
                     yield self.event("session.updated", t + 20, sid, up // 2, down // 2)
                     yield self.event("session.ended", t + rng.uniform(40, 170), sid, up, down)
+                    if rng.random() < 0.1:  # now and then, a reading by SMS as well
+                        yield FromSim(self.spec.sid, self.at(t + 175),
+                                      f"reading={rng.randrange(1000)};battery={rng.randrange(100)}")
                 if full:
                     return
             if poor and rng.random() < 0.2:
@@ -275,8 +291,6 @@ def fleet(runtime: Runtime, account_sid: str | None = None, sims: int | None = N
 
 def _provision(runtime: Runtime, db, account_sid: str, count: int, first: int,  # type: ignore[no-untyped-def]
                seed: int, data_limit: int | None) -> None:
-    from simplane.wireless.service import create_rate_plan
-
     now = runtime.clock.now()
     plan_pk = db.scalar(select(RatePlan.pk).where(RatePlan.account_sid == account_sid,
                                                   RatePlan.unique_name == "simulator"))
@@ -292,6 +306,18 @@ def _provision(runtime: Runtime, db, account_sid: str, count: int, first: int,  
         prefix = mcc + mnc
         row.imsi = prefix + "".join(secrets.choice(string.digits) for _ in range(15 - len(prefix)))
     inventory.add_sims(db, account_sid, rows, now, plan_pk)
+
+
+def _receive(db, runtime: Runtime, commands: list[FromSim]) -> None:  # type: ignore[no-untyped-def]
+    """Devices' from-SIM commands, in the same transaction as the batch they came with."""
+    if not commands:
+        return
+    sims = {sim.sid: sim for sim in db.scalars(
+        select(Sim).where(Sim.sid.in_({c.sim_sid for c in commands})))}
+    for command in commands:
+        sim = sims.get(command.sim_sid)
+        if sim is not None and sim.status in CAN_USE_DATA:
+            receive_from_sim(db, runtime, sim, command.body, when=command.time)
 
 
 def simulate(runtime: Runtime, account_sid: str | None = None, sims: int | None = None,
@@ -314,16 +340,20 @@ def simulate(runtime: Runtime, account_sid: str | None = None, sims: int | None 
     streams = [d.events(interval) for d in devices]
     merged = heapq.merge(*streams, key=lambda e: e.time)
     batch: list[NetworkEvent] = []
+    commands: list[FromSim] = []
     keys: set[tuple[str, str]] = set()
     started = real_time.monotonic()
 
     def flush() -> None:
-        if batch:
-            outcome = ingest(runtime, batch)
+        if batch or commands:
+            with runtime.db.write() as db:
+                outcome = ingest_into(db, batch)
+                _receive(db, runtime, commands)
             result.batches += 1
             result.bytes_counted += outcome.bytes_counted
             result.unknown_imsi += outcome.unknown_imsi
             batch.clear()
+            commands.clear()
             keys.clear()
         if progress:
             progress((clock.now() - begin).total_seconds(), total)
@@ -338,7 +368,10 @@ def simulate(runtime: Runtime, account_sid: str | None = None, sims: int | None 
                     if wait > 0:
                         real_time.sleep(wait)
             clock.set(ev.time)
-        batch.append(ev)
+        if isinstance(ev, FromSim):
+            commands.append(ev)
+        else:
+            batch.append(ev)
         result.events += 1
         result.kinds[ev.kind] += 1
         if ev.session_id:

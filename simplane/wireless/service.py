@@ -355,11 +355,11 @@ def set_command_status(db: Session, runtime: Runtime, command: Command, status: 
     return True
 
 
-def receive_from_sim(db: Session, runtime: Runtime, sim: Sim, body: str,
-                     mode: str = "text") -> Command:
-    """A command the device sent: recorded as `received`, counted, and posted (signed) to the
-    SIM's `commands_callback_url`."""
-    now = runtime.clock.now()
+def receive_from_sim(db: Session, runtime: Runtime, sim: Sim, body: str, mode: str = "text",
+                     when: datetime | None = None) -> Command:
+    """A command the device sent (at `when`, default now): recorded as `received`, counted, and
+    posted (signed) to the SIM's `commands_callback_url`."""
+    now = when or runtime.clock.now()
     command = Command(
         sid=new_sid("DC"), account_sid=sim.account_sid, sim_sid=sim.sid, command=body,
         command_mode=mode, transport="sms", delivery_receipt_requested=False, status="received",

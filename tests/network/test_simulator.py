@@ -140,3 +140,80 @@ def test_roamers_cross_borders_on_real_operators():
     classes = {c for c, _ in seen}
     assert classes == {"home", "national", "international"}
     assert ("national", "GB") in seen and len({c for _, c in seen}) >= 4
+
+
+def test_devices_send_commands_and_get_the_queued_ones_once_attached(server, receiver):
+    from twilio.request_validator import RequestValidator
+
+    from simplane.network.models import SimState
+
+    account = server.new_account()
+    wireless = account.client.wireless.v1
+    wireless.rate_plans.create(unique_name="p", international_roaming=["data", "messaging"])
+    sids = server.provision(account.sid, 12, status="active", rate_plan="p")
+    for sid in sids:
+        wireless.sims(sid).update(commands_callback_url=f"{receiver.url}/mo")
+    queued = {sid: wireless.commands.create(sim=sid, command="config=1").sid for sid in sids}
+    server.drain()
+    assert {c.status for c in wireless.commands.list(direction="to_sim")} == {"queued"}
+
+    simulate(server.runtime, account.sid, hours=24, seed=5, start=server.clock.now())
+    server.drain()
+    with server.runtime.db.read() as db:
+        attached = set(db.scalars(select(SimState.sim_sid).where(
+            SimState.sim_sid.in_(sids), SimState.attached.is_(True))))
+    assert attached, "some device should still be on the network"
+    for sid, command_sid in queued.items():
+        status = wireless.commands(command_sid).fetch().status
+        assert status == ("delivered" if sid in attached else "queued"), (sid, status)
+
+    received = wireless.commands.list(direction="from_sim")
+    assert received and {c.status for c in received} == {"received"}
+    got = receiver.get()
+    params = {k: v[0] for k, v in got.form.items()}
+    assert params["Direction"] == "from_sim" and params["Command"].startswith("reading=")
+    assert RequestValidator(account.token).validate(got.url, params,
+                                                    got.headers["X-Twilio-Signature"])
+    [record] = wireless.usage_records.list(start=server.clock.now() - timedelta(days=1),
+                                           end=server.clock.now() + timedelta(days=2))
+    assert record.commands["from_sim"] == len(received)
+    assert record.commands["to_sim"] == len(attached)
+
+
+def test_serve_runs_the_simulated_fleet_live(tmp_path):
+    """`simplane serve --simulate N`: the API shows the fleet's sessions while it runs."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from tests.support import free_port
+
+    port, sid, token = free_port(), "AC" + "5" * 32, "live-" + "0" * 27
+    env = {**os.environ, "SIMPLANE_ACCOUNT_SID": sid, "SIMPLANE_AUTH_TOKEN": token,
+           "SIMPLANE_DATABASE_URL": f"sqlite:///{tmp_path / 'live.db'}"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "simplane.cli", "serve", "--port", str(port), "--log-level",
+         "warning", "--simulate", "5", "--simulate-speed", "3600"], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        sessions: list = []
+        while not sessions and time.monotonic() < deadline:
+            time.sleep(0.5)
+            try:
+                sims = httpx.get(f"http://127.0.0.1:{port}/wireless/v1/Sims",
+                                 auth=(sid, token)).json().get("sims", [])
+            except httpx.HTTPError:
+                continue
+            for sim in sims:
+                sessions += httpx.get(f"http://127.0.0.1:{port}/wireless/v1/Sims/{sim['sid']}/"
+                                      "DataSessions", auth=(sid, token)).json()["data_sessions"]
+        assert sessions, process.stderr.read1().decode() if process.poll() is not None else ""
+        assert {s["sim_sid"] for s in sessions} <= {s["sid"] for s in sims}
+        assert len(sims) == 5
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
