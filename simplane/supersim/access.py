@@ -26,9 +26,9 @@ from sqlalchemy.orm import Session
 from simplane.supersim import billing, networks
 from simplane.supersim import errors as E
 from simplane.supersim.models import Fleet, NetworkAccessProfileNetwork, Sim
-from simplane.supersim.service import CONNECTED
 
 BYTES_PER_MB = 1_000_000
+CONNECTED = ("ready", "active")  # the statuses that may attach, use data and take commands
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from simplane.core.errors import TwilioError, bad_request, conflict, not_found
 from simplane.core.sids import looks_like_sid, new_sid
 from simplane.supersim import errors as E
 from simplane.supersim import networks
+from simplane.supersim.access import CONNECTED
 from simplane.supersim.models import (EsimProfile, Fleet, IpCommand, NetworkAccessProfile,
                                       NetworkAccessProfileNetwork, SettingsUpdate, Sim,
                                       SmsCommand)
@@ -32,7 +33,6 @@ DEFAULT_DATA_LIMIT_MB = 1000
 READY_DATA_BYTES = 250 * 1000
 READY_SMS_COMMANDS = 5
 READY_FOR = timedelta(days=90)
-CONNECTED = ("ready", "active")  # the statuses that may attach, use data and take commands
 
 # Status changes a caller may ask for. `new` is never re-entered; `ready` only from `new`.
 TRANSITIONS: dict[str, set[str]] = {

@@ -8,6 +8,7 @@ and receive on it, so a datagram is handled like any other background work.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -16,6 +17,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from simplane.core.runtime import Runtime
+
+log = logging.getLogger("simplane.supersim")
 
 MAX_DATAGRAM = 65535
 _ports: weakref.WeakKeyDictionary[Runtime, CommandPort] = weakref.WeakKeyDictionary()
@@ -57,6 +60,7 @@ def command_port(runtime: Runtime) -> CommandPort:
                                              "127.0.0.1:0").rpartition(":")
             port = _ports[runtime] = CommandPort(host or "127.0.0.1", int(number or 0))
             weakref.finalize(runtime, port.close)
+            log.info("IP Commands on udp://%s:%d", *port.address)
         return port
 
 

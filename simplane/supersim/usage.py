@@ -7,7 +7,8 @@ The network reports usage through `add_usage(db, rows)`, one row per SIM, hour a
                     "data_upload": 1200, "data_download": 5400}])
 
 Rows for the same SIM, hour and network add up (one INSERT … ON CONFLICT DO UPDATE for the
-batch), so the caller sends only what grew. The Fleet recorded is the SIM's Fleet when the
+batch), so the caller sends only what grew. The network_sid of a serving MCC/MNC is
+`networks.network_for(mcc, mnc).sid`: a SIM can only attach to networks of the catalogue. The Fleet recorded is the SIM's Fleet when the
 usage happened, as UsageRecords' Fleet filter means.
 """
 

@@ -245,3 +245,15 @@ def test_a_nul_in_the_path_names_nothing(server, account):
                  "/supersim/v1/NetworkAccessProfiles/x%00/Networks"):
         response = httpx.get(server.base_url + path, auth=(account.sid, account.token))
         assert response.status_code == 404 and response.json()["code"] == 20404
+
+
+def test_bare_v1_paths_routed_by_the_supersim_host(server, account, registered):
+    import httpx
+
+    response = httpx.get(f"{server.base_url}/v1/Sims/{registered.sid}",
+                         auth=(account.sid, account.token),
+                         headers={"Host": "supersim.twilio.com"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["sid"] == registered.sid
+    assert body["url"] == f"http://supersim.twilio.com/v1/Sims/{registered.sid}"
