@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -24,10 +24,17 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from simplane.core.bulk import BulkSql
 from simplane.core.sids import new_sid
+from simplane.events import outbox
+from simplane.network import connection_events
+from simplane.network.connection_events import ATTACHMENT_FAILED, DATA_SESSION_FAILED, REFUSALS
 from simplane.network.events import NetworkEvent, home_network, operator
-from simplane.network.models import AccountUsageHour, DataSession, SimState, SimUsageHour
-from simplane.network.policy import Plan
+from simplane.network.models import DataSession, SimState
+from simplane.network.rollups import add_usage, hour_of
+from simplane.network.policy import FleetPlan, Plan
+from simplane.supersim import usage as fleet_usage
+from simplane.supersim.access import attach_decision, set_ip_address, sims_by_imsi
 from simplane.wireless.models import RatePlan, Sim
 
 if TYPE_CHECKING:
@@ -42,7 +49,6 @@ RADIO = ("cell_id", "lac", "lat", "lon", "imei", "radio_link", "ip_address")
 RADIO_EVENT = {"radio_link": "rat"}
 STATE_COLUMNS = ("account_sid", "attached", "mcc", "mnc", "roaming", "country", "changed_at",
                  "period", "used_home", "used_national", "used_international")
-ROLLUP = ("upload", "download", "commands_from_sim", "commands_to_sim")
 USED = {"home": "used_home", "national": "used_national", "international": "used_international"}
 ATTACHING = {"attachment.accepted": True, "session.started": True, "session.updated": True,
              "attachment.rejected": False, "attachment.failed": False, "session.ended": False,
@@ -58,6 +64,7 @@ class IngestResult:
     sessions_ended: int = 0
     sessions_blocked: int = 0
     bytes_counted: int = 0
+    connection_events: int = 0
     unknown: list[str] = field(default_factory=list)
 
 
@@ -83,7 +90,8 @@ SIM_COLUMNS = [Sim.__table__.c[name] for name in ("sid", "account_sid", "imsi", 
 SIMS_FROM = (f"{Sim.__tablename__} LEFT OUTER JOIN {RatePlan.__tablename__} "
              f"ON {RatePlan.__tablename__}.pk = {Sim.__tablename__}.rate_plan_pk")
 SESSION_COLUMNS = [SESSIONS.c[name] for name in (
-    "pk", "sim_sid", "session_id", "roaming", "operator_country", *MUTABLE)]
+    "pk", "sim_sid", "session_id", "sid", "start", "apn", "roaming", "operator_country",
+    "operator_mcc", "operator_mnc", *MUTABLE)]
 
 
 def ingest_into(db: Session, events: Sequence[NetworkEvent]) -> IngestResult:
@@ -97,11 +105,12 @@ def ingest_into(db: Session, events: Sequence[NetworkEvent]) -> IngestResult:
 class _Batch:
     def __init__(self, db: Session, events: Sequence[NetworkEvent]) -> None:
         self.db = db
-        self.sql = sql = _DriverSql(db)
+        self.sql = sql = BulkSql(db)
         self.result = IngestResult()
-        self.sims: dict[str, tuple[str, str, Plan]] = {}  # IMSI → SID, account, plan
+        self.sims: dict[str, tuple[str, str, Plan | FleetPlan]] = {}  # IMSI → SID, account, plan
         plans: dict[tuple, Plan] = {}
-        for row in sql.select_in(SIM_COLUMNS, SIMS_FROM, [Sim.imsi], {(e.imsi,) for e in events},
+        imsis = {e.imsi for e in events}
+        for row in sql.select_in(SIM_COLUMNS, SIMS_FROM, [Sim.imsi], {(i,) for i in imsis},
                                  processed=False):
             roaming = row[9] if isinstance(row[9], str | None) else tuple(row[9])  # JSON
             terms = (*row[3:9], roaming, row[10])
@@ -110,6 +119,9 @@ class _Batch:
                 roaming = json.loads(roaming) if isinstance(roaming, str) else roaming
                 plan = plans[terms] = Plan.of(*row[3:9], roaming, row[10])
             self.sims[row[2]] = (row[0], row[1], plan)
+        if len(self.sims) < len(imsis):  # the others may be Super SIMs
+            for imsi, facts in sims_by_imsi(db, imsis - self.sims.keys()).items():
+                self.sims[imsi] = (facts.sid, facts.account_sid, FleetPlan(facts))
         keys = {(self.sims[e.imsi][0], e.session_id) for e in events
                 if e.session_id and e.imsi in self.sims}
         names = [c.name for c in SESSION_COLUMNS]
@@ -127,6 +139,11 @@ class _Batch:
         self.new_states: set[str] = set()
         self.changed_states: set[str] = set()
         self.usage: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        # Super SIMs: their usage rollups, connection events and IP addresses.
+        self.fleet_usage: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+        self.connection_events: list[dict[str, Any]] = []
+        self.ip_addresses: dict[str, str | None] = {}
+        self.periods: dict[tuple[str, str], str] = {}
 
     # -- one event
     def take(self, event: NetworkEvent) -> None:
@@ -138,10 +155,21 @@ class _Batch:
             return
         result.accepted += 1
         sim_sid, account_sid, plan = sim
-        state = self._state(sim_sid, account_sid, event)
+        fleet = isinstance(plan, FleetPlan)
+        kind, rejection = event.kind, None
+        if fleet and kind == "attachment.accepted" and event.mcc and event.mnc:
+            rejection = attach_decision(plan.facts, event.mcc, event.mnc)
+            if rejection:
+                kind = "attachment.rejected"
+        state = self._state(sim_sid, account_sid, plan, event)
         if event.time >= state["changed_at"]:
-            self._presence(state, event)
+            self._presence(state, event, kind)
         if event.session_id is None:
+            if fleet:
+                error = rejection or (
+                    (ATTACHMENT_FAILED, event.error or "The attachment failed")
+                    if kind != "attachment.accepted" else None)
+                self._publish(kind, plan, event, error=error)
             return
         key = (sim_sid, event.session_id)
         session = self.sessions.get(key)
@@ -149,21 +177,71 @@ class _Batch:
             session = self._open(sim_sid, account_sid, plan, state, event)
             self.sessions[key] = session
             if session["status"] == "refused":
+                if fleet and session["end_reason"] in REFUSALS:
+                    self._publish("data-session.failed", plan, event, session,
+                                  error=REFUSALS[session["end_reason"]],
+                                  blocked=session["end_reason"] == "DATA_LIMIT_REACHED")
                 return
+            if fleet:
+                self._publish("data-session.started", plan, event, session)
+                self.ip_addresses[sim_sid] = session["ip_address"]
         elif session["status"] == "refused" or session["end_reason"] == "DATA_LIMIT_REACHED":
             return  # the network stopped it: nothing more counts
         elif session["pk"] is not None:
             self.changed_sessions[session["pk"]] = session
-        self._count(sim_sid, account_sid, plan, state, session, event)
-        if event.kind in ("session.ended", "session.failed") and session["status"] == "open":
+        window_start = session["last_updated"]
+        was_open = session["status"] == "open"
+        growth = self._count(sim_sid, account_sid, plan, state, session, event)
+        ending = event.kind in ("session.ended", "session.failed") and session["status"] == "open"
+        if ending:
             session["status"] = "ended" if event.kind == "session.ended" else "failed"
             session["end"] = event.time
             session["end_reason"] = event.error[:32] if event.error else None
             result.sessions_ended += 1
+        if not fleet or not was_open:
+            return
+        blocked = session["end_reason"] == "DATA_LIMIT_REACHED"
+        if session["status"] != "open":
+            self.ip_addresses[sim_sid] = None
+        if event.kind == "session.failed" and ending:
+            self._publish("data-session.failed", plan, event, session,
+                          error=(DATA_SESSION_FAILED, event.error or "The data session failed"))
+        elif session["status"] != "open" or (event.kind == "session.updated"
+                                             and event.time > window_start):
+            kind = "data-session.updated" if session["status"] == "open" else "data-session.ended"
+            self._publish(kind, plan, event, session, window=(window_start, event.time),
+                          growth=growth, blocked=blocked)
 
-    def _state(self, sim_sid: str, account_sid: str, event: NetworkEvent) -> dict[str, Any]:
+    def _publish(self, kind: str, plan: FleetPlan, event: NetworkEvent,
+                 session: dict[str, Any] | None = None, **facts: Any) -> None:
+        mcc, mnc = ((session["operator_mcc"], session["operator_mnc"]) if session
+                    else (event.mcc, event.mnc))
+        data = connection_events.event(
+            kind, plan.facts, event.time, imsi=event.imsi,
+            imei=event.imei or (session and session["imei"]),
+            rat=event.rat or (session and session["radio_link"]), mcc=mcc, mnc=mnc,
+            location=connection_events.location_of(event, session), session=session, **facts)
+        if data is not None:
+            self.connection_events.append({
+                "account_sid": plan.facts.account_sid, "type": data["event_type"], "data": data,
+                "subject": plan.facts.sid, "time": event.time, "id": data["event_sid"]})
+
+    def _period(self, sim_sid: str, plan: Plan | FleetPlan, when: datetime) -> str:
+        """The billing period `when` falls in, as YYYY-MM of its first day: calendar months for
+        Wireless, months from activation for Super SIM."""
+        if not isinstance(plan, FleetPlan):
+            return f"{when:%Y-%m}"
+        key = (sim_sid, f"{when:%Y-%m-%d}")
+        period = self.periods.get(key)
+        if period is None:
+            start = plan.facts.period_start(when)
+            period = self.periods[key] = f"{start or when:%Y-%m}"
+        return period
+
+    def _state(self, sim_sid: str, account_sid: str, plan: Plan | FleetPlan,
+               event: NetworkEvent) -> dict[str, Any]:
         state = self.states.get(sim_sid)
-        period = f"{event.time:%Y-%m}"
+        period = self._period(sim_sid, plan, event.time)
         if state is None:
             state = self.states[sim_sid] = {
                 "sim_sid": sim_sid, "account_sid": account_sid, "attached": False,
@@ -179,8 +257,8 @@ class _Batch:
             self.changed_states.add(sim_sid)
         return state
 
-    def _presence(self, state: dict[str, Any], event: NetworkEvent) -> None:
-        attached = ATTACHING[event.kind]
+    def _presence(self, state: dict[str, Any], event: NetworkEvent, kind: str) -> None:
+        attached = ATTACHING[kind]
         moved = event.mcc is not None and (event.mcc, event.mnc) != (state["mcc"], state["mnc"])
         if attached == state["attached"] and not moved:
             return
@@ -194,14 +272,15 @@ class _Batch:
         if state["sim_sid"] not in self.new_states:
             self.changed_states.add(state["sim_sid"])
 
-    def _open(self, sim_sid: str, account_sid: str, plan: Plan, state: dict[str, Any],
-              event: NetworkEvent) -> dict[str, Any]:
+    def _open(self, sim_sid: str, account_sid: str, plan: Plan | FleetPlan,
+              state: dict[str, Any], event: NetworkEvent) -> dict[str, Any]:
         op = operator(event.mcc, event.mnc) if event.mcc and event.mnc else None
         roaming = roaming_class(event.imsi, event.mcc, event.mnc)
-        refusal = plan.refusal(roaming, self._used(state, roaming, event))
+        refusal = plan.refusal(roaming, self._used(sim_sid, plan, state, roaming, event.time),
+                               event.mcc, event.mnc)
         session = {
-            "pk": None, "sid": new_sid("WN"), "account_sid": account_sid,
-            "sim_sid": sim_sid, "session_id": event.session_id,
+            "pk": None, "sid": new_sid("PI" if isinstance(plan, FleetPlan) else "WN"),
+            "account_sid": account_sid, "sim_sid": sim_sid, "session_id": event.session_id,
             "status": "refused" if refusal else "open", "radio_link": event.rat,
             "operator_mcc": event.mcc, "operator_mnc": event.mnc,
             "operator_country": op.country if op else None,
@@ -219,12 +298,20 @@ class _Batch:
             self.result.sessions_started += 1
         return session
 
-    @staticmethod
-    def _used(state: dict[str, Any], roaming: str, event: NetworkEvent) -> int:
-        return state[USED[roaming]] if f"{event.time:%Y-%m}" == state["period"] else 0
+    def _used(self, sim_sid: str, plan: Plan | FleetPlan, state: dict[str, Any], roaming: str,
+              when: datetime) -> int:
+        """Bytes counted against the limit of the period `when` falls in (none for a period
+        already over: a late event does not block the SIM now)."""
+        if self._period(sim_sid, plan, when) != state["period"]:
+            return 0
+        if isinstance(plan, FleetPlan):  # one limit for every network
+            return state["used_home"] + state["used_national"] + state["used_international"]
+        return state[USED[roaming]]
 
-    def _count(self, sim_sid: str, account_sid: str, plan: Plan, state: dict[str, Any],
-               session: dict[str, Any], event: NetworkEvent) -> None:
+    def _count(self, sim_sid: str, account_sid: str, plan: Plan | FleetPlan,
+               state: dict[str, Any], session: dict[str, Any],
+               event: NetworkEvent) -> tuple[int, int]:
+        """Count the session's growth; returns the bytes (up, down) counted."""
         if event.time >= session["last_updated"]:
             for name in RADIO:
                 value = getattr(event, RADIO_EVENT.get(name, name))
@@ -237,10 +324,10 @@ class _Batch:
         session["packets_up"] = max(session["packets_up"], event.packets_up)
         session["packets_down"] = max(session["packets_down"], event.packets_down)
         if not (up or down):
-            return
+            return 0, 0
         roaming = session["roaming"]
-        in_period = f"{event.time:%Y-%m}" == state["period"]
-        room = plan.room(roaming, state[USED[roaming]] if in_period else 0)
+        in_period = self._period(sim_sid, plan, event.time) == state["period"]
+        room = plan.room(roaming, self._used(sim_sid, plan, state, roaming, event.time))
         if room is not None and up + down >= room:
             # The network blocks the SIM at its limit: the session ends there.
             up = min(up, room)
@@ -254,11 +341,17 @@ class _Batch:
             state[USED[roaming]] += up + down
             if state["sim_sid"] not in self.new_states:
                 self.changed_states.add(state["sim_sid"])
-        bucket = self.usage[(sim_sid, account_sid, hour_of(event.time), roaming,
-                             session["operator_country"] or "")]
+        hour = hour_of(event.time)
+        if isinstance(plan, FleetPlan):
+            bucket = self.fleet_usage[(sim_sid, hour, session["operator_mcc"],
+                                       session["operator_mnc"])]
+        else:
+            bucket = self.usage[(sim_sid, account_sid, hour, roaming,
+                                 session["operator_country"] or "")]
         bucket[0] += up
         bucket[1] += down
         self.result.bytes_counted += up + down
+        return up, down
 
     # -- the writes
     def write(self) -> None:
@@ -275,97 +368,25 @@ class _Batch:
             sql.update(STATES, "sim_sid", STATE_COLUMNS,
                        ((sid, self.states[sid]) for sid in changed))
         add_usage(db, self.usage, sql=sql)
+        if self.fleet_usage:
+            self._add_fleet_usage()
+        for sim_sid, ip in self.ip_addresses.items():
+            set_ip_address(db, sim_sid, ip)
+        if self.connection_events:
+            outbox.publish_many(db, self.connection_events)
+            self.result.connection_events = len(self.connection_events)
 
-
-class _DriverSql:
-    """Bulk statements sent to the driver as they are, rows as tuples: for batches of thousands
-    of rows, SQLAlchemy's per-row parameter processing would cost more than the database does.
-    Values go through the column types' own bind processors, so they are stored exactly as
-    SQLAlchemy stores them."""
-
-    def __init__(self, db: Session) -> None:
-        self.connection = db.connection()
-        self.dialect = self.connection.dialect
-        self.mark = "?" if self.dialect.paramstyle == "qmark" else "%s"
-
-    def _run(self, statement: str, table, names: Sequence[str], rows: Iterable[tuple]) -> None:  # type: ignore[no-untyped-def]
-        processors = [(i, p) for i, name in enumerate(names)
-                      if (p := table.c[name].type._cached_bind_processor(self.dialect))]
-        values = [list(row) for row in rows]
-        for row in values:
-            for i, process in processors:
-                if row[i] is not None:
-                    row[i] = process(row[i])
-        if values:
-            self.connection.exec_driver_sql(statement, [tuple(row) for row in values])
-
-    def select_in(self, columns: Sequence, source: str, keys: Sequence,  # type: ignore[no-untyped-def]
-                  values: Iterable[tuple], processed: bool = True) -> list[tuple]:
-        """SELECT columns FROM source WHERE (keys) IN values, the values sent as one parameter
-        per key column (a JSON array on SQLite, arrays on PostgreSQL), rows read back through
-        the columns' result processors (unless not `processed`: the driver's values)."""
-        values = list(values)
-        if not values:
-            return []
-        wanted = ", ".join(f'{c.table.name}."{c.name}"' for c in columns)
-        target = ", ".join(f'{c.table.name}."{c.name}"' for c in keys)
-        if self.dialect.name == "sqlite":
-            picks = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(keys)))
-            among = f"SELECT {picks} FROM json_each(?)"
-            params: tuple = (json.dumps(values),)
-        else:
-            among = "SELECT * FROM unnest(" + ", ".join(["%s::text[]"] * len(keys)) + ")"
-            params = tuple(list(column) for column in zip(*values, strict=True))
-        result = self.connection.exec_driver_sql(
-            f"SELECT {wanted} FROM {source} WHERE ({target}) IN ({among})", params)
-        types = [d[1] for d in result.cursor.description]
-        rows = result.fetchall()
-        processors = [(i, p) for i, c in enumerate(columns) if processed
-                      and (p := c.type._cached_result_processor(self.dialect, types[i]))]
-        if not processors:
-            return [tuple(row) for row in rows]
-        out = []
-        for row in rows:
-            row = list(row)
-            for i, process in processors:
-                row[i] = process(row[i])
-            out.append(tuple(row))
-        return out
-
-    def update(self, table, key: str, names: Sequence[str],  # type: ignore[no-untyped-def]
-               items: Iterable[tuple[Any, dict[str, Any]]]) -> None:
-        """UPDATE table SET names… WHERE key = …, one row per (key value, values) item."""
-        sets = ", ".join(f'"{name}" = {self.mark}' for name in names)
-        self._run(f'UPDATE {table.name} SET {sets} WHERE "{key}" = {self.mark}', table,
-                  [*names, key], ((*(row[n] for n in names), k) for k, row in items))
-
-    def upsert_add(self, table, keys: Sequence[str], names: Sequence[str],  # type: ignore[no-untyped-def]
-                   counters: Sequence[str], rows: Iterable[tuple]) -> None:
-        """INSERT … ON CONFLICT (keys) DO UPDATE adding the counters (SQLite and PostgreSQL)."""
-        marks = ", ".join([self.mark] * len(names))
-        adds = ", ".join(f"{c} = {table.name}.{c} + excluded.{c}" for c in counters)
-        self._run(f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks}) "
-                  f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {adds}", table, names, rows)
-
-
-def add_usage(db: Session, usage: dict[tuple, list[int]], sql: _DriverSql | None = None) -> None:
-    """Add to the hourly rollups of SIMs and their accounts: `usage` maps (sim_sid, account_sid,
-    hour, roaming, country) to the growth of the four `ROLLUP` counters."""
-    if not usage:
-        return
-    sql = sql or _DriverSql(db)
-    per_account: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    for (_sim, account_sid, hour, roaming, country), growth in usage.items():
-        total = per_account[(account_sid, hour, roaming, country)]
-        for i, value in enumerate(growth):
-            total[i] += value
-    sql.upsert_add(SimUsageHour.__table__, ("sim_sid", "hour", "roaming", "country"),
-                   ("sim_sid", "account_sid", "hour", "roaming", "country", *ROLLUP), ROLLUP,
-                   ((*key, *growth) for key, growth in usage.items()))
-    sql.upsert_add(AccountUsageHour.__table__, ("account_sid", "hour", "roaming", "country"),
-                   ("account_sid", "hour", "roaming", "country", *ROLLUP), ROLLUP,
-                   ((*key, *growth) for key, growth in per_account.items()))
-
-
-def hour_of(when: datetime) -> datetime:
-    return when.replace(minute=0, second=0, microsecond=0)
+    def _add_fleet_usage(self) -> None:
+        facts = {sid: plan.facts for sid, _a, plan in self.sims.values()
+                 if isinstance(plan, FleetPlan)}
+        rows = []
+        for (sim_sid, hour, mcc, mnc), (up, down) in self.fleet_usage.items():
+            network = connection_events.network(mcc, mnc)
+            if network is None or network["sid"] is None:
+                continue  # usage on a network outside the catalogue cannot be attributed
+            sim = facts[sim_sid]
+            rows.append({"account_sid": sim.account_sid, "sim_sid": sim_sid,
+                         "fleet_sid": sim.fleet_sid, "network_sid": network["sid"],
+                         "iso_country": network["iso_country"], "hour": hour,
+                         "data_upload": up, "data_download": down})
+        fleet_usage.add_usage(self.db, rows)

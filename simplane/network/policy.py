@@ -5,12 +5,17 @@ billing period before the network blocks it.
 Limits are per calendar month and per roaming class, as the rate plan's `data_limit`,
 `national_roaming_data_limit` and `international_roaming_data_limit` say (in MB). With
 `data_limit_strategy=throttle` the network slows the SIM down instead of blocking it: no cap.
+
+`FleetPlan` says the same of a Super SIM from its Fleet: one limit for every network (`used` is
+then the SIM's total in its billing period), and only the networks of the Fleet's Network Access
+Profile.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 MB = 1_000_000
 CAN_USE_DATA = frozenset({"ready", "active"})
@@ -47,8 +52,10 @@ class Plan:
                    bool(national_enabled), national_limit * MB,
                    "data" in (international_roaming or ()), international_limit * MB)
 
-    def refusal(self, roaming: str, used: int) -> str | None:
-        """Why a data session may not start on a network of this roaming class, or None."""
+    def refusal(self, roaming: str, used: int, mcc: str | None = None,
+                mnc: str | None = None) -> str | None:
+        """Why a data session may not start on network mcc/mnc (of this roaming class), having
+        used `used` bytes this period, or None."""
         if self.status not in CAN_USE_DATA:
             return SIM_NOT_ACTIVE
         if not self.has_plan:
@@ -69,3 +76,29 @@ class Plan:
         limit = {"home": self.home_limit, "national": self.national_limit}.get(
             roaming, self.international_limit)
         return max(limit - used, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class FleetPlan:
+    """A Super SIM and its Fleet: the SIM may attach only where the Fleet's Network Access
+    Profile allows, and may move `data_limit` bytes a billing period, whatever the network."""
+
+    facts: Any  # simplane.supersim.access.SimFacts
+
+    def refusal(self, roaming: str, used: int, mcc: str | None = None,
+                mnc: str | None = None) -> str | None:
+        from simplane.supersim.access import attach_decision
+
+        if mcc is not None and mnc is not None and attach_decision(self.facts, mcc, mnc):
+            return ROAMING_DISABLED
+        if self.facts.status not in CAN_USE_DATA:
+            return SIM_NOT_ACTIVE
+        if not self.facts.data_enabled:
+            return DATA_DISABLED
+        if self.room(roaming, used) == 0:
+            return DATA_LIMIT_REACHED
+        return None
+
+    def room(self, roaming: str, used: int) -> int | None:
+        limit = self.facts.data_limit
+        return None if limit is None else max(limit - used, 0)

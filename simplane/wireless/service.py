@@ -15,7 +15,7 @@ from simplane.core import callbacks
 from simplane.core.accounts import accounts_in_reach
 from simplane.core.errors import TwilioError, bad_request, conflict, not_found
 from simplane.core.sids import looks_like_sid, new_sid
-from simplane.network.ingest import add_usage, hour_of
+from simplane.network.rollups import add_usage, hour_of
 from simplane.network.models import SimState
 from simplane.wireless import errors as E
 from simplane.wireless.models import Command, RatePlan, Sim

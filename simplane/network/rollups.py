@@ -1,0 +1,37 @@
+"""Hourly usage rollups of Wireless SIMs and their accounts: bytes up and down and commands from
+and to the SIM, per roaming class and serving country. UsageRecords read only these."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from simplane.core.bulk import BulkSql
+from simplane.network.models import AccountUsageHour, SimUsageHour
+
+ROLLUP = ("upload", "download", "commands_from_sim", "commands_to_sim")
+
+
+def add_usage(db: Session, usage: dict[tuple, list[int]], sql: BulkSql | None = None) -> None:
+    """Add to the hourly rollups of SIMs and their accounts: `usage` maps (sim_sid, account_sid,
+    hour, roaming, country) to the growth of the four `ROLLUP` counters."""
+    if not usage:
+        return
+    sql = sql or BulkSql(db)
+    per_account: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for (_sim, account_sid, hour, roaming, country), growth in usage.items():
+        total = per_account[(account_sid, hour, roaming, country)]
+        for i, value in enumerate(growth):
+            total[i] += value
+    sql.upsert_add(SimUsageHour.__table__, ("sim_sid", "hour", "roaming", "country"),
+                   ("sim_sid", "account_sid", "hour", "roaming", "country", *ROLLUP), ROLLUP,
+                   ((*key, *growth) for key, growth in usage.items()))
+    sql.upsert_add(AccountUsageHour.__table__, ("account_sid", "hour", "roaming", "country"),
+                   ("account_sid", "hour", "roaming", "country", *ROLLUP), ROLLUP,
+                   ((*key, *growth) for key, growth in per_account.items()))
+
+
+def hour_of(when: datetime) -> datetime:
+    return when.replace(minute=0, second=0, microsecond=0)

@@ -1,0 +1,137 @@
+"""Super SIM Connection Events written by ingest: every type, the exact shapes, and the rules of
+the Connection Events page (rejections, windows, cumulative totals, the data limit)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import orjson
+import pytest
+from sqlalchemy import select
+
+from simplane.events import catalogue
+from simplane.events.models import OutboxEvent
+from simplane.network.events import NetworkEvent
+from simplane.network.ingest import ingest
+from simplane.supersim import networks
+from tests.supersim.conftest import stock
+
+ATT = networks.network_for("310", "410")
+PREFIX = "com.twilio.iot.supersim.connection."
+DATA_KEYS = {"data_session_sid", "data_session_start_time", "data_session_end_time",
+             "data_session_update_start_time", "data_session_update_end_time", "data_upload",
+             "data_download", "data_total", "data_session_data_upload",
+             "data_session_data_download", "data_session_data_total", "apn", "ip_address"}
+
+
+@pytest.fixture
+def super_sim(server, twilio):
+    """An active Super SIM in a Fleet whose Network Access Profile allows AT&T (310-410)."""
+    supersim = twilio.supersim.v1
+    supersim.network_access_profiles.create(unique_name="us", networks=[ATT.sid])
+    supersim.fleets.create(network_access_profile="us", unique_name="f", data_limit=1)
+    [row] = stock(server)
+    sim = supersim.sims.create(iccid=row["iccid"], registration_code=row["registration_code"])
+    supersim.sims(sim.sid).update(fleet="f", status="active", unique_name="tracker")
+    server.drain()
+    assert supersim.sims(sim.sid).fetch().status == "active"
+    return sim.sid, row["imsi"], row["iccid"]
+
+
+def emitted(server, sim_sid):
+    with server.runtime.db.read() as db:
+        rows = db.execute(select(OutboxEvent.type, OutboxEvent.data, OutboxEvent.id)
+                          .where(OutboxEvent.subject == sim_sid).order_by(OutboxEvent.pk)).all()
+    events = []
+    for type_, data, id_ in rows:
+        data = orjson.loads(data)
+        catalogue.validate(type_, data)  # every emitted event matches its JSON Schema
+        assert data["event_sid"] == id_ and data["event_type"] == type_
+        events.append(data)
+    return events
+
+
+def at(server, imsi, kind, minutes, up=0, down=0, network=("310", "410"), **facts):
+    return NetworkEvent(kind=kind, imsi=imsi, time=server.clock.now() + timedelta(minutes=minutes),
+                        mcc=network[0], mnc=network[1], bytes_up=up, bytes_down=down, **facts)
+
+
+def test_a_session_emits_started_updated_and_ended_with_windows_and_totals(server, super_sim):
+    sid, imsi, iccid = super_sim
+    radio = {"rat": "LTE", "imei": "490154203237518", "cell_id": "47322374", "lac": "15170",
+             "lat": 34.16, "lon": -118.57, "apn": "super", "ip_address": "100.68.56.159"}
+    ingest(server.runtime, [
+        at(server, imsi, "attachment.accepted", 0, **radio),
+        at(server, imsi, "session.started", 0, session_id="g1", **radio),
+        at(server, imsi, "session.updated", 6, 100, 400, session_id="g1"),
+        at(server, imsi, "session.updated", 6, 100, 400, session_id="g1"),  # retransmitted
+        at(server, imsi, "session.updated", 12, 150, 900, session_id="g1"),
+    ])
+    ingest(server.runtime, [at(server, imsi, "session.ended", 15, 170, 1000, session_id="g1")])
+    events = emitted(server, sid)
+    assert [e["event_type"].removeprefix(PREFIX) for e in events] == [
+        "attachment.accepted", "data-session.started", "data-session.updated",
+        "data-session.updated", "data-session.ended"]
+    accepted, started, first, second, ended = events
+    assert accepted["sim_sid"] == sid and accepted["sim_iccid"] == iccid
+    assert accepted["network"] == {"mcc": "310", "mnc": "410", "sid": ATT.sid,
+                                   "friendly_name": ATT.friendly_name, "iso_country": "US"}
+    assert accepted["location"] == {"cell_id": "47322374", "lac": "15170", "lat": 34.16,
+                                    "lon": -118.57}
+    assert accepted["rat_type"] == "4G LTE" and accepted["imei"] == "490154203237518"
+    assert not DATA_KEYS & set(accepted) and "error" not in accepted
+    assert started["apn"] == "super" and started["ip_address"] == "100.68.56.159"
+    assert "data_total" not in started and "data_modifier" not in started
+    t = server.clock.now()
+    stamp = lambda minutes: (t + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
+    assert (first["data_session_update_start_time"], first["data_session_update_end_time"]) == (
+        stamp(0), stamp(6))
+    assert (second["data_session_update_start_time"], second["data_session_update_end_time"]) == (
+        stamp(6), stamp(12))
+    assert (first["data_upload"], first["data_download"], first["data_total"]) == (100, 400, 500)
+    assert (second["data_upload"], second["data_download"]) == (50, 500)
+    assert second["data_session_data_total"] == 1050
+    assert ended["data_session_end_time"] == stamp(15) and ended["data_total"] == 120
+    assert ended["data_session_data_total"] == 1170
+    assert sum(e["data_total"] for e in (first, second, ended)) == ended["data_session_data_total"]
+    assert len({e["data_session_sid"] for e in events[1:]}) == 1
+    assert ended["data_session_sid"].startswith("PI")
+
+
+def test_inactive_sims_and_networks_outside_the_profile_are_rejected(server, twilio, super_sim):
+    sid, imsi, _ = super_sim
+    ingest(server.runtime, [
+        at(server, imsi, "attachment.accepted", 0, network=("234", "15")),  # not in the profile
+        at(server, imsi, "attachment.failed", 1, error="NETWORK_FAILURE"),
+    ])
+    twilio.supersim.v1.sims(sid).update(status="inactive")
+    server.drain()
+    result = ingest(server.runtime, [
+        at(server, imsi, "attachment.accepted", 2),
+        at(server, imsi, "session.started", 2, session_id="nope"),
+        at(server, imsi, "session.updated", 8, 10, 10, session_id="nope"),
+    ])
+    assert result.sessions_refused == 1 and result.bytes_counted == 0
+    kinds = [(e["event_type"].removeprefix(PREFIX), e.get("error", {}).get("code"))
+             for e in emitted(server, sid)]
+    assert kinds == [("attachment.rejected", 83706), ("attachment.failed", 83709),
+                     ("attachment.rejected", 83705)]
+
+
+def test_past_the_data_limit_data_is_blocked(server, super_sim):
+    sid, imsi, _ = super_sim  # the Fleet allows 1 MB
+    ingest(server.runtime, [
+        at(server, imsi, "session.started", 0, session_id="h"),
+        at(server, imsi, "session.updated", 6, 200_000, 300_000, session_id="h"),
+        at(server, imsi, "session.updated", 12, 400_000, 900_000, session_id="h"),
+        at(server, imsi, "session.updated", 18, 500_000, 1_500_000, session_id="h"),
+        at(server, imsi, "session.started", 20, session_id="h2"),
+    ])
+    events = emitted(server, sid)
+    kinds = [e["event_type"].removeprefix(PREFIX) for e in events]
+    assert kinds == ["data-session.started", "data-session.updated", "data-session.ended",
+                     "data-session.failed"]
+    updated, ended, failed = events[1:]
+    assert "data_modifier" not in updated
+    assert ended["data_modifier"] == "blocked" and ended["data_session_data_total"] == 1_000_000
+    assert failed["data_modifier"] == "blocked" and failed["error"]["code"] == 83708
