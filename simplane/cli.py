@@ -57,9 +57,15 @@ def serve(
     radius_secret: Annotated[str | None, typer.Option(
         help="The RADIUS shared secret (default: $SIMPLANE_RADIUS_SECRET).",
         envvar="SIMPLANE_RADIUS_SECRET")] = None,
+    simulate: Annotated[int | None, typer.Option(
+        min=1, help="Also run the fleet simulator live with this many SIMs on the bootstrap "
+        "account (provisioned if it has fewer).")] = None,
+    simulate_speed: Annotated[float, typer.Option(
+        min=0.001, help="Simulated seconds per real second for --simulate.")] = 1.0,
 ) -> None:
     """Create or upgrade the schema, then serve every product on one port (and, with
-    --radius-port, RADIUS accounting from packet gateways on UDP beside it)."""
+    --radius-port, RADIUS accounting from packet gateways on UDP beside it; with --simulate, a
+    live simulated fleet)."""
     import uvicorn
 
     from simplane.app import create_app
@@ -82,6 +88,14 @@ def serve(
 
         radius = RadiusServer(rt, radius_secret, host=host, port=radius_port).start()
         err.print(f"RADIUS accounting on udp://{host}:{radius.port}")
+    if simulate is not None:
+        import threading
+
+        from simplane.network.simulator import simulate as run_fleet
+
+        threading.Thread(target=run_fleet, name="simulator", daemon=True, kwargs=dict(
+            runtime=rt, sims=simulate, hours=24 * 365, speed=simulate_speed)).start()
+        err.print(f"simulating {simulate} SIMs at {simulate_speed}x")
     err.print(f"simplane listening on http://{host}:{port}")
     try:
         uvicorn.run(create_app(rt), host=host, port=port, log_level=log_level, access_log=False)
