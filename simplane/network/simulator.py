@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from stdnum import luhn
 
 from simplane.core.accounts import default_account_sid
@@ -87,6 +87,10 @@ class SimSpec:
     sid: str
     imsi: str
     limit_bytes: int
+    # Super SIMs: the SIM's status and the networks its Fleet allows (None: Wireless, which may
+    # attach anywhere).
+    status: str = "active"
+    allowed: frozenset[tuple[str, str]] | None = None
 
 
 @dataclass
@@ -123,8 +127,12 @@ class Device:
                                "heavy": ["LTE", "5G"]}[self.behaviour])
         self.home = home_network(spec.imsi)
         self.home_country = _country_of(*self.home, rng)
-        self.network = self.home
         self.country = self.home_country
+        self.super = spec.allowed is not None
+        # A Super SIM roams everywhere: it starts on a network of the country it is in.
+        self.network = rng.choice(OPERATORS[self.country]) if self.super else self.home
+        self.cached: set[tuple[str, str]] = set()  # networks that cached the SIM's permission
+        self.apn = "super" if self.super else APN
         self.start, self.end = start, end
         self.horizon = (end - start).total_seconds()
         self.used = 0
@@ -171,10 +179,32 @@ class Device:
                 packets_down=(down + 1399) // 1400, error=error)
         return NetworkEvent(
             kind=kind, imsi=self.spec.imsi, time=self.at(offset), session_id=session_id,
-            imei=self.imei, apn=APN, rat=self.rat, mcc=self.network[0], mnc=self.network[1],
+            imei=self.imei, apn=self.apn, rat=self.rat, mcc=self.network[0], mnc=self.network[1],
             cell_id=self.cell_id, lac=self.lac, lat=self.lat, lon=self.lon, ip_address=self.ip,
             bytes_up=up, bytes_down=down, packets_up=(up + 1399) // 1400,
             packets_down=(down + 1399) // 1400, error=error)
+
+    def attach(self, offset: float) -> Iterator[NetworkEvent]:
+        """Try to attach at `offset`; the generator returns when it attached (None: it could
+        not), a second later per network tried. A
+        Super SIM the network would refuse tries every visible network in turn (each rejection
+        its own event), and a network that cached the SIM's permission may not report an
+        accepted attachment at all."""
+        if not self.super:
+            yield self.event("attachment.accepted", offset)
+            return offset
+        spec, rng = self.spec, self.rng
+        visible = [self.network] + [n for n in OPERATORS[self.country] if n != self.network]
+        for tries, network in enumerate(visible):
+            self.network = network
+            allowed = spec.status in ("ready", "active") and network in (spec.allowed or ())
+            if allowed and network in self.cached and rng.random() < 0.5:
+                return offset + tries  # the permission was cached: nothing to report
+            yield self.event("attachment.accepted", offset + tries)  # ingest rejects or accepts
+            if allowed:
+                self.cached.add(network)
+                return offset + tries
+        return None
 
     def new_session(self) -> str:
         self.sessions += 1
@@ -191,7 +221,7 @@ class Device:
         self.used += up + down
         return up, down, False
 
-    def events(self, interval: float) -> Iterator[NetworkEvent | FromSim]:
+    def events(self, interval: float) -> Iterator[NetworkEvent | FromSim]:  # type: ignore[misc]
         if self.behaviour in ("tracker", "roamer", "heavy"):
             return self._connected(interval)
         return self._reporting()
@@ -203,7 +233,11 @@ class Device:
         scale = rng.uniform(2, 8) * MB if heavy else rng.uniform(2_000, 40_000)
         t = rng.uniform(0, interval)
         while t < self.horizon:
-            yield self.event("attachment.accepted", t)
+            attached = yield from self.attach(t)
+            if attached is None:
+                t += rng.uniform(1800, 3600)  # no network would have it: try again later
+                continue
+            t = attached
             sid = self.new_session()
             yield self.event("session.started", t, sid)
             mean = 4 * 3600 if roamer else 18 * 3600
@@ -238,8 +272,8 @@ class Device:
             if luck < 0.3:
                 yield self.event("attachment.failed", t, error=rng.choice(
                     ["NO_SUITABLE_CELLS_IN_TRACKING_AREA", "NETWORK_FAILURE", "CONGESTION"]))
-            else:
-                yield self.event("attachment.accepted", t)
+            elif (attached := (yield from self.attach(t))) is not None:
+                t = attached
                 sid = self.new_session()
                 yield self.event("session.started", t + 2, sid)
                 up, down, full = self.grow(rng.randrange(200, 20_000), rng.randrange(100, 5_000))
@@ -261,9 +295,11 @@ class Device:
 
 
 def fleet(runtime: Runtime, account_sid: str | None = None, sims: int | None = None,
-          seed: int = 0, data_limit: int | None = None) -> tuple[str | None, list[SimSpec]]:
+          seed: int = 0, data_limit: int | None = None,
+          product: str = "wireless") -> tuple[str | None, list[SimSpec]]:
     """The SIMs to simulate: the account's (or every account's) active SIMs, by pk; with `sims`,
-    the first that many, provisioning new active SIMs when the account has fewer."""
+    the first that many, provisioning new active SIMs when the account has fewer. For Super SIM,
+    every registered SIM whatever its status (the network rejects those that may not attach)."""
     if sims is not None and account_sid is None:
         with runtime.db.read() as db:
             account_sid = default_account_sid(db)
@@ -271,6 +307,8 @@ def fleet(runtime: Runtime, account_sid: str | None = None, sims: int | None = N
             runtime.ensure_bootstrap()
             with runtime.db.read() as db:
                 account_sid = default_account_sid(db)
+    if product == "supersim":
+        return account_sid, _super_fleet(runtime, account_sid, sims, data_limit)
     with runtime.db.write() as db:
         query = (select(Sim.sid, Sim.imsi, RatePlan.data_limit)
                  .outerjoin(RatePlan, RatePlan.pk == Sim.rate_plan_pk)
@@ -287,6 +325,58 @@ def fleet(runtime: Runtime, account_sid: str | None = None, sims: int | None = N
     specs = [SimSpec(i, sid, imsi, (DEFAULT_LIMIT_MB if limit is None else limit) * MB)
              for i, (sid, imsi, limit) in enumerate(rows)]
     return account_sid, specs
+
+
+def _super_fleet(runtime: Runtime, account_sid: str | None, sims: int | None,
+                 data_limit: int | None) -> list[SimSpec]:
+    from simplane.supersim import inventory as stock
+    from simplane.supersim.access import sims_by_imsi
+    from simplane.supersim.models import Sim as SuperSim
+
+    now = runtime.clock.now()
+    query = select(SuperSim.imsi).where(SuperSim.account_sid.is_not(None)).order_by(SuperSim.pk)
+    if account_sid is not None:
+        query = query.where(SuperSim.account_sid == account_sid)
+    with runtime.db.write() as db:
+        imsis = list(db.scalars(query))
+        if sims is not None and len(imsis) < sims:
+            assert account_sid is not None
+            fleet_pk = _default_fleet(db, account_sid, now, data_limit)
+            rows = stock.add_sims(db, stock.generated_rows(sims - len(imsis)), now, account_sid)
+            db.execute(update(SuperSim).where(SuperSim.sid.in_([r["sid"] for r in rows]))
+                       .values(fleet_pk=fleet_pk, status="active", date_activated=now))
+            imsis = list(db.scalars(query))
+        if sims is not None:
+            imsis = imsis[:sims]
+        facts = sims_by_imsi(db, imsis)
+    return [SimSpec(i, f.sid, f.imsi, f.data_limit if f.data_limit is not None
+                    else DEFAULT_LIMIT_MB * MB, f.status, f.allowed_networks)
+            for i, f in enumerate(facts[imsi] for imsi in imsis)]
+
+
+def _default_fleet(db, account_sid: str, now: datetime, data_limit: int | None) -> int:  # type: ignore[no-untyped-def]
+    """The account's Fleet named "simulator", made with a Network Access Profile that allows
+    every network the simulator uses but one in each country with several (so that devices
+    meet rejections and try the next network)."""
+    from simplane.supersim import networks
+    from simplane.supersim.models import Fleet
+    from simplane.supersim.service import create_fleet, create_nap
+
+    found = db.scalar(select(Fleet.pk).where(Fleet.account_sid == account_sid,
+                                             Fleet.unique_name == "simulator"))
+    if found is not None:
+        return found
+    allowed = []
+    for ops in OPERATORS.values():
+        for mcc, mnc in ops[:-1] if len(ops) > 1 else ops:
+            network = networks.network_for(mcc, mnc)
+            if network is not None and network.sid not in allowed:
+                allowed.append(network.sid)
+    nap = create_nap(db, account_sid, {"UniqueName": "simulator", "Networks": allowed}, now)
+    params = {"UniqueName": "simulator", "NetworkAccessProfile": nap.sid}
+    if data_limit is not None:
+        params["DataLimit"] = data_limit
+    return create_fleet(db, account_sid, params, now).pk
 
 
 def _provision(runtime: Runtime, db, account_sid: str, count: int, first: int,  # type: ignore[no-untyped-def]
@@ -312,24 +402,30 @@ def _receive(db, runtime: Runtime, commands: list[FromSim]) -> None:  # type: ig
     """Devices' from-SIM commands, in the same transaction as the batch they came with."""
     if not commands:
         return
-    sims = {sim.sid: sim for sim in db.scalars(
-        select(Sim).where(Sim.sid.in_({c.sim_sid for c in commands})))}
+    from simplane.supersim.models import Sim as SuperSim
+    from simplane.supersim.service import receive_sms
+
+    wanted = {c.sim_sid for c in commands}
+    sims = {sim.sid: sim for sim in db.scalars(select(Sim).where(Sim.sid.in_(wanted)))}
+    supers = {sim.sid: sim for sim in db.scalars(select(SuperSim).where(SuperSim.sid.in_(wanted)))}
     for command in commands:
-        sim = sims.get(command.sim_sid)
-        if sim is not None and sim.status in CAN_USE_DATA:
+        if (sim := sims.get(command.sim_sid)) is not None and sim.status in CAN_USE_DATA:
             receive_from_sim(db, runtime, sim, command.body, when=command.time)
+        elif (sim := supers.get(command.sim_sid)) is not None and sim.status in CAN_USE_DATA:
+            receive_sms(db, runtime, sim, command.body)
 
 
 def simulate(runtime: Runtime, account_sid: str | None = None, sims: int | None = None,
              hours: float = 24, seed: int = 0, speed: float | None = None,
              start: datetime | None = None, interval: float = 360, batch_size: int = 25_000,
-             data_limit: int | None = None,
+             data_limit: int | None = None, product: str = "wireless",
              progress: Callable[[float, float], None] | None = None) -> SimulationResult:
     """Run the fleet for `hours` of virtual time. `speed` is simulated seconds per real second
     (None: as fast as ingest goes). `interval` is the trackers' interim-update period in seconds.
-    `data_limit` (MB) is used only for the rate plan created for newly provisioned SIMs.
+    `data_limit` (MB) is used only for the rate plan (Wireless) or Fleet (Super SIM) created for
+    newly provisioned SIMs. `product` is "wireless" or "supersim".
     `progress(done, total)` is called with simulated seconds."""
-    account_sid, specs = fleet(runtime, account_sid, sims, seed, data_limit)
+    account_sid, specs = fleet(runtime, account_sid, sims, seed, data_limit, product)
     begin = utc(start or runtime.clock.now()).replace(microsecond=0)
     end = begin + timedelta(hours=hours)
     clock = ManualClock(begin)

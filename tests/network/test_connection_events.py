@@ -135,3 +135,50 @@ def test_past_the_data_limit_data_is_blocked(server, super_sim):
     assert "data_modifier" not in updated
     assert ended["data_modifier"] == "blocked" and ended["data_session_data_total"] == 1_000_000
     assert failed["data_modifier"] == "blocked" and failed["error"]["code"] == 83708
+
+
+def test_a_simulated_super_sim_fleet_emits_every_type_by_the_rules(server):
+    from collections import defaultdict
+
+    from simplane.network.models import DataSession
+    from simplane.network.simulator import simulate
+
+    account = server.new_account()
+    start = server.clock.now().replace(minute=0, second=0)
+    simulate(server.runtime, account.sid, sims=30, hours=24, seed=7, start=start, data_limit=5,
+             product="supersim", batch_size=2000)
+    supersim = account.client.supersim.v1
+    [fleet] = supersim.fleets.list()
+    assert fleet.unique_name == "simulator" and fleet.data_limit == 5
+    sims = supersim.sims.list()
+    assert len(sims) == 30 and {s.status for s in sims} == {"active"}
+    events = [e for s in sims for e in emitted(server, s.sid)]
+    kinds = {e["event_type"].removeprefix(PREFIX) for e in events}
+    assert kinds == {"attachment.accepted", "attachment.rejected", "attachment.failed",
+                     "data-session.started", "data-session.updated", "data-session.ended",
+                     "data-session.failed"}
+    windows = defaultdict(int)
+    for e in events:
+        if e["event_type"].endswith(("data-session.updated", "data-session.ended")):
+            windows[e["data_session_sid"]] += e["data_total"]
+    ended = [e for e in events if e["event_type"].endswith("data-session.ended")]
+    for e in ended:
+        assert windows[e["data_session_sid"]] == e["data_session_data_total"]
+    assert any(e.get("data_modifier") == "blocked" for e in ended), "a heavy user hits 5 MB"
+    rejected = [e for e in events if e["event_type"].endswith("attachment.rejected")]
+    assert {e["error"]["code"] for e in rejected} == {83706}
+
+    quiet = sims[0].sid
+    supersim.sims(quiet).update(status="inactive")
+    server.drain()
+    before = len(emitted(server, quiet))
+    simulate(server.runtime, account.sid, hours=12, seed=7, start=start + timedelta(days=1),
+             product="supersim", batch_size=2000)
+    later = emitted(server, quiet)[before:]
+    assert later and {e["event_type"].removeprefix(PREFIX) for e in later} == {
+        "attachment.rejected"}
+    assert {e["error"]["code"] for e in later} == {83705}
+    with server.runtime.db.read() as db:
+        assert not db.scalars(select(DataSession).where(
+            DataSession.sim_sid == quiet, DataSession.status != "refused",
+            DataSession.start >= start + timedelta(days=1))).all()
