@@ -24,7 +24,11 @@ def simulate(
     interval: Annotated[int, typer.Option(
         min=10, help="Seconds between interim updates of always-connected devices.")] = 360,
     data_limit: Annotated[int | None, typer.Option(
-        min=0, help="Data limit (MB) of the rate plan made for provisioned SIMs.")] = None,
+        min=0, help="Data limit (MB) of the rate plan (or Fleet) made for provisioned SIMs.")
+    ] = None,
+    product: Annotated[str, typer.Option(
+        help="wireless, or supersim (Super SIMs in a default Fleet, with Connection Events).")
+    ] = "wireless",
     account: Annotated[str | None, typer.Option(
         "--account", help="Account SID (default: with --sims the bootstrap account, "
         "without it every account).")] = None,
@@ -39,6 +43,8 @@ def simulate(
     from simplane.core.runtime import Runtime
     from simplane.network.simulator import simulate as run
 
+    if product not in ("wireless", "supersim"):
+        raise typer.BadParameter("must be wireless or supersim", param_hint="--product")
     settings = Settings(run_workers=False)
     if database_url:
         settings = Settings(database_url=database_url, run_workers=False)
@@ -55,7 +61,8 @@ def simulate(
 
             began = time.monotonic()
             result = run(runtime, account, sims, hours, seed, None if fast else speed,
-                         interval=interval, data_limit=data_limit, progress=report)
+                         interval=interval, data_limit=data_limit, product=product,
+                         progress=report)
             bar.update(task, completed=hours * 60)
         took = time.monotonic() - began
         behaviours: dict[str, int] = {}

@@ -217,3 +217,20 @@ def test_serve_runs_the_simulated_fleet_live(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_simulate_command_runs_a_super_sim_fleet(server, database_url):
+    from typer.testing import CliRunner
+
+    from simplane.cli import app
+
+    account = server.new_account()
+    outcome = CliRunner().invoke(app, ["simulate", "--sims", "4", "--hours", "2", "--fast",
+                                       "--product", "supersim", "--account", account.sid,
+                                       "--database-url", database_url])
+    assert outcome.exit_code == 0, outcome.output
+    assert "4 SIMs" in outcome.output
+    assert len(account.client.supersim.v1.sims.list(status="active")) == 4
+    bad = CliRunner().invoke(app, ["simulate", "--product", "nope", "--database-url",
+                                   database_url])
+    assert bad.exit_code != 0 and "--product" in bad.output
