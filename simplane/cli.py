@@ -62,6 +62,8 @@ def serve(
         "account (provisioned if it has fewer).")] = None,
     simulate_speed: Annotated[float, typer.Option(
         min=0.001, help="Simulated seconds per real second for --simulate.")] = 1.0,
+    product: Annotated[str, typer.Option(
+        help="What --simulate simulates: wireless or supersim.")] = "wireless",
 ) -> None:
     """Create or upgrade the schema, then serve every product on one port (and, with
     --radius-port, RADIUS accounting from packet gateways on UDP beside it; with --simulate, a
@@ -88,13 +90,16 @@ def serve(
 
         radius = RadiusServer(rt, radius_secret, host=host, port=radius_port).start()
         err.print(f"RADIUS accounting on udp://{host}:{radius.port}")
+    if product not in ("wireless", "supersim"):
+        raise typer.BadParameter("must be wireless or supersim", param_hint="--product")
     if simulate is not None:
         import threading
 
         from simplane.network.simulator import simulate as run_fleet
 
         threading.Thread(target=run_fleet, name="simulator", daemon=True, kwargs=dict(
-            runtime=rt, sims=simulate, hours=24 * 365, speed=simulate_speed)).start()
+            runtime=rt, sims=simulate, hours=24 * 365, speed=simulate_speed,
+            product=product)).start()
         err.print(f"simulating {simulate} SIMs at {simulate_speed}x")
     err.print(f"simplane listening on http://{host}:{port}")
     try:
