@@ -35,7 +35,7 @@ from sqlalchemy import and_, exists, func, or_, select, update
 from simplane.core.models import Account
 from simplane.events import catalogue, metrics, sinks
 from simplane.events.models import EventSink, EventSubscribedEvent, EventSubscription, OutboxEvent
-from simplane.events.outbox import Position, after, event_time, visible_bound
+from simplane.events.outbox import Position, after, event_time, read_after, visible_bound
 from simplane.events.sinks import Outgoing, Result
 
 if TYPE_CHECKING:
@@ -80,11 +80,12 @@ def lease_free(lease_owner: str | None, lease_until: float | None, now: float) -
 def dispatch(runtime: Runtime) -> bool:
     """The worker job: deliver what is due to every sink; True when something was sent."""
     busy = False
-    for sink_pk in _claim(runtime, _due(runtime)):
-        try:
-            busy = _work(runtime, sink_pk) or busy
-        finally:
-            _release(runtime, sink_pk)
+    for candidate in _due(runtime):  # one at a time, so that other dispatchers get their share
+        for sink_pk in _claim(runtime, [candidate]):
+            try:
+                busy = _work(runtime, sink_pk) or busy
+            finally:
+                _release(runtime, sink_pk)
     return busy
 
 
@@ -203,14 +204,7 @@ def _subscribed(db: Any, sink: EventSink) -> dict[str, tuple[int, Position]]:
 def _next(db: Any, runtime: Runtime, sink: EventSink) -> Batch:
     subscribed = _subscribed(db, sink)
     limit = sinks.module(sink.sink_type).batch_limit(sink.sink_configuration, runtime.settings)
-    stmt = (select(OutboxEvent)
-            .where(OutboxEvent.account_sid == sink.account_sid,
-                   after((sink.cursor_txid, sink.cursor_pk)))
-            .order_by(OutboxEvent.txid, OutboxEvent.pk).limit(SCAN))
-    bound = visible_bound(db)
-    if bound is not None:
-        stmt = stmt.where(bound)
-    rows = db.execute(stmt).scalars().all()
+    rows = read_after(db, (sink.cursor_txid, sink.cursor_pk), SCAN, sink.account_sid)
     batch = Batch([], [], (sink.cursor_txid, sink.cursor_pk), len(rows) == SCAN, [])
     for row in rows:
         here = (row.txid, row.pk)
@@ -274,6 +268,10 @@ def _finish(runtime: Runtime, sink: EventSink, result: Result, batch: Batch | No
         end = batch.end if result.ok else batch.positions[result.delivered - 1]
         values.update(cursor_txid=end[0], cursor_pk=end[1])
         metrics.delivered(sink, batch.published_at[:result.delivered])
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("delivered", extra={"fields": {
+                "sink_sid": sink.sid, "events": result.delivered, "owner": owner(),
+                "ids": [e.event["id"] for e in batch.events[:result.delivered]]}})
     if result.ok:
         values.update(attempts=0, failing_since=None, last_error=None)
         if test:

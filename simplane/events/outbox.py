@@ -93,3 +93,25 @@ def visible_bound(db: Session):  # type: ignore[no-untyped-def]
 def after(cursor: Position):  # type: ignore[no-untyped-def]
     txid, pk = cursor
     return (OutboxEvent.txid > txid) | ((OutboxEvent.txid == txid) & (OutboxEvent.pk > pk))
+
+
+def read_after(db: Session, cursor: Position, limit: int,
+               account_sid: str | None = None) -> list[OutboxEvent]:
+    """The next committed events after `cursor`, in outbox order (one account's, or all)."""
+    stmt = select(OutboxEvent).where(after(cursor))
+    if account_sid is not None:
+        stmt = stmt.where(OutboxEvent.account_sid == account_sid)
+    bound = visible_bound(db)
+    if bound is not None:
+        stmt = stmt.where(bound)
+    return list(db.execute(stmt.order_by(OutboxEvent.txid, OutboxEvent.pk).limit(limit)).scalars())
+
+
+def last_visible(db: Session) -> Position:
+    """The position of the newest committed event, (0, 0) when there is none."""
+    stmt = select(OutboxEvent.txid, OutboxEvent.pk)
+    bound = visible_bound(db)
+    if bound is not None:
+        stmt = stmt.where(bound)
+    row = db.execute(stmt.order_by(OutboxEvent.txid.desc(), OutboxEvent.pk.desc()).limit(1)).first()
+    return (row.txid, row.pk) if row else (0, 0)

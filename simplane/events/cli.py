@@ -1,0 +1,97 @@
+"""`simplane events …`: the dispatcher as a process of its own, and the live event stream."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from typing import Annotated
+
+import orjson
+import typer
+
+app = typer.Typer(help="Event Streams: delivery to sinks and the live event stream.",
+                  no_args_is_help=True)
+
+DatabaseUrl = Annotated[str | None, typer.Option(
+    "--database-url", help="SQLAlchemy URL (default: $SIMPLANE_DATABASE_URL or "
+    "sqlite:///simplane.db).")]
+
+
+def _runtime(database_url: str | None):  # type: ignore[no-untyped-def]
+    from simplane.config import Settings
+    from simplane.core.runtime import Runtime
+
+    settings = Settings(run_workers=False)
+    if database_url:
+        settings = Settings(database_url=database_url, run_workers=False)
+    return Runtime(settings)
+
+
+@app.command()
+def dispatch(
+    database_url: DatabaseUrl = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Deliver events to sinks until stopped (SIGTERM or Ctrl-C). Run as many as you like on
+    one PostgreSQL database: they share the sinks, never the same one at once. `simplane serve`
+    also delivers, in its background worker."""
+    from simplane.core import logs
+    from simplane.core.worker import Worker
+    from simplane.events.dispatcher import dispatch as job
+
+    logs.configure(log_level)
+    runtime = _runtime(database_url)
+    worker = Worker(runtime, [job], tick=0.1)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    worker.start()
+    typer.echo("dispatching events", err=True)
+    stop.wait()
+    worker.stop()
+    runtime.close()
+
+
+@app.command()
+def tail(
+    account: Annotated[str | None, typer.Option(
+        "--account", help="Only this account's events (default: every account's).")] = None,
+    type_prefix: Annotated[str | None, typer.Option(
+        "--type", help="Only types starting with this, e.g. "
+        "com.twilio.iot.supersim.connection.data-session")] = None,
+    from_start: Annotated[bool, typer.Option(
+        "--from-start", help="Begin with the oldest event kept, not the next one.")] = False,
+    count: Annotated[int | None, typer.Option(min=1, help="Stop after this many events.")] = None,
+    follow: Annotated[bool, typer.Option(help="Wait for new events (else stop at the end).")
+                      ] = True,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Print events as they are published, one line each: time, type, subject, id and data."""
+    from simplane.events import outbox
+
+    runtime = _runtime(database_url)
+    shown = 0
+    try:
+        with runtime.db.read() as db:
+            cursor = (0, 0) if from_start else outbox.last_visible(db)
+        while count is None or shown < count:
+            with runtime.db.read() as db:
+                rows = outbox.read_after(db, cursor, 500, account)
+            for row in rows:
+                cursor = (row.txid, row.pk)
+                if type_prefix and not row.type.startswith(type_prefix):
+                    continue
+                typer.echo(f"{row.time}  {row.type}  {row.subject or '-'}  {row.id}  "
+                           f"{orjson.dumps(orjson.loads(row.data)).decode()}")
+                shown += 1
+                if count is not None and shown >= count:
+                    break
+            if not rows:
+                if not follow:
+                    break
+                time.sleep(0.25)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        runtime.close()
