@@ -22,6 +22,7 @@ app.add_typer(sims_app, name="sims")
 app.add_typer(db_app, name="db")
 app.add_typer(__import__("simplane.proxy.cli", fromlist=["app"]).app, name="proxy")
 app.command("simulate")(simulate)
+app.add_typer(__import__("simplane.events.cli", fromlist=["app"]).app, name="events")
 
 err = Console(stderr=True)
 
