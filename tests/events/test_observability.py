@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+from typer.testing import CliRunner
+
+from simplane.cli import app
+from simplane.events import outbox
+from tests.events.conftest import ALL_CONNECTION_TYPES, Fleet, active_webhook, subscribe
+
+
+def metric(server, name: str, **labels: str) -> float:  # type: ignore[no-untyped-def]
+    text = httpx.get(f"{server.base_url}/metrics").text
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_per_sink_counters_backlog_and_latency(account, server, receiver):  # type: ignore[no-untyped-def]
+    sink = active_webhook(account, server, receiver)
+    subscribe(account, sink, ALL_CONNECTION_TYPES)
+    with server.runtime.db.write() as db:
+        ids = outbox.publish_many(db, Fleet(account.sid, sims=10).rows(updates=1))  # 50
+    receiver.statuses = [500]
+    server.drain()
+    assert metric(server, "simplane_event_deliveries_total", sink_sid=sink.sid,
+                  outcome="retried") == len(ids)
+    assert metric(server, "simplane_event_backlog", sink_sid=sink.sid) == len(ids)
+    server.clock.advance(timedelta(minutes=20))
+    server.drain()
+    assert metric(server, "simplane_event_deliveries_total", sink_sid=sink.sid,
+                  outcome="delivered") == len(ids)
+    assert metric(server, "simplane_event_backlog", sink_sid=sink.sid) == 0
+    assert metric(server, "simplane_event_delivery_latency_seconds_count",
+                  sink_type="webhook") >= len(ids)
+
+
+def test_tail_prints_the_stream(account, server):  # type: ignore[no-untyped-def]
+    rows = Fleet(account.sid, sims=2).rows(updates=0)
+    with server.runtime.db.write() as db:
+        ids = outbox.publish_many(db, rows)
+    url = server.runtime.settings.database_url
+    result = CliRunner().invoke(app, ["events", "tail", "--database-url", url, "--from-start",
+                                      "--account", account.sid, "--no-follow"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert [line.split()[3] for line in lines] == ids
+    first = lines[0].split()
+    assert first[1] == rows[0]["type"] and first[2] == rows[0]["subject"]
+    assert first[0] == rows[0]["time"].strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    result = CliRunner().invoke(app, ["events", "tail", "--database-url", url, "--from-start",
+                                      "--account", account.sid, "--count", "2", "--type",
+                                      "com.twilio.iot.supersim.connection.data-session"])
+    assert result.exit_code == 0, result.output
+    assert [line.split()[3] for line in result.output.splitlines()] == [
+        r["data"]["event_sid"] for r in rows if ".data-session." in r["type"]][:2]
