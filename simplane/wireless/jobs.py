@@ -64,21 +64,23 @@ def finish_resets(runtime: Runtime) -> bool:
 
 
 def status_timers(runtime: Runtime) -> bool:
-    """ready → active after 3 months; deactivated → canceled after 72 hours."""
+    """ready → active after 3 months or 250 KB of data; deactivated → canceled after 72 hours."""
     now = runtime.clock.now()
+    used = SimState.used_home + SimState.used_national + SimState.used_international
+    ready_used = select(SimState.sim_sid).where(used >= service.READY_DATA_ALLOWANCE)
     due = (
-        ("ready", "active", now - service.READY_TO_ACTIVE_AFTER),
-        ("deactivated", "canceled", now - service.DEACTIVATED_TO_CANCELED_AFTER),
+        ("active", (Sim.status == "ready")
+         & ((Sim.date_status_changed <= now - service.READY_TO_ACTIVE_AFTER)
+            | Sim.sid.in_(ready_used))),
+        ("canceled", (Sim.status == "deactivated")
+         & (Sim.date_status_changed <= now - service.DEACTIVATED_TO_CANCELED_AFTER)),
     )
-    if not any(_any(runtime, select(Sim.pk).where(Sim.status == status,
-                                                   Sim.date_status_changed <= before))
-               for status, _final, before in due):
+    if not any(_any(runtime, select(Sim.pk).where(where)) for _final, where in due):
         return False
     busy = False
     with runtime.db.write() as db:
-        for status, final, before in due:
-            for sim in db.scalars(select(Sim).where(Sim.status == status,
-                                                   Sim.date_status_changed <= before).limit(BATCH)):
+        for final, where in due:
+            for sim in db.scalars(select(Sim).where(where).limit(BATCH)):
                 service.change_status(db, runtime, sim, final, sim.status_callback_url,
                                       sim.status_callback_method)
                 busy = True

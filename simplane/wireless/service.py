@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 MAX_LIMIT_MB = 2_000_000  # "up to 2TB"
 READY_TO_ACTIVE_AFTER = timedelta(days=90)
+READY_DATA_ALLOWANCE = 250_000  # bytes a ready SIM may use before it becomes active
 DEACTIVATED_TO_CANCELED_AFTER = timedelta(hours=72)
 
 # Status changes a caller may ask for; the others happen on their own (ready→active, →canceled).

@@ -132,3 +132,17 @@ def test_a_crash_mid_batch_leaves_nothing_half_counted(server, account, monkeypa
     assert ingest(server.runtime, batch).bytes_counted == 3000  # the gateway retries the batch
     assert ingest(server.runtime, batch).bytes_counted == 0
     assert usage_total(server, sid) == 3000
+
+
+def test_a_ready_sim_turns_active_after_250_kb(server, account):
+    account.client.wireless.v1.rate_plans.create(unique_name="p")
+    [sid] = server.provision(account.sid, 1, status="ready", rate_plan="p")
+    with server.runtime.db.read() as db:
+        imsi = db.scalar(select(Sim.imsi).where(Sim.sid == sid))
+    ingest(server.runtime, [ev(server, imsi, "session.started", 0),
+                            ev(server, imsi, "session.updated", 60, 50_000, 150_000)])
+    server.drain()
+    assert account.client.wireless.v1.sims(sid).fetch().status == "ready"
+    ingest(server.runtime, [ev(server, imsi, "session.updated", 120, 60_000, 200_000)])
+    server.drain()
+    assert account.client.wireless.v1.sims(sid).fetch().status == "active"
