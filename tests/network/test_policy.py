@@ -146,3 +146,54 @@ def test_a_ready_sim_turns_active_after_250_kb(server, account):
     ingest(server.runtime, [ev(server, imsi, "session.updated", 120, 60_000, 200_000)])
     server.drain()
     assert account.client.wireless.v1.sims(sid).fetch().status == "active"
+
+
+CRASHING_INGEST = """
+import sys, time
+from datetime import datetime, timedelta
+from simplane.config import Settings
+from simplane.core.runtime import Runtime
+from simplane.network import ingest as ingest_module
+from simplane.network.events import NetworkEvent
+
+url, imsi, start = sys.argv[1], sys.argv[2], datetime.fromisoformat(sys.argv[3])
+real = ingest_module.add_usage
+
+def stall(*args, **kwargs):
+    real(*args, **kwargs)
+    print("rollups written, not committed", flush=True)
+    time.sleep(120)
+
+ingest_module.add_usage = stall
+events = [NetworkEvent("session.started", imsi, start, session_id="k9")] + [
+    NetworkEvent("session.updated", imsi, start + timedelta(minutes=6 * i), session_id="k9",
+                 bytes_up=100 * i, bytes_down=300 * i) for i in range(1, 200)]
+ingest_module.ingest(Runtime(Settings(database_url=url, run_workers=False)), events)
+"""
+
+
+def test_a_process_killed_mid_batch_leaves_nothing_half_counted(server, account, database_url):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    sid, imsi = sim_on(server, account)
+    start = server.clock.now().replace(microsecond=0)
+    process = subprocess.Popen([sys.executable, "-c", CRASHING_INGEST, database_url, imsi,
+                                start.isoformat()], stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, "SIMPLANE_LOG_LEVEL": "warning"})
+    try:
+        assert process.stdout.readline().startswith("rollups written")
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    assert usage_total(server, sid) == 0
+    with server.runtime.db.read() as db:
+        assert db.scalar(select(func.count()).select_from(DataSession)
+                         .where(DataSession.sim_sid == sid)) == 0
+    replay = [ev(server, imsi, "session.started", 0, session="k9")] + [
+        NetworkEvent("session.updated", imsi, start + timedelta(minutes=6 * i), session_id="k9",
+                     bytes_up=100 * i, bytes_down=300 * i) for i in range(1, 200)]
+    assert ingest(server.runtime, replay).bytes_counted == 400 * 199
+    assert usage_total(server, sid) == 400 * 199
