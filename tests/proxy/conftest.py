@@ -32,7 +32,8 @@ def raises(code: int, status: int | None = None):  # type: ignore[no-untyped-def
     return _Check()
 
 
-def raw(account, url: str, method: str = "GET", data: dict | None = None) -> dict:  # type: ignore[no-untyped-def]
+def raw(account, url: str, method: str = "GET",  # type: ignore[no-untyped-def]
+        data: dict | None = None) -> dict:
     """The JSON body the server sent, fetched without the client (to see every field)."""
     import httpx
 
@@ -139,7 +140,7 @@ def outbox(server, admin, account, to: str) -> list[dict]:  # type: ignore[no-un
     return response.json()["outbox"]
 
 
-def ride(account, mode: str = "voice-and-message", **service_kwargs):  # type: ignore[no-untyped-def]
+def ride(account, mode="voice-and-message", **service_kwargs):  # type: ignore[no-untyped-def]
     """A service with two pool numbers and a rider/driver session: (session context, rider,
     driver)."""
     proxy = account.client.proxy.v1
