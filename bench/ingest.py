@@ -3,6 +3,11 @@ same rows, measured in the same run, on SQLite and PostgreSQL.
 
     .venv/bin/python bench/ingest.py [--sims 20000] [--rounds 5] [--batch 10000]
                                      [--postgres postgresql://127.0.0.1:5432/test] [--only sqlite]
+                                     [--product supersim]
+
+With `--product supersim` the SIMs are Super SIMs in a Fleet, and every interim update also
+writes a `data-session.updated` Connection Event to the Event Streams outbox (in the same
+transaction); the run then also reports what validating an event against its JSON Schema costs.
 
 Each SIM has one open data session; a round sends every SIM one interim update (cumulative
 counters, as RADIUS reports them) in batches of `--batch` events, each batch one `ingest()` call
@@ -31,27 +36,68 @@ from simplane.wireless import inventory
 from simplane.wireless.service import create_rate_plan
 
 ACCOUNT = "AC" + "e" * 32
+# Wireless SIMs stay on their home network; Super SIMs attach to AT&T (310-410).
+NETWORK = {"wireless": ("901", "42"), "supersim": ("310", "410")}
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 
 
-def setup(url: str, sims: int, batch: int) -> tuple[Runtime, list[str]]:
+def setup(url: str, sims: int, batch: int, product: str) -> tuple[Runtime, list[str]]:
     rt = Runtime(Settings(database_url=url, run_workers=False, account_sid=ACCOUNT,
                           auth_token="bench-" + "0" * 26))
     rt.ensure_bootstrap()
+    imsis = (provision_super_sims if product == "supersim" else provision_sims)(rt, sims)
+    for i in range(0, sims, batch):
+        ingest(rt, [NetworkEvent("session.started", imsi, T0, session_id="bench",
+                                 mcc=NETWORK[product][0], mnc=NETWORK[product][1], rat="LTE", apn="super",
+                                 ip_address="10.0.0.1") for imsi in imsis[i:i + batch]])
+    return rt, imsis
+
+
+def provision_sims(rt: Runtime, count: int) -> list[str]:
     with rt.db.write() as db:
         plan = create_rate_plan(db, ACCOUNT, {"UniqueName": "bench", "DataLimit": 2_000_000,
                                               "InternationalRoaming": ["data"]}, T0)
-        inventory.add_sims(db, ACCOUNT, inventory.generated_rows(sims, "active"), T0, plan.pk)
-    with rt.db.read() as db:
-        from sqlalchemy import select
+        rows = inventory.generated_rows(count, "active")
+        inventory.add_sims(db, ACCOUNT, rows, T0, plan.pk)
+        return [row.imsi for row in rows]
 
-        from simplane.wireless.models import Sim
-        imsis = list(db.scalars(select(Sim.imsi).order_by(Sim.pk)))
-    for i in range(0, sims, batch):
-        ingest(rt, [NetworkEvent("session.started", imsi, T0, session_id="bench", mcc="901",
-                                 mnc="42", rat="LTE", ip_address="10.0.0.1")
-                    for imsi in imsis[i:i + batch]])
-    return rt, imsis
+
+def provision_super_sims(rt: Runtime, count: int) -> list[str]:
+    from sqlalchemy import update
+
+    from simplane.supersim import inventory as stock
+    from simplane.supersim import networks
+    from simplane.supersim.models import Sim as SuperSim
+    from simplane.supersim.service import create_fleet, create_nap
+
+    with rt.db.write() as db:
+        nap = create_nap(db, ACCOUNT, {"UniqueName": "bench", "Networks": [
+            networks.network_for(*NETWORK["supersim"]).sid]}, T0)
+        fleet = create_fleet(db, ACCOUNT, {"NetworkAccessProfile": nap.sid,
+                                           "DataLimit": 2_000_000}, T0)
+        rows = stock.add_sims(db, stock.generated_rows(count), T0, ACCOUNT)
+        db.execute(update(SuperSim).values(fleet_pk=fleet.pk, status="active",
+                                           date_activated=T0))
+        return [row["imsi"] for row in rows]
+
+
+def validation_cost(rt: Runtime, sample: int = 2000) -> float:
+    """Microseconds to validate one emitted event against its JSON Schema."""
+    import orjson
+    from sqlalchemy import select
+
+    from simplane.events import catalogue
+    from simplane.events.models import OutboxEvent
+
+    with rt.db.read() as db:
+        rows = db.execute(select(OutboxEvent.type, OutboxEvent.data)
+                          .order_by(OutboxEvent.pk.desc()).limit(sample)).all()
+    events = [(type_, orjson.loads(data)) for type_, data in rows]
+    catalogue.validate(*events[0])  # compile the validator outside the timing
+    started = time.perf_counter()
+    for type_, data in events:
+        catalogue.validate(type_, data)
+    return (time.perf_counter() - started) / len(events) * 1e6
 
 
 def updates(imsis: list[str], round_no: int) -> list[NetworkEvent]:
@@ -97,9 +143,9 @@ def raw_insert_rate(rt: Runtime, rounds: list[list[NetworkEvent]], batch: int) -
         conn.close()
 
 
-def run(name: str, url: str, sims: int, rounds: int, batch: int) -> dict:
+def run(name: str, url: str, sims: int, rounds: int, batch: int, product: str) -> dict:
     started = time.perf_counter()
-    rt, imsis = setup(url, sims, batch)
+    rt, imsis = setup(url, sims, batch, product)
     print(f"[{name}] {sims} SIMs with open sessions in {time.perf_counter() - started:.1f}s",
           flush=True)
     try:
@@ -112,10 +158,13 @@ def run(name: str, url: str, sims: int, rounds: int, batch: int) -> dict:
             per_round.append(len(events) / (time.perf_counter() - t))
         ingest_rate = statistics.median(per_round)
         raw_rate = raw_insert_rate(rt, work, batch)
+        validate_us = validation_cost(rt) if product == "supersim" else None
     finally:
         rt.close()
-    out = {"backend": name, "ingest_events_per_s": round(ingest_rate),
+    out = {"backend": name, "product": product, "ingest_events_per_s": round(ingest_rate),
            "raw_insert_rows_per_s": round(raw_rate), "ratio": round(ingest_rate / raw_rate, 3)}
+    if validate_us is not None:
+        out["schema_validation_us_per_event"] = round(validate_us, 1)
     print(f"[{name}] interim updates: {ingest_rate:,.0f} events/s (median of {rounds} rounds: "
           f"{', '.join(f'{r:,.0f}' for r in per_round)}); raw executemany insert of the same "
           f"rows: {raw_rate:,.0f} rows/s; ratio {ingest_rate / raw_rate:.3f}", flush=True)
@@ -129,19 +178,20 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10_000)
     parser.add_argument("--postgres", default="postgresql://127.0.0.1:5432/test")
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
+    parser.add_argument("--product", choices=["wireless", "supersim"], default="wireless")
     args = parser.parse_args()
     results = []
     if args.only != "postgresql":
         with tempfile.TemporaryDirectory() as tmp:
             results.append(run("sqlite", f"sqlite:///{Path(tmp) / 'ingest.db'}", args.sims,
-                               args.rounds, args.batch))
+                               args.rounds, args.batch, args.product))
     if args.only != "sqlite":
         name = f"simplane_bench_{secrets.token_hex(4)}"
         with psycopg.connect(args.postgres, autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{name}"')
         try:
             results.append(run("postgresql", args.postgres.rsplit("/", 1)[0] + f"/{name}",
-                               args.sims, args.rounds, args.batch))
+                               args.sims, args.rounds, args.batch, args.product))
         finally:
             with psycopg.connect(args.postgres, autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -9,6 +9,7 @@ past its data limit, `location` and `imei` only when the network sent them.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from simplane.core.sids import new_sid
@@ -30,6 +31,7 @@ REFUSALS = {"DATA_DISABLED": (DATA_DISABLED, "Data is disabled for the Super SIM
                                    "The Super SIM has reached its Fleet's data limit")}
 
 
+@lru_cache(maxsize=4096)
 def timestamp(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -18,6 +18,7 @@ import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -94,6 +95,11 @@ SESSION_COLUMNS = [SESSIONS.c[name] for name in (
     "operator_mcc", "operator_mnc", *MUTABLE)]
 
 
+@lru_cache(maxsize=4096)
+def _month(when: datetime) -> str:
+    return "%04d-%02d" % (when.year, when.month)
+
+
 def ingest_into(db: Session, events: Sequence[NetworkEvent]) -> IngestResult:
     batch = _Batch(db, events)
     for event in events:
@@ -143,7 +149,7 @@ class _Batch:
         self.fleet_usage: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
         self.connection_events: list[dict[str, Any]] = []
         self.ip_addresses: dict[str, str | None] = {}
-        self.periods: dict[tuple[str, str], str] = {}
+        self.periods: dict[tuple, str] = {}
 
     # -- one event
     def take(self, event: NetworkEvent) -> None:
@@ -230,12 +236,12 @@ class _Batch:
         """The billing period `when` falls in, as YYYY-MM of its first day: calendar months for
         Wireless, months from activation for Super SIM."""
         if not isinstance(plan, FleetPlan):
-            return f"{when:%Y-%m}"
-        key = (sim_sid, f"{when:%Y-%m-%d}")
+            return _month(when)
+        facts = plan.facts
+        key = (facts.date_ready, facts.date_activated, when.toordinal())  # SIMs share dates
         period = self.periods.get(key)
         if period is None:
-            start = plan.facts.period_start(when)
-            period = self.periods[key] = f"{start or when:%Y-%m}"
+            period = self.periods[key] = _month(facts.period_start(when) or when)
         return period
 
     def _state(self, sim_sid: str, account_sid: str, plan: Plan | FleetPlan,

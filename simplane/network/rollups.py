@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
+from functools import lru_cache
 
 from sqlalchemy.orm import Session
 
@@ -33,5 +34,6 @@ def add_usage(db: Session, usage: dict[tuple, list[int]], sql: BulkSql | None = 
                    ((*key, *growth) for key, growth in per_account.items()))
 
 
+@lru_cache(maxsize=4096)
 def hour_of(when: datetime) -> datetime:
     return when.replace(minute=0, second=0, microsecond=0)
