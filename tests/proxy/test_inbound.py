@@ -63,7 +63,10 @@ def test_intercept_callback_403_blocks(server, account, receiver):
     receiver.statuses = [403]
     blocked = _send(server, account, "+14155550111", "+14155550100", "spam")
     assert blocked.status_code == 403 and blocked.json()["code"] == 80909
-    assert receiver.get().value("Body") == "spam"
+    asked = receiver.get()
+    assert asked.value("Body") == "spam" and asked.path == "/intercept"
+    assert RequestValidator(account.token).validate(
+        asked.url, {k: v[0] for k, v in asked.form.items()}, asked.headers["X-Twilio-Signature"])
     assert session.interactions.list() == []
     receiver.statuses = [500]
     assert _send(server, account, "+14155550111", "+14155550100", "ok").status_code == 201
