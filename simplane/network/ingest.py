@@ -238,7 +238,7 @@ class _Batch:
         if not isinstance(plan, FleetPlan):
             return _month(when)
         facts = plan.facts
-        key = (facts.date_ready, facts.date_activated, when.toordinal())  # SIMs share dates
+        key = (facts.date_ready, facts.date_activated, when)  # fleets share activation dates
         period = self.periods.get(key)
         if period is None:
             period = self.periods[key] = _month(facts.period_start(when) or when)
