@@ -118,6 +118,7 @@ def test_failed_callbacks_are_retried_with_backoff(server, account, receiver):
 
     account.client.wireless.v1.rate_plans.create(unique_name="p")
     [sid] = server.provision(account.sid, 1, status="active", rate_plan="p")
+    server.network(sid, "attachment.accepted")  # the device is there to take the command
     receiver.statuses = [503]
     account.client.wireless.v1.commands.create(sim=sid, command="x", callback_url=receiver.url)
     server.drain()
