@@ -284,8 +284,9 @@ def update_sim(db: Session, runtime: Runtime, account_sid: str, sim: Sim, params
         if target in CONNECTED and fleet_pk is None:
             raise bad_request(f"Invalid Status: a Super SIM must be assigned to a Fleet before it "
                               f"can become {target}", E.BAD_STATUS)
-    elif fleet_pk is None and sim.status in CONNECTED and "Fleet" in params:
-        raise bad_request(f"Invalid Fleet: a {sim.status} Super SIM must stay in a Fleet")
+    elif fleet_pk is None and (sim.scheduled_status or sim.status) in CONNECTED:
+        raise bad_request(f"Invalid Fleet: a {sim.scheduled_status or sim.status} Super SIM "
+                          "must stay in a Fleet")
 
     unique_name = sim.unique_name
     if "UniqueName" in params:

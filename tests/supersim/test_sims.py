@@ -257,3 +257,13 @@ def test_bare_v1_paths_routed_by_the_supersim_host(server, account, registered):
     body = response.json()
     assert body["sid"] == registered.sid
     assert body["url"] == f"http://supersim.twilio.com/v1/Sims/{registered.sid}"
+
+
+def test_a_sim_on_its_way_to_active_keeps_its_fleet(server, twilio, fleet, registered):
+    sims = twilio.supersim.v1.sims
+    sims(registered.sid).update(fleet=fleet.sid, status="active")
+    with pytest.raises(TwilioRestException) as exc:
+        sims(registered.sid).update(fleet="")
+    assert exc.value.status == 400 and "Fleet" in exc.value.msg
+    server.drain()
+    assert sims(registered.sid).fetch().fleet_sid == fleet.sid
