@@ -1,5 +1,8 @@
 """Super SIM background jobs: scheduled status changes, ready→active, SMS and IP Command
-delivery, from-SIM datagrams, settings updates and eSIM profile reservation."""
+delivery, from-SIM datagrams, settings updates and eSIM profile reservation.
+
+Each claims its rows with FOR UPDATE SKIP LOCKED (on PostgreSQL; SQLite has one writer), so
+workers of several processes never handle the same row twice."""
 
 from __future__ import annotations
 
@@ -32,7 +35,8 @@ def complete_status_changes(runtime: Runtime) -> bool:
     if not _any(runtime, select(Sim.pk).where(Sim.status == "scheduled")):
         return False
     with runtime.db.write() as db:
-        sims = list(db.scalars(select(Sim).where(Sim.status == "scheduled").limit(BATCH)))
+        sims = list(db.scalars(select(Sim).where(Sim.status == "scheduled").limit(BATCH)
+                               .with_for_update(skip_locked=True)))
         for sim in sims:
             service.change_status(db, runtime, sim, sim.scheduled_status or "active")
     return bool(sims)
@@ -64,7 +68,8 @@ def activate_ready_sims(runtime: Runtime) -> bool:
         return False
     with runtime.db.write() as db:
         for sim in db.scalars(select(Sim).where(Sim.sid.in_(list(due)[:BATCH]),
-                                                Sim.status == "ready")):
+                                                Sim.status == "ready")
+                              .with_for_update(skip_locked=True)):
             service.change_status(db, runtime, sim, "active")
     return True
 
@@ -79,7 +84,8 @@ def deliver_sms_commands(runtime: Runtime) -> bool:
         rows = db.execute(select(SmsCommand, Sim).join(Sim, Sim.sid == SmsCommand.sim_sid,
                                                        isouter=True)
                           .where(SmsCommand.status == "queued", SmsCommand.direction == "to_sim")
-                          .order_by(SmsCommand.pk).limit(BATCH)).all()
+                          .order_by(SmsCommand.pk).limit(BATCH)
+                          .with_for_update(of=SmsCommand, skip_locked=True)).all()
         for command, sim in rows:
             if sim is None or sim.status not in service.CONNECTED:
                 service.set_command_status(db, runtime, command, "failed", sim)
@@ -105,7 +111,8 @@ def deliver_ip_commands(runtime: Runtime) -> bool:
         rows = db.execute(select(IpCommand, Sim).join(Sim, Sim.sid == IpCommand.sim_sid,
                                                       isouter=True)
                           .where(IpCommand.status == "queued", IpCommand.direction == "to_sim")
-                          .order_by(IpCommand.pk).limit(BATCH)).all()
+                          .order_by(IpCommand.pk).limit(BATCH)
+                          .with_for_update(of=IpCommand, skip_locked=True)).all()
         for command, sim in rows:
             expired = now - command.date_created >= service.IP_COMMAND_TTL
             if sim is None or sim.status not in service.CONNECTED or (
@@ -155,7 +162,8 @@ def apply_settings_updates(runtime: Runtime) -> bool:
         rows = db.execute(select(SettingsUpdate, Sim.status)
                           .join(Sim, Sim.sid == SettingsUpdate.sim_sid)
                           .where(SettingsUpdate.status.in_(("scheduled", "in-progress")))
-                          .order_by(SettingsUpdate.pk).limit(BATCH)).all()
+                          .order_by(SettingsUpdate.pk).limit(BATCH)
+                          .with_for_update(of=SettingsUpdate, skip_locked=True)).all()
         for settings_update, sim_status in rows:
             if sim_status not in service.CONNECTED:
                 continue
@@ -186,7 +194,8 @@ def reserve_esim_profiles(runtime: Runtime) -> bool:
     now = runtime.clock.now()
     with runtime.db.write() as db:
         profiles = list(db.scalars(select(EsimProfile).where(
-            EsimProfile.status.in_(("new", "reserving"))).order_by(EsimProfile.pk).limit(BATCH)))
+            EsimProfile.status.in_(("new", "reserving"))).order_by(EsimProfile.pk).limit(BATCH)
+            .with_for_update(skip_locked=True)))
         for profile in profiles:
             profile.date_updated = now
             if profile.status == "new":
