@@ -10,7 +10,7 @@ import secrets
 import string
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select
 
 from simplane.core import callbacks
 from simplane.supersim import devices, service, udp
@@ -44,31 +44,22 @@ def complete_status_changes(runtime: Runtime) -> bool:
 
 def activate_ready_sims(runtime: Runtime) -> bool:
     """ready → active after 250 KB of data, 5 SMS Commands or 3 months, whichever comes first.
-    Which SIMs are due is read first; the write lock is taken only for them."""
+    One read finds the SIMs that are due; the write lock is taken only when there are some."""
     now = runtime.clock.now()
+    data = (select(func.coalesce(func.sum(UsageHour.data_total), 0))
+            .where(UsageHour.sim_sid == Sim.sid).scalar_subquery())
+    sms = (select(func.count()).select_from(SmsCommand)
+           .where(SmsCommand.account_sid == Sim.account_sid, SmsCommand.sim_sid == Sim.sid,
+                  SmsCommand.direction == "to_sim").scalar_subquery())
+    due_stmt = select(Sim.pk).where(Sim.status == "ready", or_(
+        Sim.date_ready <= now - service.READY_FOR, data >= service.READY_DATA_BYTES,
+        sms >= service.READY_SMS_COMMANDS)).limit(BATCH)
     with runtime.db.read() as db:
-        ready = db.execute(select(Sim.sid, Sim.date_ready).where(Sim.status == "ready")).all()
-        if not ready:
-            return False
-        due = {sid for sid, date_ready in ready
-               if date_ready is None or now - date_ready >= service.READY_FOR}
-        sids = [sid for sid, _date in ready if sid not in due]
-        for start in range(0, len(sids), 500):
-            chunk = sids[start:start + 500]
-            due.update(db.scalars(select(UsageHour.sim_sid).where(UsageHour.sim_sid.in_(chunk))
-                                  .group_by(UsageHour.sim_sid)
-                                  .having(func.sum(UsageHour.data_total)
-                                          >= service.READY_DATA_BYTES)))
-            due.update(db.scalars(select(SmsCommand.sim_sid)
-                                  .where(SmsCommand.sim_sid.in_(chunk),
-                                         SmsCommand.direction == "to_sim")
-                                  .group_by(SmsCommand.sim_sid)
-                                  .having(func.count() >= service.READY_SMS_COMMANDS)))
+        due = list(db.scalars(due_stmt))
     if not due:
         return False
     with runtime.db.write() as db:
-        for sim in db.scalars(select(Sim).where(Sim.sid.in_(list(due)[:BATCH]),
-                                                Sim.status == "ready")
+        for sim in db.scalars(select(Sim).where(Sim.pk.in_(due), Sim.status == "ready")
                               .with_for_update(skip_locked=True)):
             service.change_status(db, runtime, sim, "active")
     return True
