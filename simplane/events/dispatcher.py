@@ -35,7 +35,14 @@ from sqlalchemy import and_, exists, func, or_, select, update
 from simplane.core.models import Account
 from simplane.events import catalogue, metrics, sinks
 from simplane.events.models import EventSink, EventSubscribedEvent, EventSubscription, OutboxEvent
-from simplane.events.outbox import Position, after, event_time, read_after, visible_bound
+from simplane.events.outbox import (
+    Position,
+    after,
+    event_time,
+    last_visible,
+    read_after,
+    visible_bound,
+)
 from simplane.events.sinks import Outgoing, Result
 
 if TYPE_CHECKING:
@@ -46,7 +53,6 @@ log = logging.getLogger("simplane.events")
 HOST = socket.gethostname()
 LEASE_SECONDS = 30.0
 BATCHES_PER_LEASE = 50  # then the sink is released, so that other jobs and sinks get their turn
-SCAN = 2000  # outbox rows looked at per batch (other accounts' and unsubscribed types' skipped)
 BACKOFF_CAP = 600.0
 
 
@@ -95,7 +101,7 @@ def _due(runtime: Runtime) -> list[int]:
     with runtime.db.read() as db:
         pending = select(OutboxEvent.pk).where(
             OutboxEvent.account_sid == EventSink.account_sid,
-            after((EventSink.cursor_txid, EventSink.cursor_pk)))
+            after(db, (EventSink.cursor_txid, EventSink.cursor_pk)))
         bound = visible_bound(db)
         if bound is not None:
             pending = pending.where(bound)
@@ -204,24 +210,28 @@ def _subscribed(db: Any, sink: EventSink) -> dict[str, tuple[int, Position]]:
 def _next(db: Any, runtime: Runtime, sink: EventSink) -> Batch:
     subscribed = _subscribed(db, sink)
     limit = sinks.module(sink.sink_type).batch_limit(sink.sink_configuration, runtime.settings)
-    rows = read_after(db, (sink.cursor_txid, sink.cursor_pk), SCAN, sink.account_sid)
-    batch = Batch([], [], (sink.cursor_txid, sink.cursor_pk), len(rows) == SCAN, [])
+    cursor = (sink.cursor_txid, sink.cursor_pk)
+    # First where the account's committed events end, then the subscribed ones up to there:
+    # when fewer than a batch come back, the cursor may move to that end (nothing before it
+    # can still appear), so that other types and other accounts' events are skipped in SQL.
+    end = last_visible(db, sink.account_sid)
+    rows = read_after(db, cursor, limit, sink.account_sid, types=subscribed, until=end) \
+        if subscribed and end > cursor else []
+    batch = Batch([], [], max(end, cursor), len(rows) == limit, [])
     for row in rows:
         here = (row.txid, row.pk)
-        batch.end = here
-        wanted = subscribed.get(row.type)
-        if wanted is None or here <= wanted[1]:
+        version, since = subscribed[row.type]
+        if here <= since:
             continue
-        batch.events.append(Outgoing(cloudevent(row, wanted[0]), row.subject))
+        batch.events.append(Outgoing(cloudevent(row, version), row.subject))
         batch.positions.append(here)
         batch.published_at.append(row.published_at)
-        if len(batch.events) >= limit:
-            batch.full = True
-            break
+    if batch.full:
+        batch.end = (rows[-1].txid, rows[-1].pk)
     return batch
 
 
-def cloudevent(row: OutboxEvent, schema_version: int | None = None) -> dict[str, Any]:
+def cloudevent(row: Any, schema_version: int | None = None) -> dict[str, Any]:
     """A CloudEvents 1.0 structured-mode event, the way Twilio delivers it."""
     data = orjson.loads(row.data)
     kind = catalogue.event_type(row.type)
@@ -304,5 +314,5 @@ def backlog(db: Any, sink: EventSink, cap: int = 100_000) -> int:
     """Events past a sink's cursor (of every type; at most `cap` are counted)."""
     inner = (select(OutboxEvent.pk)
              .where(OutboxEvent.account_sid == sink.account_sid,
-                    after((sink.cursor_txid, sink.cursor_pk))).limit(cap).subquery())
+                    after(db, (sink.cursor_txid, sink.cursor_pk))).limit(cap).subquery())
     return int(db.scalar(select(func.count()).select_from(inner)))

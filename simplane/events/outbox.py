@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from simplane.core.sids import new_sid
@@ -90,26 +90,50 @@ def visible_bound(db: Session):  # type: ignore[no-untyped-def]
     return OutboxEvent.txid < text("(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint")
 
 
-def after(cursor: Position):  # type: ignore[no-untyped-def]
+def after(db: Session, cursor: Position):  # type: ignore[no-untyped-def]
+    """Events past a position. On PostgreSQL a row-value comparison, which it answers with an
+    index range scan; on SQLite, where txid is always 0, txid = 0 and a range of pk (SQLite
+    would only range over the first column of a row value)."""
     txid, pk = cursor
-    return (OutboxEvent.txid > txid) | ((OutboxEvent.txid == txid) & (OutboxEvent.pk > pk))
+    if db.get_bind().dialect.name != "postgresql":
+        return (OutboxEvent.txid == 0) & (OutboxEvent.pk > pk)
+    return tuple_(OutboxEvent.txid, OutboxEvent.pk) > tuple_(txid, pk)
 
 
-def read_after(db: Session, cursor: Position, limit: int,
-               account_sid: str | None = None) -> list[OutboxEvent]:
-    """The next committed events after `cursor`, in outbox order (one account's, or all)."""
-    stmt = select(OutboxEvent).where(after(cursor))
+def up_to(db: Session, position: Position):  # type: ignore[no-untyped-def]
+    if db.get_bind().dialect.name != "postgresql":
+        return OutboxEvent.pk <= position[1]
+    return tuple_(OutboxEvent.txid, OutboxEvent.pk) <= tuple_(*position)
+
+
+COLUMNS = (OutboxEvent.txid, OutboxEvent.pk, OutboxEvent.id, OutboxEvent.account_sid,
+           OutboxEvent.type, OutboxEvent.subject, OutboxEvent.time, OutboxEvent.data,
+           OutboxEvent.published_at)
+
+
+def read_after(db: Session, cursor: Position, limit: int, account_sid: str | None = None, *,
+               types: Iterable[str] | None = None, until: Position | None = None) -> list[Any]:
+    """The next committed events after `cursor` (rows with OutboxEvent's columns), in outbox
+    order: one account's or all, of some types or all, up to `until` (inclusive) or not."""
+    stmt = select(*COLUMNS).where(after(db, cursor))
     if account_sid is not None:
         stmt = stmt.where(OutboxEvent.account_sid == account_sid)
+    if types is not None:
+        stmt = stmt.where(OutboxEvent.type.in_(list(types)))
+    if until is not None:
+        stmt = stmt.where(up_to(db, until))
     bound = visible_bound(db)
     if bound is not None:
         stmt = stmt.where(bound)
-    return list(db.execute(stmt.order_by(OutboxEvent.txid, OutboxEvent.pk).limit(limit)).scalars())
+    return list(db.execute(stmt.order_by(OutboxEvent.txid, OutboxEvent.pk).limit(limit)))
 
 
-def last_visible(db: Session) -> Position:
-    """The position of the newest committed event, (0, 0) when there is none."""
+def last_visible(db: Session, account_sid: str | None = None) -> Position:
+    """The position of the newest committed event (of one account), (0, 0) when there is none.
+    Every event up to it is visible from now on: a later read sees no new event before it."""
     stmt = select(OutboxEvent.txid, OutboxEvent.pk)
+    if account_sid is not None:
+        stmt = stmt.where(OutboxEvent.account_sid == account_sid)
     bound = visible_bound(db)
     if bound is not None:
         stmt = stmt.where(bound)
