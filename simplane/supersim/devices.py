@@ -1,15 +1,16 @@
 """Simulated devices: the far end of SMS and IP Commands, for tests and the fleet simulator.
 
     device = SimulatedDevice()                      # a UDP socket on its own loopback address
-    device.attach(runtime, sim_sid)                 # its IP is the SIM's (access.set_ip_address)
+    device.attach(runtime, sim_sid)                 # on the network, in a session with its IP
     data, source = device.receive()                 # a to-SIM IP Command, as a real datagram
     device.send(b"hello", udp.address(runtime))     # a from-SIM IP Command
     device.sms                                      # SMS Commands delivered to it
     device.send_sms(runtime, "hello")               # a from-SIM SMS Command
     device.install_esim(runtime, eid, matching_id)  # claim an available eSIM Profile
 
-SMS Commands reach devices through `gateway`: a SIM with an attached simulated device gets them
-in `device.sms`; any other connected SIM stands for a virtual device that acknowledges them.
+SMS Commands wait until the network says the SIM's device is attached, then reach it through
+`gateway`: a simulated device gets them in `device.sms`; a device attached by other means (the
+fleet simulator, a real gateway) is a virtual one that acknowledges them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from simplane.network.events import NetworkEvent
+from simplane.network.ingest import ingest
 from simplane.supersim import access, service
 from simplane.supersim.models import Sim
 
@@ -29,7 +32,13 @@ if TYPE_CHECKING:
     from simplane.core.runtime import Runtime
 
 _next_host = itertools.count(random.randrange(1, 60000))
+_sessions = itertools.count(1)
 _lock = threading.Lock()
+
+
+class DeviceRefused(Exception):
+    """The network refused the device (the SIM's status, or a network its Fleet does not
+    allow)."""
 
 
 def _loopback_host() -> str:
@@ -51,18 +60,40 @@ class SimulatedDevice:
         self.ip, self.port = self.sock.getsockname()[:2]
         self.sms: list[str] = []
         self.sim_sid: str | None = None
+        self.session_id: str | None = None
+        self._imsi = ""
+        self._network = ("", "")
 
-    def attach(self, runtime: Runtime, sim_sid: str) -> None:
-        """Become the device of a SIM: its data session now has this device's IP address."""
-        with runtime.db.write() as db:
-            access.set_ip_address(db, sim_sid, self.ip)
-        self.sim_sid = sim_sid
+    def attach(self, runtime: Runtime, sim_sid: str, network: tuple[str, str] | None = None
+               ) -> None:
+        """Become the device of a SIM: attach to a network its Fleet allows (or `network`, an
+        MCC/MNC) and open a data session with this device's address, through ingest as the
+        network would report it. Raises DeviceRefused when the network says no."""
+        with runtime.db.read() as db:
+            imsi = db.scalar(select(Sim.imsi).where(Sim.sid == sim_sid))
+            facts = access.sims_by_imsi(db, [imsi]).get(imsi) if imsi else None
+        if facts is None:
+            raise DeviceRefused(f"{sim_sid} is not a registered Super SIM")
+        mcc, mnc = network or min(facts.allowed_networks, default=("", ""))
+        refusal = access.attach_decision(facts, mcc, mnc)
+        if refusal is not None:
+            raise DeviceRefused(f"{refusal[0]}: {refusal[1]}")
+        self.session_id = f"{sim_sid}-{next(_sessions)}"
+        now = runtime.clock.now()
+        ingest(runtime, [
+            NetworkEvent("attachment.accepted", imsi, now, mcc=mcc, mnc=mnc),
+            NetworkEvent("session.started", imsi, now, session_id=self.session_id, apn="super",
+                         mcc=mcc, mnc=mnc, ip_address=self.ip),
+        ])
+        self.sim_sid, self._imsi, self._network = sim_sid, imsi, (mcc, mnc)
         gateway.register(sim_sid, self)
 
     def detach(self, runtime: Runtime) -> None:
+        """End the data session and leave the network."""
         if self.sim_sid:
-            with runtime.db.write() as db:
-                access.set_ip_address(db, self.sim_sid, None)
+            ingest(runtime, [NetworkEvent(
+                "session.ended", self._imsi, runtime.clock.now(), session_id=self.session_id,
+                mcc=self._network[0], mnc=self._network[1])])
             gateway.unregister(self.sim_sid)
             self.sim_sid = None
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Select, func, or_, select
 
 from simplane.core import callbacks
+from simplane.network.models import SimState
 from simplane.supersim import devices, service, udp
 from simplane.supersim.inventory import add_sims, generated_rows
 from simplane.supersim.models import (EsimProfile, IpCommand, SettingsUpdate, Sim, SmsCommand,
@@ -65,17 +66,24 @@ def activate_ready_sims(runtime: Runtime) -> bool:
     return True
 
 
+def _sms_deliverable() -> Select:
+    """Queued to-SIM SMS Commands that can move on: the network says the SIM's device is
+    attached, or they can never be delivered (SIM gone or no longer ready/active)."""
+    undeliverable = or_(Sim.pk.is_(None), Sim.status.not_in(service.CONNECTED))
+    return (select(SmsCommand, Sim)
+            .outerjoin(Sim, Sim.sid == SmsCommand.sim_sid)
+            .outerjoin(SimState, SimState.sim_sid == SmsCommand.sim_sid)
+            .where(SmsCommand.status == "queued", SmsCommand.direction == "to_sim",
+                   or_(undeliverable, SimState.attached.is_(True))))
+
+
 def deliver_sms_commands(runtime: Runtime) -> bool:
-    """queued → sent → delivered, or failed when the SIM can no longer take commands."""
-    waiting = select(SmsCommand.pk).where(SmsCommand.status == "queued",
-                                          SmsCommand.direction == "to_sim")
-    if not _any(runtime, waiting):
+    """queued → sent → delivered once the device is attached, or failed when the SIM can no
+    longer take commands."""
+    if not _any(runtime, _sms_deliverable().with_only_columns(SmsCommand.pk)):
         return False
     with runtime.db.write() as db:
-        rows = db.execute(select(SmsCommand, Sim).join(Sim, Sim.sid == SmsCommand.sim_sid,
-                                                       isouter=True)
-                          .where(SmsCommand.status == "queued", SmsCommand.direction == "to_sim")
-                          .order_by(SmsCommand.pk).limit(BATCH)
+        rows = db.execute(_sms_deliverable().order_by(SmsCommand.pk).limit(BATCH)
                           .with_for_update(of=SmsCommand, skip_locked=True)).all()
         for command, sim in rows:
             if sim is None or sim.status not in service.CONNECTED:

@@ -193,3 +193,35 @@ def test_five_sms_commands_make_a_ready_sim_active(server, twilio, fleet, regist
     twilio.supersim.v1.sms_commands.create(sim=registered.sid, payload="4")
     server.drain()
     assert sims(registered.sid).fetch().status == "active"
+
+
+def test_an_sms_command_waits_until_the_device_attaches(server, twilio, active_sim):
+    command = twilio.supersim.v1.sms_commands.create(sim=active_sim.sid, payload="wake up")
+    server.drain()
+    assert twilio.supersim.v1.sms_commands(command.sid).fetch().status == "queued"
+    device = devices.SimulatedDevice()
+    try:
+        with pytest.raises(devices.DeviceRefused) as refused:
+            device.attach(server.runtime, active_sim.sid, network=("234", "15"))
+        assert "83706" in str(refused.value)
+        device.attach(server.runtime, active_sim.sid)
+        server.drain()
+        assert device.sms == ["wake up"]
+        assert twilio.supersim.v1.sms_commands(command.sid).fetch().status == "delivered"
+        device.detach(server.runtime)
+        assert twilio.supersim.v1.sims(active_sim.sid).sim_ip_addresses.list() == []
+        later = twilio.supersim.v1.sms_commands.create(sim=active_sim.sid, payload="again")
+        server.drain()
+        assert twilio.supersim.v1.sms_commands(later.sid).fetch().status == "queued"
+    finally:
+        device.close()
+
+
+def test_a_new_sim_cannot_attach(server, registered):
+    device = devices.SimulatedDevice()
+    try:
+        with pytest.raises(devices.DeviceRefused) as refused:
+            device.attach(server.runtime, registered.sid)
+        assert "83705" in str(refused.value)
+    finally:
+        device.close()
