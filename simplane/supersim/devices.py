@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import secrets
 import socket
 import threading
 from typing import TYPE_CHECKING
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     from simplane.core.runtime import Runtime
 
 _next_host = itertools.count(random.randrange(1, 60000))
-_sessions = itertools.count(1)
 _lock = threading.Lock()
 
 
@@ -78,7 +78,7 @@ class SimulatedDevice:
         refusal = access.attach_decision(facts, mcc, mnc)
         if refusal is not None:
             raise DeviceRefused(f"{refusal[0]}: {refusal[1]}")
-        self.session_id = f"{sim_sid}-{next(_sessions)}"
+        self.session_id = f"device-{secrets.token_hex(8)}"
         now = runtime.clock.now()
         ingest(runtime, [
             NetworkEvent("attachment.accepted", imsi, now, mcc=mcc, mnc=mnc),
