@@ -164,3 +164,68 @@ def test_webhook_credentials_in_url_become_basic_auth(events, account, server, r
     assert RequestValidator(account.token).validate(
         request.url, request.body.decode(), request.headers["X-Twilio-Signature"])
     assert deliveries(request)[0]["type"] == "com.twilio.eventstreams.test-event"
+
+
+def test_simulated_fleet_to_webhook_kinesis_and_segment(  # type: ignore[no-untyped-def]
+        events, account, server, kinesis, receiver, monkeypatch):
+    """End to end: the network simulator's Super SIM fleet, through ingest and the outbox, to
+    the three kinds of sink at once; every event produced reaches each, in order per SIM."""
+    from sqlalchemy import select
+
+    from simplane.events import catalogue
+    from simplane.events.models import OutboxEvent
+    from simplane.network.simulator import simulate
+    from tests.events.conftest import activate, webhook_sink
+
+    segment = HookReceiver()
+    try:
+        monkeypatch.setattr(server.runtime.settings, "segment_url", segment.url)
+        hook = webhook_sink(account, receiver.url + "/fleet")
+        activate(account, server, receiver, hook)
+        name = f"sim-{account.sid[-8:]}"
+        kinesis.create_stream(StreamName=name, ShardCount=2)
+        stream = events.sinks.create(description="kinesis", sink_type="kinesis", sink_configuration={
+            "arn": f"arn:aws:kinesis:us-east-1:{ACCOUNT}:stream/{name}",
+            "role_arn": f"arn:aws:iam::{ACCOUNT}:role/EventStreams", "external_id": "ext-1234"})
+        seg = events.sinks.create(description="segment", sink_type="segment",
+                                  sink_configuration={"write_key": "WRITE-KEY"})
+        for sink in (stream, seg):
+            events.sinks(sink.sid).sink_test.create()
+        server.drain()
+        [kinesis_test] = read_stream(kinesis, name)
+        events.sinks(stream.sid).sink_validate.create(
+            test_id=json.loads(json.loads(kinesis_test["Data"])["data"])["test_id"])
+        events.sinks(seg.sid).sink_validate.create(
+            test_id=json.loads(segment.get().body)["batch"][0]["properties"]["test_id"])
+        for sink in (hook, stream, seg):
+            subscribe(account, sink, ALL_CONNECTION_TYPES)
+
+        result = simulate(server.runtime, account.sid, sims=15, hours=1, product="supersim")
+        assert len(result.sims) == 15
+        with server.runtime.db.read() as db:
+            produced = db.execute(select(OutboxEvent.id, OutboxEvent.subject, OutboxEvent.type,
+                                         OutboxEvent.data)
+                                  .where(OutboxEvent.account_sid == account.sid)
+                                  .order_by(OutboxEvent.pk)).all()
+        assert len(produced) > 15
+        for row in produced:
+            catalogue.validate(row.type, json.loads(row.data))
+        server.drain()
+
+        ids = [r.id for r in produced]
+        per_sim = defaultdict(list)
+        for r in produced:
+            per_sim[r.subject].append(r.id)
+        webhook_ids = [e["id"] for r in drain_received(receiver) for e in deliveries(r)]
+        assert webhook_ids == ids
+        segment_ids = [c["messageId"] for r in drain_received(segment)
+                       for c in json.loads(r.body)["batch"]]
+        assert segment_ids == ids
+        kinesis_events = [json.loads(r["Data"]) for r in read_stream(kinesis, name)]
+        kinesis_by_sim = defaultdict(list)
+        for e in kinesis_events:
+            if e["type"] != catalogue.TEST_EVENT:
+                kinesis_by_sim[json.loads(e["data"])["sim_sid"]].append(e["id"])
+        assert kinesis_by_sim == per_sim
+    finally:
+        segment.close()
