@@ -82,12 +82,28 @@ def position(db: Session) -> Position:
     return 0, int(db.scalar(select(func.coalesce(func.max(OutboxEvent.pk), 0))))
 
 
+# The oldest transaction of this database still running (a 64-bit xid), or the next xid to be
+# given out: every event with a smaller txid is committed or rolled back. Only this database's
+# transactions count (xids are cluster-wide): a long transaction in another database must not
+# hold back delivery. pg_stat_activity gives 32-bit xids, matched against the snapshot's.
+_OLDEST_RUNNING = text("""(
+    SELECT coalesce((
+        SELECT min(x::text::bigint) FROM pg_snapshot_xip(s) AS x
+        WHERE x::text::bigint % 4294967296 IN (
+            SELECT backend_xid::text::bigint FROM pg_stat_activity
+            WHERE datname = current_database() AND backend_xid IS NOT NULL)
+    ), pg_snapshot_xmax(s)::text::bigint)
+    FROM pg_current_snapshot() AS s)""")
+
+
 def visible_bound(db: Session):  # type: ignore[no-untyped-def]
     """On PostgreSQL, a condition keeping only events of transactions older than every running
-    one (they can no longer be joined by an earlier, slower commit); None on SQLite."""
+    one of this database (they can no longer be joined by an earlier, slower commit); None on
+    SQLite, whose writers commit one after the other."""
     if db.get_bind().dialect.name != "postgresql":
         return None
-    return OutboxEvent.txid < text("(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint")
+    db.execute(text("SELECT pg_stat_clear_snapshot()"))  # fresh activity, not the cached one
+    return OutboxEvent.txid < _OLDEST_RUNNING
 
 
 def after(db: Session, cursor: Position):  # type: ignore[no-untyped-def]

@@ -5,6 +5,7 @@ from collections import defaultdict
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
@@ -193,3 +194,31 @@ def test_failed_after_the_retry_horizon_backlog_kept(events, account, server, re
     assert events.sinks(sink.sid).fetch().status == "active"
     server.drain()  # ...until it is validated again: then its whole backlog, in order
     assert [e["id"] for e in received_events(receiver)] == first + more
+
+
+def test_postgresql_late_commit_is_not_skipped(events, account, server, receiver):  # type: ignore[no-untyped-def]
+    """A transaction that began publishing first but commits last: the cursor must not move
+    past its events while it runs. A long transaction in another database holds nothing up."""
+    if not server.runtime.settings.database_url.startswith("postgresql"):
+        pytest.skip("SQLite's writers commit one after the other")
+    import psycopg
+
+    from tests.conftest import POSTGRES_URL
+
+    sink = active_webhook(account, server, receiver)
+    subscribe(account, sink, ALL_CONNECTION_TYPES)
+    fleet = Fleet(account.sid, sims=1)
+    first, second = fleet.rows(updates=0), fleet.rows(updates=0)
+    with psycopg.connect(POSTGRES_URL) as elsewhere:  # another database, a transaction left open
+        elsewhere.execute("SELECT pg_current_xact_id()")
+        slow = server.runtime.db.write()
+        db = slow.__enter__()
+        try:
+            early = outbox.publish_many(db, first)  # takes its xid first, commits last
+            late = publish(server, second)
+            server.drain()
+            assert receiver.requests.empty()  # the later commit waits for the earlier one
+        finally:
+            slow.__exit__(None, None, None)
+        server.drain()
+        assert [e["id"] for e in received_events(receiver)] == early + late
