@@ -1,8 +1,10 @@
 """Event Streams figures, each measured against a ceiling taken in the same run.
 
     .venv/bin/python bench/events.py                 # all three, about 2 minutes
-    .venv/bin/python bench/events.py --only throughput|latency|kills
+    .venv/bin/python bench/events.py --only publish|throughput|latency|kills
 
+0. publish: `outbox.publish_many` (what ingest calls) in transactions of 1,000 events, next to
+   sqlite3's bare executemany of the same rows, already JSON-encoded (the ceiling).
 1. throughput: events/s from the outbox to a local webhook receiver (batches of 100), next to
    the receiver's own ceiling (the same batches posted straight at it by one client).
 2. latency: at 1,000 events/s published, ingest → receipt p50/p99 as the receiver sees them.
@@ -191,6 +193,41 @@ def stop(proc: subprocess.Popen) -> None:
 
 # --- the figures -----------------------------------------------------------------------------
 
+def publishing(bench: Bench, events: int) -> dict:
+    """publish_many in transactions of 1,000 events, next to the ceiling: sqlite3's own
+    executemany of the same rows, already encoded, into a copy of the table."""
+    import sqlite3
+
+    bench.sink("/publish")
+    rows = event_rows(bench.account, bench.sims, events)
+    began = time.perf_counter()
+    for start in range(0, events, 1000):
+        with bench.runtime.db.write() as db:
+            outbox.publish_many(db, rows[start:start + 1000])
+    rate = events / (time.perf_counter() - began)
+    raw = [(r["data"]["event_sid"], r["account_sid"], r["type"], r["subject"],
+            outbox.event_time(r["time"]), orjson.dumps(r["data"]).decode(), time.time())
+           for r in rows]
+    conn = sqlite3.connect(bench.workdir / "bare.db", isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("CREATE TABLE outbox (pk INTEGER PRIMARY KEY AUTOINCREMENT, txid BIGINT NOT "
+                 "NULL DEFAULT 0, id TEXT, account_sid TEXT, type TEXT, subject TEXT, time TEXT, "
+                 "data TEXT, published_at REAL)")
+    conn.execute("CREATE INDEX a ON outbox (account_sid, txid, pk)")
+    conn.execute("CREATE INDEX b ON outbox (txid, pk)")
+    began = time.perf_counter()
+    for start in range(0, events, 1000):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany("INSERT INTO outbox (id, account_sid, type, subject, time, data, "
+                         "published_at) VALUES (?, ?, ?, ?, ?, ?, ?)", raw[start:start + 1000])
+        conn.execute("COMMIT")
+    ceiling = events / (time.perf_counter() - began)
+    conn.close()
+    return {"events": events, "publish_many_events_per_s": round(rate),
+            "bare_executemany_events_per_s": round(ceiling), "ratio": round(rate / ceiling, 3)}
+
+
 def throughput(bench: Bench, events: int) -> dict:
     bench.reset()
     bench.sink("/throughput")
@@ -277,7 +314,7 @@ def kills(bench: Bench, cycles: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--only", choices=["throughput", "latency", "kills"])
+    parser.add_argument("--only", choices=["publish", "throughput", "latency", "kills"])
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--cycles", type=int, default=10)
@@ -292,6 +329,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="simplane-events-") as tmp:
         bench = Bench(Path(tmp), f"http://127.0.0.1:{port}")
         try:
+            if args.only in (None, "publish"):
+                print("publish", json.dumps(publishing(bench, 100_000)), flush=True)
             if args.only in (None, "throughput"):
                 print("throughput", json.dumps(throughput(bench, args.events)), flush=True)
             if args.only in (None, "latency"):

@@ -56,3 +56,33 @@ def test_tail_prints_the_stream(account, server):  # type: ignore[no-untyped-def
     assert result.exit_code == 0, result.output
     assert [line.split()[3] for line in result.output.splitlines()] == [
         r["data"]["event_sid"] for r in rows if ".data-session." in r["type"]][:2]
+
+
+def test_outbox_keeps_a_week_and_every_backlog(account, server, receiver):  # type: ignore[no-untyped-def]
+    import time
+
+    from sqlalchemy import func, select
+
+    from simplane.events import retention
+    from simplane.events.models import OutboxEvent
+
+    def kept(ids: list[str]) -> int:
+        with server.runtime.db.read() as db:
+            return db.scalar(select(func.count()).where(OutboxEvent.id.in_(ids)))
+
+    sink = active_webhook(account, server, receiver)
+    subscribe(account, sink, ALL_CONNECTION_TYPES)
+    with server.runtime.db.write() as db:
+        delivered = outbox.publish_many(db, Fleet(account.sid, sims=2).rows(updates=0))
+    server.drain()
+    receiver.statuses = [503] * 100
+    with server.runtime.db.write() as db:
+        backlog = outbox.publish_many(db, Fleet(account.sid, sims=2).rows(updates=0))
+    server.drain()
+    retention.prune(server.runtime)
+    assert kept(delivered) == len(delivered)  # younger than a week
+    later = time.time() + retention.KEEP_SECONDS + 60
+    while retention.prune(server.runtime, now=later):
+        pass
+    assert kept(delivered) == 0
+    assert kept(backlog) == len(backlog)  # the sink does not have them yet
