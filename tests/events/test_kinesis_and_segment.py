@@ -229,3 +229,54 @@ def test_simulated_fleet_to_webhook_kinesis_and_segment(  # type: ignore[no-unty
         assert kinesis_by_sim == per_sim
     finally:
         segment.close()
+
+
+def test_kinesis_partial_acceptance_keeps_order_and_loses_nothing(  # type: ignore[no-untyped-def]
+        events, account, server, kinesis, monkeypatch):
+    """PutRecords may accept some records of a batch and refuse others (throttling): the
+    accepted prefix counts as delivered, the rest is sent again, in order."""
+    from simplane.events.sinks import kinesis as kinesis_sink
+
+    name = f"throttled-{account.sid[-8:]}"
+    kinesis.create_stream(StreamName=name, ShardCount=1)
+    config = {"arn": f"arn:aws:kinesis:us-east-1:{ACCOUNT}:stream/{name}",
+              "role_arn": f"arn:aws:iam::{ACCOUNT}:role/EventStreams", "external_id": "ext-1234"}
+    sink = events.sinks.create(description="kinesis", sink_type="kinesis",
+                               sink_configuration=config)
+    events.sinks(sink.sid).sink_test.create()
+    server.drain()
+    [test_record] = read_stream(kinesis, name)
+    events.sinks(sink.sid).sink_validate.create(
+        test_id=json.loads(json.loads(test_record["Data"])["data"])["test_id"])
+    subscribe(account, sink, ALL_CONNECTION_TYPES)
+
+    real_get = kinesis_sink.CLIENTS.get
+    throttled = []
+
+    class Throttling:
+        """The real (moto) stream, except that the first PutRecords takes only 3 records."""
+
+        def __init__(self, client) -> None:  # type: ignore[no-untyped-def]
+            self.client = client
+
+        def put_records(self, StreamName, Records):  # type: ignore[no-untyped-def]  # noqa: N803
+            if throttled:
+                return self.client.put_records(StreamName=StreamName, Records=Records)
+            throttled.append(len(Records))
+            reply = self.client.put_records(StreamName=StreamName, Records=Records[:3])
+            refused = {"ErrorCode": "ProvisionedThroughputExceededException",
+                       "ErrorMessage": "Rate exceeded for shard"}
+            return {"FailedRecordCount": len(Records) - 3,
+                    "Records": reply["Records"] + [refused] * (len(Records) - 3)}
+
+    monkeypatch.setattr(kinesis_sink.CLIENTS, "get",
+                        lambda settings, config: Throttling(real_get(settings, config)))
+    ids = publish(server, Fleet(account.sid, sims=4).rows(updates=1))
+    server.drain()
+    assert throttled == [len(ids)]
+    got = [json.loads(r["Data"])["id"] for r in read_stream(kinesis, name)][1:]
+    assert got == ids[:3]  # the rest waits for the retry
+    server.clock.advance(timedelta(minutes=20))
+    server.drain()
+    got = [json.loads(r["Data"])["id"] for r in read_stream(kinesis, name)][1:]
+    assert got == ids  # each once, in order
