@@ -147,7 +147,7 @@ class Bench:
         now = self.runtime.clock.now()
         with self.runtime.db.write() as db:  # an account per figure: its own events only
             self.account = create_account(db, self.runtime.box, self.runtime.clock).sid
-            sink = service.create_sink(db, self.account, Params({
+            sink = service.create_sink(db, self.runtime.box, self.account, Params({
                 "Description": "bench", "SinkType": "webhook",
                 "SinkConfiguration": {"destination": self.receiver_url + path}}, {}), now)
             sink.status = "active"

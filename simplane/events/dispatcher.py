@@ -43,6 +43,7 @@ from simplane.events.outbox import (
     read_after,
     visible_bound,
 )
+from simplane.events.service import configuration
 from simplane.events.sinks import Outgoing, Result
 
 if TYPE_CHECKING:
@@ -143,7 +144,7 @@ class Batch:
     events: list[Outgoing]
     positions: list[Position]  # of each event
     end: Position  # the cursor once the batch is delivered
-    full: bool  # the scan stopped early: more may follow at once
+    full: bool  # a whole batch came back: more may follow at once
     published_at: list[float]
 
 
@@ -184,7 +185,8 @@ def _work(runtime: Runtime, sink_pk: int) -> bool:
 
 def _send(runtime: Runtime, sink: EventSink, events: list[Outgoing], token: str) -> Result:
     try:
-        return sinks.module(sink.sink_type).send(runtime, sink, events, token)
+        return sinks.module(sink.sink_type).send(runtime, configuration(runtime.box, sink),
+                                                 events, token)
     except Exception as exc:  # a bug or an unexpected library error must not lose the batch
         log.exception("delivery failed", extra={"fields": {"sink_sid": sink.sid}})
         return Result(0, f"{type(exc).__name__}: {exc}"[:200])
@@ -209,7 +211,8 @@ def _subscribed(db: Any, sink: EventSink) -> dict[str, tuple[int, Position]]:
 
 def _next(db: Any, runtime: Runtime, sink: EventSink) -> Batch:
     subscribed = _subscribed(db, sink)
-    limit = sinks.module(sink.sink_type).batch_limit(sink.sink_configuration, runtime.settings)
+    limit = sinks.module(sink.sink_type).batch_limit(configuration(runtime.box, sink),
+                                                     runtime.settings)
     cursor = (sink.cursor_txid, sink.cursor_pk)
     # First where the account's committed events end, then the subscribed ones up to there:
     # when fewer than a batch come back, the cursor may move to that end (nothing before it

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Boolean,
     Float,
@@ -64,7 +63,9 @@ class EventSink(Base):
     account_sid: Mapped[str] = mapped_column(String(34))
     description: Mapped[str] = mapped_column(Text)
     sink_type: Mapped[str] = mapped_column(String(16))
-    sink_configuration: Mapped[dict] = mapped_column(JSON)
+    # Encrypted with the server key (SecretBox): it may hold credentials (a write key, a
+    # password in a webhook URL). See service.configuration().
+    sink_configuration_sealed: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16))  # initialized|validating|active|failed
     test_id: Mapped[str | None] = mapped_column(String(36))
     test_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

@@ -7,11 +7,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
 from simplane.core.errors import bad_request, conflict, not_found
 from simplane.core.params import Params
+from simplane.core.secrets import SecretBox
 from simplane.core.sids import new_sid
 from simplane.events import catalogue, outbox, sinks
 from simplane.events.models import EventSink, EventSubscribedEvent, EventSubscription
@@ -37,15 +39,22 @@ def get_sink(db: Session, account_sid: str, sid: str) -> EventSink:
     return sink
 
 
-def create_sink(db: Session, account_sid: str, params: Params, now: datetime) -> EventSink:
+def configuration(box: SecretBox, sink: EventSink) -> dict[str, Any]:
+    """A sink's configuration, decrypted."""
+    return orjson.loads(box.open(sink.sink_configuration_sealed))
+
+
+def create_sink(db: Session, box: SecretBox, account_sid: str, params: Params,
+                now: datetime) -> EventSink:
     config = params["SinkConfiguration"]
     if isinstance(config, str):  # not JSON at all: the kernel passed the text through
         raise bad_request("Invalid SinkConfiguration: must be a JSON object")
-    configuration = sinks.configure(params["SinkType"], config)
+    config = sinks.configure(params["SinkType"], config)
     txid, pk = outbox.position(db)  # a sink receives what is published from now on
     sink = EventSink(
         sid=new_sid("DG"), account_sid=account_sid, description=description(params["Description"]),
-        sink_type=params["SinkType"], sink_configuration=configuration, status="initialized",
+        sink_type=params["SinkType"], status="initialized",
+        sink_configuration_sealed=box.seal(orjson.dumps(config).decode()),
         test_pending=False, cursor_txid=txid, cursor_pk=pk, attempts=0, next_attempt_at=now,
         date_created=now, date_updated=now)
     db.add(sink)

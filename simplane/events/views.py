@@ -52,7 +52,7 @@ def sink_json(ctx: Ctx, s: EventSink) -> dict:
     url = ctx.url(f"/Sinks/{s.sid}")
     return {
         "date_created": iso(s.date_created), "date_updated": iso(s.date_updated),
-        "description": s.description, "sid": s.sid, "sink_configuration": s.sink_configuration,
+        "description": s.description, "sid": s.sid, "sink_configuration": svc.configuration(ctx.runtime.box, s),
         "sink_type": s.sink_type, "status": s.status, "url": url,
         "links": {"sink_test": f"{url}/Test", "sink_validate": f"{url}/Validate"},
     }
@@ -163,7 +163,8 @@ def _sink(ctx: Ctx) -> EventSink:
 
 @api.operation("CreateSink")
 def create_sink(ctx: Ctx) -> dict:
-    return sink_json(ctx, svc.create_sink(ctx.db, ctx.account_sid, ctx.params, ctx.now()))
+    return sink_json(ctx, svc.create_sink(ctx.db, ctx.runtime.box, ctx.account_sid, ctx.params,
+                                         ctx.now()))
 
 
 @api.operation("FetchSink")

@@ -28,6 +28,25 @@ def test_kinesis_and_segment_sinks(events):  # type: ignore[no-untyped-def]
     assert segment.sink_configuration == {"write_key": "MY_WRITEKEY"}
 
 
+def test_configurations_are_not_stored_in_clear(events, server):  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    segment = events.sinks.create(description="s", sink_type="segment",
+                                  sink_configuration={"write_key": "SECRET-WRITE-KEY"})
+    hook = events.sinks.create(description="h", sink_type="webhook", sink_configuration={
+        "destination": "https://fleet:hunter2-password@example.com/events"})
+    with server.runtime.db.read() as db:
+        rows = db.execute(text("SELECT * FROM event_sinks WHERE sid IN (:a, :b)"),
+                          {"a": segment.sid, "b": hook.sid}).all()
+    assert len(rows) == 2
+    stored = " ".join(str(value) for row in rows for value in row)
+    assert "SECRET-WRITE-KEY" not in stored and "hunter2" not in stored
+    assert events.sinks(segment.sid).fetch().sink_configuration == {
+        "write_key": "SECRET-WRITE-KEY"}
+    assert events.sinks(hook.sid).fetch().sink_configuration["destination"] == (
+        "https://fleet:hunter2-password@example.com/events")
+
+
 def test_bad_configuration_names_the_field(events, account):  # type: ignore[no-untyped-def]
     cases = [
         ("webhook", {"method": "POST"}, "'destination'"),

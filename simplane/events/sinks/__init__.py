@@ -1,8 +1,9 @@
 """Sink types: how each validates its sink_configuration and delivers a batch of events.
 
 A sink module has `configure(config) -> dict` (the configuration as stored, or a 400 naming the
-bad field), `batch_limit(config, settings) -> int` and `send(runtime, sink, events, token)`,
-which delivers the events in order and returns a `Result`.
+bad field), `batch_limit(config, settings) -> int` and `send(runtime, config, events, token)`,
+which delivers the events in order and returns a `Result` (`token` is the account's auth
+token, for signatures).
 """
 
 from __future__ import annotations

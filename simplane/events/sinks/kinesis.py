@@ -21,7 +21,6 @@ from simplane.events.sinks import Outgoing, Result, fields, invalid
 if TYPE_CHECKING:
     from simplane.config import Settings
     from simplane.core.runtime import Runtime
-    from simplane.events.models import EventSink
 
 STREAM_ARN = re.compile(r"^arn:aws[a-z-]*:kinesis:(?P<region>[a-z0-9-]+):\d{1,12}:stream/"
                         r"(?P<name>[A-Za-z0-9_.-]{1,128})$")
@@ -82,8 +81,7 @@ class _Clients:
 CLIENTS = _Clients()
 
 
-def send(runtime: Runtime, sink: EventSink, events: list[Outgoing], token: str) -> Result:
-    config = sink.sink_configuration
+def send(runtime: Runtime, config: dict[str, Any], events: list[Outgoing], token: str) -> Result:
     try:
         client = CLIENTS.get(runtime.settings, config)
         reply = client.put_records(StreamName=STREAM_ARN.match(config["arn"])["name"],  # type: ignore[index]

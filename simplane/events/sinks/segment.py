@@ -15,7 +15,6 @@ from simplane.events.sinks.webhook import retry_after
 if TYPE_CHECKING:
     from simplane.config import Settings
     from simplane.core.runtime import Runtime
-    from simplane.events.models import EventSink
 
 MAX_EVENTS = 100  # keeps a batch well under Segment's 500 KB limit
 
@@ -40,13 +39,13 @@ def track(event: Outgoing) -> dict[str, Any]:
     }
 
 
-def send(runtime: Runtime, sink: EventSink, events: list[Outgoing], token: str) -> Result:
+def send(runtime: Runtime, config: dict[str, Any], events: list[Outgoing], token: str) -> Result:
     body = orjson.dumps({"batch": [track(e) for e in events],
                          "sentAt": event_time(runtime.clock.now())})
     url = runtime.settings.segment_url.rstrip("/") + "/v1/batch"
     try:
         response = runtime.http.post(
-            url, content=body, auth=(sink.sink_configuration["write_key"], ""),
+            url, content=body, auth=(config["write_key"], ""),
             headers={"Content-Type": "application/json", "User-Agent": "simplane-event-streams"},
             timeout=runtime.settings.callback_timeout)
     except httpx.TimeoutException:

@@ -19,7 +19,6 @@ from simplane.events.sinks import Outgoing, Result, fields, invalid
 if TYPE_CHECKING:
     from simplane.config import Settings
     from simplane.core.runtime import Runtime
-    from simplane.events.models import EventSink
 
 USER_AGENT = "TwilioProxy/1.1"
 
@@ -59,8 +58,8 @@ def request(config: dict[str, Any], events: list[Outgoing], token: str
     return config["method"], url, body, headers
 
 
-def send(runtime: Runtime, sink: EventSink, events: list[Outgoing], token: str) -> Result:
-    method, url, body, headers = request(sink.sink_configuration, events, token)
+def send(runtime: Runtime, config: dict[str, Any], events: list[Outgoing], token: str) -> Result:
+    method, url, body, headers = request(config, events, token)
     try:
         response = runtime.http.request(method, url, content=body, headers=headers,
                                         timeout=runtime.settings.callback_timeout)

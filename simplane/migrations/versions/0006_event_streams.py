@@ -47,7 +47,7 @@ def upgrade() -> None:
         sa.Column("account_sid", sa.String(34), nullable=False),
         sa.Column("description", sa.Text(), nullable=False),
         sa.Column("sink_type", sa.String(16), nullable=False),
-        sa.Column("sink_configuration", sa.JSON(), nullable=False),
+        sa.Column("sink_configuration_sealed", sa.Text(), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("test_id", sa.String(36)),
         sa.Column("test_pending", sa.Boolean(), nullable=False, server_default=sa.false()),
