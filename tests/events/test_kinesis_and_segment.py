@@ -259,11 +259,11 @@ def test_kinesis_partial_acceptance_keeps_order_and_loses_nothing(  # type: igno
         def __init__(self, client) -> None:  # type: ignore[no-untyped-def]
             self.client = client
 
-        def put_records(self, StreamName, Records):  # type: ignore[no-untyped-def]  # noqa: N803
+        def put_records(self, Records, **stream):  # type: ignore[no-untyped-def]  # noqa: N803
             if throttled:
-                return self.client.put_records(StreamName=StreamName, Records=Records)
+                return self.client.put_records(Records=Records, **stream)
             throttled.append(len(Records))
-            reply = self.client.put_records(StreamName=StreamName, Records=Records[:3])
+            reply = self.client.put_records(Records=Records[:3], **stream)
             refused = {"ErrorCode": "ProvisionedThroughputExceededException",
                        "ErrorMessage": "Rate exceeded for shard"}
             return {"FailedRecordCount": len(Records) - 3,

@@ -84,8 +84,7 @@ CLIENTS = _Clients()
 def send(runtime: Runtime, config: dict[str, Any], events: list[Outgoing], token: str) -> Result:
     try:
         client = CLIENTS.get(runtime.settings, config)
-        reply = client.put_records(StreamName=STREAM_ARN.match(config["arn"])["name"],  # type: ignore[index]
-                                   Records=[record(e) for e in events])
+        reply = client.put_records(StreamARN=config["arn"], Records=[record(e) for e in events])
     except (BotoCoreError, ClientError) as exc:
         return Result(0, f"{type(exc).__name__}: {exc}"[:200])
     if not reply.get("FailedRecordCount"):
