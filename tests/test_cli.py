@@ -110,7 +110,7 @@ def test_provision_super_sims_into_the_inventory_for_registration(server, accoun
     header, *lines = result.stdout.split()
     assert header == "sid,iccid,imsi,registration_code" and len(lines) == 2
     sid, iccid, imsi, code = lines[0].split(",")
-    assert sid.startswith("HS") and imsi.startswith("732123")
+    assert sid.startswith("HS") and imsi.startswith("732123") and len(iccid) == 20
     luhn.validate(iccid)
     supersim = account.client.supersim.v1
     assert supersim.sims.list() == []  # waiting in the inventory, on no account

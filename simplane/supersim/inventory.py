@@ -19,7 +19,7 @@ from simplane.wireless import inventory as wireless_inventory
 from simplane.wireless.inventory import InventoryError, SimRow
 from simplane.wireless.models import Sim as WirelessSim
 
-# Super SIM ICCIDs: 89 (telecom) + 883 (international) + 07 (issuer), as Twilio's Super SIMs.
+# Super SIM ICCIDs: 20 digits, 89 (telecom) + 883 (international) + 07 (issuer), as Twilio's.
 ICCID_PREFIX = "8988307"
 # Their home network: MCC 732 / MNC 123, as the IMSIs Twilio's Super SIMs present.
 IMSI_PREFIX = "732123"
@@ -27,7 +27,8 @@ STATUSES = ("new",)  # an unregistered SIM has never been used
 
 
 def generated_rows(count: int) -> list[SimRow]:
-    return wireless_inventory.generated_rows(count, "new", iccid_prefix=ICCID_PREFIX)
+    return wireless_inventory.generated_rows(count, "new", iccid_prefix=ICCID_PREFIX,
+                                             iccid_length=20)
 
 
 def add_sims(db: Session, rows: Iterable[SimRow], now: datetime, account_sid: str | None = None,

@@ -43,8 +43,10 @@ class SimRow:
     status: str = "new"
 
 
-def new_iccid(prefix: str = ICCID_PREFIX) -> str:
-    body = prefix + "".join(secrets.choice(string.digits) for _ in range(18 - len(prefix)))
+def new_iccid(prefix: str = ICCID_PREFIX, length: int = 19) -> str:
+    """A random ICCID of `length` digits (19 or 20) under `prefix`, with its Luhn digit."""
+    body = prefix + "".join(secrets.choice(string.digits)
+                            for _ in range(length - 1 - len(prefix)))
     return body + luhn.calc_check_digit(body)
 
 
@@ -174,9 +176,9 @@ def add_sims(db: Session, account_sid: str, rows: Iterable[SimRow], now: datetim
     return sids
 
 
-def generated_rows(count: int, status: str = "new",
-                   iccid_prefix: str = ICCID_PREFIX) -> list[SimRow]:
+def generated_rows(count: int, status: str = "new", iccid_prefix: str = ICCID_PREFIX,
+                   iccid_length: int = 19) -> list[SimRow]:
     iccids: set[str] = set()
     while len(iccids) < count:
-        iccids.add(new_iccid(iccid_prefix))
+        iccids.add(new_iccid(iccid_prefix, iccid_length))
     return [SimRow(iccid=iccid, status=status) for iccid in iccids]
