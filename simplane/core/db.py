@@ -115,21 +115,3 @@ def upgrade(url: str) -> None:
     from alembic import command
 
     command.upgrade(alembic_config(url), "heads")
-
-
-def upsert_add(db: Session, model: type, keys: list[str], rows: list[dict],
-               counters: list[str]) -> None:
-    """INSERT … ON CONFLICT (keys) DO UPDATE adding `counters` to the stored row, in one
-    statement for the whole batch, on SQLite and PostgreSQL alike."""
-    if not rows:
-        return
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    insert = sqlite_insert if db.get_bind().dialect.name == "sqlite" else pg_insert
-    stmt = insert(model)
-    table = model.__table__  # type: ignore[attr-defined]
-    stmt = stmt.on_conflict_do_update(
-        index_elements=keys,
-        set_={c: table.c[c] + getattr(stmt.excluded, c) for c in counters})
-    db.execute(stmt, rows)

@@ -8,8 +8,8 @@ The network reports usage through `add_usage(db, rows)`, one row per SIM, hour a
 
 Rows for the same SIM, hour and network add up (one INSERT … ON CONFLICT DO UPDATE for the
 batch), so the caller sends only what grew. The network_sid of a serving MCC/MNC is
-`networks.network_for(mcc, mnc).sid`: a SIM can only attach to networks of the catalogue. The Fleet recorded is the SIM's Fleet when the
-usage happened, as UsageRecords' Fleet filter means.
+`networks.network_for(mcc, mnc).sid`: a SIM can only attach to networks of the catalogue. The
+Fleet recorded is the SIM's Fleet when the usage happened, as UsageRecords' Fleet filter means.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from simplane.core.db import upsert_add
+from simplane.core.bulk import BulkSql
+from simplane.network.rollups import hour_of
 from simplane.supersim.models import UsageHour
 
 COUNTERS = ["data_upload", "data_download", "data_total"]
@@ -30,17 +31,13 @@ GROUP_COLUMNS = {"sim": "sim_sid", "fleet": "fleet_sid", "network": "network_sid
 STEPS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 
 
-def hour_of(when: datetime) -> datetime:
-    return when.replace(minute=0, second=0, microsecond=0)
-
-
 def add_usage(db: Session, rows: Iterable[dict]) -> None:
     merged: dict[tuple, dict] = {}
     for row in rows:
         up, down = int(row.get("data_upload", 0)), int(row.get("data_download", 0))
         if up < 0 or down < 0:
             raise ValueError("usage must not be negative")
-        hour = hour_of(row["hour"])
+        hour = hour_of(row["hour"])  # rows may carry any minute
         key = (row["sim_sid"], hour, row["network_sid"])
         into = merged.get(key)
         if into is None:
@@ -52,8 +49,10 @@ def add_usage(db: Session, rows: Iterable[dict]) -> None:
             into["data_upload"] += up
             into["data_download"] += down
             into["data_total"] += up + down
-    upsert_add(db, UsageHour, ["sim_sid", "hour", "network_sid"], list(merged.values()),
-               COUNTERS)
+    names = ("account_sid", "sim_sid", "fleet_sid", "network_sid", "iso_country", "hour",
+             *COUNTERS)
+    BulkSql(db).upsert_add(UsageHour.__table__, ("sim_sid", "hour", "network_sid"), names,
+                           COUNTERS, (tuple(row[n] for n in names) for row in merged.values()))
 
 
 def data_used(db: Session, sim_sid: str, since: datetime) -> int:
