@@ -14,20 +14,15 @@ from typing import Any
 
 from simplane.core.sids import new_sid
 from simplane.network.events import NetworkEvent
+from simplane.supersim import errors as E
 from simplane.supersim import networks
 
 PREFIX = "com.twilio.iot.supersim.connection."
 ATTACHMENT = {"attachment.accepted", "attachment.rejected", "attachment.failed"}
 
-# Error codes published in events. 83705 is Twilio's; the others are simplane's own, beside it.
-SIM_NOT_ACTIVE = 83705
-NETWORK_NOT_ALLOWED = 83706
-DATA_DISABLED = 83707
-DATA_LIMIT_REACHED = 83708
-ATTACHMENT_FAILED = 83709
-DATA_SESSION_FAILED = 83710
-REFUSALS = {"DATA_DISABLED": (DATA_DISABLED, "Data is disabled for the Super SIM's Fleet"),
-            "DATA_LIMIT_REACHED": (DATA_LIMIT_REACHED,
+# Why a data session was refused, as the error of its data-session.failed event.
+REFUSALS = {"DATA_DISABLED": (E.DATA_DISABLED, "Data is disabled for the Super SIM's Fleet"),
+            "DATA_LIMIT_REACHED": (E.DATA_LIMIT_REACHED,
                                    "The Super SIM has reached its Fleet's data limit")}
 
 

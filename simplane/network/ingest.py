@@ -29,11 +29,12 @@ from simplane.core.bulk import BulkSql
 from simplane.core.sids import new_sid
 from simplane.events import outbox
 from simplane.network import connection_events
-from simplane.network.connection_events import ATTACHMENT_FAILED, DATA_SESSION_FAILED, REFUSALS
+from simplane.network.connection_events import REFUSALS
 from simplane.network.events import NetworkEvent, home_network, operator
 from simplane.network.models import DataSession, SimState
 from simplane.network.rollups import add_usage, hour_of
 from simplane.network.policy import FleetPlan, Plan
+from simplane.supersim import errors as E
 from simplane.supersim import usage as fleet_usage
 from simplane.supersim.access import attach_decision, set_ip_address, sims_by_imsi
 from simplane.wireless.models import RatePlan, Sim
@@ -173,7 +174,7 @@ class _Batch:
         if event.session_id is None:
             if fleet:
                 error = rejection or (
-                    (ATTACHMENT_FAILED, event.error or "The attachment failed")
+                    (E.ATTACHMENT_FAILED, event.error or "The attachment failed")
                     if kind != "attachment.accepted" else None)
                 self._publish(kind, plan, event, error=error)
             return
@@ -211,7 +212,7 @@ class _Batch:
             self.ip_addresses[sim_sid] = None
         if event.kind == "session.failed" and ending:
             self._publish("data-session.failed", plan, event, session,
-                          error=(DATA_SESSION_FAILED, event.error or "The data session failed"))
+                          error=(E.DATA_SESSION_FAILED, event.error or "The data session failed"))
         elif session["status"] != "open" or (event.kind == "session.updated"
                                              and event.time > window_start):
             kind = "data-session.updated" if session["status"] == "open" else "data-session.ended"
