@@ -41,7 +41,7 @@ Position = tuple[int, int]  # (txid, pk): see OutboxEvent
 
 
 def event_time(when: datetime | None) -> str:
-    """CloudEvents time as Twilio writes it: UTC with milliseconds, e.g. 2022-12-14T13:40:52.000Z."""
+    """CloudEvents time as Twilio writes it: UTC, milliseconds, e.g. 2022-12-14T13:40:52.000Z."""
     when = (when or datetime.now(UTC)).astimezone(UTC)
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 

@@ -132,8 +132,8 @@ def check_type(type_: str, version: int | None, name: str, version_name: str) ->
     if version is None:
         return catalogue.latest(kind.schema_id).version
     if catalogue.version(kind.schema_id, version) is None:
-        raise bad_request(f"Invalid {version_name}: schema version {version} of {kind.schema_id} does "
-                          f"not exist for {type_!r}")
+        raise bad_request(f"Invalid {version_name}: schema version {version} of "
+                          f"{kind.schema_id} does not exist for {type_!r}")
     return version
 
 

@@ -52,7 +52,8 @@ def sink_json(ctx: Ctx, s: EventSink) -> dict:
     url = ctx.url(f"/Sinks/{s.sid}")
     return {
         "date_created": iso(s.date_created), "date_updated": iso(s.date_updated),
-        "description": s.description, "sid": s.sid, "sink_configuration": svc.configuration(ctx.runtime.box, s),
+        "description": s.description, "sid": s.sid,
+        "sink_configuration": svc.configuration(ctx.runtime.box, s),
         "sink_type": s.sink_type, "status": s.status, "url": url,
         "links": {"sink_test": f"{url}/Test", "sink_validate": f"{url}/Validate"},
     }

@@ -1,5 +1,5 @@
-"""Real processes: a dispatcher killed with SIGKILL mid-stream loses nothing, and several
-dispatchers on one PostgreSQL database never deliver a batch twice."""
+"""Real processes: a server or dispatcher killed with SIGKILL mid-stream loses nothing, and
+several dispatchers on one PostgreSQL database never deliver a batch twice."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+
+import pytest
 
 from simplane.events import outbox
 from tests.events.conftest import ALL_CONNECTION_TYPES, Fleet, active_webhook, deliveries, subscribe
@@ -25,6 +27,29 @@ def dispatcher(server, log: Path) -> subprocess.Popen:  # type: ignore[no-untype
         [*SIMPLANE, "events", "dispatch", "--database-url", server.runtime.settings.database_url,
          "--log-level", "debug"], env=env, stdout=subprocess.DEVNULL,
         stderr=log.open("ab"))
+
+
+def serve(server, log: Path) -> subprocess.Popen:  # type: ignore[no-untyped-def]
+    """`simplane serve` (API and background worker) on the test database, once it answers."""
+    import httpx
+
+    from tests.support import free_port
+
+    port = free_port()
+    env = dict(os.environ, SIMPLANE_SECRET_KEY=server.runtime.settings.secret_key)
+    proc = subprocess.Popen(
+        [*SIMPLANE, "serve", "--port", str(port), "--database-url",
+         server.runtime.settings.database_url, "--log-level", "warning"], env=env,
+        stdout=subprocess.DEVNULL, stderr=log.open("ab"))
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.05)
 
 
 def ready(log: Path, timeout: float = 60.0) -> None:
@@ -69,7 +94,9 @@ def collect(receiver: HookReceiver, expected: set[str], timeout: float = 120.0
     return ids, batches
 
 
-def test_kill_9_mid_stream_loses_nothing(account, server, tmp_path):  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("process", ["serve", "dispatch"])
+def test_kill_9_mid_stream_loses_nothing(account, server, tmp_path, process):  # type: ignore[no-untyped-def]
+    start = serve if process == "serve" else dispatcher
     receiver = HookReceiver()
     receiver.delay = 0.005  # slow enough that kills land mid-delivery
     try:
@@ -80,7 +107,7 @@ def test_kill_9_mid_stream_loses_nothing(account, server, tmp_path):  # type: ig
         received: list[str] = []
         kills = 0
         for _ in range(3):
-            proc = dispatcher(server, tmp_path / "dispatch.log")
+            proc = start(server, tmp_path / "process.log")
             produced += publish(server, fleet.rows(updates=3))  # 300 events
             first = receiver.get(timeout=30)  # it is delivering...
             received += [e["id"] for e in deliveries(first)]
@@ -90,7 +117,7 @@ def test_kill_9_mid_stream_loses_nothing(account, server, tmp_path):  # type: ig
             produced += publish(server, fleet.rows(updates=1))  # while nobody delivers
             while not receiver.requests.empty():
                 received += [e["id"] for e in deliveries(receiver.requests.get())]
-        proc = dispatcher(server, tmp_path / "dispatch.log")
+        proc = start(server, tmp_path / "process.log")
         try:
             ids, _ = collect(receiver, set(produced) - set(received))
         finally:
