@@ -19,6 +19,7 @@ from simplane.events import catalogue, outbox, sinks
 from simplane.events.models import EventSink, EventSubscribedEvent, EventSubscription
 
 MAX_DESCRIPTION = 255
+SINK_STATUSES = ("initialized", "validating", "active", "failed")
 
 
 def description(value: str) -> str:

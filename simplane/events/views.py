@@ -177,6 +177,9 @@ def fetch_sink(ctx: Ctx) -> dict:
 def list_sinks(ctx: Ctx) -> dict:
     stmt = select(EventSink).where(EventSink.account_sid == ctx.account_sid)
     if "Status" in ctx.params:
+        if ctx.params["Status"] not in svc.SINK_STATUSES:
+            raise bad_request(f"Invalid Status: {ctx.params['Status']!r} is not one of "
+                              f"{', '.join(svc.SINK_STATUSES)}")
         stmt = stmt.where(EventSink.status == ctx.params["Status"])
     if "InUse" in ctx.params:
         used = exists().where(EventSubscription.sink_pk == EventSink.pk)

@@ -126,6 +126,9 @@ def test_list_filters_update_delete(events, account, server, receiver):  # type:
     assert [s.sid for s in events.sinks.list(in_use=True)] == [b.sid]
     assert [s.sid for s in events.sinks.list(in_use=False)] == [a.sid]
     assert len(list(events.sinks.list(page_size=1))) == 2
+    response = httpx.get(f"{server.base_url}/events/v1/Sinks?Status=sleeping",
+                         auth=(account.sid, account.token))
+    assert response.status_code == 400 and "Status" in response.json()["message"]
     updated = events.sinks(a.sid).update(description="renamed")
     assert updated.description == "renamed"
     with raises(20001, 400):

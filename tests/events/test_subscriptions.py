@@ -40,8 +40,14 @@ def test_subscribed_events_create_update_delete(events, account, server, receive
     se = events.subscriptions(sub.sid).subscribed_events
     added = se.create(type=ENDED, schema_version=1)
     assert (added.type, added.schema_version) == (ENDED, 1)
-    again = se.create(type=ENDED)  # already there: answered with 200, unchanged
+    again = se.create(type=ENDED)  # already there: unchanged
     assert again.schema_version == 1
+    url = f"{server.base_url}/events/v1/Subscriptions/{sub.sid}/SubscribedEvents"
+    auth = (account.sid, account.token)
+    assert httpx.post(url, data={"Type": ENDED}, auth=auth).status_code == 200
+    created = httpx.post(url, data={"Type": CONNECTION + "attachment.failed"}, auth=auth)
+    assert created.status_code == 201 and created.json()["schema_version"] == 2
+    assert se(CONNECTION + "attachment.failed").delete() is True
     assert se(ENDED).update(schema_version=2).schema_version == 2
     assert se(ENDED).fetch().schema_version == 2
     with raises(20001, 400) as check:
