@@ -53,7 +53,11 @@ log = logging.getLogger("simplane.events")
 
 HOST = socket.gethostname()
 LEASE_SECONDS = 30.0
-BATCHES_PER_LEASE = 50  # then the sink is released, so that other jobs and sinks get their turn
+# A sink is released after this many batches or this much time, whichever comes first, and a
+# round of the job ends after TURN_SECONDS, so that other sinks, other dispatchers and the
+# worker's other jobs get their turn even when a sink is slow.
+BATCHES_PER_LEASE = 50
+TURN_SECONDS = 1.0
 BACKOFF_CAP = 600.0
 
 
@@ -87,10 +91,13 @@ def lease_free(lease_owner: str | None, lease_until: float | None, now: float) -
 def dispatch(runtime: Runtime) -> bool:
     """The worker job: deliver what is due to every sink; True when something was sent."""
     busy = False
+    deadline = time.monotonic() + TURN_SECONDS
     for candidate in _due(runtime):  # one at a time, so that other dispatchers get their share
+        if time.monotonic() > deadline:
+            return True  # more is due: the worker comes back at once
         for sink_pk in _claim(runtime, [candidate]):
             try:
-                busy = _work(runtime, sink_pk) or busy
+                busy = _work(runtime, sink_pk, deadline) or busy
             finally:
                 _release(runtime, sink_pk)
     return busy
@@ -148,9 +155,11 @@ class Batch:
     published_at: list[float]
 
 
-def _work(runtime: Runtime, sink_pk: int) -> bool:
+def _work(runtime: Runtime, sink_pk: int, deadline: float) -> bool:
     sent = False
     for _ in range(BATCHES_PER_LEASE):
+        if sent and time.monotonic() > deadline:
+            return sent
         with runtime.db.read() as db:
             sink = db.get(EventSink, sink_pk)
             if sink is None or sink.lease_owner != owner():
