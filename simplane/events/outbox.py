@@ -34,6 +34,7 @@ import orjson
 from sqlalchemy import func, insert, select, text, tuple_
 from sqlalchemy.orm import Session
 
+from simplane.core.clock import utc
 from simplane.core.sids import new_sid
 from simplane.events.models import OutboxEvent
 
@@ -42,7 +43,7 @@ Position = tuple[int, int]  # (txid, pk): see OutboxEvent
 
 def event_time(when: datetime | None) -> str:
     """CloudEvents time as Twilio writes it: UTC, milliseconds, e.g. 2022-12-14T13:40:52.000Z."""
-    when = (when or datetime.now(UTC)).astimezone(UTC)
+    when = utc(when or datetime.now(UTC))  # a naive datetime is UTC, as everywhere in simplane
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
