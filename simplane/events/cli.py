@@ -54,6 +54,38 @@ def dispatch(
 
 
 @app.command()
+def sinks(
+    account: Annotated[str | None, typer.Option(
+        "--account", help="Only this account's sinks (default: every account's).")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Every sink's delivery state: status, backlog, retries and the last error."""
+    from rich.console import Console
+    from rich.table import Table
+    from sqlalchemy import select
+
+    from simplane.events.dispatcher import backlog
+    from simplane.events.models import EventSink
+
+    runtime = _runtime(database_url)
+    table = Table("sink", "account", "type", "status", "backlog", "attempts", "next attempt",
+                  "last error")
+    try:
+        with runtime.db.read() as db:
+            stmt = select(EventSink).order_by(EventSink.pk)
+            if account:
+                stmt = stmt.where(EventSink.account_sid == account)
+            for sink in db.scalars(stmt):
+                table.add_row(sink.sid, sink.account_sid, sink.sink_type, sink.status,
+                              str(backlog(db, sink)), str(sink.attempts),
+                              sink.next_attempt_at.strftime("%Y-%m-%d %H:%M:%S") if sink.attempts
+                              else "-", sink.last_error or "-")
+    finally:
+        runtime.close()
+    Console(width=200).print(table)
+
+
+@app.command()
 def tail(
     account: Annotated[str | None, typer.Option(
         "--account", help="Only this account's events (default: every account's).")] = None,

@@ -37,6 +37,23 @@ def test_per_sink_counters_backlog_and_latency(account, server, receiver):  # ty
                   sink_type="webhook") >= len(ids)
 
 
+def test_sinks_command_shows_delivery_state(account, server, receiver):  # type: ignore[no-untyped-def]
+    sink = active_webhook(account, server, receiver)
+    subscribe(account, sink, ALL_CONNECTION_TYPES)
+    with server.runtime.db.write() as db:
+        ids = outbox.publish_many(db, Fleet(account.sid, sims=2).rows(updates=0))
+    receiver.statuses = [503]
+    server.drain()
+    result = CliRunner().invoke(app, ["events", "sinks", "--database-url",
+                                      server.runtime.settings.database_url,
+                                      "--account", account.sid])
+    assert result.exit_code == 0, result.output
+    [line] = [row for row in result.output.splitlines() if sink.sid in row]
+    cells = [cell.strip() for cell in line.strip("│ ").split("│")]
+    assert cells[2:6] == ["webhook", "active", str(len(ids)), "1"]
+    assert cells[7] == "HTTP 503"
+
+
 def test_tail_prints_the_stream(account, server):  # type: ignore[no-untyped-def]
     rows = Fleet(account.sid, sims=2).rows(updates=0)
     with server.runtime.db.write() as db:
