@@ -38,11 +38,11 @@ def dispatch(
     also delivers, in its background worker."""
     from simplane.core import logs
     from simplane.core.worker import Worker
-    from simplane.events.dispatcher import dispatch as job
+    from simplane.events.jobs import JOBS
 
     logs.configure(log_level)
     runtime = _runtime(database_url)
-    worker = Worker(runtime, [job], tick=0.1)
+    worker = Worker(runtime, JOBS, tick=0.1)  # delivery and outbox retention
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
