@@ -5,7 +5,9 @@ cursor (FOR UPDATE SKIP LOCKED on PostgreSQL, so several processes share the sin
 work on the same one), reads the next events in outbox order, keeps those its subscriptions ask
 for, sends them as one batch and only then moves the cursor, in one conditional UPDATE. A crash
 anywhere in between loses nothing: the batch is sent again (receivers deduplicate on the event
-id). Order is total per sink, hence per SIM.
+id). Order is total per sink, hence per SIM: publication order on SQLite; on PostgreSQL the
+order the publishing transactions took their ids, which is publication order unless two
+transactions that overlap in time publish for the same SIM.
 
 A failed send (5xx, 4xx, timeout, refused connection) leaves the cursor where it is and retries
 the sink with exponential backoff and jitter, or after the Retry-After the sink asked for. A sink
