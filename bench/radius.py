@@ -163,9 +163,12 @@ def simplane(db_file: Path, fresh: Path) -> tuple[ServerProcess, int]:
     return ServerProcess(argv, url, http), udp
 
 
+ACCEPTED = re.compile(r'^simplane_radius_packets_total\{outcome="accepted"\} (\S+)', re.MULTILINE)
+
+
 def accepted_packets(server: ServerProcess) -> int:
     text = httpx.get(server.base_url + "/metrics", timeout=10).text
-    match = re.search(r'^simplane_radius_packets_total\{outcome="accepted"\} (\S+)', text, re.M)
+    match = ACCEPTED.search(text)
     return int(float(match.group(1))) if match else -1
 
 
