@@ -10,7 +10,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from simplane.config import Settings
+from simplane.events.cli import app as events_app
 from simplane.network.simulate_cli import simulate
+from simplane.proxy.cli import app as proxy_app
 
 app = typer.Typer(help="simplane: Twilio-compatible IoT connectivity, self-hosted.",
                   no_args_is_help=True)
@@ -20,9 +22,9 @@ db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(sims_app, name="sims")
 app.add_typer(db_app, name="db")
-app.add_typer(__import__("simplane.proxy.cli", fromlist=["app"]).app, name="proxy")
+app.add_typer(proxy_app, name="proxy")
+app.add_typer(events_app, name="events")
 app.command("simulate")(simulate)
-app.add_typer(__import__("simplane.events.cli", fromlist=["app"]).app, name="events")
 
 err = Console(stderr=True)
 
