@@ -4,6 +4,7 @@ usage rollups (never raw history)."""
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections import defaultdict
 from datetime import datetime, timedelta
 
@@ -130,15 +131,17 @@ def _usage_records(ctx: Ctx, table, owner_column, owner: str, sim_sid: str | Non
                    table.commands_from_sim, table.commands_to_sim)
             .where(owner_column == owner, table.hour >= lo.replace(minute=0, second=0),
                    table.hour < hi)).all()
-        for p_start, p_end in page:
-            usage: dict = defaultdict(lambda: [0, 0, 0, 0])
-            first_hour = p_start.replace(minute=0, second=0, microsecond=0)  # rollups are hourly
-            for row in hours:
-                if first_hour <= row.hour < p_end:
-                    bucket = usage[(row.roaming, row.country)]
-                    for i, value in enumerate(row[3:]):
-                        bucket[i] += value
-            record = usage_record(p_start, p_end, usage)
+        # Each hourly row counts in the one period it falls in (periods are contiguous).
+        firsts = [p_start.replace(minute=0, second=0, microsecond=0) for p_start, _ in page]
+        usage: list[dict] = [defaultdict(lambda: [0, 0, 0, 0]) for _ in page]
+        for row in hours:
+            at = bisect_right(firsts, row.hour) - 1
+            if at >= 0 and row.hour < page[at][1]:
+                bucket = usage[at][(row.roaming, row.country)]
+                for i, value in enumerate(row[3:]):
+                    bucket[i] += value
+        for (p_start, p_end), period_usage in zip(page, usage, strict=True):
+            record = usage_record(p_start, p_end, period_usage)
             records.append({"sim_sid": sim_sid, "account_sid": ctx.account_sid, **record}
                            if sim_sid else {"account_sid": ctx.account_sid, **record})
     next_token = f"PA{int(page[-1][0].timestamp())}" if more else None
