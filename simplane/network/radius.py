@@ -203,6 +203,7 @@ class RadiusServer:
     """An accounting listener on one UDP socket, served by one thread."""
 
     DUPLICATES_KEPT = 4096
+    BATCH = 512  # datagrams read off the socket and ingested together
 
     def __init__(self, runtime: Runtime, secret: str | bytes, host: str = "127.0.0.1",
                  port: int = 1813) -> None:
@@ -236,42 +237,79 @@ class RadiusServer:
     def serve(self) -> None:
         while not self._stop.is_set():
             try:
-                data, peer = self.sock.recvfrom(4096)
+                datagrams = [self.sock.recvfrom(4096)]
             except TimeoutError:
                 continue
             except OSError:
                 if self._stop.is_set():
                     return
                 raise
-            reply = self.handle(data, peer)
-            if reply is not None:
+            while len(datagrams) < self.BATCH:  # whatever else is already queued
+                try:
+                    datagrams.append(self.sock.recvfrom(4096, socket.MSG_DONTWAIT))
+                except (BlockingIOError, InterruptedError, TimeoutError):
+                    break
+            for peer, reply in self.handle(datagrams):
                 try:
                     self.sock.sendto(reply, peer)
                 except OSError as exc:
                     log.warning("radius: cannot answer %s: %s", peer, exc)
 
-    def handle(self, data: bytes, peer: tuple) -> bytes | None:
-        """The Accounting-Response to send, or None to drop the datagram; counts the outcome."""
-        try:
-            reply, outcome = self._handle(data, peer)
-        except Dropped as exc:
-            log.info("radius: dropped a packet from %s (%s): %s", peer[0], exc.outcome, exc)
-            PACKETS.labels(exc.outcome).inc()
-            return None
-        except Exception:
-            log.exception("radius: cannot ingest a packet from %s", peer[0])
-            PACKETS.labels("error").inc()
-            return None  # unanswered, so the gateway retransmits
-        PACKETS.labels(outcome).inc()
-        return reply
+    def handle(self, datagrams: list[tuple[bytes, tuple]]) -> list[tuple[tuple, bytes]]:
+        """The Accounting-Responses to send for a batch of datagrams, as (peer, reply); the
+        others are dropped. Every event of the batch goes to ingest in one transaction, and
+        nothing is answered before it commits: if it fails, the gateways retransmit."""
+        pending: list[tuple[tuple, tuple, radius_packet.AcctPacket, NetworkEvent | None]] = []
+        answers: list[tuple[tuple, bytes]] = []
+        seen: dict[tuple, tuple] = {}
+        for data, peer in datagrams:
+            try:
+                key, found = self._decode(data, peer)
+            except Dropped as exc:
+                log.info("radius: dropped a packet from %s (%s): %s", peer[0], exc.outcome, exc)
+                PACKETS.labels(exc.outcome).inc()
+                continue
+            if isinstance(found, bytes):
+                answers.append((peer, found))
+                PACKETS.labels("duplicate").inc()
+            elif key in seen:  # retransmitted within the batch: answered with the first
+                pending.append((peer, key, seen[key][0], None))
+            else:
+                seen[key] = found
+                pending.append((peer, key, *found))
+        events = [event for _p, _k, _pkt, event in pending if event is not None]
+        unknown: set[str] = set()
+        if events:
+            try:
+                unknown = set(ingest(self.runtime, events).unknown)
+            except Exception:
+                log.exception("radius: cannot ingest %d packets", len(events))
+                PACKETS.labels("error").inc(len(events))
+                return answers  # the rest unanswered, so the gateways retransmit
+        replies: dict[tuple, bytes] = {}
+        for peer, key, pkt, event in pending:
+            if key not in replies:
+                if event is not None and event.imsi in unknown:
+                    log.info("radius: dropped a packet from %s (unknown_imsi): no SIM has IMSI "
+                             "%s", peer[0], event.imsi)
+                    PACKETS.labels("unknown_imsi").inc()
+                    continue
+                replies[key] = self._remember(key, pkt.CreateReply().ReplyPacket())
+                PACKETS.labels("accepted" if seen[key][1] is not None else "ignored").inc()
+            else:
+                PACKETS.labels("duplicate").inc()
+            answers.append((peer, replies[key]))
+        return answers
 
-    def _handle(self, data: bytes, peer: tuple) -> tuple[bytes, str]:
+    def _decode(self, data: bytes, peer: tuple) -> tuple[tuple, bytes | tuple]:
+        """The packet's duplicate-detection key, and either the reply already sent for it or
+        (the verified packet, its event or None)."""
         if len(data) < 20 or data[0] != radius_packet.AccountingRequest:
             raise Dropped("malformed", "not an Accounting-Request")
         key = (peer[0], peer[1], data[1], data[4:20])
         cached = self._replies.get(key)
         if cached is not None:  # a retransmission (RFC 5080 section 2.2.2): the same answer
-            return cached, "duplicate"
+            return key, cached
         try:
             pkt = radius_packet.AcctPacket(packet=data, secret=self.secret, dict=self.dict)
         except (radius_packet.PacketError, KeyError, IndexError, TypeError, ValueError,
@@ -285,14 +323,10 @@ class RadiusServer:
             event = to_event(pkt, self.runtime.clock.now())
         except (TypeError, ValueError) as exc:
             raise Dropped("malformed", str(exc)) from None
-        outcome = "ignored"
-        if event is not None:
-            result = ingest(self.runtime, [event])
-            if result.unknown_imsi:
-                raise Dropped("unknown_imsi", f"no SIM has IMSI {event.imsi}")
-            outcome = "accepted"
-        reply = pkt.CreateReply().ReplyPacket()
+        return key, (pkt, event)
+
+    def _remember(self, key: tuple, reply: bytes) -> bytes:
         self._replies[key] = reply
         while len(self._replies) > self.DUPLICATES_KEPT:
             self._replies.popitem(last=False)
-        return reply, outcome
+        return reply
