@@ -37,9 +37,7 @@ def add_sims(db: Session, rows: Iterable[SimRow], now: datetime, account_sid: st
     an account (registered for it); returns their rows (sid, iccid, imsi, registration_code, …)
     in order."""
     rows = list(rows)
-    for row in rows:
-        row.imsi = row.imsi or wireless_inventory.new_imsi(IMSI_PREFIX)
-        row.registration_code = row.registration_code or wireless_inventory.new_registration_code()
+    wireless_inventory.fill_in(db, rows, IMSI_PREFIX)
     problems = []
     for i, row in enumerate(rows):
         if row.status not in STATUSES:

@@ -125,14 +125,32 @@ def _existing(db: Session, column, values: list[str]) -> set[str]:  # type: igno
     return found
 
 
+def fill_in(db: Session, rows: list[SimRow], imsi_prefix: str = IMSI_PREFIX) -> None:
+    """Give rows without an IMSI or registration code new ones: IMSIs drawn again until none
+    repeats another row's or one already provisioned (for either product)."""
+    from simplane.supersim.models import Sim as SuperSim  # one network serves both products
+
+    for row in rows:
+        row.registration_code = row.registration_code or new_registration_code()
+    drawn = [row for row in rows if not row.imsi]
+    used = {row.imsi for row in rows if row.imsi}
+    while drawn:
+        for row in drawn:
+            row.imsi = new_imsi(imsi_prefix)
+            while row.imsi in used:
+                row.imsi = new_imsi(imsi_prefix)
+            used.add(row.imsi)
+        values = [row.imsi for row in drawn]
+        taken = _existing(db, Sim.imsi, values) | _existing(db, SuperSim.imsi, values)
+        drawn = [row for row in drawn if row.imsi in taken]
+
+
 def add_sims(db: Session, account_sid: str, rows: Iterable[SimRow], now: datetime,
              rate_plan_pk: int | None = None, batch: int = 5000,
              progress: Callable[[int], None] | None = None) -> list[str]:
     """Insert SIMs, all or none (the caller's transaction); returns their SIDs in order."""
     rows = list(rows)
-    for row in rows:
-        row.imsi = row.imsi or new_imsi()
-        row.registration_code = row.registration_code or new_registration_code()
+    fill_in(db, rows)
     problems = []
     from simplane.supersim.models import Sim as SuperSim  # one network serves both products
 

@@ -1,0 +1,21 @@
+"""Generated IMSIs never repeat one another nor one already provisioned."""
+
+from __future__ import annotations
+
+from simplane.wireless import inventory
+
+
+def test_generated_imsis_are_drawn_again_until_unique(server, account, monkeypatch):
+    [sid] = server.provision(account.sid, 1)
+    with server.runtime.db.read() as db:
+        from simplane.wireless.models import Sim
+
+        taken = db.query(Sim.imsi).filter_by(sid=sid).scalar()
+    draws = iter([taken, "901420000000001", "901420000000001", "901420000000002",
+                  "901420000000003"])
+    monkeypatch.setattr(inventory, "new_imsi", lambda prefix=inventory.IMSI_PREFIX: next(draws))
+    rows = inventory.generated_rows(2)
+    with server.runtime.db.read() as db:
+        inventory.fill_in(db, rows)
+    assert sorted(r.imsi for r in rows) == ["901420000000001", "901420000000002"]
+    assert all(r.registration_code for r in rows)
