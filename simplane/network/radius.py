@@ -14,6 +14,7 @@ no SIM carries, are dropped unanswered and counted in simplane_radius_packets_to
 from __future__ import annotations
 
 import logging
+import select
 import socket
 import struct
 import threading
@@ -213,7 +214,7 @@ class RadiusServer:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
         self.sock.bind((host, port))
-        self.sock.settimeout(0.2)
+        self.sock.setblocking(False)
         self.address = self.sock.getsockname()[:2]
         self._replies: OrderedDict[tuple, bytes] = OrderedDict()
         self._stop = threading.Event()
@@ -237,17 +238,18 @@ class RadiusServer:
     def serve(self) -> None:
         while not self._stop.is_set():
             try:
-                datagrams = [self.sock.recvfrom(4096)]
-            except TimeoutError:
-                continue
-            except OSError:
+                readable, _, _ = select.select([self.sock], [], [], 0.2)
+            except (OSError, ValueError):
                 if self._stop.is_set():
                     return
                 raise
-            while len(datagrams) < self.BATCH:  # whatever else is already queued
+            if not readable:
+                continue
+            datagrams = []
+            while len(datagrams) < self.BATCH:  # whatever is queued, without waiting for more
                 try:
-                    datagrams.append(self.sock.recvfrom(4096, socket.MSG_DONTWAIT))
-                except (BlockingIOError, InterruptedError, TimeoutError):
+                    datagrams.append(self.sock.recvfrom(4096))
+                except (BlockingIOError, InterruptedError):
                     break
             for peer, reply in self.handle(datagrams):
                 try:
