@@ -24,13 +24,23 @@ class BulkSql:
     def _run(self, statement: str, table, names: Sequence[str], rows: Iterable[tuple]) -> None:  # type: ignore[no-untyped-def]
         processors = [(i, p) for i, name in enumerate(names)
                       if (p := table.c[name].type._cached_bind_processor(self.dialect))]
-        values = [list(row) for row in rows]
-        for row in values:
-            for i, process in processors:
-                if row[i] is not None:
-                    row[i] = process(row[i])
-        if values:
-            self.connection.exec_driver_sql(statement, [tuple(row) for row in values])
+        if processors:
+            values = [list(row) for row in rows]
+            for row in values:
+                for i, process in processors:
+                    if row[i] is not None:
+                        row[i] = process(row[i])
+            rows = [tuple(row) for row in values]
+        else:
+            rows = list(rows)
+        if rows:
+            self.connection.exec_driver_sql(statement, rows)
+
+    def insert(self, table, names: Sequence[str], rows: Iterable[tuple]) -> None:  # type: ignore[no-untyped-def]
+        """INSERT INTO table (names) VALUES …, one row per tuple."""
+        marks = ", ".join([self.mark] * len(names))
+        columns = ", ".join(f'"{name}"' for name in names)
+        self._run(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", table, names, rows)
 
     def select_in(self, columns: Sequence, source: str, keys: Sequence,  # type: ignore[no-untyped-def]
                   values: Iterable[tuple], processed: bool = True) -> list[tuple]:

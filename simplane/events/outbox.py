@@ -35,10 +35,12 @@ from sqlalchemy import func, insert, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from simplane.core.clock import utc
+from simplane.core.bulk import BulkSql
 from simplane.core.sids import new_sid
 from simplane.events.models import OutboxEvent
 
 Position = tuple[int, int]  # (txid, pk): see OutboxEvent
+WRITTEN = ("id", "account_sid", "type", "subject", "time", "data", "published_at")
 
 
 def event_time(when: datetime | None) -> str:
@@ -72,7 +74,8 @@ def publish_many(db: Session, rows: Iterable[Mapping[str, Any]]) -> list[str]:
     values = [_row(r["account_sid"], r["type"], r["data"], r.get("subject"), r.get("time"),
                    r.get("id"), now) for r in rows]
     if values:
-        db.execute(insert(OutboxEvent), values)
+        BulkSql(db).insert(OutboxEvent.__table__, WRITTEN,
+                           (tuple(v[name] for name in WRITTEN) for v in values))
     return [v["id"] for v in values]
 
 

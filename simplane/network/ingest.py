@@ -47,10 +47,12 @@ STATES = SimState.__table__
 # Columns of a session that ingest reads and may change after the start.
 MUTABLE = ("status", "bytes_up", "bytes_down", "packets_up", "packets_down", "last_updated",
            "cell_id", "lac", "lat", "lon", "imei", "radio_link", "ip_address", "end", "end_reason")
+COUNTERS = ("bytes_up", "bytes_down", "packets_up", "packets_down", "last_updated")
 RADIO = ("cell_id", "lac", "lat", "lon", "imei", "radio_link", "ip_address")
 RADIO_EVENT = {"radio_link": "rat"}
 STATE_COLUMNS = ("account_sid", "attached", "mcc", "mnc", "roaming", "country", "changed_at",
                  "period", "used_home", "used_national", "used_international")
+STATE_USAGE = ("period", "used_home", "used_national", "used_international")
 USED = {"home": "used_home", "national": "used_national", "international": "used_international"}
 ATTACHING = {"attachment.accepted": True, "session.started": True, "session.updated": True,
              "attachment.rejected": False, "attachment.failed": False, "session.ended": False,
@@ -144,7 +146,9 @@ class _Batch:
         self.new_sessions: list[dict[str, Any]] = []
         self.changed_sessions: dict[int, dict[str, Any]] = {}
         self.new_states: set[str] = set()
-        self.changed_states: set[str] = set()
+        self.changed_states: set[str] = set()  # their usage this period changed
+        self.moved_states: set[str] = set()  # their attachment, network or account changed
+        self.reshaped: set[int] = set()  # sessions with more than their counters changed
         self.usage: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
         # Super SIMs: their usage rollups, connection events and IP addresses.
         self.fleet_usage: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
@@ -201,6 +205,7 @@ class _Batch:
         growth = self._count(sim_sid, account_sid, plan, state, session, event)
         ending = event.kind in ("session.ended", "session.failed") and session["status"] == "open"
         if ending:
+            self.reshaped.add(session["pk"])
             session["status"] = "ended" if event.kind == "session.ended" else "failed"
             session["end"] = event.time
             session["end_reason"] = event.error[:32] if event.error else None
@@ -261,7 +266,7 @@ class _Batch:
             self.changed_states.add(sim_sid)
         if state["account_sid"] != account_sid:  # the SIM moved to another account
             state["account_sid"] = account_sid
-            self.changed_states.add(sim_sid)
+            self.moved_states.add(sim_sid)
         return state
 
     def _presence(self, state: dict[str, Any], event: NetworkEvent, kind: str) -> None:
@@ -276,8 +281,7 @@ class _Batch:
             state.update(mcc=event.mcc, mnc=event.mnc,
                          roaming=roaming_class(event.imsi, event.mcc, event.mnc),
                          country=(op.country if op else None) or "")
-        if state["sim_sid"] not in self.new_states:
-            self.changed_states.add(state["sim_sid"])
+        self.moved_states.add(state["sim_sid"])
 
     def _open(self, sim_sid: str, account_sid: str, plan: Plan | FleetPlan,
               state: dict[str, Any], event: NetworkEvent) -> dict[str, Any]:
@@ -322,8 +326,9 @@ class _Batch:
         if event.time >= session["last_updated"]:
             for name in RADIO:
                 value = getattr(event, RADIO_EVENT.get(name, name))
-                if value is not None:
+                if value is not None and value != session[name]:
                     session[name] = value
+                    self.reshaped.add(session["pk"])
             session["last_updated"] = event.time
         up = event.bytes_up - session["bytes_up"]
         down = event.bytes_down - session["bytes_down"]
@@ -341,13 +346,13 @@ class _Batch:
             down = room - up
             if session["status"] == "open":
                 session.update(status="ended", end=event.time, end_reason="DATA_LIMIT_REACHED")
+                self.reshaped.add(session["pk"])
                 self.result.sessions_blocked += 1
         session["bytes_up"] += up
         session["bytes_down"] += down
         if in_period:
             state[USED[roaming]] += up + down
-            if state["sim_sid"] not in self.new_states:
-                self.changed_states.add(state["sim_sid"])
+            self.changed_states.add(state["sim_sid"])
         hour = hour_of(event.time)
         if isinstance(plan, FleetPlan):
             bucket = self.fleet_usage[(sim_sid, hour, session["operator_mcc"],
@@ -366,14 +371,20 @@ class _Batch:
         if self.new_sessions:
             db.execute(insert(SESSIONS), [{k: v for k, v in s.items() if k != "pk"}
                                           for s in self.new_sessions])
-        if self.changed_sessions:
-            sql.update(SESSIONS, "pk", MUTABLE, self.changed_sessions.items())
+        reshaped = [(pk, s) for pk, s in self.changed_sessions.items() if pk in self.reshaped]
+        counted = [(pk, s) for pk, s in self.changed_sessions.items() if pk not in self.reshaped]
+        if reshaped:
+            sql.update(SESSIONS, "pk", MUTABLE, reshaped)
+        if counted:  # interim updates: only the counters moved
+            sql.update(SESSIONS, "pk", COUNTERS, counted)
         if self.new_states:
             db.execute(insert(STATES), [self.states[sid] for sid in self.new_states])
-        changed = self.changed_states - self.new_states
-        if changed:
-            sql.update(STATES, "sim_sid", STATE_COLUMNS,
-                       ((sid, self.states[sid]) for sid in changed))
+        moved = self.moved_states - self.new_states
+        used = self.changed_states - self.new_states - moved
+        if moved:
+            sql.update(STATES, "sim_sid", STATE_COLUMNS, ((sid, self.states[sid]) for sid in moved))
+        if used:
+            sql.update(STATES, "sim_sid", STATE_USAGE, ((sid, self.states[sid]) for sid in used))
         add_usage(db, self.usage, sql=sql)
         if self.fleet_usage:
             self._add_fleet_usage()

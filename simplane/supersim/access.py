@@ -17,12 +17,13 @@ ends): IpAddresses lists it, and IP Commands are sent to it and recognised by it
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from simplane.core.bulk import BulkSql
 from simplane.supersim import billing, networks
 from simplane.supersim import errors as E
 from simplane.supersim.models import Fleet, NetworkAccessProfileNetwork, Sim
@@ -31,8 +32,7 @@ BYTES_PER_MB = 1_000_000
 CONNECTED = ("ready", "active")  # the statuses that may attach, use data and take commands
 
 
-@dataclass(frozen=True)
-class SimFacts:
+class SimFacts(NamedTuple):
     sid: str
     account_sid: str
     iccid: str
@@ -53,35 +53,38 @@ class SimFacts:
         return period[1] if period else None
 
 
+SIM_COLUMNS = [Sim.__table__.c[name] for name in (
+    "sid", "account_sid", "iccid", "imsi", "unique_name", "status", "date_ready",
+    "date_activated")] + [Fleet.__table__.c[name] for name in (
+        "sid", "data_enabled", "data_limit", "nap_pk")]
+SIMS_FROM = (f"{Sim.__tablename__} LEFT OUTER JOIN {Fleet.__tablename__} "
+             f"ON {Fleet.__tablename__}.pk = {Sim.__tablename__}.fleet_pk")
+
+
 def sims_by_imsi(db: Session, imsis: Iterable[str]) -> dict[str, SimFacts]:
-    wanted = list(set(imsis))
+    wanted = {(imsi,) for imsi in imsis}
     if not wanted:
         return {}
-    rows = []
-    for i in range(0, len(wanted), 5000):
-        rows += db.execute(
-            select(Sim.sid, Sim.account_sid, Sim.iccid, Sim.imsi, Sim.unique_name, Sim.status,
-                   Sim.date_ready, Sim.date_activated, Fleet.sid.label("fleet_sid"),
-                   Fleet.data_enabled, Fleet.data_limit, Fleet.nap_pk)
-            .outerjoin(Fleet, Fleet.pk == Sim.fleet_pk)
-            .where(Sim.imsi.in_(wanted[i:i + 5000]), Sim.account_sid.is_not(None))).all()
-    nap_pks = {row.nap_pk for row in rows if row.nap_pk is not None}
-    allowed: dict[int, set[tuple[str, str]]] = {pk: set() for pk in nap_pks}
+    rows = [row for row in BulkSql(db).select_in(SIM_COLUMNS, SIMS_FROM, [Sim.imsi], wanted)
+            if row[1] is not None]  # registered to an account
+    nap_pks = {row[11] for row in rows if row[11] is not None}
+    found: dict[int, set[tuple[str, str]]] = {pk: set() for pk in nap_pks}
     if nap_pks:
         for nap_pk, network_sid in db.execute(
                 select(NetworkAccessProfileNetwork.nap_pk, NetworkAccessProfileNetwork.network_sid)
                 .where(NetworkAccessProfileNetwork.nap_pk.in_(nap_pks))):
             network = networks.get(network_sid)
             if network is not None:
-                allowed[nap_pk].update(network.identifiers)
-    return {row.imsi: SimFacts(
-        sid=row.sid, account_sid=row.account_sid, iccid=row.iccid, imsi=row.imsi,
-        unique_name=row.unique_name, status=row.status, fleet_sid=row.fleet_sid,
-        data_enabled=bool(row.data_enabled) if row.fleet_sid else False,
-        data_limit=row.data_limit * BYTES_PER_MB if row.data_limit is not None else None,
-        allowed_networks=frozenset(allowed.get(row.nap_pk, ())),
-        date_ready=row.date_ready, date_activated=row.date_activated,
-    ) for row in rows}
+                found[nap_pk].update(network.identifiers)
+    allowed = {pk: frozenset(networks_of) for pk, networks_of in found.items()}
+    none: frozenset[tuple[str, str]] = frozenset()
+    return {imsi: SimFacts(
+        sid, account_sid, iccid, imsi, unique_name, status, fleet_sid,
+        bool(data_enabled) if fleet_sid else False,
+        data_limit * BYTES_PER_MB if data_limit is not None else None,
+        allowed.get(nap_pk, none), date_ready, date_activated)
+        for (sid, account_sid, iccid, imsi, unique_name, status, date_ready, date_activated,
+             fleet_sid, data_enabled, data_limit, nap_pk) in rows}
 
 
 def attach_decision(facts: SimFacts, mcc: str, mnc: str) -> tuple[int, str] | None:
