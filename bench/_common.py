@@ -1,7 +1,9 @@
-"""Shared helpers for the benchmarks: a provisioned SQLite database and a server subprocess."""
+"""Shared helpers for the benchmarks: a provisioned SQLite database, a server subprocess and
+load runs against it."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -114,3 +116,26 @@ def bench_serve(database_url: str, experiment: str | None = None) -> ServerProce
     if experiment:
         argv += ["--experiment", experiment]
     return ServerProcess(argv, database_url, port)
+
+
+def load(server: ServerProcess, urls: list[str], requests: int, concurrency: int, workdir: Path,
+         warmup: int, timeout: float, forms: list[str] | None = None, expect: int = 200
+         ) -> dict:
+    """One bench/_load.py run in its own process, so the load generator does not share the
+    server's interpreter; server CPU per request from /proc."""
+    urls_file = workdir / "urls.txt"
+    urls_file.write_text("\n".join(urls))
+    argv = [PYTHON, str(HERE / "_load.py"), "--urls-file", str(urls_file), "--user", ACCOUNT_SID,
+            "--password", AUTH_TOKEN, "--concurrency", str(concurrency),
+            "--requests", str(requests), "--warmup", str(warmup), "--expect", str(expect)]
+    if forms is not None:
+        forms_file = workdir / "forms.txt"
+        forms_file.write_text("\n".join(forms))
+        argv += ["--forms-file", str(forms_file)]
+    cpu_before = server.cpu_seconds()
+    out = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=timeout)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["server_cpu_us"] = round((server.cpu_seconds() - cpu_before) / result["sent"] * 1e6)
+    if result["errors"]:
+        raise RuntimeError(f"{result['errors']} answers were not {expect}: {result}")
+    return result

@@ -1,6 +1,8 @@
-"""Load generator, run in its own process: N GETs over C keep-alive connections (aiohttp).
+"""Load generator, run in its own process: N requests over C keep-alive connections (aiohttp),
+GETs of a list of URLs or form POSTs to one URL.
 
-Prints one JSON line: requests, seconds, rps, p50/p99 latency (ms), non-200 count.
+Prints one JSON line: requests, seconds, rps, p50/p99 latency (ms), count of answers whose
+status was not the expected one.
 """
 
 from __future__ import annotations
@@ -13,8 +15,12 @@ import time
 import aiohttp
 
 
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
 async def run(urls: list[str], user: str, password: str, concurrency: int, total: int,
-              warmup: int) -> dict:
+              warmup: int, forms: list[str] | None = None, expect: int = 200) -> dict:
+    """GETs of `urls` round robin or, given `forms`, POSTs of each form in turn to urls[0]."""
     auth = aiohttp.BasicAuth(user, password)
     connector = aiohttp.TCPConnector(limit=concurrency)
     latencies: list[float] = []
@@ -23,11 +29,15 @@ async def run(urls: list[str], user: str, password: str, concurrency: int, total
         async def worker(offset: int, count: int, record: bool) -> None:
             nonlocal errors
             for i in range(count):
-                url = urls[(offset + i * concurrency) % len(urls)]
+                k = offset + i * concurrency
                 t0 = time.perf_counter()
-                async with session.get(url) as resp:
+                if forms is None:
+                    request = session.get(urls[k % len(urls)])
+                else:
+                    request = session.post(urls[0], data=forms[k % len(forms)], headers=FORM)
+                async with request as resp:
                     await resp.read()
-                    if resp.status != 200:
+                    if resp.status != expect:
                         errors += 1
                 if record:
                     latencies.append(time.perf_counter() - t0)
@@ -54,16 +64,22 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--warmup", type=int, default=500)
+    parser.add_argument("--forms-file", help="one urlencoded form per line, POSTed to the URL")
+    parser.add_argument("--expect", type=int, default=200, help="the status of a good answer")
     args = parser.parse_args()
     with open(args.urls_file) as fh:
         urls = [line.strip() for line in fh if line.strip()]
+    forms = None
+    if args.forms_file:
+        with open(args.forms_file) as fh:
+            forms = [line.strip() for line in fh if line.strip()]
     try:
         import uvloop
         uvloop.install()
     except ImportError:
         pass
     result = asyncio.run(run(urls, args.user, args.password, args.concurrency, args.requests,
-                             args.warmup))
+                             args.warmup, forms, args.expect))
     print(json.dumps(result), flush=True)
 
 

@@ -22,10 +22,8 @@ the worker's (which runs every product's jobs on each pass).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +33,7 @@ from urllib.parse import urlencode
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ACCOUNT_SID, AUTH_TOKEN, PYTHON, ServerProcess, free_port
+from _common import ACCOUNT_SID, AUTH_TOKEN, PYTHON, ServerProcess, free_port, load
 
 AUTH = (ACCOUNT_SID, AUTH_TOKEN)
 BARE_PATH = "/operator/BenchBare"
@@ -75,58 +73,6 @@ def start(database_url: str, worker: bool) -> ServerProcess:
     return ServerProcess(argv, database_url, port)
 
 
-# --- the load: N form POSTs over C keep-alive connections ------------------------------------
-
-async def post_load(url: str, forms: list[str], concurrency: int, total: int, warmup: int
-                    ) -> dict:
-    import aiohttp
-
-    headers = {"Content-Type": "application/x-www-form-urlencoded"}
-    latencies: list[float] = []
-    errors = 0
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector, auth=aiohttp.BasicAuth(*AUTH)) as s:
-        async def worker(offset: int, count: int, record: bool) -> None:
-            nonlocal errors
-            for i in range(count):
-                form = forms[(offset + i * concurrency) % len(forms)]
-                t0 = time.perf_counter()
-                async with s.post(url, data=form, headers=headers) as resp:
-                    await resp.read()
-                    if resp.status != 201:
-                        errors += 1
-                if record:
-                    latencies.append(time.perf_counter() - t0)
-
-        warm = max(1, warmup // concurrency)
-        await asyncio.gather(*(worker(w, warm, False) for w in range(concurrency)))
-        per = total // concurrency
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(w, per, True) for w in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    latencies.sort()
-    n = len(latencies)
-    return {"requests": n, "rps": round(n / elapsed, 1),
-            "p50_ms": round(latencies[n // 2] * 1000, 2),
-            "p99_ms": round(latencies[min(n - 1, int(n * 0.99))] * 1000, 2), "errors": errors,
-            "sent": (warm + per) * concurrency}
-
-
-def load(server: ServerProcess, url: str, forms_file: Path, args: argparse.Namespace) -> dict:
-    """One load run in its own process, so the load generator does not share the server's
-    interpreter; server CPU per request from /proc."""
-    cpu_before = server.cpu_seconds()
-    out = subprocess.run(
-        [PYTHON, str(Path(__file__).resolve()), "--load", url, "--forms-file", str(forms_file),
-         "--concurrency", str(args.concurrency), "--requests", str(args.requests)],
-        check=True, capture_output=True, text=True, timeout=600)
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    if result["errors"]:
-        raise RuntimeError(f"{result['errors']} answers were not 201: {result}")
-    result["server_cpu_us"] = round((server.cpu_seconds() - cpu_before) / result["sent"] * 1e6)
-    return result
-
-
 # --- setup -----------------------------------------------------------------------------------
 
 def provision(base_url: str, sessions: int) -> list[str]:
@@ -164,22 +110,9 @@ def main() -> None:
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--load", metavar="URL", help=argparse.SUPPRESS)
-    parser.add_argument("--forms-file", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         return serve(args.database_url, args.port, not args.no_worker)
-    if args.load:
-        forms = Path(args.forms_file).read_text().splitlines()
-        try:
-            import uvloop
-            uvloop.install()
-        except ImportError:
-            pass
-        print(json.dumps(asyncio.run(post_load(args.load, forms, args.concurrency,
-                                               args.requests, max(200, args.requests // 10)))))
-        return None
-
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     for old in workdir.glob("proxy.db*"):
@@ -190,8 +123,6 @@ def main() -> None:
     bare_runs, route_runs = [], []
     try:
         forms = provision(server.base_url, args.sessions)
-        forms_file = workdir / "forms.txt"
-        forms_file.write_text("\n".join(forms))
         route_url = f"{server.base_url}/proxy/operator/Messages"
         bare_url = f"{server.base_url}/proxy{BARE_PATH}"
         print(f"{args.sessions} sessions; {args.rounds} rounds × {args.requests} requests, "
@@ -199,7 +130,9 @@ def main() -> None:
         for i in range(args.rounds):
             pair = [(bare_url, bare_runs), (route_url, route_runs)]
             for url, runs in pair if i % 2 == 0 else pair[::-1]:
-                runs.append(load(server, url, forms_file, args))
+                runs.append(load(server, [url], args.requests, args.concurrency, workdir,
+                                 warmup=max(200, args.requests // 10), timeout=600,
+                                 forms=forms, expect=201))
             b, r = bare_runs[-1], route_runs[-1]
             print(f"  round {i + 1}: bare {b['rps']:.0f} req/s ({b['server_cpu_us']} us CPU/req), "
                   f"route {r['rps']:.0f} req/s ({r['server_cpu_us']} us CPU/req, "

@@ -32,7 +32,6 @@ import json
 import random
 import secrets
 import statistics
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -42,7 +41,7 @@ from urllib.parse import urlencode
 from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ACCOUNT_SID, AUTH_TOKEN, HERE, PYTHON, bench_serve
+from _common import ACCOUNT_SID, AUTH_TOKEN, bench_serve, load
 
 from simplane.config import Settings
 from simplane.core.runtime import Runtime
@@ -211,23 +210,6 @@ def prepared(workdir: Path, args: argparse.Namespace) -> tuple[str, list[str]]:
     return url, facts["always_on_sids"]
 
 
-def load(server, urls: list[str], requests: int, concurrency: int, workdir: Path) -> dict:  # type: ignore[no-untyped-def]
-    """bench/_load.py against the server; a short warm-up (some cases take 100 ms a request)."""
-    urls_file = workdir / "urls.txt"
-    urls_file.write_text("\n".join(urls))
-    cpu_before = server.cpu_seconds()
-    out = subprocess.run(
-        [PYTHON, str(HERE / "_load.py"), "--urls-file", str(urls_file), "--user", ACCOUNT_SID,
-         "--password", AUTH_TOKEN, "--concurrency", str(concurrency), "--requests", str(requests),
-         "--warmup", str(max(10, requests // 20))],
-        check=True, capture_output=True, text=True, timeout=1800)
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    result["server_cpu_us"] = round((server.cpu_seconds() - cpu_before) / result["sent"] * 1e6)
-    if result["errors"]:
-        raise RuntimeError(f"{result['errors']} non-200 answers: {result}")
-    return result
-
-
 def measure(url: str, sids: list[str], args: argparse.Namespace, workdir: Path) -> list[dict]:
     window = {"Start": START.strftime("%Y-%m-%dT%H:%M:%SZ"),
               "End": END.strftime("%Y-%m-%dT%H:%M:%SZ")}
@@ -250,8 +232,10 @@ def measure(url: str, sids: list[str], args: argparse.Namespace, workdir: Path) 
         for r in range(args.rounds):
             names = list(cases) if r % 2 == 0 else list(reversed(cases))
             for name in names:
-                out = load(server, cases[name], requests.get(name, args.requests),
-                           args.concurrency, workdir)
+                n = requests.get(name, args.requests)
+                # a short warm-up: some cases take 100 ms a request
+                out = load(server, cases[name], n, args.concurrency, workdir,
+                           warmup=max(10, n // 20), timeout=1800)
                 results[name].append(out)
                 print(f"  round {r + 1} {name:28s} {out['rps']:8.1f} req/s  p50 "
                       f"{out['p50_ms']:7.2f} ms  p99 {out['p99_ms']:7.2f} ms  server "

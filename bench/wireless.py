@@ -18,7 +18,6 @@ import argparse
 import json
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +26,8 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ACCOUNT_SID, AUTH_TOKEN, HERE, PYTHON, bench_serve, provision, simplane_serve
+from _common import (ACCOUNT_SID, AUTH_TOKEN, bench_serve, load, provision,
+                     simplane_serve)
 
 AUTH = (ACCOUNT_SID, AUTH_TOKEN)
 
@@ -41,22 +41,6 @@ def all_sids(base_url: str) -> list[str]:
             sids += [s["sid"] for s in page["sims"]]
             url = page["meta"]["next_page_url"]
     return sids
-
-
-def load(server, urls: list[str], requests: int, concurrency: int, workdir: Path) -> dict:  # type: ignore[no-untyped-def]
-    urls_file = workdir / "urls.txt"
-    urls_file.write_text("\n".join(urls))
-    cpu_before = server.cpu_seconds()
-    out = subprocess.run(
-        [PYTHON, str(HERE / "_load.py"), "--urls-file", str(urls_file), "--user", ACCOUNT_SID,
-         "--password", AUTH_TOKEN, "--concurrency", str(concurrency), "--requests", str(requests),
-         "--warmup", str(max(200, requests // 10))],
-        check=True, capture_output=True, text=True, timeout=300)
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    result["server_cpu_us"] = round((server.cpu_seconds() - cpu_before) / result["sent"] * 1e6)
-    if result["errors"]:
-        raise RuntimeError(f"{result['errors']} non-200 answers: {result}")
-    return result
 
 
 def bench_fetch(database_url: str, args: argparse.Namespace, workdir: Path) -> dict:
@@ -74,7 +58,8 @@ def bench_fetch(database_url: str, args: argparse.Namespace, workdir: Path) -> d
         for i in range(args.rounds):
             pair = [("bare", bare_urls, bare_runs), ("fetch", fetch_urls, fetch_runs)]
             for _name, urls, runs in pair if i % 2 == 0 else pair[::-1]:
-                runs.append(load(server, urls, args.requests, args.concurrency, workdir))
+                runs.append(load(server, urls, args.requests, args.concurrency, workdir,
+                                 warmup=max(200, args.requests // 10), timeout=300))
             b, f = bare_runs[-1], fetch_runs[-1]
             print(f"  round {i + 1}: bare {b['rps']:.0f} req/s ({b['server_cpu_us']} us CPU/req), "
                   f"fetch {f['rps']:.0f} req/s ({f['server_cpu_us']} us CPU/req, "
