@@ -9,10 +9,17 @@ token, for signatures).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import httpx
+
+from simplane.core.clock import utc
 from simplane.core.errors import bad_request
+
+if TYPE_CHECKING:
+    from simplane.core.runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -65,3 +72,32 @@ def fields(config: dict[str, Any], required: dict[str, type], optional: dict[str
 
 def invalid(name: str, why: str) -> Exception:
     return bad_request(f"Invalid SinkConfiguration.{name}: {why}")
+
+
+def deliver(runtime: Runtime, count: int, method: str, url: str, **request: Any) -> Result:
+    """One HTTP delivery of `count` events: all of them accepted on a 2xx, none otherwise."""
+    try:
+        response = runtime.http.request(method, url, timeout=runtime.settings.callback_timeout,
+                                        **request)
+    except httpx.TimeoutException:
+        return Result(0, "timeout")
+    except httpx.HTTPError as exc:
+        return Result(0, f"{type(exc).__name__}: {exc}"[:200])
+    if 200 <= response.status_code < 300:
+        return Result(count)
+    return Result(0, f"HTTP {response.status_code}",
+                  retry_after(response.headers.get("retry-after"), runtime))
+
+
+def retry_after(value: str | None, runtime: Runtime) -> float | None:
+    """Retry-After in seconds: a number, or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (utc(when) - runtime.clock.now()).total_seconds())

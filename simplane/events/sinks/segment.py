@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import orjson
 
 from simplane.events.outbox import event_time
-from simplane.events.sinks import Outgoing, Result, fields
-from simplane.events.sinks.webhook import retry_after
+from simplane.events.sinks import Outgoing, Result, deliver, fields
 
 if TYPE_CHECKING:
     from simplane.config import Settings
@@ -43,16 +41,7 @@ def send(runtime: Runtime, config: dict[str, Any], events: list[Outgoing], token
     body = orjson.dumps({"batch": [track(e) for e in events],
                          "sentAt": event_time(runtime.clock.now())})
     url = runtime.settings.segment_url.rstrip("/") + "/v1/batch"
-    try:
-        response = runtime.http.post(
-            url, content=body, auth=(config["write_key"], ""),
-            headers={"Content-Type": "application/json", "User-Agent": "simplane-event-streams"},
-            timeout=runtime.settings.callback_timeout)
-    except httpx.TimeoutException:
-        return Result(0, "timeout")
-    except httpx.HTTPError as exc:
-        return Result(0, f"{type(exc).__name__}: {exc}"[:200])
-    if 200 <= response.status_code < 300:
-        return Result(len(events))
-    return Result(0, f"HTTP {response.status_code}",
-                  retry_after(response.headers.get("retry-after"), runtime))
+    return deliver(runtime, len(events), "POST", url, content=body,
+                   auth=(config["write_key"], ""),
+                   headers={"Content-Type": "application/json",
+                            "User-Agent": "simplane-event-streams"})

@@ -4,17 +4,14 @@
 from __future__ import annotations
 
 import base64
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-import httpx
 import orjson
 
-from simplane.core.clock import utc
 from simplane.core.params import check_url
 from simplane.core.signature import sign_url, with_body_hash
-from simplane.events.sinks import Outgoing, Result, fields, invalid
+from simplane.events.sinks import Outgoing, Result, deliver, fields, invalid
 
 if TYPE_CHECKING:
     from simplane.config import Settings
@@ -60,28 +57,4 @@ def request(config: dict[str, Any], events: list[Outgoing], token: str
 
 def send(runtime: Runtime, config: dict[str, Any], events: list[Outgoing], token: str) -> Result:
     method, url, body, headers = request(config, events, token)
-    try:
-        response = runtime.http.request(method, url, content=body, headers=headers,
-                                        timeout=runtime.settings.callback_timeout)
-    except httpx.TimeoutException:
-        return Result(0, "timeout")
-    except httpx.HTTPError as exc:
-        return Result(0, f"{type(exc).__name__}: {exc}"[:200])
-    if 200 <= response.status_code < 300:
-        return Result(len(events))
-    return Result(0, f"HTTP {response.status_code}",
-                  retry_after(response.headers.get("retry-after"), runtime))
-
-
-def retry_after(value: str | None, runtime: Runtime) -> float | None:
-    """Retry-After in seconds: a number, or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (utc(when) - runtime.clock.now()).total_seconds())
+    return deliver(runtime, len(events), method, url, content=body, headers=headers)
