@@ -120,11 +120,13 @@ class Received:
 
 class Receiver:
     """An HTTP endpoint on loopback that records every request it gets and answers with the
-    status codes it is told to (200 once those run out)."""
+    status codes it is told to (200 once those run out) and the headers it is told to. Given
+    the port of a closed one, it comes back on that port."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.requests: queue.Queue[Received] = queue.Queue()
         self.statuses: list[int] = []
+        self.headers: dict[str, str] = {}  # sent with every answer
         self.delay = 0.0
         outer = self
 
@@ -142,6 +144,8 @@ class Receiver:
                     time.sleep(outer.delay)
                 status = outer.statuses.pop(0) if outer.statuses else 200
                 self.send_response(status)
+                for name, value in outer.headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 outer.requests.put(Received(self.command, f"http://{host}{self.path}", parts.path,
@@ -152,8 +156,9 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.port = self.httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self._thread.start()
 

@@ -11,7 +11,6 @@ from twilio.base.exceptions import TwilioRestException
 
 from simplane.core.sids import new_sid
 from simplane.events import catalogue
-from tests.events.receiver import HookReceiver
 from tests.support import Received
 
 CONNECTION = "com.twilio.iot.supersim.connection."
@@ -154,13 +153,6 @@ class Fleet:
 
 
 ALL_CONNECTION_TYPES = [t for t in catalogue.TYPES if t.startswith(CONNECTION)]
-
-
-@pytest.fixture
-def receiver() -> Iterator[HookReceiver]:
-    r = HookReceiver()
-    yield r
-    r.close()
 
 
 @pytest.fixture

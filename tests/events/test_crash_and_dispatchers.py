@@ -16,7 +16,7 @@ import pytest
 
 from simplane.events import outbox
 from tests.events.conftest import ALL_CONNECTION_TYPES, Fleet, active_webhook, deliveries, subscribe
-from tests.events.receiver import HookReceiver
+from tests.support import Receiver
 
 SIMPLANE = [sys.executable, "-m", "simplane.cli"]
 
@@ -76,7 +76,7 @@ def publish(server, rows) -> list[str]:  # type: ignore[no-untyped-def]
         return outbox.publish_many(db, rows)
 
 
-def collect(receiver: HookReceiver, expected: set[str], timeout: float = 120.0
+def collect(receiver: Receiver, expected: set[str], timeout: float = 120.0
             ) -> tuple[list[str], list[list[str]]]:
     """Every event id received (with repeats) and each request's ids, until all expected
     ones are in or `timeout` passes."""
@@ -97,7 +97,7 @@ def collect(receiver: HookReceiver, expected: set[str], timeout: float = 120.0
 @pytest.mark.parametrize("process", ["serve", "dispatch"])
 def test_kill_9_mid_stream_loses_nothing(account, server, tmp_path, process):  # type: ignore[no-untyped-def]
     start = serve if process == "serve" else dispatcher
-    receiver = HookReceiver()
+    receiver = Receiver()
     receiver.delay = 0.005  # slow enough that kills land mid-delivery
     try:
         sink = active_webhook(account, server, receiver)
@@ -135,7 +135,7 @@ def test_kill_9_mid_stream_loses_nothing(account, server, tmp_path, process):  #
 
 def test_two_dispatchers_never_deliver_a_batch_twice(account, server, tmp_path):  # type: ignore[no-untyped-def]
     """Made for PostgreSQL (FOR UPDATE SKIP LOCKED); SQLite's single writer gets it too."""
-    receiver = HookReceiver()
+    receiver = Receiver()
     receiver.delay = 0.1
     try:
         sinks = [active_webhook(account, server, receiver, path=f"/sink{i}") for i in range(6)]

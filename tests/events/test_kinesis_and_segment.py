@@ -13,8 +13,7 @@ from moto.server import ThreadedMotoServer
 
 from simplane.events import outbox
 from tests.events.conftest import ALL_CONNECTION_TYPES, Fleet, deliveries, drain_received, subscribe
-from tests.events.receiver import HookReceiver
-from tests.support import free_port
+from tests.support import Receiver, free_port
 
 ACCOUNT = "123456789012"
 
@@ -112,7 +111,7 @@ def test_kinesis_missing_stream_is_retried(events, account, server, kinesis):  #
 
 
 def test_segment_track_calls_with_the_write_key(events, account, server, monkeypatch):  # type: ignore[no-untyped-def]
-    segment = HookReceiver()
+    segment = Receiver()
     try:
         monkeypatch.setattr(server.runtime.settings, "segment_url", segment.url)
         sink = events.sinks.create(description="segment", sink_type="segment",
@@ -177,7 +176,7 @@ def test_simulated_fleet_to_webhook_kinesis_and_segment(  # type: ignore[no-unty
     from simplane.network.simulator import simulate
     from tests.events.conftest import activate, webhook_sink
 
-    segment = HookReceiver()
+    segment = Receiver()
     try:
         monkeypatch.setattr(server.runtime.settings, "segment_url", segment.url)
         hook = webhook_sink(account, receiver.url + "/fleet")

@@ -11,7 +11,6 @@ from twilio.request_validator import RequestValidator
 
 from simplane.events import outbox
 from simplane.events.models import EventSink
-from tests.events.receiver import HookReceiver
 from tests.events.conftest import (
     ALL_CONNECTION_TYPES,
     CONNECTION,
@@ -22,6 +21,7 @@ from tests.events.conftest import (
     drain_received,
     subscribe,
 )
+from tests.support import Receiver
 
 UPDATED = CONNECTION + "data-session.updated"
 
@@ -147,7 +147,7 @@ def test_refused_connections_are_retried(events, account, server, receiver):  # 
     with server.runtime.db.read() as db:
         assert "ConnectError" in db.scalar(select(EventSink.last_error).where(
             EventSink.sid == sink.sid))
-    back = HookReceiver(receiver.port)  # it comes back on the same port
+    back = Receiver(receiver.port)  # it comes back on the same port
     try:
         server.clock.advance(timedelta(minutes=20))
         server.drain()
