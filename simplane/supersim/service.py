@@ -15,14 +15,14 @@ from sqlalchemy.orm import Session
 from simplane.core import callbacks
 from simplane.core.accounts import accounts_in_reach
 from simplane.core.errors import TwilioError, bad_request, conflict, not_found
-from simplane.core.sids import looks_like_sid, new_sid
+from simplane.core.lookups import check_unique_name, get_by_key
+from simplane.core.sids import new_sid
 from simplane.supersim import errors as E
 from simplane.supersim import networks
 from simplane.supersim.access import CONNECTED
 from simplane.supersim.models import (EsimProfile, Fleet, IpCommand, NetworkAccessProfile,
                                       NetworkAccessProfileNetwork, SettingsUpdate, Sim,
                                       SmsCommand)
-from simplane.wireless.service import get_by_key
 
 if TYPE_CHECKING:
     from simplane.core.runtime import Runtime
@@ -78,22 +78,6 @@ def param_resource(db: Session, model: Any, account_sid: str, key: str, prefix: 
 
 def param_sim(db: Session, account_sid: str, key: str, name: str = "Sim") -> Sim:
     return param_resource(db, Sim, account_sid, key, "HS", name)
-
-
-def check_unique_name(db: Session, model: Any, account_sid: str, name: str,
-                      current_pk: int | None = None) -> str | None:
-    """Unique names must not look like SIDs (they share the URL) and are unique per account."""
-    if name == "":
-        return None
-    if looks_like_sid(name):
-        raise bad_request(f"Invalid UniqueName: {name!r} looks like a SID")
-    if len(name) > 255:
-        raise bad_request("Invalid UniqueName: longer than 255 characters")
-    taken = db.scalar(select(model.pk).where(model.account_sid == account_sid,
-                                             model.unique_name == name))
-    if taken is not None and taken != current_pk:
-        raise conflict(f"UniqueName {name!r} is already in use on this account")
-    return name
 
 
 # --- network access profiles -----------------------------------------------------------------

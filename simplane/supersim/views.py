@@ -12,13 +12,13 @@ from sqlalchemy import select
 from simplane.core.api import Ctx, ProductAPI, json_response
 from simplane.core.clock import iso
 from simplane.core.errors import TwilioError, bad_request, not_found
+from simplane.core.lookups import get_by_key
 from simplane.core.paging import envelope, page_size, paginate
 from simplane.core.sids import looks_like_sid
 from simplane.supersim import billing, networks, service
 from simplane.supersim import usage as usage_mod
 from simplane.supersim.models import (EsimProfile, Fleet, IpCommand, NetworkAccessProfile,
                                       SettingsUpdate, Sim, SmsCommand)
-from simplane.wireless.service import get_by_key
 
 api = ProductAPI("supersim")
 

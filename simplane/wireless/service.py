@@ -5,16 +5,16 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime, timedelta
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, bindparam, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from simplane.core import callbacks
 from simplane.core.accounts import accounts_in_reach
 from simplane.core.errors import TwilioError, bad_request, conflict, not_found
-from simplane.core.sids import looks_like_sid, new_sid
+from simplane.core.lookups import check_unique_name, get_by_key
+from simplane.core.sids import new_sid
 from simplane.network.rollups import add_usage, hour_of
 from simplane.network.models import SimState
 from simplane.wireless import errors as E
@@ -49,21 +49,6 @@ def invalid(message: str) -> TwilioError:
 
 # --- lookups ---------------------------------------------------------------------------------
 
-@cache
-def by_key_statement(model: Any, by_sid: bool) -> Select:
-    """Built once per shape (with bind parameters), not per request: building and caching a
-    fresh statement costs more CPU than the query itself."""
-    column = model.sid if by_sid else model.unique_name
-    return select(model).where(model.account_sid == bindparam("account_sid"),
-                               column == bindparam("key"))
-
-
-def get_by_key(db: Session, model: Any, account_sid: str, key: str, prefix: str) -> Any | None:
-    """A resource of the account by SID or, failing the SID shape, by unique name."""
-    stmt = by_key_statement(model, looks_like_sid(key, prefix))
-    return db.scalar(stmt, {"account_sid": account_sid, "key": key})
-
-
 def get_sim(db: Session, account_sid: str, key: str) -> Sim:
     sim = get_by_key(db, Sim, account_sid, key, "DE")
     if sim is None:
@@ -83,22 +68,6 @@ def rate_plan_param(db: Session, account_sid: str, key: str, name: str = "RatePl
     if plan is None:
         raise bad_request(f"Invalid {name}: no RatePlan {key!r} on this account", E.RATE_PLAN_NOT_FOUND)
     return plan
-
-
-def check_unique_name(db: Session, model: Any, account_sid: str, name: str, prefix: str,
-                      current_pk: int | None = None) -> str | None:
-    """Unique names must not look like SIDs (they share the URL) and are unique per account."""
-    if name == "":
-        return None
-    if looks_like_sid(name):
-        raise invalid(f"Invalid UniqueName: {name!r} looks like a SID")
-    if len(name) > 255:
-        raise invalid("Invalid UniqueName: longer than 255 characters")
-    taken = db.scalar(select(model.pk).where(model.account_sid == account_sid,
-                                             model.unique_name == name))
-    if taken is not None and taken != current_pk:
-        raise conflict(f"UniqueName {name!r} is already in use on this account", E.INVALID_VALUE)
-    return name
 
 
 # --- rate plans ------------------------------------------------------------------------------
@@ -125,7 +94,8 @@ def create_rate_plan(db: Session, account_sid: str, params: Any, now: datetime) 
     data_limit = _limit(params, "DataLimit", 1000)
     plan = RatePlan(
         sid=new_sid("WP"), account_sid=account_sid,
-        unique_name=check_unique_name(db, RatePlan, account_sid, params.get("UniqueName", ""), "WP"),
+        unique_name=check_unique_name(db, RatePlan, account_sid, params.get("UniqueName", ""),
+                                      code=E.INVALID_VALUE),
         friendly_name=params.get("FriendlyName"),
         data_enabled=params.get("DataEnabled", True), data_metering=metering,
         data_limit=data_limit, data_limit_strategy=params.get("DataLimitStrategy", "block"),
@@ -145,7 +115,7 @@ def create_rate_plan(db: Session, account_sid: str, params: Any, now: datetime) 
 def update_rate_plan(db: Session, plan: RatePlan, params: Any, now: datetime) -> RatePlan:
     if "UniqueName" in params:
         plan.unique_name = check_unique_name(db, RatePlan, plan.account_sid, params["UniqueName"],
-                                             "WP", plan.pk)
+                                             plan.pk, E.INVALID_VALUE)
     if "FriendlyName" in params:
         plan.friendly_name = params["FriendlyName"]
     plan.date_updated = now
@@ -219,9 +189,10 @@ def update_sim(db: Session, runtime: Runtime, account_sid: str, sim: Sim, params
     unique_name = sim.unique_name
     if "UniqueName" in params:
         unique_name = check_unique_name(db, Sim, new_account or sim.account_sid,
-                                        params["UniqueName"], "DE", sim.pk)
+                                        params["UniqueName"], sim.pk, E.INVALID_VALUE)
     elif new_account and sim.unique_name:
-        unique_name = check_unique_name(db, Sim, new_account, sim.unique_name, "DE")
+        unique_name = check_unique_name(db, Sim, new_account, sim.unique_name,
+                                        code=E.INVALID_VALUE)
 
     # Every check passed: apply.
     sim.unique_name = unique_name

@@ -1,0 +1,47 @@
+"""Account resources named by SID or unique name (they share the URL), and the rules of unique
+names. Models have `account_sid`, `sid`, `unique_name` and `pk` columns."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Select, bindparam, select
+from sqlalchemy.orm import Session
+
+from simplane.core.errors import bad_request, conflict
+from simplane.core.sids import looks_like_sid
+
+MAX_UNIQUE_NAME = 255
+
+
+@cache
+def by_key_statement(model: Any, by_sid: bool) -> Select:
+    """Built once per shape (with bind parameters), not per request: building and caching a
+    fresh statement costs more CPU than the query itself."""
+    column = model.sid if by_sid else model.unique_name
+    return select(model).where(model.account_sid == bindparam("account_sid"),
+                               column == bindparam("key"))
+
+
+def get_by_key(db: Session, model: Any, account_sid: str, key: str, prefix: str) -> Any | None:
+    """A resource of the account by SID or, failing the SID shape, by unique name."""
+    stmt = by_key_statement(model, looks_like_sid(key, prefix))
+    return db.scalar(stmt, {"account_sid": account_sid, "key": key})
+
+
+def check_unique_name(db: Session, model: Any, account_sid: str, name: str,
+                      current_pk: int | None = None, code: int = 20001) -> str | None:
+    """Unique names must not look like SIDs and are unique per account; an empty one clears
+    the name. Errors carry the product's `code`."""
+    if name == "":
+        return None
+    if looks_like_sid(name):
+        raise bad_request(f"Invalid UniqueName: {name!r} looks like a SID", code)
+    if len(name) > MAX_UNIQUE_NAME:
+        raise bad_request(f"Invalid UniqueName: longer than {MAX_UNIQUE_NAME} characters", code)
+    taken = db.scalar(select(model.pk).where(model.account_sid == account_sid,
+                                             model.unique_name == name))
+    if taken is not None and taken != current_pk:
+        raise conflict(f"UniqueName {name!r} is already in use on this account", code)
+    return name
