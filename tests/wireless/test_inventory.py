@@ -11,11 +11,11 @@ def test_generated_imsis_are_drawn_again_until_unique(server, account, monkeypat
         from simplane.wireless.models import Sim
 
         taken = db.query(Sim.imsi).filter_by(sid=sid).scalar()
-    draws = iter([taken, "901420000000001", "901420000000001", "901420000000002",
-                  "901420000000003"])
+    draws = iter([taken, "001017777700001", "001017777700001", "001017777700002",
+                  "001017777700003"])
     monkeypatch.setattr(inventory, "new_imsi", lambda prefix=inventory.IMSI_PREFIX: next(draws))
     rows = inventory.generated_rows(2)
     with server.runtime.db.read() as db:
         inventory.fill_in(db, rows)
-    assert sorted(r.imsi for r in rows) == ["901420000000001", "901420000000002"]
+    assert sorted(r.imsi for r in rows) == ["001017777700001", "001017777700002"]
     assert all(r.registration_code for r in rows)
