@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import uvicorn
+from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
 import simplane
@@ -172,3 +173,23 @@ class Receiver:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def raises(code: int, status: int | None = None):  # type: ignore[no-untyped-def]
+    """Context manager: the call fails with this Twilio error code (and HTTP status); the
+    error is kept as `.error`."""
+
+    class _Check:
+        def __enter__(self):  # type: ignore[no-untyped-def]
+            return self
+
+        def __exit__(self, kind, exc, tb):  # type: ignore[no-untyped-def]
+            assert kind is not None, f"expected error {code}, but the call succeeded"
+            assert issubclass(kind, TwilioRestException), exc
+            assert exc.code == code, (exc.code, exc.status, exc.msg)
+            if status is not None:
+                assert exc.status == status, (exc.code, exc.status, exc.msg)
+            self.error = exc
+            return True
+
+    return _Check()

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from cloudevents.core.formats.json import JSONFormat
-from twilio.base.exceptions import TwilioRestException
 
 from simplane.core.sids import new_sid
 from simplane.events import catalogue
@@ -18,23 +17,6 @@ CONNECTION = "com.twilio.iot.supersim.connection."
 
 def events_api(account):  # type: ignore[no-untyped-def]
     return account.client.events.v1
-
-
-def raises(code: int, status: int = 400):  # type: ignore[no-untyped-def]
-    """Context manager: the call fails with this Twilio error code and HTTP status."""
-
-    class _Check:
-        def __enter__(self):  # type: ignore[no-untyped-def]
-            return self
-
-        def __exit__(self, kind, exc, tb):  # type: ignore[no-untyped-def]
-            assert kind is not None, f"expected error {code}, but the call succeeded"
-            assert issubclass(kind, TwilioRestException), exc
-            assert (exc.code, exc.status) == (code, status), (exc.code, exc.status, exc.msg)
-            self.error = exc
-            return True
-
-    return _Check()
 
 
 def webhook_sink(account, url: str, **config):  # type: ignore[no-untyped-def]

@@ -7,7 +7,8 @@ import jsonschema
 import pytest
 
 from simplane.events import catalogue
-from tests.events.conftest import ALL_CONNECTION_TYPES, CONNECTION, Fleet, raises
+from tests.events.conftest import ALL_CONNECTION_TYPES, CONNECTION, Fleet
+from tests.support import raises
 
 
 def test_types_list_every_event_simplane_emits(events):  # type: ignore[no-untyped-def]

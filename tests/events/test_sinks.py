@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import httpx
 
-from tests.events.conftest import activate, deliveries, raises, subscribe, webhook_sink
+from tests.events.conftest import activate, deliveries, subscribe, webhook_sink
+from tests.support import raises
 
 
 def test_create_webhook_sink_starts_initialized(events, account, receiver):  # type: ignore[no-untyped-def]

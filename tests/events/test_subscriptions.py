@@ -8,10 +8,10 @@ from tests.events.conftest import (
     ALL_CONNECTION_TYPES,
     CONNECTION,
     active_webhook,
-    raises,
     subscribe,
     webhook_sink,
 )
+from tests.support import raises
 
 UPDATED = CONNECTION + "data-session.updated"
 ENDED = CONNECTION + "data-session.ended"

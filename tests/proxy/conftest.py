@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-from twilio.base.exceptions import TwilioRestException
 
 
 def proxy(account):  # type: ignore[no-untyped-def]
@@ -11,25 +10,6 @@ def proxy(account):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def service(account):  # type: ignore[no-untyped-def]
     return account.client.proxy.v1.services.create(unique_name="rides")
-
-
-def raises(code: int, status: int | None = None):  # type: ignore[no-untyped-def]
-    """Context manager: the call fails with this Twilio error code (and HTTP status)."""
-
-    class _Check:
-        def __enter__(self):  # type: ignore[no-untyped-def]
-            return self
-
-        def __exit__(self, kind, exc, tb):  # type: ignore[no-untyped-def]
-            assert kind is not None, f"expected error {code}, but the call succeeded"
-            assert issubclass(kind, TwilioRestException), exc
-            assert exc.code == code, (exc.code, exc.msg)
-            if status is not None:
-                assert exc.status == status, (exc.status, exc.msg)
-            self.error = exc
-            return True
-
-    return _Check()
 
 
 def raw(account, url: str, method: str = "GET",  # type: ignore[no-untyped-def]

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import json
 
-from tests.proxy.conftest import raises, raw
+from tests.proxy.conftest import raw
+from tests.support import raises
 
 INTERACTION_FIELDS = {
     "sid", "session_sid", "service_sid", "account_sid", "data", "type",

@@ -7,7 +7,8 @@ import httpx
 from typer.testing import CliRunner
 
 from simplane.cli import app
-from tests.proxy.conftest import carrier_post, outbox, raises, ride
+from tests.proxy.conftest import carrier_post, outbox, ride
+from tests.support import raises
 
 runner = CliRunner()
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from tests.proxy.conftest import raises, raw
+from tests.proxy.conftest import raw
+from tests.support import raises
 
 PARTICIPANT_FIELDS = {
     "sid", "session_sid", "service_sid", "account_sid", "friendly_name", "identifier",

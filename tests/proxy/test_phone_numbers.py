@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from tests.proxy.conftest import raises, raw
+from tests.proxy.conftest import raw
+from tests.support import raises
 
 NUMBER_FIELDS = {
     "sid", "account_sid", "service_sid", "date_created", "date_updated", "phone_number",

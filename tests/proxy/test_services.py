@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from tests.proxy.conftest import raises, raw
+from tests.proxy.conftest import raw
+from tests.support import raises
 
 SERVICE_FIELDS = {
     "sid", "unique_name", "account_sid", "chat_instance_sid", "callback_url", "default_ttl",

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tests.proxy.conftest import raises, raw
+from tests.proxy.conftest import raw
+from tests.support import raises
 
 SESSION_FIELDS = {
     "sid", "service_sid", "account_sid", "date_started", "date_ended", "date_last_interaction",
