@@ -1,5 +1,5 @@
-"""Account resources named by SID or unique name (they share the URL), and the rules of unique
-names. Models have `account_sid`, `sid`, `unique_name` and `pk` columns."""
+"""Account resources named by SID, or by SID or unique name (they share the URL), and the rules
+of unique names. Models have `account_sid`, `sid`, `unique_name` and `pk` columns."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
-from simplane.core.errors import bad_request, conflict
+from simplane.core.errors import bad_request, conflict, not_found
 from simplane.core.sids import looks_like_sid
 
 MAX_UNIQUE_NAME = 255
@@ -28,6 +28,18 @@ def get_by_key(db: Session, model: Any, account_sid: str, key: str, prefix: str)
     """A resource of the account by SID or, failing the SID shape, by unique name."""
     stmt = by_key_statement(model, looks_like_sid(key, prefix))
     return db.scalar(stmt, {"account_sid": account_sid, "key": key})
+
+
+def get_by_sid(db: Session, model: Any, account_sid: str, sid: str, prefix: str,
+               resource: str) -> Any:
+    """A resource of the account by SID: a 404 naming `resource` when there is none."""
+    found = None
+    if looks_like_sid(sid, prefix):
+        found = db.scalar(select(model).where(model.account_sid == account_sid,
+                                              model.sid == sid))
+    if found is None:
+        raise not_found(resource, sid)
+    return found
 
 
 def check_unique_name(db: Session, model: Any, account_sid: str, name: str,

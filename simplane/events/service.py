@@ -12,6 +12,7 @@ from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
 from simplane.core.errors import bad_request, conflict, not_found
+from simplane.core.lookups import get_by_sid
 from simplane.core.params import Params
 from simplane.core.secrets import SecretBox
 from simplane.core.sids import new_sid
@@ -33,11 +34,7 @@ def description(value: str) -> str:
 # --- Sinks -----------------------------------------------------------------------------------
 
 def get_sink(db: Session, account_sid: str, sid: str) -> EventSink:
-    sink = db.scalar(select(EventSink).where(EventSink.sid == sid,
-                                             EventSink.account_sid == account_sid))
-    if sink is None:
-        raise not_found("Sink", sid)
-    return sink
+    return get_by_sid(db, EventSink, account_sid, sid, "DG", "Sink")
 
 
 def configuration(box: SecretBox, sink: EventSink) -> dict[str, Any]:
@@ -99,11 +96,7 @@ def validate_sink(sink: EventSink, test_id: str, now: datetime) -> None:
 # --- Subscriptions ---------------------------------------------------------------------------
 
 def get_subscription(db: Session, account_sid: str, sid: str) -> EventSubscription:
-    sub = db.scalar(select(EventSubscription).where(EventSubscription.sid == sid,
-                                                    EventSubscription.account_sid == account_sid))
-    if sub is None:
-        raise not_found("Subscription", sid)
-    return sub
+    return get_by_sid(db, EventSubscription, account_sid, sid, "DF", "Subscription")
 
 
 def _parse_type(raw: Any) -> tuple[str, int | None]:

@@ -12,9 +12,8 @@ from sqlalchemy import select
 from simplane.core.api import Ctx, ProductAPI, json_response
 from simplane.core.clock import iso
 from simplane.core.errors import TwilioError, bad_request, not_found
-from simplane.core.lookups import get_by_key
+from simplane.core.lookups import get_by_key, get_by_sid
 from simplane.core.paging import envelope, page_size, paginate
-from simplane.core.sids import looks_like_sid
 from simplane.supersim import billing, networks, service
 from simplane.supersim import usage as usage_mod
 from simplane.supersim.models import (EsimProfile, Fleet, IpCommand, NetworkAccessProfile,
@@ -311,17 +310,6 @@ def list_billing_periods(ctx: Ctx) -> dict:
 
 # --- SmsCommands -----------------------------------------------------------------------------
 
-def _by_sid(ctx: Ctx, model: Any, prefix: str, name: str) -> Any:
-    sid = ctx.path["Sid"]
-    found = None
-    if looks_like_sid(sid, prefix):
-        found = ctx.db.scalar(select(model).where(model.account_sid == ctx.account_sid,
-                                                  model.sid == sid))
-    if found is None:
-        raise not_found(name, sid)
-    return found
-
-
 def _sim_filter(ctx: Ctx, stmt: Any, model: Any) -> Any:
     """Commands of the SIM named by the Sim parameter (SID or unique name), or of none."""
     if "Sim" not in ctx.params:
@@ -338,7 +326,8 @@ def create_sms_command(ctx: Ctx) -> dict:
 
 @api.operation("FetchSmsCommand")
 def fetch_sms_command(ctx: Ctx) -> dict:
-    return sms_command_json(ctx, _by_sid(ctx, SmsCommand, "HC", "SmsCommand"))
+    return sms_command_json(ctx, get_by_sid(ctx.db, SmsCommand, ctx.account_sid, ctx.path["Sid"],
+                                            "HC", "SmsCommand"))
 
 
 @api.operation("ListSmsCommand")
@@ -361,7 +350,8 @@ def create_ip_command(ctx: Ctx) -> dict:
 
 @api.operation("FetchIpCommand")
 def fetch_ip_command(ctx: Ctx) -> dict:
-    return ip_command_json(ctx, _by_sid(ctx, IpCommand, "HG", "IpCommand"))
+    return ip_command_json(ctx, get_by_sid(ctx.db, IpCommand, ctx.account_sid, ctx.path["Sid"],
+                                           "HG", "IpCommand"))
 
 
 @api.operation("ListIpCommand")
@@ -396,7 +386,8 @@ def create_esim_profile(ctx: Ctx) -> dict:
 
 @api.operation("FetchEsimProfile")
 def fetch_esim_profile(ctx: Ctx) -> dict:
-    return esim_profile_json(ctx, _by_sid(ctx, EsimProfile, "HP", "EsimProfile"))
+    return esim_profile_json(ctx, get_by_sid(ctx.db, EsimProfile, ctx.account_sid,
+                                             ctx.path["Sid"], "HP", "EsimProfile"))
 
 
 @api.operation("ListEsimProfile")

@@ -7,6 +7,7 @@ from sqlalchemy import bindparam, select
 from simplane.core.api import Ctx, ProductAPI
 from simplane.core.clock import iso
 from simplane.core.errors import not_found
+from simplane.core.lookups import get_by_sid
 from simplane.core.paging import envelope, page_size, paginate
 from simplane.core.sids import looks_like_sid
 from simplane.wireless import service
@@ -170,14 +171,7 @@ def delete_rate_plan(ctx: Ctx) -> None:
 # --- Commands --------------------------------------------------------------------------------
 
 def _get_command(ctx: Ctx) -> Command:
-    sid = ctx.path["Sid"]
-    command = None
-    if looks_like_sid(sid, "DC"):
-        command = ctx.db.scalar(select(Command).where(Command.account_sid == ctx.account_sid,
-                                                      Command.sid == sid))
-    if command is None:
-        raise not_found("Command", sid)
-    return command
+    return get_by_sid(ctx.db, Command, ctx.account_sid, ctx.path["Sid"], "DC", "Command")
 
 
 @api.operation("CreateCommand")
