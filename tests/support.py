@@ -120,13 +120,16 @@ class Received:
 
 
 class Receiver:
-    """An HTTP endpoint on loopback that records every request it gets and answers with the
-    status codes it is told to (200 once those run out) and the headers it is told to. Given
-    the port of a closed one, it comes back on that port."""
+    """An HTTP endpoint on loopback that records every request it gets, then answers with the
+    status codes it is told to (200 once those run out), or the (status, content type, body)
+    answers it is told to, and the headers it is told to. Requests are recorded before the
+    answer, so a sender that has had its answers finds them all here, in order. Given the port
+    of a closed one, it comes back on that port."""
 
     def __init__(self, port: int = 0) -> None:
         self.requests: queue.Queue[Received] = queue.Queue()
         self.statuses: list[int] = []
+        self.answers: list[tuple[int, str, str]] = []  # used before `statuses`
         self.headers: dict[str, str] = {}  # sent with every answer
         self.delay = 0.0
         outer = self
@@ -143,14 +146,21 @@ class Receiver:
                 host = self.headers.get("Host")
                 if outer.delay:
                     time.sleep(outer.delay)
-                status = outer.statuses.pop(0) if outer.statuses else 200
-                self.send_response(status)
-                for name, value in outer.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
                 outer.requests.put(Received(self.command, f"http://{host}{self.path}", parts.path,
                                             dict(self.headers.items()), body, form))
+                if outer.answers:
+                    status, kind, text = outer.answers.pop(0)
+                else:
+                    status, kind, text = outer.statuses.pop(0) if outer.statuses else 200, "", ""
+                payload = text.encode()
+                self.send_response(status)
+                if kind:
+                    self.send_header("Content-Type", kind)
+                for name, value in outer.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
 
             do_GET = do_POST = _handle
 

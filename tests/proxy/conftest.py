@@ -22,65 +22,6 @@ def raw(account, url: str, method: str = "GET",  # type: ignore[no-untyped-def]
     return response.json()
 
 
-class Replier:
-    """A webhook endpoint on loopback that records each request and answers with the
-    (status, content type, body) it is told to, then 200 with no body."""
-
-    def __init__(self) -> None:
-        import queue
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-        from urllib.parse import parse_qs, urlsplit
-
-        from tests.support import Received
-
-        self.requests: queue.Queue[Received] = queue.Queue()
-        self.answers: list[tuple[int, str, str]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                form = parse_qs(body.decode(), keep_blank_values=True)
-                status, kind, text = outer.answers.pop(0) if outer.answers else (200, "", "")
-                payload = text.encode()
-                self.send_response(status)
-                if kind:
-                    self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-                outer.requests.put(Received(
-                    "POST", f"http://{self.headers['Host']}{self.path}",
-                    urlsplit(self.path).path, dict(self.headers.items()), body, form))
-
-            def log_message(self, *args) -> None:  # type: ignore[no-untyped-def]
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def get(self, timeout: float = 10.0):  # type: ignore[no-untyped-def]
-        import queue
-
-        try:
-            return self.requests.get(timeout=timeout)
-        except queue.Empty:
-            raise AssertionError(f"no request reached {self.url}") from None
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-@pytest.fixture
-def replier():  # type: ignore[no-untyped-def]
-    r = Replier()
-    yield r
-    r.close()
-
-
 @pytest.fixture
 def admin(server):  # type: ignore[no-untyped-def]
     """An operator's admin account (may read the carrier's outbox)."""

@@ -12,24 +12,24 @@ AGENT = "+14155550122"
 CUSTOMER = "+14155550199"
 
 
-def _service(account, replier, **kwargs):  # type: ignore[no-untyped-def]
+def _service(account, receiver, **kwargs):  # type: ignore[no-untyped-def]
     proxy = account.client.proxy.v1
     svc = proxy.services.create(unique_name="directory",
-                                out_of_session_callback_url=f"{replier.url}/oos", **kwargs)
+                                out_of_session_callback_url=f"{receiver.url}/oos", **kwargs)
     proxy.services(svc.sid).phone_numbers.create(phone_number=POOL, is_reserved=True)
     proxy.services(svc.sid).phone_numbers.create(phone_number="+14155550101")
     return proxy.services(svc.sid)
 
 
 def test_auto_create_json_opens_a_session_and_routes_the_message(server, account, admin,
-                                                                  replier):
-    svc = _service(account, replier)
-    replier.answers = [(200, "application/json", json.dumps({
+                                                                  receiver):
+    svc = _service(account, receiver)
+    receiver.answers = [(200, "application/json", json.dumps({
         "uniqueName": "listing-42", "ttl": 3600, "mode": "voice-and-message",
         "participantIdentifier": AGENT, "participantFriendlyName": "seller"}))]
     r = carrier_post(server, account, "Messages", From=CUSTOMER, To=POOL, Body="still for sale?")
     assert r.status_code == 201, r.text
-    asked = replier.get()
+    asked = receiver.get()
     assert asked.path == "/oos" and signed(account, asked)
     assert (asked.value("From"), asked.value("To"), asked.value("Body")) == (CUSTOMER, POOL,
                                                                              "still for sale?")
@@ -48,13 +48,13 @@ def test_auto_create_json_opens_a_session_and_routes_the_message(server, account
     # The next message finds the session open: no callback this time.
     assert carrier_post(server, account, "Messages", From=CUSTOMER, To=POOL,
                         Body="hello?").status_code == 201
-    assert replier.requests.empty()
+    assert receiver.requests.empty()
     assert len(svc.sessions(session.sid).interactions.list()) == 2
 
 
-def test_auto_create_for_a_call(server, account, replier):
-    svc = _service(account, replier)
-    replier.answers = [(200, "application/json; charset=utf-8",
+def test_auto_create_for_a_call(server, account, receiver):
+    svc = _service(account, receiver)
+    receiver.answers = [(200, "application/json; charset=utf-8",
                         json.dumps({"participantIdentifier": AGENT, "mode": "voice-only"}))]
     r = carrier_post(server, account, "Calls", From=CUSTOMER, To=POOL)
     assert r.status_code == 201, r.text
@@ -63,10 +63,10 @@ def test_auto_create_for_a_call(server, account, replier):
     assert session.mode == "voice-only" and session.unique_name is None
 
 
-def test_twiml_is_played_to_the_sender(server, account, admin, replier):
-    svc = _service(account, replier)
+def test_twiml_is_played_to_the_sender(server, account, admin, receiver):
+    svc = _service(account, receiver)
     twiml = "<Response><Message>This listing has closed.</Message></Response>"
-    replier.answers = [(200, "application/xml", twiml)]
+    receiver.answers = [(200, "application/xml", twiml)]
     r = carrier_post(server, account, "Messages", From=CUSTOMER, To=POOL, Body="hi")
     assert r.status_code == 200, r.text
     assert r.json()["twiml"] == twiml
@@ -76,22 +76,22 @@ def test_twiml_is_played_to_the_sender(server, account, admin, replier):
     assert svc.sessions.list() == []
 
 
-def test_failed_or_unusable_answers(server, account, replier):
-    svc = _service(account, replier)
-    replier.answers = [(500, "", "")]
+def test_failed_or_unusable_answers(server, account, receiver):
+    svc = _service(account, receiver)
+    receiver.answers = [(500, "", "")]
     r = carrier_post(server, account, "Messages", From=CUSTOMER, To=POOL, Body="hi")
     assert r.status_code == 502 and r.json()["code"] == 80913
-    replier.answers = [(200, "text/plain", "ok")]
+    receiver.answers = [(200, "text/plain", "ok")]
     r = carrier_post(server, account, "Messages", From=CUSTOMER, To=POOL, Body="hi")
     assert r.status_code == 404 and r.json()["code"] == 80905
-    replier.answers = [(200, "application/json", json.dumps({"uniqueName": "x"}))]
+    receiver.answers = [(200, "application/json", json.dumps({"uniqueName": "x"}))]
     r = carrier_post(server, account, "Messages", From=CUSTOMER, To=POOL, Body="hi")
     assert r.status_code == 404 and "participantIdentifier" in r.json()["message"]
-    replier.answers = [(200, "application/json", json.dumps(
+    receiver.answers = [(200, "application/json", json.dumps(
         {"participantIdentifier": AGENT, "mode": "fax-only"}))]
     r = carrier_post(server, account, "Messages", From=CUSTOMER, To=POOL, Body="hi")
     assert r.status_code == 400 and r.json()["code"] == 80601
-    replier.answers = [(200, "application/json", json.dumps(
+    receiver.answers = [(200, "application/json", json.dumps(
         {"participantIdentifier": AGENT, "participantProxyIdentifier": "+14155559999"}))]
     r = carrier_post(server, account, "Messages", From=CUSTOMER, To=POOL, Body="hi")
     assert r.status_code == 400 and r.json()["code"] == 80402
