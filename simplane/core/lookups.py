@@ -30,6 +30,15 @@ def get_by_key(db: Session, model: Any, account_sid: str, key: str, prefix: str)
     return db.scalar(stmt, {"account_sid": account_sid, "key": key})
 
 
+def get_by_key_or_404(db: Session, model: Any, account_sid: str, key: str, prefix: str,
+                      resource: str) -> Any:
+    """`get_by_key`, with a 404 naming `resource` when there is none."""
+    found = get_by_key(db, model, account_sid, key, prefix)
+    if found is None:
+        raise not_found(resource, key)
+    return found
+
+
 def get_by_sid(db: Session, model: Any, account_sid: str, sid: str, prefix: str,
                resource: str) -> Any:
     """A resource of the account by SID: a 404 naming `resource` when there is none."""

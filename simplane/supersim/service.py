@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from simplane.core import callbacks
 from simplane.core.accounts import accounts_in_reach
 from simplane.core.errors import TwilioError, bad_request, conflict, not_found
-from simplane.core.lookups import check_unique_name, get_by_key
+from simplane.core.lookups import check_unique_name, get_by_key, get_by_key_or_404
 from simplane.core.sids import new_sid
 from simplane.supersim import errors as E
 from simplane.supersim import networks
@@ -47,24 +47,16 @@ TRANSITIONS: dict[str, set[str]] = {
 # --- lookups ---------------------------------------------------------------------------------
 
 def get_sim(db: Session, account_sid: str, key: str) -> Sim:
-    sim = get_by_key(db, Sim, account_sid, key, "HS")
-    if sim is None:
-        raise not_found("Sim", key)
-    return sim
+    return get_by_key_or_404(db, Sim, account_sid, key, "HS", "Sim")
 
 
 def get_fleet(db: Session, account_sid: str, key: str) -> Fleet:
-    fleet = get_by_key(db, Fleet, account_sid, key, "HF")
-    if fleet is None:
-        raise not_found("Fleet", key)
-    return fleet
+    return get_by_key_or_404(db, Fleet, account_sid, key, "HF", "Fleet")
 
 
 def get_nap(db: Session, account_sid: str, key: str) -> NetworkAccessProfile:
-    nap = get_by_key(db, NetworkAccessProfile, account_sid, key, "HA")
-    if nap is None:
-        raise not_found("NetworkAccessProfile", key)
-    return nap
+    return get_by_key_or_404(db, NetworkAccessProfile, account_sid, key, "HA",
+                             "NetworkAccessProfile")
 
 
 def param_resource(db: Session, model: Any, account_sid: str, key: str, prefix: str,

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from simplane.core import callbacks
 from simplane.core.accounts import accounts_in_reach
-from simplane.core.errors import TwilioError, bad_request, conflict, not_found
-from simplane.core.lookups import check_unique_name, get_by_key
+from simplane.core.errors import TwilioError, bad_request, conflict
+from simplane.core.lookups import check_unique_name, get_by_key, get_by_key_or_404
 from simplane.core.sids import new_sid
 from simplane.network.rollups import add_usage, hour_of
 from simplane.network.models import SimState
@@ -50,17 +50,11 @@ def invalid(message: str) -> TwilioError:
 # --- lookups ---------------------------------------------------------------------------------
 
 def get_sim(db: Session, account_sid: str, key: str) -> Sim:
-    sim = get_by_key(db, Sim, account_sid, key, "DE")
-    if sim is None:
-        raise not_found("Sim", key)
-    return sim
+    return get_by_key_or_404(db, Sim, account_sid, key, "DE", "Sim")
 
 
 def get_rate_plan(db: Session, account_sid: str, key: str) -> RatePlan:
-    plan = get_by_key(db, RatePlan, account_sid, key, "WP")
-    if plan is None:
-        raise not_found("RatePlan", key)
-    return plan
+    return get_by_key_or_404(db, RatePlan, account_sid, key, "WP", "RatePlan")
 
 
 def rate_plan_param(db: Session, account_sid: str, key: str, name: str = "RatePlan") -> RatePlan:
