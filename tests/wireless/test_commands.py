@@ -47,6 +47,7 @@ def test_a_command_queued_when_the_plan_stops_messaging_fails(server, account, r
     account.client.wireless.v1.sims(sid).update(rate_plan="quiet")
     server.drain()  # not attached, but it can never be delivered now
     assert receiver.get().form["CommandStatus"] == ["failed"]
+    assert account.client.wireless.v1.commands(command.sid).fetch().status == "failed"
 
 
 def test_a_command_from_the_sim_reaches_its_commands_callback_signed(server, account, receiver):
