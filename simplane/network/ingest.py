@@ -1,12 +1,14 @@
 """The one ingest path: normalised network events in; data sessions, the network's state of each
-SIM and the hourly usage rollups out, in one transaction. It is the only writer of all three.
+SIM, the hourly usage rollups and (for Super SIMs) Connection Events out, in one transaction. It
+is the only writer of all four.
 
 Counters arrive cumulative per session; ingest keeps the highest seen and adds only the growth, so
 a retransmitted, repeated or out-of-order event never counts twice.
 
 Ingest also enforces the rate plan (`simplane.network.policy`): a data session the plan does not
 allow is `refused` (and never listed), and a session that reaches the period's data limit is
-ended by the network at the limit, the bytes past it not counted.
+ended by the network at the limit, the bytes past it not counted. For a Super SIM the Fleet
+decides (`FleetPlan`): its Network Access Profile, whether data is enabled, its data limit.
 
 A batch costs a fixed number of statements whatever its size: three reads (SIMs with their plans,
 the sessions and the states the batch touches), then bulk inserts and updates.
@@ -18,8 +20,8 @@ import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert
@@ -32,8 +34,8 @@ from simplane.network import connection_events
 from simplane.network.connection_events import REFUSALS
 from simplane.network.events import NetworkEvent, home_network, operator
 from simplane.network.models import DataSession, SimState
-from simplane.network.rollups import add_usage, hour_of
 from simplane.network.policy import FleetPlan, Plan
+from simplane.network.rollups import add_usage, hour_of
 from simplane.supersim import errors as E
 from simplane.supersim import usage as fleet_usage
 from simplane.supersim.access import attach_decision, set_ip_address, sims_by_imsi
