@@ -10,8 +10,9 @@ allow is `refused` (and never listed), and a session that reaches the period's d
 ended by the network at the limit, the bytes past it not counted. For a Super SIM the Fleet
 decides (`FleetPlan`): its Network Access Profile, whether data is enabled, its data limit.
 
-A batch costs a fixed number of statements whatever its size: three reads (SIMs with their plans,
-the sessions and the states the batch touches), then bulk inserts and updates.
+A batch costs a fixed number of statements whatever its size: bulk reads (Wireless SIMs with their
+plans, then Super SIMs with their Fleets for the IMSIs left, the sessions and the states the batch
+touches), then bulk inserts and updates.
 """
 
 from __future__ import annotations
@@ -401,9 +402,8 @@ class _Batch:
                  if isinstance(plan, FleetPlan)}
         rows = []
         for (sim_sid, hour, mcc, mnc), (up, down) in self.fleet_usage.items():
+            # A Super SIM's session is on a network of its Fleet's profile: in the catalogue.
             network = connection_events.network(mcc, mnc)
-            if network is None or network["sid"] is None:
-                continue  # usage on a network outside the catalogue cannot be attributed
             sim = facts[sim_sid]
             rows.append({"account_sid": sim.account_sid, "sim_sid": sim_sid,
                          "fleet_sid": sim.fleet_sid, "network_sid": network["sid"],

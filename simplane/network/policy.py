@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from simplane.supersim.access import attach_decision
+
 MB = 1_000_000
 CAN_USE_DATA = frozenset({"ready", "active"})
 
@@ -24,6 +26,7 @@ SIM_NOT_ACTIVE = "SIM_NOT_ACTIVE"
 NO_RATE_PLAN = "NO_RATE_PLAN"
 DATA_DISABLED = "DATA_DISABLED"
 ROAMING_DISABLED = "ROAMING_DISABLED"
+NETWORK_NOT_ALLOWED = "NETWORK_NOT_ALLOWED"
 DATA_LIMIT_REACHED = "DATA_LIMIT_REACHED"
 
 
@@ -87,12 +90,10 @@ class FleetPlan:
 
     def refusal(self, roaming: str, used: int, mcc: str | None = None,
                 mnc: str | None = None) -> str | None:
-        from simplane.supersim.access import attach_decision
-
-        if mcc is not None and mnc is not None and attach_decision(self.facts, mcc, mnc):
-            return ROAMING_DISABLED
         if self.facts.status not in CAN_USE_DATA:
             return SIM_NOT_ACTIVE
+        if mcc is None or mnc is None or attach_decision(self.facts, mcc, mnc):
+            return NETWORK_NOT_ALLOWED  # the profile allows only networks it can name
         if not self.facts.data_enabled:
             return DATA_DISABLED
         if self.room(roaming, used) == 0:
