@@ -355,15 +355,16 @@ def _super_fleet(runtime: Runtime, account_sid: str | None, sims: int | None,
 
 
 def _default_fleet(db, account_sid: str, now: datetime, data_limit: int | None) -> int:  # type: ignore[no-untyped-def]
-    """The account's Fleet named "simulator", made with a Network Access Profile that allows
-    every network the simulator uses but one in each country with several (so that devices
-    meet rejections and try the next network)."""
+    """The Fleet new simulated Super SIMs join: the account's first, or, when it has none, one
+    named "simulator", made with a Network Access Profile that allows every network the
+    simulator uses but one in each country with several (so that devices meet rejections and
+    try the next network)."""
     from simplane.supersim import networks
     from simplane.supersim.models import Fleet
     from simplane.supersim.service import create_fleet, create_nap
 
-    found = db.scalar(select(Fleet.pk).where(Fleet.account_sid == account_sid,
-                                             Fleet.unique_name == "simulator"))
+    found = db.scalar(select(Fleet.pk).where(Fleet.account_sid == account_sid)
+                      .order_by(Fleet.pk).limit(1))
     if found is not None:
         return found
     allowed = []
