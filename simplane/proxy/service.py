@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from simplane.core.errors import TwilioError, bad_request, conflict, not_found
 from simplane.core.sids import looks_like_sid, new_sid
-from simplane.proxy import carrier, webhooks
+from simplane.proxy import carrier, geo, webhooks
 from simplane.proxy import errors as E
 from simplane.proxy.models import (
     ProxyAccountNumber,
@@ -457,12 +457,6 @@ def _identifier_number(identifier: str) -> phonenumbers.PhoneNumber | None:
     return None
 
 
-def _area_code(number: phonenumbers.PhoneNumber) -> str | None:
-    if number.country_code != 1:
-        return None  # area-code matching is North America only
-    return str(number.national_number)[:3]
-
-
 def select_number(db: Session, service: ProxyService, session: ProxySession, identifier: str
                   ) -> ProxyPhoneNumber:
     """A proxy number for the identifier: from the pool, not reserved, matching the service's
@@ -485,14 +479,12 @@ def select_number(db: Session, service: ProxyService, session: ProxySession, ide
             raise bad_request(f"No phone number in the pool of {service.sid} is in {country} "
                               f"(geo_match_level {service.geo_match_level})",
                               E.IDENTIFIER_PAIR_INVALID)
-        area = _area_code(parsed) if service.geo_match_level in ("area-code", "overlay") else None
-        if area is not None:
-            candidates = [n for n in candidates
-                          if _area_code(phonenumbers.parse(n.phone_number, None)) == area]
-            if not candidates:
-                raise bad_request(f"No phone number in the pool of {service.sid} has area code "
-                                  f"{area} (geo_match_level {service.geo_match_level})",
-                                  E.IDENTIFIER_PAIR_INVALID)
+        level = service.geo_match_level
+        candidates = [n for n in candidates if geo.same_area(level, parsed, n.phone_number)]
+        if not candidates:
+            raise bad_request(f"No phone number in the pool of {service.sid} serves area code "
+                              f"{geo.area_code(parsed)} (geo_match_level {level})",
+                              E.IDENTIFIER_PAIR_INVALID)
     used_now = set(db.scalars(
         select(ProxyParticipant.proxy_identifier_sid)
         .join(ProxySession, ProxySession.pk == ProxyParticipant.session_pk)

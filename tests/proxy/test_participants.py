@@ -120,6 +120,26 @@ def test_geo_match_country_and_area_code(account):
         area.sessions(s.sid).participants.create(identifier="+13105550199")
 
 
+def test_geo_match_overlay(account):
+    """An overlay area code serves the same area: 628 overlays 415, 510 does not."""
+    svc, _ = _service(account, "+15105550100", "+16285550101", "+12125550102",
+                      geo_match_level="overlay")
+    s = svc.sessions.create()
+    assert svc.sessions(s.sid).participants.create(
+        identifier="+14155550199").proxy_identifier == "+16285550101"
+    assert svc.sessions(s.sid).participants.create(
+        identifier="+19175550199").proxy_identifier == "+12125550102"
+    s = svc.sessions.create()
+    with raises(80402, 400) as failure:
+        svc.sessions(s.sid).participants.create(identifier="+13105550199")
+    assert "310" in failure.error.msg
+    area, _ = _service(account, "+16285550101", unique_name="area",
+                       geo_match_level="area-code")
+    s = area.sessions.create()
+    with raises(80402, 400):
+        area.sessions(s.sid).participants.create(identifier="+14155550199")
+
+
 def test_reserved_numbers_are_not_picked(account):
     svc, (a, b) = _service(account, "+14155550100", "+14155550101")
     svc.phone_numbers(a.sid).update(is_reserved=True)
