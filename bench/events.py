@@ -1,13 +1,16 @@
 """Event Streams figures, each measured against a ceiling taken in the same run.
 
-    .venv/bin/python bench/events.py                 # all three, about 2 minutes
+    .venv/bin/python bench/events.py                 # all four, about 2 minutes
     .venv/bin/python bench/events.py --only publish|throughput|latency|kills
 
 0. publish: `outbox.publish_many` (what ingest calls) in transactions of 1,000 events, next to
    sqlite3's bare executemany of the same rows, already JSON-encoded (the ceiling).
 1. throughput: events/s from the outbox to a local webhook receiver (batches of 100), next to
    the receiver's own ceiling (the same batches posted straight at it by one client).
-2. latency: at 1,000 events/s published, ingest → receipt p50/p99 as the receiver sees them.
+2. latency: at 1,000 events/s published, p50/p99 from publication to receipt as the receiver
+   sees them: each event's CloudEvents `time` is stamped just before the transaction that
+   publishes it with `outbox.publish_many` (what ingest calls), so the figure covers that commit,
+   the dispatcher's polling, reading and sending, not ingest's own work before it.
 3. kills: 10 kill -9/restart cycles of the dispatcher while 1,000 events/s are published; the
    set of ids received must equal the set published.
 
