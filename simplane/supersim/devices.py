@@ -6,7 +6,8 @@
     device.send(b"hello", udp.address(runtime))     # a from-SIM IP Command
     device.sms                                      # SMS Commands delivered to it
     device.send_sms(runtime, "hello")               # a from-SIM SMS Command
-    device.install_esim(runtime, eid, matching_id)  # claim an available eSIM Profile
+    device.download_esim(runtime, eid)              # an available eSIM Profile, downloaded
+    device.install_esim(runtime, eid)               # …then installed
 
 SMS Commands wait until the network says the SIM's device is attached, then reach it through
 `gateway`: a simulated device gets them in `device.sms`; a device attached by other means (the
@@ -27,7 +28,7 @@ from sqlalchemy import select
 from simplane.network.events import NetworkEvent
 from simplane.network.ingest import ingest
 from simplane.supersim import access, service
-from simplane.supersim.models import Sim
+from simplane.supersim.models import EsimProfile, Sim
 
 if TYPE_CHECKING:
     from simplane.core.runtime import Runtime
@@ -63,6 +64,7 @@ class SimulatedDevice:
         self.session_id: str | None = None
         self._imsi = ""
         self._network = ("", "")
+        self.esim_profile_sid: str | None = None
 
     def attach(self, runtime: Runtime, sim_sid: str, network: tuple[str, str] | None = None
                ) -> None:
@@ -107,12 +109,24 @@ class SimulatedDevice:
             command = service.receive_sms(db, runtime, sim, payload) if sim else None
             return command.sid if command else None
 
-    def install_esim(self, runtime: Runtime, eid: str, matching_id: str | None = None) -> str:
-        """Download and install an available eSIM Profile into this device's eUICC (by its
-        matching ID, or the one reserved for `eid`); returns the profile's SID."""
+    def download_esim(self, runtime: Runtime, eid: str, matching_id: str | None = None) -> str:
+        """Download an available eSIM Profile into this device's eUICC (by its matching ID, or
+        the one reserved for `eid`); returns the profile's SID, now `downloaded`."""
         with runtime.db.write() as db:
             profile = service.available_esim_profile(db, eid, matching_id)
-            service.esim_installed(db, runtime, profile, eid)
+            service.esim_downloaded(db, runtime, profile, eid)
+            self.esim_profile_sid = profile.sid
+            return profile.sid
+
+    def install_esim(self, runtime: Runtime, eid: str, matching_id: str | None = None) -> str:
+        """Install the profile this device downloaded (downloading it first if it has not);
+        returns the profile's SID, now `installed`."""
+        if self.esim_profile_sid is None:
+            self.download_esim(runtime, eid, matching_id)
+        with runtime.db.write() as db:
+            profile = db.scalar(select(EsimProfile).where(EsimProfile.sid ==
+                                                          self.esim_profile_sid))
+            service.esim_installed(db, runtime, profile)
             return profile.sid
 
     def send(self, data: bytes, to: tuple[str, int]) -> None:

@@ -533,11 +533,20 @@ def available_esim_profile(db: Session, eid: str, matching_id: str | None) -> Es
     return profile
 
 
-def esim_installed(db: Session, runtime: Runtime, profile: EsimProfile, eid: str) -> None:
-    """The device's eUICC downloaded and installed an available profile."""
+def esim_downloaded(db: Session, runtime: Runtime, profile: EsimProfile, eid: str) -> None:
+    """The device's eUICC downloaded an available profile from the SM-DP+."""
     if profile.status != "available":
         raise TwilioError(409, 20001, f"eSIM Profile {profile.sid} is {profile.status}, not "
                           "available")
     profile.eid = profile.eid or eid
-    profile.status = "installed"  # downloaded, then installed: the device reports both at once
+    profile.status = "downloaded"
+    profile.date_updated = runtime.clock.now()
+
+
+def esim_installed(db: Session, runtime: Runtime, profile: EsimProfile) -> None:
+    """The device's eUICC installed a profile it downloaded."""
+    if profile.status != "downloaded":
+        raise TwilioError(409, 20001, f"eSIM Profile {profile.sid} is {profile.status}, not "
+                          "downloaded")
+    profile.status = "installed"
     profile.date_updated = runtime.clock.now()

@@ -67,3 +67,21 @@ def test_profile_needs_an_eid_or_a_matching_id(server, twilio):
     with pytest.raises(TwilioRestException) as exc:
         stranger.esim_profiles(mine.sid).fetch()
     assert exc.value.status == 404
+
+
+def test_profile_is_downloaded_then_installed(server, twilio):
+    eid = "89049032005008882600033489654321"  # no other test orders a profile for it
+    profiles = twilio.supersim.v1.esim_profiles
+    profile = profiles.create(eid=eid)
+    server.drain()
+    device = devices.SimulatedDevice()
+    try:
+        assert device.download_esim(server.runtime, eid) == profile.sid
+        downloaded = profiles(profile.sid).fetch()
+        assert downloaded.status == "downloaded" and downloaded.eid == eid
+        assert [p.sid for p in profiles.list(status="downloaded")] == [profile.sid]
+        assert device.install_esim(server.runtime, eid) == profile.sid
+    finally:
+        device.close()
+    assert profiles(profile.sid).fetch().status == "installed"
+    assert profiles.list(status="downloaded") == []
