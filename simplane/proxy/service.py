@@ -12,6 +12,7 @@ from sqlalchemy import delete, false, func, select, update
 from sqlalchemy.orm import Session
 
 from simplane.core.errors import TwilioError, bad_request, conflict, not_found
+from simplane.core.lookups import get_by_key_or_404
 from simplane.core.sids import looks_like_sid, new_sid
 from simplane.proxy import carrier, geo, webhooks
 from simplane.proxy import errors as E
@@ -54,12 +55,7 @@ def _unique_name(name: str, what: str) -> str:
 # --- services --------------------------------------------------------------------------------
 
 def get_service(db: Session, account_sid: str, key: str) -> ProxyService:
-    column = ProxyService.sid if looks_like_sid(key, "KS") else ProxyService.unique_name
-    service = db.scalar(select(ProxyService).where(ProxyService.account_sid == account_sid,
-                                                   column == key))
-    if service is None:
-        raise not_found("Service", key)
-    return service
+    return get_by_key_or_404(db, ProxyService, account_sid, key, "KS", "Service")
 
 
 def _check_service_name(db: Session, account_sid: str, name: str, current_pk: int | None) -> str:
