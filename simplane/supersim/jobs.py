@@ -44,14 +44,15 @@ def complete_status_changes(runtime: Runtime) -> bool:
 
 
 def activate_ready_sims(runtime: Runtime) -> bool:
-    """ready → active after 250 KB of data, 5 SMS Commands or 3 months, whichever comes first.
+    """ready → active after 250 KB of data, 5 SMS Commands sent to or received from the SIM, or
+    3 months, whichever comes first.
     One read finds the SIMs that are due; the write lock is taken only when there are some."""
     now = runtime.clock.now()
     data = (select(func.coalesce(func.sum(UsageHour.data_total), 0))
             .where(UsageHour.sim_sid == Sim.sid).scalar_subquery())
     sms = (select(func.count()).select_from(SmsCommand)
            .where(SmsCommand.account_sid == Sim.account_sid, SmsCommand.sim_sid == Sim.sid,
-                  SmsCommand.direction == "to_sim").scalar_subquery())
+                  SmsCommand.status != "failed").scalar_subquery())  # to or from the SIM
     due_stmt = select(Sim.pk).where(Sim.status == "ready", or_(
         Sim.date_ready <= now - service.READY_FOR, data >= service.READY_DATA_BYTES,
         sms >= service.READY_SMS_COMMANDS)).limit(BATCH)

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 
 MAX_DATA_LIMIT_MB = 2_000_000
 DEFAULT_DATA_LIMIT_MB = 1000
-# A ready SIM becomes active after 250 KB of data, 5 SMS Commands or 3 months, whichever first.
+# A ready SIM becomes active after 250 KB of data, 5 SMS Commands (to or from it) or 3 months,
+# whichever first.
 READY_DATA_BYTES = 250 * 1000
 READY_SMS_COMMANDS = 5
 READY_FOR = timedelta(days=90)

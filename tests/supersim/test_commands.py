@@ -195,6 +195,24 @@ def test_five_sms_commands_make_a_ready_sim_active(server, twilio, fleet, regist
     assert sims(registered.sid).fetch().status == "active"
 
 
+def test_sms_commands_from_a_ready_sim_count_toward_active(server, twilio, fleet, registered):
+    sims = twilio.supersim.v1.sims
+    sims(registered.sid).update(fleet=fleet.sid, status="ready")
+    server.drain()
+    device = devices.SimulatedDevice()
+    try:
+        device.attach(server.runtime, registered.sid)
+        for i in range(4):
+            assert device.send_sms(server.runtime, f"{i}") is not None
+        server.drain()
+        assert sims(registered.sid).fetch().status == "ready"
+        device.send_sms(server.runtime, "4")
+        server.drain()
+        assert sims(registered.sid).fetch().status == "active"
+    finally:
+        device.close()
+
+
 def test_an_sms_command_waits_until_the_device_attaches(server, twilio, active_sim):
     command = twilio.supersim.v1.sms_commands.create(sim=active_sim.sid, payload="wake up")
     server.drain()
