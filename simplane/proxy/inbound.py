@@ -81,9 +81,11 @@ class Inbound:
     resource_sid: str | None = None  # MessageSid / CallSid, when the carrier gave one
     call_status: str | None = None
 
-    def webhook_params(self, account_sid: str) -> dict[str, str]:
-        """The parameters Twilio's phone-number webhook would carry."""
-        params = {"From": self.sender, "To": self.to, "AccountSid": account_sid}
+    def webhook_params(self, account_sid: str, service_sid: str) -> dict[str, str]:
+        """The parameters Twilio's phone-number webhook would carry, and Proxy's own."""
+        params = {"From": self.sender, "To": self.to, "AccountSid": account_sid,
+                  "interactionServiceSid": service_sid, "interactionType": self.kind,
+                  "interactionData": self.data()}
         if self.kind == "message":
             params.update(Body=self.body, NumMedia=str(len(self.media_urls)))
             params.update({f"MediaUrl{n}": url for n, url in enumerate(self.media_urls)})
@@ -165,12 +167,11 @@ def receive(runtime: Runtime, account_sid: str, inbound: Inbound) -> dict:
     if inbound.kind == "message" and route.mode == "voice-only":
         raise bad_request("The Session is voice-only: Proxy rejected the message",
                           E.MESSAGE_TO_VOICE_ONLY)
-    params = inbound.webhook_params(account_sid)
-    params.update(interactionServiceSid=service.sid, interactionType=inbound.kind,
-                  interactionData=inbound.data())
     url = service.intercept_callback_url
-    if url and _answer(runtime, token, url, params) == 403:
-        raise TwilioError(403, E.BLOCKED, "The intercept callback blocked the interaction")
+    if url:
+        answer = _post(runtime, token, url, inbound.webhook_params(account_sid, service.sid))
+        if answer is not None and answer.status_code == 403:
+            raise TwilioError(403, E.BLOCKED, "The intercept callback blocked the interaction")
     return _record(runtime, account_sid, service, route, inbound)
 
 
@@ -224,10 +225,7 @@ def _out_of_session(runtime: Runtime, token: str, service: ProxyService, account
     url = service.out_of_session_callback_url
     if not url:
         raise unroutable
-    params = inbound.webhook_params(account_sid)
-    params.update(interactionServiceSid=service.sid, interactionType=inbound.kind,
-                  interactionData=inbound.data())
-    response = _post(runtime, token, url, params)
+    response = _post(runtime, token, url, inbound.webhook_params(account_sid, service.sid))
     if response is None or not 200 <= response.status_code < 300:
         status = "no answer" if response is None else f"HTTP {response.status_code}"
         raise TwilioError(502, E.OUT_OF_SESSION_CALLBACK_FAILED,
@@ -348,8 +346,3 @@ def _post(runtime: Runtime, token: str, url: str, params: dict[str, str]
     except httpx.HTTPError as exc:
         log.info("webhook failed", extra={"fields": {"error": type(exc).__name__}})
         return None
-
-
-def _answer(runtime: Runtime, token: str, url: str, params: dict[str, str]) -> int | None:
-    response = _post(runtime, token, url, params)
-    return None if response is None else response.status_code
