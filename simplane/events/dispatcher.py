@@ -46,7 +46,7 @@ from simplane.events.outbox import (
     visible_bound,
 )
 from simplane.events.service import configuration
-from simplane.events.sinks import Outgoing, Result
+from simplane.events.sinks import Outgoing, Result, failure
 
 if TYPE_CHECKING:
     from simplane.core.runtime import Runtime
@@ -200,7 +200,7 @@ def _send(runtime: Runtime, sink: EventSink, events: list[Outgoing], token: str)
                                                  events, token)
     except Exception as exc:  # a bug or an unexpected library error must not lose the batch
         log.exception("delivery failed", extra={"fields": {"sink_sid": sink.sid}})
-        return Result(0, f"{type(exc).__name__}: {exc}"[:200])
+        return failure(exc)
 
 
 def _subscribed(db: Any, sink: EventSink) -> dict[str, tuple[int, Position]]:

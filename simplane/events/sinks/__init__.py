@@ -41,6 +41,12 @@ class Result:
         return self.error is None
 
 
+def failure(exc: Exception) -> Result:
+    """A send that raised: nothing delivered, the error kept short (it is the sink's
+    last_error)."""
+    return Result(0, f"{type(exc).__name__}: {exc}"[:200])
+
+
 def module(sink_type: str) -> ModuleType:
     from simplane.events.sinks import kinesis, segment, webhook
 
@@ -82,7 +88,7 @@ def deliver(runtime: Runtime, count: int, method: str, url: str, **request: Any)
     except httpx.TimeoutException:
         return Result(0, "timeout")
     except httpx.HTTPError as exc:
-        return Result(0, f"{type(exc).__name__}: {exc}"[:200])
+        return failure(exc)
     if 200 <= response.status_code < 300:
         return Result(count)
     return Result(0, f"HTTP {response.status_code}",

@@ -16,7 +16,7 @@ import orjson
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from simplane.events.sinks import Outgoing, Result, fields, invalid
+from simplane.events.sinks import Outgoing, Result, failure, fields, invalid
 
 if TYPE_CHECKING:
     from simplane.config import Settings
@@ -86,7 +86,7 @@ def send(runtime: Runtime, config: dict[str, Any], events: list[Outgoing], token
         client = CLIENTS.get(runtime.settings, config)
         reply = client.put_records(StreamARN=config["arn"], Records=[record(e) for e in events])
     except (BotoCoreError, ClientError) as exc:
-        return Result(0, f"{type(exc).__name__}: {exc}"[:200])
+        return failure(exc)
     if not reply.get("FailedRecordCount"):
         return Result(len(events))
     # Records are accepted independently: keep the prefix that got in, retry from the first
