@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from datetime import timedelta
+from email.utils import format_datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -166,6 +167,24 @@ def test_retry_after_is_honoured(events, account, server, receiver):  # type: ig
     assert len(drain_received(receiver)) == 1
     receiver.headers = {}
     server.clock.advance(timedelta(seconds=3590))
+    server.drain()
+    assert receiver.requests.empty()
+    server.clock.advance(timedelta(seconds=10))
+    server.drain()
+    assert [e["id"] for e in received_events(receiver)] == ids
+
+
+def test_retry_after_as_an_http_date_is_honoured(events, account, server, receiver):  # type: ignore[no-untyped-def]
+    sink = active_webhook(account, server, receiver)
+    subscribe(account, sink, ALL_CONNECTION_TYPES)
+    ids = publish(server, Fleet(account.sid, sims=1).rows(updates=0))
+    receiver.statuses = [503]
+    receiver.headers = {"Retry-After": format_datetime(server.clock.now() + timedelta(hours=2),
+                                                       usegmt=True)}
+    server.drain()
+    assert len(drain_received(receiver)) == 1
+    receiver.headers = {}
+    server.clock.advance(timedelta(seconds=7190))  # longer than any backoff of a first retry
     server.drain()
     assert receiver.requests.empty()
     server.clock.advance(timedelta(seconds=10))
