@@ -342,12 +342,19 @@ def schedule_settings_update(db: Session, sim: Sim, now: datetime) -> SettingsUp
 MAX_SMS = 160
 
 
+def _command_fleet(db: Session, sim: Sim) -> Fleet | None:
+    """The Fleet of a SIM that may exchange commands (ready or active, in a Fleet), else None."""
+    if sim.status not in CONNECTED or sim.fleet_pk is None:
+        return None
+    return db.get(Fleet, sim.fleet_pk)
+
+
 def _sim_for_command(db: Session, account_sid: str, key: str) -> tuple[Sim, Fleet]:
     sim = param_sim(db, account_sid, key)
     if sim.status not in CONNECTED:
         raise bad_request(f"Invalid Sim: {sim.sid} is {sim.status}; commands can only be sent to "
                           "Super SIMs that are ready or active")
-    fleet = db.get(Fleet, sim.fleet_pk) if sim.fleet_pk else None
+    fleet = _command_fleet(db, sim)
     if fleet is None:
         raise bad_request(f"Invalid Sim: {sim.sid} is not in a Fleet")
     return sim, fleet
@@ -378,8 +385,8 @@ def create_sms_command(db: Session, runtime: Runtime, account_sid: str, params: 
 def receive_sms(db: Session, runtime: Runtime, sim: Sim, payload: str) -> SmsCommand | None:
     """An SMS a device sent to the SMS Commands number: a `received` command, posted to its
     Fleet's sms_commands_url. None when the SIM may not send (not connected, commands off)."""
-    fleet = db.get(Fleet, sim.fleet_pk) if sim.fleet_pk else None
-    if sim.status not in CONNECTED or fleet is None or not fleet.sms_commands_enabled:
+    fleet = _command_fleet(db, sim)
+    if fleet is None or not fleet.sms_commands_enabled:
         return None
     assert sim.account_sid is not None
     now = runtime.clock.now()
@@ -464,8 +471,8 @@ def receive_ip(db: Session, runtime: Runtime, sim: Sim, source: tuple[str, int],
                data: bytes) -> IpCommand | None:
     """A datagram a device sent to the IP Commands address: a `received` command (payloads from
     a SIM are always binary), posted to its Fleet's ip_commands_url."""
-    fleet = db.get(Fleet, sim.fleet_pk) if sim.fleet_pk else None
-    if sim.status not in CONNECTED or fleet is None or not data or len(data) > MAX_IP_PAYLOAD:
+    fleet = _command_fleet(db, sim)
+    if fleet is None or not data or len(data) > MAX_IP_PAYLOAD:
         return None
     assert sim.account_sid is not None
     now = runtime.clock.now()
