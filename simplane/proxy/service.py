@@ -243,14 +243,23 @@ def account_numbers(db: Session, account_sid: str) -> list[ProxyAccountNumber]:
         ProxyAccountNumber.account_sid == account_sid).order_by(ProxyAccountNumber.pk)))
 
 
+def usage(db: Session, service_pk: int, number_sid: str | None = None) -> dict[str, int]:
+    """How many active sessions of the service use each of its numbers (or just the one);
+    a number no active session uses is absent."""
+    stmt = (select(ProxyParticipant.proxy_identifier_sid,
+                   func.count(func.distinct(ProxyParticipant.session_pk)))
+            .join(ProxySession, ProxySession.pk == ProxyParticipant.session_pk)
+            .where(ProxyParticipant.service_pk == service_pk,
+                   ProxyParticipant.date_deleted.is_(None), ProxySession.status.in_(ACTIVE))
+            .group_by(ProxyParticipant.proxy_identifier_sid))
+    if number_sid is not None:
+        stmt = stmt.where(ProxyParticipant.proxy_identifier_sid == number_sid)
+    return {sid: count for sid, count in db.execute(stmt) if sid is not None}
+
+
 def in_use(db: Session, service_pk: int, number_sid: str) -> int:
     """How many active sessions of the service use the number."""
-    return db.scalar(
-        select(func.count(func.distinct(ProxyParticipant.session_pk)))
-        .join(ProxySession, ProxySession.pk == ProxyParticipant.session_pk)
-        .where(ProxyParticipant.service_pk == service_pk,
-               ProxyParticipant.proxy_identifier_sid == number_sid,
-               ProxyParticipant.date_deleted.is_(None), ProxySession.status.in_(ACTIVE))) or 0
+    return usage(db, service_pk, number_sid).get(number_sid, 0)
 
 
 # --- sessions --------------------------------------------------------------------------------
@@ -495,12 +504,12 @@ def select_number(db: Session, service: ProxyService, session: ProxySession, ide
                           E.IDENTIFIER_PAIR_INVALID)
     used_before = set(db.scalars(select(ProxyParticipant.proxy_identifier_sid).where(
         ProxyParticipant.service_pk == service.pk, ProxyParticipant.identifier == identifier)))
-    load = {n.sid: in_use(db, service.pk, n.sid) for n in free}
+    load = usage(db, service.pk)
     sticky = service.number_selection_behavior == "prefer-sticky"
 
     def rank(n: ProxyPhoneNumber) -> tuple:
         seen = n.sid in used_before
-        return (0 if seen == sticky else 1, load[n.sid], n.pk)
+        return (0 if seen == sticky else 1, load.get(n.sid, 0), n.pk)
 
     return min(free, key=rank)
 
