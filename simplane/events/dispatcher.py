@@ -97,11 +97,11 @@ def dispatch(runtime: Runtime) -> bool:
     for candidate in _due(runtime):  # one at a time, so that other dispatchers get their share
         if time.monotonic() > deadline:
             return True  # more is due: the worker comes back at once
-        for sink_pk in _claim(runtime, [candidate]):
+        if _claim(runtime, candidate):
             try:
-                busy = _work(runtime, sink_pk, deadline) or busy
+                busy = _work(runtime, candidate, deadline) or busy
             finally:
-                _release(runtime, sink_pk)
+                _release(runtime, candidate)
     return busy
 
 
@@ -124,21 +124,18 @@ def _due(runtime: Runtime) -> list[int]:
     return [r.pk for r in rows if lease_free(r.lease_owner, r.lease_until, wall)]
 
 
-def _claim(runtime: Runtime, candidates: list[int]) -> list[int]:
-    if not candidates:
-        return []
-    me, wall = owner(), time.time()
-    claimed = []
+def _claim(runtime: Runtime, sink_pk: int) -> bool:
+    """Lease a sink to this process, unless another holds it (or is locking it right now)."""
+    wall = time.time()
     with runtime.db.write() as db:
-        rows = db.execute(
-            select(EventSink.pk, EventSink.lease_owner, EventSink.lease_until)
-            .where(EventSink.pk.in_(candidates)).with_for_update(skip_locked=True)).all()
-        for row in rows:
-            if lease_free(row.lease_owner, row.lease_until, wall):
-                db.execute(update(EventSink).where(EventSink.pk == row.pk)
-                           .values(lease_owner=me, lease_until=wall + LEASE_SECONDS))
-                claimed.append(row.pk)
-    return claimed
+        row = db.execute(
+            select(EventSink.lease_owner, EventSink.lease_until)
+            .where(EventSink.pk == sink_pk).with_for_update(skip_locked=True)).first()
+        if row is None or not lease_free(row.lease_owner, row.lease_until, wall):
+            return False
+        db.execute(update(EventSink).where(EventSink.pk == sink_pk)
+                   .values(lease_owner=owner(), lease_until=wall + LEASE_SECONDS))
+    return True
 
 
 def _release(runtime: Runtime, sink_pk: int) -> None:
