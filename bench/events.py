@@ -15,7 +15,8 @@
    set of ids received must equal the set published.
 
 The receiver runs in a process of its own; so does the dispatcher (`simplane events dispatch`),
-on a SQLite database in a temporary directory.
+on a SQLite database in a temporary directory, or on the empty database given with
+--database-url (where the publish figure, a comparison with sqlite3, is skipped).
 """
 
 from __future__ import annotations
