@@ -367,9 +367,9 @@ def update_session(db: Session, runtime: Runtime, service: ProxyService, session
     elif status == "in-progress":  # re-open
         lock_pool(db, service)
         for participant in active_participants(db, session):
-            if participant.proxy_identifier_sid and _pair_taken(
-                    db, service.pk, participant.identifier, participant.proxy_identifier_sid,
-                    session.pk):
+            number_sid = participant.proxy_identifier_sid
+            if number_sid and _pair_taken(db, service.account_sid, participant.identifier,
+                                          number_sid, session.pk):
                 raise conflict(f"Participant {participant.identifier} already uses "
                                f"{participant.proxy_identifier} in another active Session",
                                E.PROXY_IDENTIFIER_IN_USE)
@@ -439,11 +439,14 @@ def get_participant(db: Session, session: ProxySession, key: str) -> ProxyPartic
     return participant
 
 
-def _pair_taken(db: Session, service_pk: int, identifier: str, number_sid: str,
+def _pair_taken(db: Session, account_sid: str, identifier: str, number_sid: str,
                 except_session_pk: int | None) -> bool:
+    """Whether the identifier already talks through the number in an active Session of the
+    account: a number may sit in several services' pools, and inbound traffic must find one
+    Session."""
     stmt = (select(ProxyParticipant.pk)
             .join(ProxySession, ProxySession.pk == ProxyParticipant.session_pk)
-            .where(ProxyParticipant.service_pk == service_pk,
+            .where(ProxyParticipant.account_sid == account_sid,
                    ProxyParticipant.identifier == identifier,
                    ProxyParticipant.proxy_identifier_sid == number_sid,
                    ProxyParticipant.date_deleted.is_(None),
@@ -493,7 +496,7 @@ def select_number(db: Session, service: ProxyService, session: ProxySession, ide
     used_now = set(db.scalars(
         select(ProxyParticipant.proxy_identifier_sid)
         .join(ProxySession, ProxySession.pk == ProxyParticipant.session_pk)
-        .where(ProxyParticipant.service_pk == service.pk,
+        .where(ProxyParticipant.account_sid == service.account_sid,
                ProxyParticipant.identifier == identifier,
                ProxyParticipant.date_deleted.is_(None), ProxySession.status.in_(ACTIVE),
                ProxyParticipant.session_pk != session.pk)))
@@ -548,7 +551,7 @@ def add_participant(db: Session, runtime: Runtime, service: ProxyService, sessio
                               and number.phone_number != wanted_number):
             raise bad_request(f"{wanted_sid or wanted_number} is not a phone number in the pool "
                               f"of Service {service.sid}", E.IDENTIFIER_PAIR_INVALID)
-        if _pair_taken(db, service.pk, identifier, number.sid, session.pk):
+        if _pair_taken(db, service.account_sid, identifier, number.sid, session.pk):
             raise conflict(f"{identifier} already uses {number.phone_number} in another active "
                            "Session", E.PROXY_IDENTIFIER_IN_USE)
     else:

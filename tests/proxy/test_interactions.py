@@ -77,7 +77,7 @@ def test_message_interaction_rules(account):
 def _session_named(account):  # type: ignore[no-untyped-def]
     proxy = account.client.proxy.v1
     svc = proxy.services.create(unique_name="chat2")
-    proxy.services(svc.sid).phone_numbers.create(phone_number="+14155550100")
+    proxy.services(svc.sid).phone_numbers.create(phone_number="+14155550101")
     session = proxy.services(svc.sid).sessions.create(
         participants=[{"Identifier": "+14155550111"}, {"Identifier": "+14155550122"}])
     ctx = proxy.services(svc.sid).sessions(session.sid)

@@ -222,3 +222,31 @@ def test_participant_paging(account):
     page = svc.sessions(s.sid).participants.page(page_size=1)
     assert [p.sid for p in page] == [a.sid]
     assert [p.sid for p in page.next_page()] == [b.sid]
+
+
+def test_a_number_shared_by_two_services_carries_one_session_per_identifier(server, account):
+    """A number may sit in two services' pools; an identifier still talks through it in one
+    active Session at a time, so its inbound traffic finds that Session."""
+    from tests.proxy.conftest import carrier_post
+
+    first, (n,) = _service(account, "+14155550100")
+    second = account.client.proxy.v1.services(
+        account.client.proxy.v1.services.create(unique_name="second").sid)
+    second.phone_numbers.create(sid=n.sid)
+    a = first.sessions.create(participants=[{"Identifier": "+14155550111"},
+                                            {"Identifier": "+14155550122"}])
+    b = second.sessions.create()
+    with raises(80402, 400):
+        second.sessions(b.sid).participants.create(identifier="+14155550111")
+    with raises(80604, 409):
+        second.sessions(b.sid).participants.create(identifier="+14155550111",
+                                                   proxy_identifier_sid=n.sid)
+    assert second.sessions(b.sid).participants.create(
+        identifier="+14155550133").proxy_identifier_sid == n.sid
+    r = carrier_post(server, account, "Messages", From="+14155550111", To=n.phone_number,
+                     Body="hi")
+    assert r.status_code == 201, r.text
+    assert r.json()["session_sid"] == a.sid and r.json()["to"] == "+14155550122"
+    first.sessions(a.sid).update(status="closed")
+    assert second.sessions(b.sid).participants.create(
+        identifier="+14155550111").proxy_identifier_sid == n.sid
