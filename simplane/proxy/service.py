@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from simplane.core.errors import TwilioError, bad_request, conflict, not_found
 from simplane.core.lookups import get_by_key_or_404
+from simplane.core.models import Account
 from simplane.core.sids import looks_like_sid, new_sid
 from simplane.proxy import carrier, geo, webhooks
 from simplane.proxy import errors as E
@@ -518,9 +519,10 @@ def select_number(db: Session, service: ProxyService, session: ProxySession, ide
 
 
 def lock_pool(db: Session, service: ProxyService) -> None:
-    """Serialise number allocation within a service (PostgreSQL row lock; SQLite already runs
-    one writer at a time), so two concurrent requests never hand out the same pair."""
-    db.execute(select(ProxyService.pk).where(ProxyService.pk == service.pk).with_for_update())
+    """Serialise number allocation within the account, whose services may share numbers
+    (PostgreSQL row lock; SQLite already runs one writer at a time), so two concurrent requests
+    never hand out the same pair."""
+    db.execute(select(Account.pk).where(Account.sid == service.account_sid).with_for_update())
 
 
 def add_participant(db: Session, runtime: Runtime, service: ProxyService, session: ProxySession,
