@@ -250,3 +250,13 @@ def test_a_number_shared_by_two_services_carries_one_session_per_identifier(serv
     first.sessions(a.sid).update(status="closed")
     assert second.sessions(b.sid).participants.create(
         identifier="+14155550111").proxy_identifier_sid == n.sid
+
+
+def test_new_identifiers_get_the_least_used_number(account):
+    svc, (a, b) = _service(account, "+14155550100", "+14155550101")
+    picked = []
+    for n in range(4):
+        s = svc.sessions.create(participants=[{"Identifier": f"+1415555020{n}"}])
+        picked.append(svc.sessions(s.sid).participants.list()[0].proxy_identifier_sid)
+    assert sorted(picked) == sorted([a.sid, a.sid, b.sid, b.sid])
+    assert svc.phone_numbers(a.sid).fetch().in_use == svc.phone_numbers(b.sid).fetch().in_use == 2
