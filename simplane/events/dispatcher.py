@@ -166,10 +166,11 @@ def _work(runtime: Runtime, sink_pk: int, deadline: float) -> bool:
             db.expunge(sink)
             token = runtime.box.open(db.scalar(
                 select(Account.auth_token_sealed).where(Account.sid == sink.account_sid)))
-            batch = None if sink.test_pending or sink.status != "active" else _next(db, runtime,
-                                                                                  sink)
+            config = configuration(runtime.box, sink)
+            batch = None if sink.test_pending or sink.status != "active" else _next(
+                db, runtime, sink, config)
         if sink.test_pending:
-            result = _send(runtime, sink, [test_event(runtime, sink)], token)
+            result = _send(runtime, sink, config, [test_event(runtime, sink)], token)
             _finish(runtime, sink, result, None, test=True)
             if not result.ok:
                 return sent
@@ -182,7 +183,7 @@ def _work(runtime: Runtime, sink_pk: int, deadline: float) -> bool:
             if not batch.full:
                 return sent
             continue
-        result = _send(runtime, sink, batch.events, token)
+        result = _send(runtime, sink, config, batch.events, token)
         _finish(runtime, sink, result, batch)
         sent = True
         if not result.ok or not batch.full:
@@ -191,10 +192,10 @@ def _work(runtime: Runtime, sink_pk: int, deadline: float) -> bool:
     return sent
 
 
-def _send(runtime: Runtime, sink: EventSink, events: list[Outgoing], token: str) -> Result:
+def _send(runtime: Runtime, sink: EventSink, config: dict[str, Any], events: list[Outgoing],
+          token: str) -> Result:
     try:
-        return sinks.module(sink.sink_type).send(runtime, configuration(runtime.box, sink),
-                                                 events, token)
+        return sinks.module(sink.sink_type).send(runtime, config, events, token)
     except Exception as exc:  # a bug or an unexpected library error must not lose the batch
         log.exception("delivery failed", extra={"fields": {"sink_sid": sink.sid}})
         return failure(exc)
@@ -217,10 +218,9 @@ def _subscribed(db: Any, sink: EventSink) -> dict[str, tuple[int, Position]]:
     return found
 
 
-def _next(db: Any, runtime: Runtime, sink: EventSink) -> Batch:
+def _next(db: Any, runtime: Runtime, sink: EventSink, config: dict[str, Any]) -> Batch:
     subscribed = _subscribed(db, sink)
-    limit = sinks.module(sink.sink_type).batch_limit(configuration(runtime.box, sink),
-                                                     runtime.settings)
+    limit = sinks.module(sink.sink_type).batch_limit(config, runtime.settings)
     cursor = (sink.cursor_txid, sink.cursor_pk)
     # First where the account's committed events end, then the subscribed ones up to there:
     # when fewer than a batch come back, the cursor may move to that end (nothing before it
