@@ -35,14 +35,17 @@ def service_json(ctx: Ctx, s: ProxyService) -> dict:
     }
 
 
-def phone_number_json(ctx: Ctx, s: ProxyService, n: ProxyPhoneNumber) -> dict:
+def phone_number_json(ctx: Ctx, s: ProxyService, n: ProxyPhoneNumber,
+                      usage: dict[str, int] | None = None) -> dict:
+    """`usage`: the service's svc.usage(), when a page of numbers is rendered."""
+    in_use = svc.in_use(ctx.db, s.pk, n.sid) if usage is None else usage.get(n.sid, 0)
     return {
         "sid": n.sid, "account_sid": n.account_sid, "service_sid": s.sid,
         "date_created": iso(n.date_created), "date_updated": iso(n.date_updated),
         "phone_number": n.phone_number, "friendly_name": n.friendly_name,
         "iso_country": n.iso_country, "capabilities": dict(n.capabilities),
         "url": ctx.url(f"/Services/{s.sid}/PhoneNumbers/{n.sid}"),
-        "is_reserved": n.is_reserved, "in_use": svc.in_use(ctx.db, s.pk, n.sid),
+        "is_reserved": n.is_reserved, "in_use": in_use,
     }
 
 
@@ -155,7 +158,9 @@ def fetch_phone_number(ctx: Ctx) -> dict:
 def list_phone_numbers(ctx: Ctx) -> dict:
     service = _service(ctx)
     stmt = select(ProxyPhoneNumber).where(ProxyPhoneNumber.service_pk == service.pk)
-    return paginate(ctx, stmt, ProxyPhoneNumber.pk, lambda n: phone_number_json(ctx, service, n))
+    usage = svc.usage(ctx.db, service.pk)
+    return paginate(ctx, stmt, ProxyPhoneNumber.pk,
+                    lambda n: phone_number_json(ctx, service, n, usage))
 
 
 @api.operation("UpdatePhoneNumber")

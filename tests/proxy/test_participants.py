@@ -260,3 +260,4 @@ def test_new_identifiers_get_the_least_used_number(account):
         picked.append(svc.sessions(s.sid).participants.list()[0].proxy_identifier_sid)
     assert sorted(picked) == sorted([a.sid, a.sid, b.sid, b.sid])
     assert svc.phone_numbers(a.sid).fetch().in_use == svc.phone_numbers(b.sid).fetch().in_use == 2
+    assert [x.in_use for x in svc.phone_numbers.list()] == [2, 2]
