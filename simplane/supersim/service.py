@@ -546,7 +546,9 @@ def esim_downloaded(db: Session, runtime: Runtime, profile: EsimProfile, eid: st
     if profile.status != "available":
         raise TwilioError(409, 20001, f"eSIM Profile {profile.sid} is {profile.status}, not "
                           "available")
-    profile.eid = profile.eid or eid
+    if profile.eid is not None and profile.eid != eid:
+        raise TwilioError(409, 20001, f"eSIM Profile {profile.sid} is bound to another eUICC")
+    profile.eid = eid
     profile.status = "downloaded"
     profile.date_updated = runtime.clock.now()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from twilio.base.exceptions import TwilioRestException
 
+from simplane.core.errors import TwilioError
 from simplane.supersim import devices
 
 EID = "89049032005008882600033489123456"
@@ -85,3 +86,21 @@ def test_profile_is_downloaded_then_installed(server, twilio):
         device.close()
     assert profiles(profile.sid).fetch().status == "installed"
     assert profiles.list(status="downloaded") == []
+
+
+def test_profile_ordered_for_an_eid_is_bound_to_that_euicc(server, twilio):
+    eid = "89049032005008882600033489777777"  # no other test orders a profile for it
+    profiles = twilio.supersim.v1.esim_profiles
+    profile = profiles.create(eid=eid, generate_matching_id=True)
+    server.drain()
+    matching_id = profiles(profile.sid).fetch().matching_id
+    device = devices.SimulatedDevice()
+    try:
+        with pytest.raises(TwilioError) as exc:
+            device.download_esim(server.runtime, "1" * 32, matching_id)
+        assert exc.value.status == 409 and "another eUICC" in str(exc.value)
+        assert profiles(profile.sid).fetch().status == "available"
+        assert device.download_esim(server.runtime, eid, matching_id) == profile.sid
+    finally:
+        device.close()
+    assert profiles(profile.sid).fetch().status == "downloaded"
