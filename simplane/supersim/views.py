@@ -404,8 +404,7 @@ def list_esim_profiles(ctx: Ctx) -> dict:
 
 # --- UsageRecords ----------------------------------------------------------------------------
 
-DEFAULT_SPAN = timedelta(days=30)
-RETENTION = timedelta(days=548)  # 18 months
+MAX_WINDOW = timedelta(days=548)  # 18 months
 
 
 @api.operation("ListUsageRecord")
@@ -415,9 +414,9 @@ def list_usage_records(ctx: Ctx) -> dict:
     start = p.get("StartTime") or billing.add_months(end, -1)
     if start >= end:
         raise bad_request("Invalid StartTime: must be before EndTime")
-    if end - start > RETENTION:
-        raise bad_request("Invalid StartTime: usage is kept for 18 months; ask for a shorter "
-                          "window")
+    if end - start > MAX_WINDOW:
+        raise bad_request("Invalid StartTime: StartTime and EndTime must be at most 18 months "
+                          "apart")
     filters: dict[str, str] = {}
     if "Sim" in p:
         sim = get_by_key(ctx.db, Sim, ctx.account_sid, p["Sim"], "HS")
