@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from stdnum import luhn
 
 from simplane.core.accounts import default_account_sid
@@ -332,6 +332,7 @@ def _super_fleet(runtime: Runtime, account_sid: str | None, sims: int | None,
     from simplane.supersim import inventory as stock
     from simplane.supersim.access import sims_by_imsi
     from simplane.supersim.models import Sim as SuperSim
+    from simplane.supersim.service import change_status
 
     now = runtime.clock.now()
     query = select(SuperSim.imsi).where(SuperSim.account_sid.is_not(None)).order_by(SuperSim.pk)
@@ -343,8 +344,10 @@ def _super_fleet(runtime: Runtime, account_sid: str | None, sims: int | None,
             assert account_sid is not None
             fleet_pk = _default_fleet(db, account_sid, now, data_limit)
             rows = stock.add_sims(db, stock.generated_rows(sims - len(imsis)), now, account_sid)
-            db.execute(update(SuperSim).where(SuperSim.sid.in_([r["sid"] for r in rows]))
-                       .values(fleet_pk=fleet_pk, status="active", date_activated=now))
+            for sim in db.scalars(select(SuperSim).where(
+                    SuperSim.sid.in_([r["sid"] for r in rows]))):
+                sim.fleet_pk = fleet_pk
+                change_status(db, runtime, sim, "active")  # as a completed status update does
             imsis = list(db.scalars(query))
         if sims is not None:
             imsis = imsis[:sims]

@@ -182,3 +182,16 @@ def test_a_simulated_super_sim_fleet_emits_every_type_by_the_rules(server):
         assert not db.scalars(select(DataSession).where(
             DataSession.sim_sid == quiet, DataSession.status != "refused",
             DataSession.start >= start + timedelta(days=1))).all()
+
+
+def test_simulated_super_sims_are_activated_as_a_status_update_would(server):
+    from simplane.network.simulator import simulate
+
+    account = server.new_account()
+    simulate(server.runtime, account.sid, sims=3, hours=1, seed=2, product="supersim")
+    supersim = account.client.supersim.v1
+    sims = supersim.sims.list()
+    assert {s.status for s in sims} == {"active"}
+    assert {u.sim_sid for u in supersim.settings_updates.list()} == {s.sid for s in sims}
+    for sim in sims:
+        assert [p.period_type for p in supersim.sims(sim.sid).billing_periods.list()] == ["active"]
