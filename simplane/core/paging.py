@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 PAGING_PARAMS = ("PageSize", "Page", "PageToken")
 _TOKEN = re.compile(r"^P([AB])(\d{1,19})$")
+_OFFSET = re.compile(r"^PA(\d{1,12})$")
 
 
 def page_size(ctx: Ctx) -> int:
@@ -27,6 +28,32 @@ def page_size(ctx: Ctx) -> int:
     if not 1 <= size <= 1000:
         raise bad_request("Invalid PageSize: must be between 1 and 1000")
     return size
+
+
+def page_of_list(ctx: Ctx, items: list, render: Callable[[Any], dict]) -> dict:
+    """A page of a list computed whole (a catalogue, billing periods, usage records): PageToken
+    `PA<n>` continues after the n-th item."""
+    size = page_size(ctx)
+    page = ctx.params.get("Page", 0)
+    if page < 0:
+        raise bad_request("Invalid Page: must not be negative")
+    start = 0
+    token = ctx.params.get("PageToken")
+    if token:
+        match = _OFFSET.match(token)
+        if not match:
+            raise TwilioError(400, 21481, f"Invalid PageToken: {token!r}")
+        start = int(match.group(1))
+    chunk = items[start:start + size]
+    more = start + size < len(items)
+    return envelope(ctx, [render(item) for item in chunk], size, page,
+                    next_token=f"PA{start + size}" if more else None,
+                    prev_token=f"PA{max(0, start - size)}" if start and page > 0 else None)
+
+
+def empty_page(ctx: Ctx) -> dict:
+    """The first and only page of a list a filter leaves empty."""
+    return envelope(ctx, [], page_size(ctx), ctx.params.get("Page", 0))
 
 
 def paginate(

@@ -11,13 +11,20 @@ from sqlalchemy import select
 
 from simplane.core.api import Ctx, ProductAPI, json_response
 from simplane.core.clock import iso
-from simplane.core.errors import TwilioError, bad_request, not_found
+from simplane.core.errors import bad_request, not_found
 from simplane.core.lookups import get_by_key, get_by_sid
-from simplane.core.paging import envelope, page_size, paginate
+from simplane.core.paging import empty_page, page_of_list, paginate
 from simplane.supersim import billing, networks, service
 from simplane.supersim import usage as usage_mod
-from simplane.supersim.models import (EsimProfile, Fleet, IpCommand, NetworkAccessProfile,
-                                      SettingsUpdate, Sim, SmsCommand)
+from simplane.supersim.models import (
+    EsimProfile,
+    Fleet,
+    IpCommand,
+    NetworkAccessProfile,
+    SettingsUpdate,
+    Sim,
+    SmsCommand,
+)
 
 api = ProductAPI("supersim")
 
@@ -103,26 +110,6 @@ def _sids(ctx: Ctx, model: Any, pks: set[int]) -> dict[int, str]:
     return dict(ctx.db.execute(select(model.pk, model.sid).where(model.pk.in_(pks))).all())
 
 
-def _paged(ctx: Ctx, items: list[Any], render: Any) -> dict:
-    """A page of a list computed whole (catalogue, billing periods, usage): PageToken PA<n>
-    continues after the n-th item."""
-    size = page_size(ctx)
-    token = ctx.params.get("PageToken")
-    offset = 0
-    if token:
-        if not (token.startswith("PA") and token[2:].isdigit() and len(token) <= 14):
-            raise TwilioError(400, 21481, f"Invalid PageToken: {token!r}")
-        offset = int(token[2:])
-    page = items[offset:offset + size]
-    more = offset + size < len(items)
-    return envelope(ctx, [render(item) for item in page], size, ctx.params.get("Page", 0),
-                    next_token=f"PA{offset + size}" if more else None)
-
-
-def _nothing(ctx: Ctx) -> dict:
-    return envelope(ctx, [], page_size(ctx), ctx.params.get("Page", 0))
-
-
 # --- Networks --------------------------------------------------------------------------------
 
 @api.operation("FetchNetwork")
@@ -137,7 +124,7 @@ def fetch_network(ctx: Ctx) -> dict:
 def list_networks(ctx: Ctx) -> dict:
     p = ctx.params
     found = networks.search(p.get("IsoCountry"), p.get("Mcc"), p.get("Mnc"))
-    return _paged(ctx, found, lambda n: network_json(ctx, n))
+    return page_of_list(ctx, found, lambda n: network_json(ctx, n))
 
 
 # --- NetworkAccessProfiles -------------------------------------------------------------------
@@ -169,7 +156,7 @@ def update_nap(ctx: Ctx) -> dict:
 def list_nap_networks(ctx: Ctx) -> dict:
     nap = service.get_nap(ctx.db, ctx.account_sid, ctx.path["NetworkAccessProfileSid"])
     found = [n for n in map(networks.get, service.nap_network_sids(ctx.db, nap)) if n]
-    return _paged(ctx, found, lambda n: nap_network_json(ctx, nap, n))
+    return page_of_list(ctx, found, lambda n: nap_network_json(ctx, nap, n))
 
 
 @api.operation("CreateNetworkAccessProfileNetwork")
@@ -216,7 +203,7 @@ def list_fleets(ctx: Ctx) -> dict:
         nap = get_by_key(ctx.db, NetworkAccessProfile, ctx.account_sid,
                          ctx.params["NetworkAccessProfile"], "HA")
         if nap is None:
-            return _nothing(ctx)
+            return empty_page(ctx)
         stmt = stmt.where(Fleet.nap_pk == nap.pk)
     naps: dict[int, str] = {}
 
@@ -263,7 +250,7 @@ def list_sims(ctx: Ctx) -> dict:
     if "Fleet" in p:
         fleet = get_by_key(ctx.db, Fleet, ctx.account_sid, p["Fleet"], "HF")
         if fleet is None:
-            return _nothing(ctx)
+            return empty_page(ctx)
         stmt = stmt.where(Sim.fleet_pk == fleet.pk)
     fleets: dict[int, str] = {}
 
@@ -288,7 +275,7 @@ def update_sim(ctx: Ctx) -> Any:
 def list_sim_ip_addresses(ctx: Ctx) -> dict:
     sim = service.get_sim(ctx.db, ctx.account_sid, ctx.path["SimSid"])
     found = [sim.ip_address] if sim.ip_address and sim.status in service.CONNECTED else []
-    return _paged(ctx, found, lambda ip: {
+    return page_of_list(ctx, found, lambda ip: {
         "ip_address": ip, "ip_address_version": f"IPv{ipaddress.ip_address(ip).version}"})
 
 
@@ -305,7 +292,7 @@ def list_billing_periods(ctx: Ctx) -> dict:
                 "start_time": iso(start), "end_time": iso(end), "period_type": kind,
                 "date_created": iso(start), "date_updated": iso(start)}
 
-    return _paged(ctx, billing.periods(sim.date_ready, sim.date_activated, ctx.now()), render)
+    return page_of_list(ctx, billing.periods(sim.date_ready, sim.date_activated, ctx.now()), render)
 
 
 # --- SmsCommands -----------------------------------------------------------------------------
@@ -453,4 +440,4 @@ def list_usage_records(ctx: Ctx) -> dict:
                 "data_upload": r["data_upload"], "data_download": r["data_download"],
                 "data_total": r["data_total"], "data_total_billed": 0, "billed_unit": None}
 
-    return _paged(ctx, found, render)
+    return page_of_list(ctx, found, render)

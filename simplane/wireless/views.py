@@ -8,7 +8,7 @@ from simplane.core.api import Ctx, ProductAPI
 from simplane.core.clock import iso
 from simplane.core.errors import not_found
 from simplane.core.lookups import get_by_sid
-from simplane.core.paging import envelope, page_size, paginate
+from simplane.core.paging import empty_page, paginate
 from simplane.core.sids import looks_like_sid
 from simplane.wireless import service
 from simplane.wireless.models import Command, RatePlan, Sim
@@ -113,7 +113,7 @@ def list_sims(ctx: Ctx) -> dict:
     if "RatePlan" in p:
         plan = service.get_by_key(ctx.db, RatePlan, ctx.account_sid, p["RatePlan"], "WP")
         if plan is None:
-            return envelope(ctx, [], page_size(ctx), p.get("Page", 0))
+            return empty_page(ctx)
         stmt = stmt.where(Sim.rate_plan_pk == plan.pk)
     plan_sids: dict[int, str] = {}
 
