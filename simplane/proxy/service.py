@@ -609,8 +609,11 @@ def touch(session: ProxySession, now: datetime) -> None:
     session.date_updated = now
 
 
-def create_message_interaction(db: Session, runtime: Runtime, session: ProxySession,
-                               participant: ProxyParticipant, params: Any) -> ProxyInteraction:
+def create_message_interaction(db: Session, runtime: Runtime, service: ProxyService,
+                               session: ProxySession, participant: ProxyParticipant, params: Any
+                               ) -> ProxyInteraction:
+    """A message to the participant from their proxy number, recorded, queued for the carrier
+    and reported to callback_url."""
     now = runtime.clock.now()
     if session.status not in ACTIVE:
         raise bad_request(f"Session {session.sid} is {session.status}; messages can only be sent "
@@ -636,6 +639,7 @@ def create_message_interaction(db: Session, runtime: Runtime, session: ProxySess
     db.add(interaction)
     touch(session, now)
     db.flush()
+    webhooks.interaction(db, runtime, service, session, interaction)
     runtime.worker.wake_after_commit(db)
     return interaction
 

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from simplane.core.api import Ctx, ProductAPI
 from simplane.core.clock import iso
 from simplane.core.paging import paginate
-from simplane.proxy import operator, webhooks
+from simplane.proxy import operator
 from simplane.proxy import service as svc
 from simplane.proxy.models import (
     ProxyInteraction,
@@ -271,9 +271,8 @@ def delete_interaction(ctx: Ctx) -> None:
 def create_message_interaction(ctx: Ctx) -> dict:
     service, session = _session(ctx)
     participant = svc.get_participant(ctx.db, session, ctx.path["ParticipantSid"])
-    interaction = svc.create_message_interaction(ctx.db, ctx.runtime, session, participant,
-                                                 ctx.params)
-    webhooks.interaction(ctx.db, ctx.runtime, service, session, interaction)
+    interaction = svc.create_message_interaction(ctx.db, ctx.runtime, service, session,
+                                                 participant, ctx.params)
     return interaction_json(ctx, session, interaction, participant.sid)
 
 
