@@ -4,14 +4,12 @@ https://events-schemas.twilio.com/..., the URL in every event's `dataschema`).""
 
 from __future__ import annotations
 
-import re
-
 from sqlalchemy import exists, select
 
 from simplane.core.api import Ctx, ProductAPI, json_response
 from simplane.core.clock import iso
-from simplane.core.errors import TwilioError, bad_request, not_found
-from simplane.core.paging import envelope, page_size, paginate
+from simplane.core.errors import bad_request, not_found
+from simplane.core.paging import page_of_list, paginate
 from simplane.events import catalogue
 from simplane.events import service as svc
 from simplane.events.models import EventSink, EventSubscribedEvent, EventSubscription
@@ -79,33 +77,11 @@ def subscribed_event_json(ctx: Ctx, sub: EventSubscription, e: EventSubscribedEv
 
 # --- the catalogue: static lists, paged by position ------------------------------------------
 
-_TOKEN = re.compile(r"^PA(\d{1,9})$")
-
-
-def page_of(ctx: Ctx, items: list, render) -> dict:  # type: ignore[no-untyped-def]
-    size = page_size(ctx)
-    page = ctx.params.get("Page", 0)
-    if page < 0:
-        raise bad_request("Invalid Page: must not be negative")
-    start = 0
-    token = ctx.params.get("PageToken")
-    if token:
-        match = _TOKEN.match(token)
-        if not match:
-            raise TwilioError(400, 21481, f"Invalid PageToken: {token!r}")
-        start = int(match.group(1))
-    chunk = items[start:start + size]
-    more = start + size < len(items)
-    return envelope(ctx, [render(i) for i in chunk], size, page,
-                    next_token=f"PA{start + size}" if more else None,
-                    prev_token=f"PA{max(0, start - size)}" if start and page > 0 else None)
-
-
 @api.operation("ListEventType")
 def list_types(ctx: Ctx) -> dict:
     schema_id = ctx.params.get("SchemaId")
     types = [t for t in catalogue.TYPES.values() if schema_id in (None, t.schema_id)]
-    return page_of(ctx, types, lambda t: type_json(ctx, t))
+    return page_of_list(ctx, types, lambda t: type_json(ctx, t))
 
 
 @api.operation("FetchEventType")
@@ -138,7 +114,7 @@ def fetch_schema(ctx: Ctx) -> dict:
 @api.operation("ListSchemaVersion")
 def list_schema_versions(ctx: Ctx) -> dict:
     schema_id = _schema_id(ctx)
-    return page_of(ctx, catalogue.versions(schema_id), lambda v: schema_version_json(ctx, v))
+    return page_of_list(ctx, catalogue.versions(schema_id), lambda v: schema_version_json(ctx, v))
 
 
 @api.operation("FetchSchemaVersion")
