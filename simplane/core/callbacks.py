@@ -70,23 +70,38 @@ def send_due(runtime: Runtime) -> bool:
     return bool(due)
 
 
-def _deliver(runtime: Runtime, cb: Callback, sealed: str | None) -> int | None:
-    if sealed is None:
-        return None
-    token = runtime.box.open(sealed)
-    params = {k: str(v) for k, v in cb.params.items()}
-    headers = {"User-Agent": "TwilioProxy/1.1", "Accept": "*/*"}
+USER_AGENT = "TwilioProxy/1.1"  # what Twilio's webhook requests say they are
+
+
+def account_token(db: Session, runtime: Runtime, account_sid: str) -> str:
+    """The account's auth token, which signs its callbacks."""
+    sealed = db.scalar(select(Account.auth_token_sealed).where(Account.sid == account_sid))
+    return runtime.box.open(sealed)
+
+
+def send_signed(runtime: Runtime, token: str, url: str, params: dict[str, str],
+                method: str = "POST") -> httpx.Response | None:
+    """Send a webhook signed with `token` (X-Twilio-Signature) now and return the answer; None
+    when it could not be reached."""
+    params = {k: str(v) for k, v in params.items()}
+    headers = {"User-Agent": USER_AGENT, "Accept": "*/*"}
     try:
-        if cb.method == "GET":
-            parts = urlsplit(cb.url)
+        if method == "GET":
+            parts = urlsplit(url)
             query = "&".join(q for q in (parts.query, urlencode(params)) if q)
             url = urlunsplit(parts._replace(query=query))
             headers["X-Twilio-Signature"] = sign_form(token, url, {})
-            response = runtime.http.get(url, headers=headers)
-        else:
-            headers["X-Twilio-Signature"] = sign_form(token, cb.url, params)
-            response = runtime.http.post(cb.url, data=params, headers=headers)
-        return response.status_code
+            return runtime.http.get(url, headers=headers)
+        headers["X-Twilio-Signature"] = sign_form(token, url, params)
+        return runtime.http.post(url, data=params, headers=headers)
     except httpx.HTTPError as exc:
-        log.info("callback failed", extra={"fields": {"host": urlsplit(cb.url).hostname, "error": type(exc).__name__}})
+        log.info("callback failed", extra={"fields": {"host": urlsplit(url).hostname,
+                                                      "error": type(exc).__name__}})
         return None
+
+
+def _deliver(runtime: Runtime, cb: Callback, sealed: str | None) -> int | None:
+    if sealed is None:
+        return None
+    response = send_signed(runtime, runtime.box.open(sealed), cb.url, cb.params, cb.method)
+    return None if response is None else response.status_code

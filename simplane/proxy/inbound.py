@@ -38,15 +38,13 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-import httpx
 from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.orm import Session
 
+from simplane.core import callbacks
 from simplane.core.errors import TwilioError, bad_request, not_found
-from simplane.core.models import Account
 from simplane.core.params import parse_datetime
 from simplane.core.sids import looks_like_sid, new_sid
-from simplane.core.signature import sign_form
 from simplane.proxy import carrier, webhooks
 from simplane.proxy import errors as E
 from simplane.proxy import service as svc
@@ -63,7 +61,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("simplane.proxy")
 
-USER_AGENT = "TwilioProxy/1.1"
 CALL_STATUSES = ("queued", "initiated", "ringing", "in-progress", "completed", "busy",
                  "no-answer", "canceled", "failed")
 CALL_ENDED = ("completed", "busy", "no-answer", "canceled", "failed")
@@ -155,7 +152,7 @@ def receive(runtime: Runtime, account_sid: str, inbound: Inbound) -> dict:
             raise TwilioError(404, 20404, f"{inbound.to} is not a proxy number of this account")
         calls_out = service.intercept_callback_url or (
             route is None and service.out_of_session_callback_url)
-        token = _token(db, runtime, account_sid) if calls_out else ""
+        token = callbacks.account_token(db, runtime, account_sid) if calls_out else ""
     if route is None:
         answer = _out_of_session(runtime, token, service, account_sid, inbound)
         if not isinstance(answer, Route):
@@ -169,7 +166,7 @@ def receive(runtime: Runtime, account_sid: str, inbound: Inbound) -> dict:
                           E.MESSAGE_TO_VOICE_ONLY)
     url = service.intercept_callback_url
     if url:
-        answer = _post(runtime, token, url, inbound.webhook_params(account_sid, service.sid))
+        answer = callbacks.send_signed(runtime, token, url, inbound.webhook_params(account_sid, service.sid))
         if answer is not None and answer.status_code == 403:
             raise TwilioError(403, E.BLOCKED, "The intercept callback blocked the interaction")
     return _record(runtime, account_sid, service, route, inbound)
@@ -225,7 +222,7 @@ def _out_of_session(runtime: Runtime, token: str, service: ProxyService, account
     url = service.out_of_session_callback_url
     if not url:
         raise unroutable
-    response = _post(runtime, token, url, inbound.webhook_params(account_sid, service.sid))
+    response = callbacks.send_signed(runtime, token, url, inbound.webhook_params(account_sid, service.sid))
     if response is None or not 200 <= response.status_code < 300:
         status = "no answer" if response is None else f"HTTP {response.status_code}"
         raise TwilioError(502, E.OUT_OF_SESSION_CALLBACK_FAILED,
@@ -332,17 +329,3 @@ def call_status(runtime: Runtime, account_sid: str, call_sid: str, status: str,
 
 # --- outbound HTTP ---------------------------------------------------------------------------
 
-def _token(db: Session, runtime: Runtime, account_sid: str) -> str:
-    sealed = db.scalar(select(Account.auth_token_sealed).where(Account.sid == account_sid))
-    return runtime.box.open(sealed)
-
-
-def _post(runtime: Runtime, token: str, url: str, params: dict[str, str]
-          ) -> httpx.Response | None:
-    """POST a signed webhook and wait for its answer (None: it could not be reached)."""
-    headers = {"User-Agent": USER_AGENT, "X-Twilio-Signature": sign_form(token, url, params)}
-    try:
-        return runtime.http.post(url, data=params, headers=headers)
-    except httpx.HTTPError as exc:
-        log.info("webhook failed", extra={"fields": {"error": type(exc).__name__}})
-        return None
