@@ -9,6 +9,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import orjson
 
+from simplane.core.callbacks import USER_AGENT
 from simplane.core.params import check_url
 from simplane.core.signature import sign_url, with_body_hash
 from simplane.events.sinks import Outgoing, Result, deliver, fields, invalid
@@ -17,7 +18,6 @@ if TYPE_CHECKING:
     from simplane.config import Settings
     from simplane.core.runtime import Runtime
 
-USER_AGENT = "TwilioProxy/1.1"
 
 
 def configure(config: dict[str, Any]) -> dict[str, Any]:
