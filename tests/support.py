@@ -49,9 +49,11 @@ class Server:
     _uvicorn: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
 
-    def new_account(self, parent: str | None = None) -> TestAccount:
+    def new_account(self, parent: str | None = None, admin: bool = False) -> TestAccount:
+        """A new account (a subaccount of `parent`); `admin` may call operator endpoints."""
         with self.runtime.db.write() as db:
-            creds = create_account(db, self.runtime.box, self.clock, owner_account_sid=parent)
+            creds = create_account(db, self.runtime.box, self.clock, owner_account_sid=parent,
+                                   admin=admin)
         return TestAccount(creds.sid, creds.secret, self.client(creds.sid, creds.secret), self)
 
     def client(self, username: str, password: str, account_sid: str | None = None) -> Client:

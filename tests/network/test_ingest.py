@@ -119,11 +119,7 @@ def test_usage_records_of_another_account_are_not_found(server, account, sim):
 
 def test_http_ingest_is_for_admin_accounts_and_all_or_nothing(server, account, sim):
     sid, imsi = sim
-    admin = server.new_account()
-    with server.runtime.db.write() as db:
-        from simplane.core.models import Account
-
-        db.query(Account).filter_by(sid=admin.sid).update({"admin": True})
+    admin = server.new_account(admin=True)
     url = f"{server.base_url}/network/v1/Events"
     t = server.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
     batch = {"events": [

@@ -25,12 +25,7 @@ def raw(account, url: str, method: str = "GET",  # type: ignore[no-untyped-def]
 @pytest.fixture
 def admin(server):  # type: ignore[no-untyped-def]
     """An operator's admin account (may read the carrier's outbox)."""
-    from simplane.core.models import Account
-
-    acct = server.new_account()
-    with server.runtime.db.write() as db:
-        db.query(Account).filter_by(sid=acct.sid).update({"admin": True})
-    return acct
+    return server.new_account(admin=True)
 
 
 def signed(account, request) -> bool:  # type: ignore[no-untyped-def]
