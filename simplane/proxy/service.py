@@ -491,8 +491,8 @@ def select_number(db: Session, service: ProxyService, session: ProxySession, ide
         level = service.geo_match_level
         candidates = [n for n in candidates if geo.same_area(level, parsed, n.phone_number)]
         if not candidates:
-            raise bad_request(f"No phone number in the pool of {service.sid} serves area code "
-                              f"{geo.area_code(parsed)} (geo_match_level {level})",
+            raise bad_request(f"No phone number in the pool of {service.sid} "
+                              f"{geo.wanted(level, parsed)} (geo_match_level {level})",
                               E.IDENTIFIER_PAIR_INVALID)
     used_now = set(db.scalars(
         select(ProxyParticipant.proxy_identifier_sid)

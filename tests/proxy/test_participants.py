@@ -140,6 +140,48 @@ def test_geo_match_overlay(account):
         area.sessions(s.sid).participants.create(identifier="+14155550199")
 
 
+SF, OAKLAND, LA = "+14152020100", "+15102080100", "+12132000100"  # 13 km and 560 km apart
+
+
+def test_geo_match_radius(account):
+    """Within 80 km of the identifier's city: San Francisco gets San Francisco or Oakland, never
+    Los Angeles."""
+    svc, _ = _service(account, SF, OAKLAND, LA, geo_match_level="radius")
+    given = set()
+    for n in range(4):
+        s = svc.sessions.create()
+        given.add(svc.sessions(s.sid).participants.create(
+            identifier=f"+1415217019{n}").proxy_identifier)
+    assert given == {SF, OAKLAND}
+    s = svc.sessions.create()
+    assert svc.sessions(s.sid).participants.create(identifier="+12132000199").proxy_identifier == LA
+    far, _ = _service(account, LA, unique_name="far", geo_match_level="radius")
+    s = far.sessions.create()
+    with raises(80402, 400) as failure:
+        far.sessions(s.sid).participants.create(identifier="+14152170199")
+    assert "San Francisco, CA" in failure.error.msg and "radius" in failure.error.msg
+
+
+def test_geo_match_radius_falls_back_to_overlay(account):
+    """A number the geocoder places only in a state (628: "California") matches by overlay."""
+    svc, _ = _service(account, OAKLAND, LA, geo_match_level="radius")
+    s = svc.sessions.create()
+    with raises(80402, 400) as failure:  # 628 overlays 415, not 510 or 213
+        svc.sessions(s.sid).participants.create(identifier="+16285550199")
+    assert "area code 628" in failure.error.msg
+    svc.phone_numbers.create(phone_number=SF)
+    assert svc.sessions(s.sid).participants.create(
+        identifier="+16285550199").proxy_identifier == SF
+    # A pool number placed only in California serves its own area code and overlays.
+    state_only, _ = _service(account, "+14152000100", LA, unique_name="state-only",
+                             geo_match_level="radius")
+    s = state_only.sessions.create()
+    assert state_only.sessions(s.sid).participants.create(
+        identifier="+14152170199").proxy_identifier == "+14152000100"
+    with raises(80402, 400):
+        state_only.sessions(s.sid).participants.create(identifier="+15102080199")
+
+
 def test_reserved_numbers_are_not_picked(account):
     svc, (a, b) = _service(account, "+14155550100", "+14155550101")
     svc.phone_numbers(a.sid).update(is_reserved=True)
