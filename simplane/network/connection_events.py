@@ -43,7 +43,9 @@ def rat_type(rat: str | None) -> str | None:
     return "4G LTE"
 
 
+@lru_cache(maxsize=1024)
 def network(mcc: str | None, mnc: str | None) -> dict[str, Any] | None:
+    """The event's `network` property (one dict per network, shared: not to be changed)."""
     if not mcc or not mnc:
         return None
     found = networks.network_for(mcc, mnc)
@@ -73,7 +75,7 @@ def event(kind: str, facts: Any, when: datetime, *, imsi: str, imei: str | None 
         data["imei"] = imei
     if location:
         data["location"] = location
-    if rat_type(rat):
+    if rat:
         data["rat_type"] = rat_type(rat)
     if error:
         data["error"] = {"code": error[0], "message": error[1]}
@@ -100,14 +102,17 @@ def event(kind: str, facts: Any, when: datetime, *, imsi: str, imei: str | None 
     return data
 
 
+CELL = ("cell_id", "lac", "lat", "lon")
+
+
 def location_of(event: NetworkEvent, session: dict[str, Any] | None = None) -> dict | None:
     """The cell the device is on, from the event or (for interim records) its session."""
-    source: Any = event if event.cell_id or event.lat is not None else None
-    if source is not None:
-        cell = {"cell_id": event.cell_id, "lac": event.lac, "lat": event.lat, "lon": event.lon}
+    if event.cell_id or event.lat is not None:
+        values: tuple = (event.cell_id, event.lac, event.lat, event.lon)
     elif session is not None:
-        cell = {name: session.get(name) for name in ("cell_id", "lac", "lat", "lon")}
+        values = (session.get("cell_id"), session.get("lac"), session.get("lat"),
+                  session.get("lon"))
     else:
         return None
-    cell = {k: v for k, v in cell.items() if v is not None}
+    cell = {name: value for name, value in zip(CELL, values) if value is not None}
     return cell or None

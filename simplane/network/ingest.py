@@ -23,15 +23,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from simplane.core.bulk import BulkSql
+from simplane.core.bulk import BulkSql, gc_paused
 from simplane.core.sids import new_sid
 from simplane.events import outbox
-from simplane.network import connection_events
+from simplane.network import cache, connection_events
 from simplane.network.connection_events import REFUSALS
 from simplane.network.events import NetworkEvent, home_network, operator
 from simplane.network.models import DataSession, SimState
@@ -52,7 +53,7 @@ MUTABLE = ("status", "bytes_up", "bytes_down", "packets_up", "packets_down", "la
            "cell_id", "lac", "lat", "lon", "imei", "radio_link", "ip_address", "end", "end_reason")
 COUNTERS = ("bytes_up", "bytes_down", "packets_up", "packets_down", "last_updated")
 RADIO = ("cell_id", "lac", "lat", "lon", "imei", "radio_link", "ip_address")
-RADIO_EVENT = {"radio_link": "rat"}
+RADIO_OF = attrgetter("cell_id", "lac", "lat", "lon", "imei", "rat", "ip_address")  # of an event
 STATE_COLUMNS = ("account_sid", "attached", "mcc", "mnc", "roaming", "country", "changed_at",
                  "period", "used_home", "used_national", "used_international")
 STATE_USAGE = ("period", "used_home", "used_national", "used_international")
@@ -107,11 +108,12 @@ def _month(when: datetime) -> str:
 
 
 def ingest_into(db: Session, events: Sequence[NetworkEvent]) -> IngestResult:
-    batch = _Batch(db, events)
-    for event in events:
-        batch.take(event)
-    batch.write()
-    return batch.result
+    with gc_paused():
+        batch = _Batch(db, events)
+        for event in events:
+            batch.take(event)
+        batch.write()
+        return batch.result
 
 
 class _Batch:
@@ -136,16 +138,21 @@ class _Batch:
                 self.sims[imsi] = (facts.sid, facts.account_sid, FleetPlan(facts))
         keys = {(self.sims[e.imsi][0], e.session_id) for e in events
                 if e.session_id and e.imsi in self.sims}
+        sim_sids = {sid for sid, _a, _p in self.sims.values()}
+        self.cache = cache.cache_for(db)
+        self.generation = cache.next_generation(db)
+        self.sessions, self.states = self.cache.checkout(self.generation, keys, sim_sids)
         names = [c.name for c in SESSION_COLUMNS]
-        self.sessions: dict[tuple[str, str], dict[str, Any]] = {
-            (row[1], row[2]): dict(zip(names, row, strict=True))
+        self.sessions.update(
+            ((row[1], row[2]), dict(zip(names, row, strict=True)))
             for row in sql.select_in(SESSION_COLUMNS, SESSIONS.name,
-                                     [SESSIONS.c.sim_sid, SESSIONS.c.session_id], keys)}
+                                     [SESSIONS.c.sim_sid, SESSIONS.c.session_id],
+                                     keys - self.sessions.keys()))
         names = [c.name for c in STATES.c]
-        self.states: dict[str, dict[str, Any]] = {
-            row[0]: dict(zip(names, row, strict=True))
+        self.states.update(
+            (row[0], dict(zip(names, row, strict=True)))
             for row in sql.select_in(list(STATES.c), STATES.name, [STATES.c.sim_sid],
-                                     {(sid,) for sid, _a, _p in self.sims.values()})}
+                                     {(sid,) for sid in sim_sids - self.states.keys()}))
         self.new_sessions: list[dict[str, Any]] = []
         self.changed_sessions: dict[int, dict[str, Any]] = {}
         self.new_states: set[str] = set()
@@ -290,7 +297,8 @@ class _Batch:
               state: dict[str, Any], event: NetworkEvent) -> dict[str, Any]:
         op = operator(event.mcc, event.mnc) if event.mcc and event.mnc else None
         roaming = roaming_class(event.imsi, event.mcc, event.mnc)
-        refusal = plan.refusal(roaming, self._used(sim_sid, plan, state, roaming, event.time),
+        in_period = self._period(sim_sid, plan, event.time) == state["period"]
+        refusal = plan.refusal(roaming, self._used(plan, state, roaming, in_period),
                                event.mcc, event.mnc)
         session = {
             "pk": None, "sid": new_sid("PI" if isinstance(plan, FleetPlan) else "WN"),
@@ -312,11 +320,12 @@ class _Batch:
             self.result.sessions_started += 1
         return session
 
-    def _used(self, sim_sid: str, plan: Plan | FleetPlan, state: dict[str, Any], roaming: str,
-              when: datetime) -> int:
-        """Bytes counted against the limit of the period `when` falls in (none for a period
-        already over: a late event does not block the SIM now)."""
-        if self._period(sim_sid, plan, when) != state["period"]:
+    @staticmethod
+    def _used(plan: Plan | FleetPlan, state: dict[str, Any], roaming: str,
+              in_period: bool) -> int:
+        """Bytes counted against the limit of the state's period; none for an event of a
+        period already over (a late event does not block the SIM now)."""
+        if not in_period:
             return 0
         if isinstance(plan, FleetPlan):  # one limit for every network
             return state["used_home"] + state["used_national"] + state["used_international"]
@@ -327,8 +336,7 @@ class _Batch:
                event: NetworkEvent) -> tuple[int, int]:
         """Count the session's growth; returns the bytes (up, down) counted."""
         if event.time >= session["last_updated"]:
-            for name in RADIO:
-                value = getattr(event, RADIO_EVENT.get(name, name))
+            for name, value in zip(RADIO, RADIO_OF(event)):
                 if value is not None and value != session[name]:
                     session[name] = value
                     self.reshaped.add(session["pk"])
@@ -342,7 +350,7 @@ class _Batch:
             return 0, 0
         roaming = session["roaming"]
         in_period = self._period(sim_sid, plan, event.time) == state["period"]
-        room = plan.room(roaming, self._used(sim_sid, plan, state, roaming, event.time))
+        room = plan.room(roaming, self._used(plan, state, roaming, in_period))
         if room is not None and up + down >= room:
             # The network blocks the SIM at its limit: the session ends there.
             up = min(up, room)
@@ -374,8 +382,8 @@ class _Batch:
         if self.new_sessions:
             db.execute(insert(SESSIONS), [{k: v for k, v in s.items() if k != "pk"}
                                           for s in self.new_sessions])
-        reshaped = [(pk, s) for pk, s in self.changed_sessions.items() if pk in self.reshaped]
-        counted = [(pk, s) for pk, s in self.changed_sessions.items() if pk not in self.reshaped]
+        reshaped = [s for pk, s in self.changed_sessions.items() if pk in self.reshaped]
+        counted = [s for pk, s in self.changed_sessions.items() if pk not in self.reshaped]
         if reshaped:
             sql.update(SESSIONS, "pk", MUTABLE, reshaped)
         if counted:  # interim updates: only the counters moved
@@ -385,9 +393,9 @@ class _Batch:
         moved = self.moved_states - self.new_states
         used = self.changed_states - self.new_states - moved
         if moved:
-            sql.update(STATES, "sim_sid", STATE_COLUMNS, ((sid, self.states[sid]) for sid in moved))
+            sql.update(STATES, "sim_sid", STATE_COLUMNS, (self.states[sid] for sid in moved))
         if used:
-            sql.update(STATES, "sim_sid", STATE_USAGE, ((sid, self.states[sid]) for sid in used))
+            sql.update(STATES, "sim_sid", STATE_USAGE, (self.states[sid] for sid in used))
         add_usage(db, self.usage, sql=sql)
         if self.fleet_usage:
             self._add_fleet_usage()
@@ -396,6 +404,11 @@ class _Batch:
         if self.connection_events:
             outbox.publish_many(db, self.connection_events)
             self.result.connection_events = len(self.connection_events)
+        cache.after_commit(
+            db, self.cache, self.generation,
+            [(key, s) for key, s in self.sessions.items()
+             if s["status"] == "open" and s["pk"] is not None],
+            self.states.items())
 
     def _add_fleet_usage(self) -> None:
         facts = {sid: plan.facts for sid, _a, plan in self.sims.values()
@@ -405,8 +418,6 @@ class _Batch:
             # A Super SIM's session is on a network of its Fleet's profile: in the catalogue.
             network = connection_events.network(mcc, mnc)
             sim = facts[sim_sid]
-            rows.append({"account_sid": sim.account_sid, "sim_sid": sim_sid,
-                         "fleet_sid": sim.fleet_sid, "network_sid": network["sid"],
-                         "iso_country": network["iso_country"], "hour": hour,
-                         "data_upload": up, "data_download": down})
-        fleet_usage.add_usage(self.db, rows)
+            rows.append((sim.account_sid, sim_sid, sim.fleet_sid, network["sid"],
+                         network["iso_country"], hour, up, down, up + down))
+        fleet_usage.upsert(self.db, rows)

@@ -1,10 +1,11 @@
-"""Tables written only by ingest: data sessions and hourly usage rollups."""
+"""Tables written only by ingest: data sessions, SIM states, hourly usage rollups and the
+ingest generation."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Float, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Float, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from simplane.core.db import Base, UTCDateTime
@@ -98,3 +99,12 @@ class SimState(Base):
     used_home: Mapped[int] = mapped_column(BigInteger)
     used_national: Mapped[int] = mapped_column(BigInteger)
     used_international: Mapped[int] = mapped_column(BigInteger)
+
+
+class IngestGeneration(Base):
+    """One row: how many ingest batches have committed (see simplane.network.cache)."""
+
+    __tablename__ = "network_ingest"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger)

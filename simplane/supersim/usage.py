@@ -49,10 +49,16 @@ def add_usage(db: Session, rows: Iterable[dict]) -> None:
             into["data_upload"] += up
             into["data_download"] += down
             into["data_total"] += up + down
-    names = ("account_sid", "sim_sid", "fleet_sid", "network_sid", "iso_country", "hour",
-             *COUNTERS)
-    BulkSql(db).upsert_add(UsageHour.__table__, ("sim_sid", "hour", "network_sid"), names,
-                           COUNTERS, (tuple(row[n] for n in names) for row in merged.values()))
+    upsert(db, (tuple(row[n] for n in COLUMNS) for row in merged.values()))
+
+
+COLUMNS = ("account_sid", "sim_sid", "fleet_sid", "network_sid", "iso_country", "hour", *COUNTERS)
+
+
+def upsert(db: Session, rows: Iterable[tuple]) -> None:
+    """Add rows already merged (tuples in COLUMNS order, `hour` a whole hour): one statement."""
+    BulkSql(db).upsert_add(UsageHour.__table__, ("sim_sid", "hour", "network_sid"), COLUMNS,
+                           COUNTERS, rows)
 
 
 def data_used(db: Session, sim_sid: str, since: datetime) -> int:

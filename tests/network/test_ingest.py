@@ -152,3 +152,51 @@ def test_usage_windows_are_bounded(server, account, sim):
                   params={"Start": "0001-01-01T00:00:00Z", "Granularity": "hourly"},
                   auth=(account.sid, account.token))
     assert r.status_code == 400 and "Start" in r.json()["message"]
+
+
+def usage_total(server, account, sid):
+    [record] = account.client.wireless.v1.sims(sid).usage_records.list(
+        start=server.clock.now() - timedelta(hours=1), end=server.clock.now() + timedelta(hours=2))
+    return record.data["total"]
+
+
+def test_ingest_by_another_process_is_seen(server, account, sim):
+    """Each process keeps what it ingested; a batch ingested by another one in between makes
+    it read the database again instead of counting from what it kept."""
+    from simplane.core.runtime import Runtime
+
+    sid, imsi = sim
+    other = Runtime(server.runtime.settings, clock=server.clock)
+    try:
+        ingest(server.runtime, [event(server, imsi, "session.started", 0)])
+        ingest(server.runtime, [event(server, imsi, "session.updated", 360, 1000, 0)])
+        ingest(other, [event(server, imsi, "session.updated", 720, 3000, 0)])
+        # The gateway sends the last record again to the first process: nothing new.
+        ingest(server.runtime, [event(server, imsi, "session.updated", 720, 3000, 0)])
+        assert usage_total(server, account, sid) == 3000
+        ingest(other, [event(server, imsi, "session.updated", 1080, 4000, 0)])
+        ingest(server.runtime, [event(server, imsi, "session.updated", 1440, 4500, 0)])
+        assert usage_total(server, account, sid) == 4500
+    finally:
+        other.close()
+
+
+def test_a_batch_that_fails_leaves_nothing_behind_in_memory(server, account, sim, monkeypatch):
+    """A batch that fails after counting (here: writing the rollups) writes nothing, and what
+    it counted in memory is forgotten: sent again, it counts once."""
+    from simplane.network import ingest as ingest_module
+
+    sid, imsi = sim
+    ingest(server.runtime, [event(server, imsi, "session.started", 0)])
+    ingest(server.runtime, [event(server, imsi, "session.updated", 360, 1000, 0)])
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("the disk is full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ingest_module, "add_usage", broken)
+        with pytest.raises(RuntimeError):
+            ingest(server.runtime, [event(server, imsi, "session.updated", 720, 3000, 0)])
+    assert usage_total(server, account, sid) == 1000
+    ingest(server.runtime, [event(server, imsi, "session.updated", 720, 3000, 0)])
+    assert usage_total(server, account, sid) == 3000
