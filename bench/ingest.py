@@ -13,7 +13,9 @@ Each SIM has one open data session; a round sends every SIM one interim update (
 counters, as RADIUS reports them) in batches of `--batch` events, each batch one `ingest()` call
 (one transaction). The ceiling is the same rows (IMSI, session id, time, four counters) inserted
 with the DB-API's `executemany` into a plain table, one transaction per batch, on the same
-database file or server.
+database file or server; for Super SIMs each of those transactions also inserts the batch's
+Connection Events, as ingest wrote them (JSON already encoded), into a plain copy of the outbox
+table with its two indexes: the least a batch with events on has to write.
 """
 
 from __future__ import annotations
@@ -113,30 +115,66 @@ def raw_rows(events: list[NetworkEvent]) -> list[tuple]:
              e.packets_down) for e in events]
 
 
-def raw_insert_rate(rt: Runtime, rounds: list[list[NetworkEvent]], batch: int) -> float:
-    """Rows/s of executemany INSERT of the same rows into a plain table."""
+def written_events(rt: Runtime, count: int) -> list[tuple]:
+    """The last `count` outbox rows, oldest first, as ingest wrote them (JSON already encoded)."""
+    from sqlalchemy import select
+
+    from simplane.events.models import OutboxEvent
+
+    columns = [OutboxEvent.__table__.c[name] for name in OUTBOX_COLUMNS]
+    with rt.db.read() as db:
+        rows = db.execute(select(*columns).order_by(OutboxEvent.pk.desc()).limit(count)).all()
+    return [tuple(row) for row in reversed(rows)]
+
+
+OUTBOX_COLUMNS = ("id", "account_sid", "type", "subject", "time", "data", "published_at")
+
+
+def raw_insert_rate(rt: Runtime, rounds: list[list[NetworkEvent]], batch: int,
+                    events: list[tuple] | None = None) -> float:
+    """Rows/s of executemany INSERT of the same rows into a plain table, one transaction per
+    batch; with `events` (one per row), each transaction also inserts the batch's event rows into
+    a plain copy of the outbox with its two indexes."""
     sqlite = rt.db.engine.dialect.name == "sqlite"
     conn = rt.db.engine.raw_connection()
     try:
         cur = conn.cursor()
         cur.execute("DROP TABLE IF EXISTS bench_raw_events")
+        cur.execute("DROP TABLE IF EXISTS bench_raw_outbox")
         cur.execute("CREATE TABLE bench_raw_events (imsi VARCHAR(15), session_id VARCHAR(128), "
                     "time VARCHAR(40), bytes_up BIGINT, bytes_down BIGINT, packets_up BIGINT, "
                     "packets_down BIGINT)")
+        pk = "INTEGER PRIMARY KEY AUTOINCREMENT" if sqlite else "BIGSERIAL PRIMARY KEY"
+        cur.execute(f"CREATE TABLE bench_raw_outbox (pk {pk}, txid BIGINT NOT NULL DEFAULT 0, "
+                    "id VARCHAR(64), account_sid VARCHAR(34), type VARCHAR(128), "
+                    "subject VARCHAR(64), time VARCHAR(32), data TEXT, published_at FLOAT)")
+        cur.execute("CREATE INDEX bench_raw_outbox_a ON bench_raw_outbox (account_sid, txid, pk)")
+        cur.execute("CREATE INDEX bench_raw_outbox_b ON bench_raw_outbox (txid, pk)")
         conn.commit()
         mark = "?" if sqlite else "%s"
         sql = f"INSERT INTO bench_raw_events VALUES ({', '.join([mark] * 7)})"
-        rows = [raw_rows(events) for events in rounds]
+        outbox_sql = (f"INSERT INTO bench_raw_outbox ({', '.join(OUTBOX_COLUMNS)}) "
+                      f"VALUES ({', '.join([mark] * 7)})")
+        rows = [row for events_of_round in rounds for row in raw_rows(events_of_round)]
+        per_round = len(rounds[0])
         count = 0
         started = time.perf_counter()
-        for round_rows in rows:
-            for i in range(0, len(round_rows), batch):
-                chunk = round_rows[i:i + batch]
+        for first in range(0, len(rows), per_round):
+            for i in range(first, first + per_round, batch):
+                chunk = rows[i:min(i + batch, first + per_round)]
+                if sqlite:  # simplane's SQLite connections leave BEGIN to the caller
+                    cur.execute("BEGIN")
                 cur.executemany(sql, chunk)
-                conn.commit()
+                if events is not None:
+                    cur.executemany(outbox_sql, events[i:i + len(chunk)])
+                if sqlite:
+                    cur.execute("COMMIT")
+                else:
+                    conn.commit()
                 count += len(chunk)
         elapsed = time.perf_counter() - started
         cur.execute("DROP TABLE bench_raw_events")
+        cur.execute("DROP TABLE bench_raw_outbox")
         conn.commit()
         return count / elapsed
     finally:
@@ -157,7 +195,8 @@ def run(name: str, url: str, sims: int, rounds: int, batch: int, product: str) -
                 ingest(rt, events[i:i + batch])
             per_round.append(len(events) / (time.perf_counter() - t))
         ingest_rate = statistics.median(per_round)
-        raw_rate = raw_insert_rate(rt, work, batch)
+        events = written_events(rt, rounds * sims) if product == "supersim" else None
+        raw_rate = raw_insert_rate(rt, work, batch, events)
         validate_us = validation_cost(rt) if product == "supersim" else None
     finally:
         rt.close()

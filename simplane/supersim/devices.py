@@ -42,6 +42,10 @@ class DeviceRefused(Exception):
     allow)."""
 
 
+class EsimDownloadFailed(Exception):
+    """The SM-DP+ refused an eUICC's download: the profile is `failed`."""
+
+
 def _loopback_host() -> str:
     """A loopback address of its own (127.x.y.z), so that the device is recognised by its IP as
     a SIM is; 127.0.0.1 where only that one answers."""
@@ -111,12 +115,16 @@ class SimulatedDevice:
 
     def download_esim(self, runtime: Runtime, eid: str, matching_id: str | None = None) -> str:
         """Download an available eSIM Profile into this device's eUICC (by its matching ID, or
-        the one reserved for `eid`); returns the profile's SID, now `downloaded`."""
+        the one reserved for `eid`); returns the profile's SID, now `downloaded`. A download the
+        SM-DP+ refuses leaves the profile `failed` and raises EsimDownloadFailed."""
         with runtime.db.write() as db:
             profile = service.available_esim_profile(db, eid, matching_id)
-            service.esim_downloaded(db, runtime, profile, eid)
-            self.esim_profile_sid = profile.sid
-            return profile.sid
+            downloaded = service.esim_downloaded(db, runtime, profile, eid)
+            sid, error = profile.sid, profile.error_message
+        if not downloaded:
+            raise EsimDownloadFailed(f"eSIM Profile {sid}: {error}")
+        self.esim_profile_sid = sid
+        return sid
 
     def install_esim(self, runtime: Runtime, eid: str, matching_id: str | None = None) -> str:
         """Install the profile this device downloaded (downloading it first if it has not);

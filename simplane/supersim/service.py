@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
+from stdnum.iso7064 import mod_97_10
 
 from simplane.core import callbacks
 from simplane.core.accounts import accounts_in_reach
@@ -541,16 +542,32 @@ def available_esim_profile(db: Session, eid: str, matching_id: str | None) -> Es
     return profile
 
 
-def esim_downloaded(db: Session, runtime: Runtime, profile: EsimProfile, eid: str) -> None:
-    """The device's eUICC downloaded an available profile from the SM-DP+."""
+# Why a download fails: the SM-DP+ checks the eUICC's EID (32 digits whose last two are check
+# digits, ISO 7064 MOD 97-10, as GSMA SGP.29 defines them).
+EID_INVALID = ("EID_INVALID", "The eUICC's EID {eid} fails its check digits: the SM-DP+ refused "
+               "the download")
+
+
+def esim_downloaded(db: Session, runtime: Runtime, profile: EsimProfile, eid: str) -> bool:
+    """The device's eUICC downloaded an available profile from the SM-DP+; returns False when the
+    download failed instead (the profile is then `failed`, with its error_code and
+    error_message). Either way the CallbackUrl hears of it."""
     if profile.status != "available":
         raise TwilioError(409, 20001, f"eSIM Profile {profile.sid} is {profile.status}, not "
                           "available")
     if profile.eid is not None and profile.eid != eid:
         raise TwilioError(409, 20001, f"eSIM Profile {profile.sid} is bound to another eUICC")
     profile.eid = eid
-    profile.status = "downloaded"
+    if mod_97_10.is_valid(eid):
+        profile.status = "downloaded"
+    else:
+        profile.status = "failed"
+        profile.error_code = EID_INVALID[0]
+        profile.error_message = EID_INVALID[1].format(eid=eid)
     profile.date_updated = runtime.clock.now()
+    callbacks.enqueue(db, runtime, profile.account_sid, profile.callback_url,
+                      profile.callback_method, esim_callback_params(profile))
+    return profile.status == "downloaded"
 
 
 def esim_installed(db: Session, runtime: Runtime, profile: EsimProfile) -> None:

@@ -8,7 +8,7 @@ from twilio.base.exceptions import TwilioRestException
 from simplane.core.errors import TwilioError
 from simplane.supersim import devices
 
-EID = "89049032005008882600033489123456"
+EID = "89049032005008882600033489123440"  # its check digits (the last two) hold
 
 
 def test_profile_for_an_eid_is_reserved_then_available_with_a_callback(server, account, twilio,
@@ -89,7 +89,7 @@ def test_profile_is_downloaded_then_installed(server, twilio):
 
 
 def test_profile_ordered_for_an_eid_is_bound_to_that_euicc(server, twilio):
-    eid = "89049032005008882600033489777777"  # no other test orders a profile for it
+    eid = "89049032005008882600033489777705"  # no other test orders a profile for it
     profiles = twilio.supersim.v1.esim_profiles
     profile = profiles.create(eid=eid, generate_matching_id=True)
     server.drain()
@@ -104,3 +104,29 @@ def test_profile_ordered_for_an_eid_is_bound_to_that_euicc(server, twilio):
     finally:
         device.close()
     assert profiles(profile.sid).fetch().status == "downloaded"
+
+
+def test_download_by_an_euicc_whose_eid_fails_its_check_digits_fails_the_profile(server, twilio,
+                                                                                receiver):
+    profiles = twilio.supersim.v1.esim_profiles
+    profile = profiles.create(generate_matching_id=True, callback_url=f"{receiver.url}/esim")
+    server.drain()
+    assert receiver.get().form["Status"] == ["available"]
+    matching_id = profiles(profile.sid).fetch().matching_id
+    bad_eid = "89049032005008882600033489123456"  # 56: the check digits are 40
+    device = devices.SimulatedDevice()
+    try:
+        with pytest.raises(devices.EsimDownloadFailed) as exc:
+            device.download_esim(server.runtime, bad_eid, matching_id)
+        assert profile.sid in str(exc.value)
+        with pytest.raises(TwilioError):  # a failed profile is never downloaded again
+            device.download_esim(server.runtime, EID, matching_id)
+    finally:
+        device.close()
+    failed = profiles(profile.sid).fetch()
+    assert failed.status == "failed" and failed.eid == bad_eid
+    assert failed.error_code == "EID_INVALID" and bad_eid in failed.error_message
+    assert [p.sid for p in profiles.list(status="failed")] == [profile.sid]
+    server.drain()
+    got = receiver.get()
+    assert got.form["Status"] == ["failed"] and got.form["EsimProfileSid"] == [profile.sid]
