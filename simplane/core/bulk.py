@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import DateTime
 from sqlalchemy.orm import Session
 
 from simplane.core.db import UTCDateTime
@@ -47,8 +46,9 @@ def gc_paused() -> Iterator[None]:
 
 
 # Timestamps repeat within a batch (the hour of a rollup, the time of a round of updates):
-# their processors' results are kept for the length of one statement.
-TIMESTAMPS = (DateTime, UTCDateTime)
+# their processors' results are kept for the length of one statement. Only UTCDateTime's: equal
+# datetimes are the same instant, which it stores (and reads) as one UTC value.
+TIMESTAMPS = UTCDateTime
 
 
 def _repeating(process: Callable[[Any], Any]) -> Callable[[Any], Any]:

@@ -12,7 +12,8 @@ decides (`FleetPlan`): its Network Access Profile, whether data is enabled, its 
 
 A batch costs a fixed number of statements whatever its size: bulk reads (Wireless SIMs with their
 plans, then Super SIMs with their Fleets for the IMSIs left, the sessions and the states the batch
-touches), then bulk inserts and updates.
+touches that the process does not still hold from its last batch: `simplane.network.cache`), then
+bulk inserts and updates. The cyclic garbage collector waits while a batch runs.
 """
 
 from __future__ import annotations

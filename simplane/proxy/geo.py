@@ -100,6 +100,13 @@ def _cities() -> dict[tuple[str, str, str], tuple[float, float]]:
         return _CITIES
 
 
+def load_places_soon() -> None:
+    """Load the place index in the background (a Service just chose `radius`), so that its first
+    participant does not wait for it."""
+    if _CITIES is None:
+        threading.Thread(target=_cities, name="geonames", daemon=True).start()
+
+
 @lru_cache(maxsize=16384)
 def place(e164: str) -> Place | None:
     """The city a US or Canadian number's prefix is in; None when the geocoder names no city

@@ -103,6 +103,8 @@ def create_service(db: Session, account_sid: str, params: Any, now: datetime) ->
     _apply_service_fields(service, params)
     db.add(service)
     db.flush()
+    if service.geo_match_level == "radius":
+        geo.load_places_soon()
     return service
 
 
@@ -123,6 +125,8 @@ def update_service(db: Session, service: ProxyService, params: Any, now: datetim
         service.default_ttl = _default_ttl(params["DefaultTtl"])
     if "GeoMatchLevel" in params:
         service.geo_match_level = params["GeoMatchLevel"]
+        if service.geo_match_level == "radius":
+            geo.load_places_soon()
     if "NumberSelectionBehavior" in params:
         service.number_selection_behavior = params["NumberSelectionBehavior"]
     _apply_service_fields(service, params)
