@@ -131,3 +131,40 @@ def test_failed_callbacks_are_retried_with_backoff(server, account, receiver):
     with server.runtime.db.read() as db:
         row = db.query(Callback).filter_by(account_sid=account.sid).one()
     assert (row.status, row.attempts, row.last_status_code) == ("delivered", 2, 200)
+
+
+def test_the_garbage_collector_waits_for_batches_and_comes_back():
+    """bulk.gc_paused: off while any batch runs, on again after the last one; a collection
+    still happens when batches keep overlapping past LONGEST_PAUSE."""
+    import gc
+    import threading
+
+    from simplane.core import bulk
+
+    assert gc.isenabled()
+    with bulk.gc_paused():
+        assert not gc.isenabled()
+        with bulk.gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+
+    started, release = threading.Event(), threading.Event()
+
+    def long_batch() -> None:
+        with bulk.gc_paused():
+            started.set()
+            release.wait(5)
+
+    other = threading.Thread(target=long_batch)
+    other.start()
+    started.wait(5)
+    collections = gc.get_stats()[2]["collections"]
+    bulk._off_since -= bulk.LONGEST_PAUSE + 1  # as if batches had overlapped that long
+    with bulk.gc_paused():
+        pass
+    assert gc.get_stats()[2]["collections"] == collections + 1
+    assert not gc.isenabled()  # the other batch still runs
+    release.set()
+    other.join()
+    assert gc.isenabled()

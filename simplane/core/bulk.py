@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import json
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from operator import itemgetter
@@ -21,7 +22,9 @@ from simplane.core.db import UTCDateTime
 
 _pauses = 0  # batches running with the collector held off
 _restore = False  # whether the collector was on before the first of them
+_off_since = 0.0
 _pause_lock = threading.Lock()
+LONGEST_PAUSE = 5.0  # seconds: batches that overlap without end still let it collect this often
 
 
 @contextmanager
@@ -29,20 +32,28 @@ def gc_paused() -> Iterator[None]:
     """Hold off the cyclic garbage collector while a batch builds its tens of thousands of
     short-lived rows: each allocation burst would otherwise set off collections of the whole
     heap, a quarter of a batch's time. Reference counting still frees the rows at once; only
-    cycles wait for the end of the batch. Reentrant and thread-safe."""
-    global _pauses, _restore
+    cycles wait for the end of the batch (or, while batches of several threads keep
+    overlapping, for a collection every LONGEST_PAUSE seconds). Reentrant and thread-safe."""
+    global _pauses, _restore, _off_since
     with _pause_lock:
         if _pauses == 0:
             _restore = gc.isenabled()
+            _off_since = time.monotonic()
             gc.disable()
         _pauses += 1
     try:
         yield
     finally:
+        collect = False
         with _pause_lock:
             _pauses -= 1
             if _pauses == 0 and _restore:
                 gc.enable()
+            elif _restore and time.monotonic() - _off_since > LONGEST_PAUSE:
+                _off_since = time.monotonic()
+                collect = True
+        if collect:
+            gc.collect()
 
 
 # Timestamps repeat within a batch (the hour of a rollup, the time of a round of updates):
