@@ -73,9 +73,9 @@ class Inbound:
     kind: str  # message | voice
     sender: str
     to: str
+    resource_sid: str  # MessageSid / CallSid: the carrier's, or made up when it gave none
     body: str = ""
     media_urls: list[str] = field(default_factory=list)
-    resource_sid: str | None = None  # MessageSid / CallSid, when the carrier gave one
     call_status: str | None = None
 
     def webhook_params(self, account_sid: str, service_sid: str) -> dict[str, str]:
@@ -86,10 +86,9 @@ class Inbound:
         if self.kind == "message":
             params.update(Body=self.body, NumMedia=str(len(self.media_urls)))
             params.update({f"MediaUrl{n}": url for n, url in enumerate(self.media_urls)})
-            if self.resource_sid:
-                params["MessageSid"] = self.resource_sid
+            params["MessageSid"] = self.resource_sid
         else:
-            params.update(CallSid=self.resource_sid or "", CallStatus=self.call_status or "ringing",
+            params.update(CallSid=self.resource_sid, CallStatus=self.call_status or "ringing",
                           Direction="inbound")
         return params
 
@@ -191,7 +190,7 @@ def _record(runtime: Runtime, account_sid: str, service: ProxyService, route: Ro
             sid=new_sid("KI"), account_sid=account_sid, service_pk=session.service_pk,
             session_pk=session.pk, participant_sid=None, data=inbound.data(), type=inbound.kind,
             inbound_participant_sid=sender.sid,
-            inbound_resource_sid=inbound.resource_sid or new_sid(prefix),
+            inbound_resource_sid=inbound.resource_sid,
             inbound_resource_status="in-progress" if voice else "delivered",
             inbound_resource_type=kind,
             outbound_participant_sid=other.sid if other else None,
@@ -311,6 +310,11 @@ def call_status(runtime: Runtime, account_sid: str, call_sid: str, status: str,
             raise not_found("Call", call_sid)
         inbound_leg = i.inbound_resource_sid == call_sid
         mine, theirs = (("inbound", "outbound") if inbound_leg else ("outbound", "inbound"))
+        current = getattr(i, f"{mine}_resource_status")
+        if status in svc.PENDING and current not in svc.PENDING:
+            # A replayed status sequence: the carrier has the leg, it never goes back to
+            # waiting for it (and is never placed again).
+            return _call_state(i, db.get(ProxySession, i.session_pk))
         setattr(i, f"{mine}_resource_status", status)
         other = getattr(i, f"{theirs}_resource_status")
         if status in CALL_ENDED and other is not None and other not in CALL_ENDED:
@@ -322,10 +326,10 @@ def call_status(runtime: Runtime, account_sid: str, call_sid: str, status: str,
         session = db.get(ProxySession, i.session_pk)
         db.flush()
         webhooks.interaction(db, runtime, db.get(ProxyService, i.service_pk), session, i)
-        return {"interaction_sid": i.sid, "session_sid": session.sid,
-                "inbound_resource_status": i.inbound_resource_status,
-                "outbound_resource_status": i.outbound_resource_status}
+        return _call_state(i, session)
 
 
-# --- outbound HTTP ---------------------------------------------------------------------------
-
+def _call_state(i: ProxyInteraction, session: ProxySession) -> dict:
+    return {"interaction_sid": i.sid, "session_sid": session.sid,
+            "inbound_resource_status": i.inbound_resource_status,
+            "outbound_resource_status": i.outbound_resource_status}

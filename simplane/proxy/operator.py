@@ -18,7 +18,7 @@ from fastapi.responses import Response
 
 from simplane.core.api import Ctx, json_response
 from simplane.core.errors import bad_request
-from simplane.core.sids import looks_like_sid
+from simplane.core.sids import looks_like_sid, new_sid
 from simplane.proxy import carrier, inbound
 
 MAX_BODY = 1600
@@ -45,24 +45,25 @@ def messages(ctx: Ctx) -> dict | Response:
         raise bad_request("Missing required parameter Body in the post body")
     if len(body) > MAX_BODY:
         raise bad_request(f"Invalid Body: longer than {MAX_BODY} characters")
-    sid = form.get("MessageSid") or None
-    if sid and not (looks_like_sid(sid, "SM") or looks_like_sid(sid, "MM")):
+    # Made up here when the carrier gave none, so that the callbacks and the Interaction agree.
+    sid = form.get("MessageSid") or new_sid("SM")
+    if not (looks_like_sid(sid, "SM") or looks_like_sid(sid, "MM")):
         raise bad_request(f"Invalid MessageSid: {sid!r} is not an SM… or MM… SID")
     return _routed(inbound.receive(ctx.runtime, ctx.account_sid, inbound.Inbound(
-        "message", form["From"], form["To"], body=body, media_urls=media, resource_sid=sid)))
+        "message", form["From"], form["To"], sid, body=body, media_urls=media)))
 
 
 def calls(ctx: Ctx) -> dict | Response:
     form = _form(ctx, "From", "To")
-    sid = form.get("CallSid") or None
-    if sid and not looks_like_sid(sid, "CA"):
+    sid = form.get("CallSid") or new_sid("CA")
+    if not looks_like_sid(sid, "CA"):
         raise bad_request(f"Invalid CallSid: {sid!r} is not a CA… SID")
     status = form.get("CallStatus", "ringing")
     if status not in ("queued", "ringing", "in-progress"):
         raise bad_request(f"Invalid CallStatus: a new inbound call is queued, ringing or "
                           f"in-progress, not {status!r}")
     return _routed(inbound.receive(ctx.runtime, ctx.account_sid, inbound.Inbound(
-        "voice", form["From"], form["To"], resource_sid=sid, call_status=status)))
+        "voice", form["From"], form["To"], sid, call_status=status)))
 
 
 def call_status(ctx: Ctx) -> dict:

@@ -4,6 +4,7 @@ proxy-number selection, interactions. No HTTP here."""
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,8 @@ from simplane.proxy.models import (
 
 if TYPE_CHECKING:
     from simplane.core.runtime import Runtime
+
+log = logging.getLogger("simplane.proxy")
 
 ACTIVE = ("open", "in-progress")
 GEO_MATCH = ("area-code", "overlay", "radius", "country")
@@ -623,7 +626,7 @@ def create_message_interaction(db: Session, runtime: Runtime, service: ProxyServ
         raise bad_request(f"Session {session.sid} is {session.status}; messages can only be sent "
                           "in open Sessions", E.SESSION_CLOSED)
     if session.mode == "voice-only":
-        raise bad_request(f"Session {session.sid} is voice-only", E.INVALID_VALUE)
+        raise bad_request(f"Session {session.sid} is voice-only", E.MESSAGE_TO_VOICE_ONLY)
     if participant.date_deleted is not None:
         raise bad_request(f"Participant {participant.sid} was removed from the Session",
                           E.INVALID_VALUE)
@@ -650,13 +653,16 @@ def create_message_interaction(db: Session, runtime: Runtime, service: ProxyServ
 
 # Outbound legs waiting for the carrier: a message queued, a call initiated.
 PENDING = ("queued", "initiated")
+# What a leg the carrier took is at least, when the carrier still calls it pending.
+HANDED_OVER = {"message": "sent", "voice": "ringing"}
 
 
 def deliver_pending(db: Session, runtime: Runtime, limit: int) -> int:
     """Hand each pending outbound leg to the carrier, from the recipient's proxy number to their
     real one; its new status is recorded and reported to the service's callback_url. Rows are
     claimed with FOR UPDATE SKIP LOCKED (PostgreSQL; SQLite has one writer), so concurrent
-    workers never hand the same leg over twice."""
+    workers never hand the same leg over twice. A leg the carrier fails on (or the database
+    refuses) is `failed` alone, under a savepoint: the rest of the batch goes on."""
     now = runtime.clock.now()
     rows = db.execute(
         select(ProxyInteraction, ProxySession, ProxyService, ProxyParticipant)
@@ -679,7 +685,14 @@ def deliver_pending(db: Session, runtime: Runtime, limit: int) -> int:
                 service_sid=session.service_sid, session_sid=session.sid, interaction_sid=i.sid)
             send = (carrier.carrier.place_call if i.type == "voice"
                     else carrier.carrier.send_message)
-            i.outbound_resource_status = send(db, leg, now)
+            try:
+                with db.begin_nested():
+                    status = send(db, leg, now)
+            except Exception:
+                log.exception("the carrier failed on a leg", extra={"fields": {
+                    "interaction_sid": i.sid, "resource_sid": leg.sid}})
+                status = "failed"
+            i.outbound_resource_status = HANDED_OVER[i.type] if status in PENDING else status
         i.date_updated = now
         webhooks.interaction(db, runtime, service, session, i)
     return len(rows)

@@ -71,3 +71,18 @@ def test_intercept_callback_403_blocks(server, account, receiver):
     receiver.statuses = [500]
     assert _send(server, account, "+14155550111", "+14155550100", "ok").status_code == 201
     assert len(session.interactions.list()) == 1
+
+
+def test_callbacks_and_interaction_share_the_sid_made_up_for_the_carrier(server, account,
+                                                                        receiver):
+    session, _ = _setup(account, intercept_callback_url=f"{receiver.url}/intercept")
+    routed = _send(server, account, "+14155550111", "+14155550100", "no MessageSid").json()
+    assert routed["inbound_resource_sid"].startswith("SM")
+    assert receiver.get().value("MessageSid") == routed["inbound_resource_sid"]
+    call = httpx.post(f"{server.base_url}/proxy/operator/Calls",
+                      data={"From": "+14155550111", "To": "+14155550100"},
+                      auth=(account.sid, account.token)).json()
+    assert call["inbound_resource_sid"].startswith("CA")
+    assert receiver.get().value("CallSid") == call["inbound_resource_sid"]
+    assert session.interactions(call["interaction_sid"]).fetch().inbound_resource_sid == \
+        call["inbound_resource_sid"]

@@ -7,6 +7,7 @@ import httpx
 from typer.testing import CliRunner
 
 from simplane.cli import app
+from simplane.proxy import carrier
 from tests.proxy.conftest import carrier_post, outbox, ride
 from tests.support import raises
 
@@ -84,3 +85,38 @@ def test_cli_gives_an_account_numbers_for_its_pools(server, account, database_ur
     osvc = other.client.proxy.v1.services.create(unique_name="theirs")
     with raises(20404, 400):
         other.client.proxy.v1.services(osvc.sid).phone_numbers.create(sid=us)
+
+
+class _Carrier(carrier.SimulatedCarrier):
+    """Fails on one recipient, answers `queued`/`initiated` (still pending) for the others."""
+
+    def send_message(self, db, message, now):  # type: ignore[no-untyped-def]
+        if message.to_number == "+14155550111":
+            raise RuntimeError("the carrier refused it")
+        super().send_message(db, message, now)
+        return "queued"
+
+    def place_call(self, db, call, now):  # type: ignore[no-untyped-def]
+        super().place_call(db, call, now)
+        if call.to_number == "+14155550111":
+            super().place_call(db, call, now)  # the same SID twice: the outbox refuses it
+        return "initiated"
+
+
+def test_one_failing_leg_does_not_hold_up_the_others(server, account, admin, monkeypatch):
+    session, rider, driver = ride(account)
+    to_rider = session.participants(rider.sid).message_interactions.create(body="one")
+    to_driver = session.participants(driver.sid).message_interactions.create(body="two")
+    call_rider = carrier_post(server, account, "Calls", From=driver.identifier,
+                              To=driver.proxy_identifier).json()
+    call_driver = carrier_post(server, account, "Calls", From=rider.identifier,
+                               To=rider.proxy_identifier).json()
+    monkeypatch.setattr(carrier, "carrier", _Carrier())
+    server.drain()
+    statuses = {i.sid: i.outbound_resource_status for i in session.interactions.list()}
+    assert statuses == {to_rider.sid: "failed", call_rider["interaction_sid"]: "failed",
+                        # still pending for the carrier: handed over, never handed over again
+                        to_driver.sid: "sent", call_driver["interaction_sid"]: "ringing"}
+    assert outbox(server, admin, account, rider.identifier) == []
+    assert [(d["kind"], d["body"]) for d in outbox(server, admin, account, driver.identifier)] \
+        == [("call", None), ("message", "two")]

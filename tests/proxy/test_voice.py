@@ -155,3 +155,28 @@ def test_nothing_reaches_a_participant_removed_before_delivery(server, account, 
     i = session.interactions(call["interaction_sid"]).fetch()
     assert i.outbound_resource_status == "failed"
     assert outbox(server, admin, account, driver.identifier) == []
+
+
+def test_a_replayed_pending_status_does_not_place_the_call_again(server, account, admin):
+    session, rider, driver = ride(account)
+    call = carrier_post(server, account, "Calls", From=rider.identifier,
+                        To=rider.proxy_identifier).json()
+    server.drain()
+    # The carrier replays the call's whole status sequence, `queued`/`initiated` included.
+    for status in ("queued", "initiated"):
+        for leg in ("outbound_resource_sid", "inbound_resource_sid"):
+            r = carrier_post(server, account, f"Calls/{call[leg]}", CallStatus=status)
+            assert r.status_code == 200, r.text
+            assert (r.json()["inbound_resource_status"], r.json()["outbound_resource_status"]) \
+                == ("in-progress", "in-progress")
+    server.drain()
+    assert [d["sid"] for d in outbox(server, admin, account, driver.identifier)] == [
+        call["outbound_resource_sid"]]  # placed once
+    # Later traffic is still delivered.
+    r = carrier_post(server, account, "Messages", From=rider.identifier,
+                     To=rider.proxy_identifier, Body="are you there?")
+    assert r.status_code == 201, r.text
+    server.drain()
+    i = session.interactions(r.json()["interaction_sid"]).fetch()
+    assert i.outbound_resource_status == "delivered"
+    assert outbox(server, admin, account, driver.identifier)[0]["body"] == "are you there?"
