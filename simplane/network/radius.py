@@ -7,8 +7,9 @@ with an Accounting-Response, so a gateway that hears nothing retransmits and not
 Counters in accounting are cumulative per session and ingest counts only their growth, so a
 retransmitted request never counts twice.
 
-Requests whose Request Authenticator does not match the shared secret, and requests about an IMSI
-no SIM carries, are dropped unanswered and counted in simplane_radius_packets_total.
+Requests whose Request Authenticator does not match the shared secret, requests about an IMSI no
+SIM carries, and requests ingest cannot store are dropped unanswered and counted in
+simplane_radius_packets_total.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pyrad.dictionary import Dictionary
 from simplane.core.metrics import REGISTRY
 from simplane.network.events import NetworkEvent
 from simplane.network.ingest import ingest
+from simplane.network.models import DataSession
 
 if TYPE_CHECKING:
     from simplane.core.runtime import Runtime
@@ -51,6 +53,12 @@ ACCOUNTING_ON_OFF = ("Accounting-On", "Accounting-Off")
 
 # 3GPP TS 29.061 section 16.4.7.2, 3GPP-RAT-Type
 RAT_TYPES = {1: "3G", 2: "2G", 5: "3G", 6: "LTE", 8: "NB-IoT", 9: "LTE-M", 10: "5G"}
+
+# The longest value each text field of an event may have: that of the column it is stored in.
+LENGTHS = {name: DataSession.__table__.c[column].type.length for name, column in (
+    ("session_id", "session_id"), ("imei", "imei"), ("apn", "apn"), ("rat", "radio_link"),
+    ("mcc", "operator_mcc"), ("mnc", "operator_mnc"), ("cell_id", "cell_id"), ("lac", "lac"),
+    ("ip_address", "ip_address"))}
 
 
 def dictionary() -> Dictionary:
@@ -184,7 +192,7 @@ def to_event(pkt: radius_packet.Packet, now: datetime) -> NetworkEvent | None:
     if serving and serving.isdigit() and len(serving) in (5, 6):
         mcc, mnc = serving[:3], serving[3:]
     ip = _first(pkt, "Framed-IP-Address")
-    return NetworkEvent(
+    event = NetworkEvent(
         kind=KIND[status], imsi=imsi, time=when, session_id=session_id,
         imei=imei_from_imeisv(_text(_first(pkt, "3GPP-IMEISV"))),
         apn=_text(_first(pkt, "Called-Station-Id")),
@@ -196,6 +204,11 @@ def to_event(pkt: radius_packet.Packet, now: datetime) -> NetworkEvent | None:
         packets_up=_first(pkt, "Acct-Input-Packets") or 0,
         packets_down=_first(pkt, "Acct-Output-Packets") or 0,
     )
+    for name, length in LENGTHS.items():
+        value = getattr(event, name)
+        if value is not None and len(value) > length:
+            raise Dropped("malformed", f"{name} is longer than {length} characters")
+    return event
 
 
 # --- the listener --------------------------------------------------------------------------
@@ -260,7 +273,9 @@ class RadiusServer:
     def handle(self, datagrams: list[tuple[bytes, tuple]]) -> list[tuple[tuple, bytes]]:
         """The Accounting-Responses to send for a batch of datagrams, as (peer, reply); the
         others are dropped. Every event of the batch goes to ingest in one transaction, and
-        nothing is answered before it commits: if it fails, the gateways retransmit."""
+        nothing is answered before it commits. If it fails, the events go to ingest one by one,
+        and those that fail alone are left unanswered (the gateways retransmit them); copies of
+        one datagram in the batch all share the first copy's fate."""
         pending: list[tuple[tuple, tuple, radius_packet.AcctPacket, NetworkEvent | None]] = []
         answers: list[tuple[tuple, bytes]] = []
         seen: dict[tuple, tuple] = {}
@@ -279,18 +294,22 @@ class RadiusServer:
             else:
                 seen[key] = found
                 pending.append((peer, key, *found))
-        events = [event for _p, _k, _pkt, event in pending if event is not None]
+        events = [(key, event) for _p, key, _pkt, event in pending if event is not None]
         unknown: set[str] = set()
+        failed: set[tuple] = set()
         if events:
             try:
-                unknown = set(ingest(self.runtime, events).unknown)
+                unknown = set(ingest(self.runtime, [event for _k, event in events]).unknown)
             except Exception:
                 log.exception("radius: cannot ingest %d packets", len(events))
-                PACKETS.labels("error").inc(len(events))
-                return answers  # the rest unanswered, so the gateways retransmit
+                unknown, failed = self._ingest_each(events)
         replies: dict[tuple, bytes] = {}
-        for peer, key, pkt, event in pending:
+        for peer, key, pkt, _event in pending:
             if key not in replies:
+                event = seen[key][1]  # that of the first copy, which went to ingest
+                if key in failed:
+                    PACKETS.labels("error").inc()  # unanswered, so the gateway retransmits
+                    continue
                 if event is not None and event.imsi in unknown:
                     log.info("radius: dropped a packet from %s (unknown_imsi): no SIM has IMSI "
                              "%s", peer[0], event.imsi)
@@ -302,6 +321,23 @@ class RadiusServer:
                 PACKETS.labels("duplicate").inc()
             answers.append((peer, replies[key]))
         return answers
+
+    def _ingest_each(self, events: list[tuple[tuple, NetworkEvent]]
+                     ) -> tuple[set[str], set[tuple]]:
+        """Ingest each event in a transaction of its own (after the batch failed as a whole):
+        the IMSIs no SIM has, and the keys of the events that failed."""
+        if len(events) == 1:
+            return set(), {events[0][0]}
+        unknown: set[str] = set()
+        failed: set[tuple] = set()
+        for key, event in events:
+            try:
+                unknown.update(ingest(self.runtime, [event]).unknown)
+            except Exception:
+                log.exception("radius: cannot ingest session %s of IMSI %s", event.session_id,
+                              event.imsi)
+                failed.add(key)
+        return unknown, failed
 
     def _decode(self, data: bytes, peer: tuple) -> tuple[tuple, bytes | tuple]:
         """The packet's duplicate-detection key, and either the reply already sent for it or

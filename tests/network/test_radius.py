@@ -227,3 +227,73 @@ def test_attribute_decoding():
     assert radius.user_location(ecgi) == {"mcc": "262", "mnc": "01", "cell_id": str(0x1234567)}
     assert radius.user_location(b"\x99garbage") == {}
     assert radius.user_location(b"\x00") == {}
+
+
+def test_copies_of_an_unknown_imsi_datagram_in_one_batch_are_all_dropped(server, account, sim,
+                                                                          gateway):
+    client = pyrad_client(gateway)
+    raw = request(client, Acct_Status_Type="Start", Acct_Session_Id="u",
+                  **{"3GPP-IMSI": "001019999999999"}).RequestPacket()
+    peer = ("127.0.0.1", 40001)
+    unknown, accepted = packets("unknown_imsi"), packets("accepted")
+    assert gateway.handle([(raw, peer), (raw, peer)]) == []
+    # Nothing was remembered to answer a later retransmission with either.
+    assert gateway.handle([(raw, peer)]) == []
+    assert packets("unknown_imsi") == unknown + 3
+    assert packets("accepted") == accepted
+
+
+def test_a_batch_that_cannot_be_ingested_is_ingested_one_by_one(server, account, sim, gateway,
+                                                                 monkeypatch):
+    sid, imsi = sim
+    real = radius.ingest
+
+    def failing(runtime, events):  # type: ignore[no-untyped-def]
+        if any(event.session_id == "poison" for event in events):
+            raise RuntimeError("cannot store it")
+        return real(runtime, events)
+
+    monkeypatch.setattr(radius, "ingest", failing)
+    client = pyrad_client(gateway)
+    good = request(client, Acct_Status_Type="Start", Acct_Session_Id="fine",
+                   **{"3GPP-IMSI": imsi})
+    bad = request(client, Acct_Status_Type="Start", Acct_Session_Id="poison",
+                  **{"3GPP-IMSI": imsi})
+    good_raw, bad_raw = good.RequestPacket(), bad.RequestPacket()
+    peer = ("127.0.0.1", 40002)
+    error, accepted = packets("error"), packets("accepted")
+    [(to, reply)] = gateway.handle([(bad_raw, peer), (good_raw, peer), (bad_raw, peer)])
+    assert to == peer and good.VerifyReply(good.CreateReply(packet=reply), reply)
+    assert packets("accepted") == accepted + 1
+    assert packets("error") == error + 2  # both copies of the one that failed
+    assert len(account.client.wireless.v1.sims(sid).data_sessions.list()) == 1
+    # Its retransmission fails alone, and once ingest can store it, it is answered.
+    assert gateway.handle([(bad_raw, peer)]) == []
+    assert packets("error") == error + 3
+    monkeypatch.setattr(radius, "ingest", real)
+    [(to, reply)] = gateway.handle([(bad_raw, peer)])
+    assert bad.VerifyReply(bad.CreateReply(packet=reply), reply)
+    assert len(account.client.wireless.v1.sims(sid).data_sessions.list()) == 2
+
+
+def test_fields_longer_than_their_columns_are_dropped_as_malformed(server, account, sim, gateway):
+    sid, imsi = sim
+    client = pyrad_client(gateway)
+    peer = ("127.0.0.1", 40003)
+    garbled = bytes([129]) + b"\xff\xff\xff" + (0x1234567).to_bytes(4, "big")  # not TBCD digits
+    malformed = packets("malformed")
+    for attrs in ({"Acct_Session_Id": "s" * 129},
+                  {"Acct_Session_Id": "s", "Called_Station_Id": "a" * 65},
+                  {"Acct_Session_Id": "s", "3GPP_IMEISV": "I" * 17},
+                  {"Acct_Session_Id": "s", "3GPP_User_Location_Info": garbled}):
+        raw = request(client, Acct_Status_Type="Start", **{"3GPP-IMSI": imsi},
+                      **attrs).RequestPacket()
+        assert gateway.handle([(raw, peer)]) == [], attrs
+    assert packets("malformed") == malformed + 4
+    assert account.client.wireless.v1.sims(sid).data_sessions.list() == []
+    # As long as the columns hold is fine.
+    longest = request(client, Acct_Status_Type="Start", Acct_Session_Id="s" * 128,
+                      Called_Station_Id="a" * 64, **{"3GPP-IMSI": imsi, "3GPP-IMEISV": "I" * 16})
+    assert len(gateway.handle([(longest.RequestPacket(), peer)])) == 1
+    [session] = account.client.wireless.v1.sims(sid).data_sessions.list()
+    assert session.imei == "I" * 16
