@@ -3,7 +3,9 @@ Event Streams outbox, in the same transaction as the session state they describe
 
 Properties are present or omitted exactly as Twilio's Connection Events page says: no `error`
 without an error, no data properties on attachment events, `data_modifier` only once the SIM is
-past its data limit, `location` and `imei` only when the network sent them.
+past its data limit, `location` and `imei` only when the network sent them. Two choices the page
+leaves open: `rat_type` and `ip_address` are likewise omitted when the network did not send them,
+and `apn` is `super` (Super SIM's APN) when it named none.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+from simplane.core.clock import iso
 from simplane.core.sids import new_sid
 from simplane.network.events import NetworkEvent
 from simplane.supersim import errors as E
@@ -26,9 +29,7 @@ REFUSALS = {"DATA_DISABLED": (E.DATA_DISABLED, "Data is disabled for the Super S
                                    "The Super SIM has reached its Fleet's data limit")}
 
 
-@lru_cache(maxsize=4096)
-def timestamp(when: datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+timestamp = lru_cache(maxsize=4096)(iso)  # a batch's events share their times
 
 
 def rat_type(rat: str | None) -> str | None:

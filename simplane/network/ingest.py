@@ -1,6 +1,7 @@
 """The one ingest path: normalised network events in; data sessions, the network's state of each
 SIM, the hourly usage rollups and (for Super SIMs) Connection Events out, in one transaction. It
-is the only writer of all four.
+is the only writer of sessions and SIM states; the Wireless rollups' command counts are added by
+the Commands service (`wireless.service.count_command`) as commands pass.
 
 Counters arrive cumulative per session; ingest keeps the highest seen and adds only the growth, so
 a retransmitted, repeated or out-of-order event never counts twice.
@@ -37,11 +38,11 @@ from simplane.network import cache, connection_events
 from simplane.network.connection_events import REFUSALS
 from simplane.network.events import NetworkEvent, home_network, operator
 from simplane.network.models import DataSession, SimState
-from simplane.network.policy import FleetPlan, Plan
+from simplane.network.policy import SIM_NOT_ACTIVE, FleetPlan, Plan
 from simplane.network.rollups import add_usage, hour_of
 from simplane.supersim import errors as E
 from simplane.supersim import usage as fleet_usage
-from simplane.supersim.access import attach_decision, set_ip_address, sims_by_imsi
+from simplane.supersim.access import attach_decision, set_ip_addresses, sims_by_imsi
 from simplane.wireless.models import RatePlan, Sim
 
 if TYPE_CHECKING:
@@ -195,7 +196,8 @@ class _Batch:
             return
         key = (sim_sid, event.session_id)
         session = self.sessions.get(key)
-        if session is None:
+        opened = session is None
+        if opened:
             session = self._open(sim_sid, account_sid, plan, state, event)
             self.sessions[key] = session
             if session["status"] == "refused":
@@ -213,7 +215,18 @@ class _Batch:
             self.changed_sessions[session["pk"]] = session
         window_start = session["last_updated"]
         was_open = session["status"] == "open"
-        growth = self._count(sim_sid, account_sid, plan, state, session, event)
+        if was_open and not opened and not plan.may_use_data():
+            # The SIM was made inactive mid-session: the network ends it, counting nothing more.
+            session.update(status="ended", end=event.time, end_reason=SIM_NOT_ACTIVE)
+            self.reshaped.add(session["pk"])
+            result.sessions_ended += 1
+            growth = (0, 0)
+        elif opened:
+            # Counters on a Start are counted by the next record (they are cumulative), so that
+            # every byte lies in a data-session.updated or .ended window.
+            growth = (0, 0)
+        else:
+            growth = self._count(sim_sid, account_sid, plan, state, session, event)
         ending = event.kind in ("session.ended", "session.failed") and session["status"] == "open"
         if ending:
             self.reshaped.add(session["pk"])
@@ -230,7 +243,7 @@ class _Batch:
             self._publish("data-session.failed", plan, event, session,
                           error=(E.DATA_SESSION_FAILED, event.error or "The data session failed"))
         elif session["status"] != "open" or (event.kind == "session.updated"
-                                             and event.time > window_start):
+                                             and (event.time > window_start or any(growth))):
             kind = "data-session.updated" if session["status"] == "open" else "data-session.ended"
             self._publish(kind, plan, event, session, window=(window_start, event.time),
                           growth=growth, blocked=blocked)
@@ -400,8 +413,8 @@ class _Batch:
         add_usage(db, self.usage, sql=sql)
         if self.fleet_usage:
             self._add_fleet_usage()
-        for sim_sid, ip in self.ip_addresses.items():
-            set_ip_address(db, sim_sid, ip)
+        if self.ip_addresses:
+            set_ip_addresses(db, self.ip_addresses)
         if self.connection_events:
             outbox.publish_many(db, self.connection_events)
             self.result.connection_events = len(self.connection_events)

@@ -1,5 +1,6 @@
-"""Tables written only by ingest: data sessions, SIM states, hourly usage rollups and the
-ingest generation."""
+"""The network's tables: data sessions, SIM states and the ingest generation, written only by
+ingest, and the Wireless hourly usage rollups (data by ingest, command counts by the Commands
+service)."""
 
 from __future__ import annotations
 

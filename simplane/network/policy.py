@@ -55,6 +55,10 @@ class Plan:
                    bool(national_enabled), national_limit * MB,
                    "data" in (international_roaming or ()), international_limit * MB)
 
+    def may_use_data(self) -> bool:
+        """Whether the SIM's status lets it use data at all (an open session ends otherwise)."""
+        return self.status in CAN_USE_DATA
+
     def refusal(self, roaming: str, used: int, mcc: str | None = None,
                 mnc: str | None = None) -> str | None:
         """Why a data session may not start on network mcc/mnc (of this roaming class), having
@@ -87,6 +91,9 @@ class FleetPlan:
     Profile allows, and may move `data_limit` bytes a billing period, whatever the network."""
 
     facts: Any  # simplane.supersim.access.SimFacts
+
+    def may_use_data(self) -> bool:
+        return self.facts.status in CAN_USE_DATA
 
     def refusal(self, roaming: str, used: int, mcc: str | None = None,
                 mnc: str | None = None) -> str | None:

@@ -7,11 +7,12 @@
 to the network). `attach_decision` gives Twilio's rejection reasons: a SIM that is not ready or
 active (83705), or a serving network outside the Network Access Profile of the SIM's Fleet.
 A SIM with facts.data_enabled false may attach but gets no data session; facts.data_limit is the
-Fleet's per-billing-period allowance in bytes; what counts against it is
-`usage.data_used(db, facts.sid, facts.period_start(now))`.
+Fleet's per-billing-period allowance in bytes. Ingest counts usage against it in the SIM's
+network state; the rollups give the same sum (`usage.data_used(db, facts.sid,
+facts.period_start(now))`).
 
-`set_ip_address(db, sim_sid, ip)` records the address of the SIM's data session (None when it
-ends): IpAddresses lists it, and IP Commands are sent to it and recognised by it.
+`set_ip_addresses(db, {sim_sid: ip})` records the address of each SIM's data session (None when
+it ends): IpAddresses lists it, and IP Commands are sent to it and recognised by it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from simplane.core.bulk import BulkSql
@@ -47,8 +48,7 @@ class SimFacts(NamedTuple):
     date_activated: datetime | None
 
     def period_start(self, now: datetime) -> datetime | None:
-        """Start of the current billing period: usage toward data_limit counts from here
-        (usage.data_used(db, facts.sid, facts.period_start(now)))."""
+        """Start of the current billing period: usage toward data_limit counts from here."""
         period = billing.current_period(self.date_ready, self.date_activated, now)
         return period[1] if period else None
 
@@ -100,5 +100,7 @@ def attach_decision(facts: SimFacts, mcc: str, mnc: str) -> tuple[int, str] | No
     return None
 
 
-def set_ip_address(db: Session, sim_sid: str, ip: str | None) -> None:
-    db.execute(update(Sim).where(Sim.sid == sim_sid).values(ip_address=ip))
+def set_ip_addresses(db: Session, addresses: dict[str, str | None]) -> None:
+    """One statement for the batch: each SIM's data session address (None: no session)."""
+    BulkSql(db).update(Sim.__table__, "sid", ("ip_address",),
+                       ({"sid": sid, "ip_address": ip} for sid, ip in addresses.items()))

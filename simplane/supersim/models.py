@@ -92,7 +92,7 @@ class Sim(Base):
     callback_method: Mapped[str | None] = mapped_column(String(8))
     fleet_pk: Mapped[int | None] = mapped_column(
         ForeignKey("supersim_fleets.pk", ondelete="RESTRICT"))
-    # Address of the SIM's open data session (set by the network, see access.set_ip_address).
+    # Address of the SIM's open data session (set by the network, see access.set_ip_addresses).
     ip_address: Mapped[str | None] = mapped_column(String(45))
     date_ready: Mapped[datetime | None] = mapped_column(UTCDateTime)
     date_activated: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -150,7 +150,7 @@ class IpCommand(Base):
 
 class UsageHour(Base):
     """Bytes a SIM moved in one hour on one network: what UsageRecords read (never raw history).
-    Written only through usage.add_usage."""
+    Written by ingest (usage.upsert)."""
 
     __tablename__ = "supersim_usage_hours"
     __table_args__ = (

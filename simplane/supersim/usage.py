@@ -1,6 +1,7 @@
 """Super SIM usage: hourly rollups per SIM and network, and the UsageRecords read from them.
 
-The network reports usage through `add_usage(db, rows)`, one row per SIM, hour and network:
+Ingest writes the rows it has merged with `upsert(db, tuples)`; `add_usage(db, rows)` merges any
+rows first, one per SIM, hour and network:
 
     add_usage(db, [{"account_sid": "AC…", "sim_sid": "HS…", "fleet_sid": "HF…" or None,
                     "network_sid": "HW…", "iso_country": "US", "hour": datetime (any minute),

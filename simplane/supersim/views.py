@@ -406,20 +406,12 @@ def list_usage_records(ctx: Ctx) -> dict:
                           "apart")
     filters: dict[str, str] = {}
     if "Sim" in p:
-        sim = get_by_key(ctx.db, Sim, ctx.account_sid, p["Sim"], "HS")
-        if sim is None:
-            raise bad_request(f"Invalid Sim: no Sim {p['Sim']!r} on this account")
-        filters["sim"] = sim.sid
+        filters["sim"] = service.param_sim(ctx.db, ctx.account_sid, p["Sim"]).sid
     if "Fleet" in p:
-        fleet = get_by_key(ctx.db, Fleet, ctx.account_sid, p["Fleet"], "HF")
-        if fleet is None:
-            raise bad_request(f"Invalid Fleet: no Fleet {p['Fleet']!r} on this account")
-        filters["fleet"] = fleet.sid
+        filters["fleet"] = service.param_resource(ctx.db, Fleet, ctx.account_sid, p["Fleet"],
+                                                  "HF", "Fleet").sid
     if "Network" in p:
-        if networks.get(p["Network"]) is None:
-            raise bad_request(f"Invalid Network: {p['Network']!r} is not a Network of the "
-                              "catalogue")
-        filters["network"] = p["Network"]
+        filters["network"] = service.catalogue_network(p["Network"]).sid
     if "IsoCountry" in p:
         country = p["IsoCountry"].upper()
         if len(country) != 2 or not country.isalpha():
@@ -427,8 +419,6 @@ def list_usage_records(ctx: Ctx) -> dict:
                               "alpha-2 code")
         filters["isoCountry"] = country
     granularity = p.get("Granularity", "all")
-    if granularity != "all" and len(usage_mod.periods(start, end, granularity)) > 20_000:
-        raise bad_request("Invalid Granularity: too many periods; ask for a shorter window")
     found = usage_mod.records(ctx.db, ctx.account_sid, start, end, granularity, p.get("Group"),
                               filters)
 

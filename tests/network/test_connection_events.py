@@ -98,6 +98,24 @@ def test_a_session_emits_started_updated_and_ended_with_windows_and_totals(serve
     assert ended["data_session_sid"].startswith("PI")
 
 
+def test_every_counted_byte_lies_in_a_window(server, super_sim):
+    """Bytes a Start reports, and growth reported at the same second as the window's start, are
+    in the windows too: their data_total adds up to the session's."""
+    sid, imsi, _iccid = super_sim
+    ingest(server.runtime, [
+        at(server, imsi, "session.started", 0, 300, 500, session_id="w1", apn="super"),
+        at(server, imsi, "session.updated", 6, 600, 900, session_id="w1"),
+        at(server, imsi, "session.updated", 6, 700, 1000, session_id="w1"),  # the same second
+        at(server, imsi, "session.ended", 9, 800, 1200, session_id="w1"),
+    ])
+    events = [e for e in emitted(server, sid) if e.get("data_session_sid")]
+    windows = [e for e in events if "data_total" in e]
+    ended = events[-1]
+    assert ended["event_type"].endswith("data-session.ended")
+    assert ended["data_session_data_total"] == 2000
+    assert sum(e["data_total"] for e in windows) == 2000
+
+
 def test_inactive_sims_and_networks_outside_the_profile_are_rejected(server, twilio, super_sim):
     sid, imsi, _ = super_sim
     ingest(server.runtime, [

@@ -61,7 +61,7 @@ def test_attach_decisions(server, twilio, fleet, nap, active_sim):
 
     # A SIM made inactive is rejected everywhere, and its data session is gone.
     with server.runtime.db.write() as db:
-        access.set_ip_address(db, active_sim.sid, "100.64.1.1")
+        access.set_ip_addresses(db, {active_sim.sid: "100.64.1.1"})
     twilio.supersim.v1.sims(active_sim.sid).update(status="inactive")
     server.drain()
     code, message = decide("234", "15")

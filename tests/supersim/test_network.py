@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import select
+
+from simplane.events.models import OutboxEvent
 from simplane.network.events import NetworkEvent
 from simplane.network.ingest import ingest
 from simplane.supersim import devices, udp
@@ -44,7 +47,10 @@ def test_an_inactive_sim_gets_rejections_and_no_sessions(server, twilio, fleet, 
         sims(active_sim.sid).update(status="inactive")
         server.drain()
         assert sims(active_sim.sid).sim_ip_addresses.list() == []
+        # The open session's next record ends it, counting nothing more; a new one is refused.
         result = ingest(server.runtime, [
+            _event(server, imsi, "session.updated", 8, session_id="s1", bytes_up=5300,
+                   bytes_down=5700),
             _event(server, imsi, "attachment.accepted", 10),
             _event(server, imsi, "session.started", 10, session_id="s2", apn="super",
                    ip_address=device.ip),
@@ -52,6 +58,12 @@ def test_an_inactive_sim_gets_rejections_and_no_sessions(server, twilio, fleet, 
                    bytes_down=5000),
         ])
         assert result.sessions_started == 0 and result.sessions_refused == 1
+        assert result.sessions_ended == 1 and result.bytes_counted == 0
+        with server.runtime.db.read() as db:
+            types = [t.rsplit(".", 2)[-2:] for t in db.scalars(
+                select(OutboxEvent.type).where(OutboxEvent.subject == active_sim.sid)
+                .order_by(OutboxEvent.pk))]
+        assert types[-2:] == [["data-session", "ended"], ["attachment", "rejected"]]
         assert sims(active_sim.sid).sim_ip_addresses.list() == []
         [record] = twilio.supersim.v1.usage_records.list(sim="tracker", end_time=end)
         assert record.data_total == 1000  # nothing counted while inactive

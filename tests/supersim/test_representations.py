@@ -20,7 +20,7 @@ def test_every_resource_has_the_fields_of_its_schema(server, account, twilio, fl
     from simplane.supersim import access, usage
 
     with server.runtime.db.write() as db:
-        access.set_ip_address(db, active_sim.sid, "100.64.0.9")
+        access.set_ip_addresses(db, {active_sim.sid: "100.64.0.9"})
         usage.add_usage(db, [{"account_sid": account.sid, "sim_sid": active_sim.sid,
                               "fleet_sid": fleet.sid, "network_sid": ATT.sid,
                               "iso_country": "US", "hour": server.clock.now(),

@@ -207,11 +207,11 @@ def test_ip_addresses_come_from_the_data_session(server, twilio, active_sim):
     sims = twilio.supersim.v1.sims
     assert sims(active_sim.sid).sim_ip_addresses.list() == []
     with server.runtime.db.write() as db:
-        access.set_ip_address(db, active_sim.sid, "100.64.0.7")
+        access.set_ip_addresses(db, {active_sim.sid: "100.64.0.7"})
     [ip] = sims(active_sim.sid).sim_ip_addresses.list()
     assert ip.ip_address == "100.64.0.7" and ip.ip_address_version == "IPv4"
     with server.runtime.db.write() as db:
-        access.set_ip_address(db, active_sim.sid, "fd00::7")
+        access.set_ip_addresses(db, {active_sim.sid: "fd00::7"})
     assert sims(active_sim.sid).sim_ip_addresses.list()[0].ip_address_version == "IPv6"
     sims(active_sim.sid).update(status="inactive")
     server.drain()
