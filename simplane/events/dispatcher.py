@@ -32,9 +32,9 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, case, exists, func, or_, select, update
 
-from simplane.core.models import Account
+from simplane.core.callbacks import account_token
 from simplane.events import catalogue, metrics, sinks
 from simplane.events.models import EventSink, EventSubscribedEvent, EventSubscription, OutboxEvent
 from simplane.events.outbox import (
@@ -164,14 +164,14 @@ def _work(runtime: Runtime, sink_pk: int, deadline: float) -> bool:
             if sink is None or sink.lease_owner != owner():
                 return sent
             db.expunge(sink)
-            token = runtime.box.open(db.scalar(
-                select(Account.auth_token_sealed).where(Account.sid == sink.account_sid)))
+            token = account_token(db, runtime, sink.account_sid)
             config = configuration(runtime.box, sink)
             batch = None if sink.test_pending or sink.status != "active" else _next(
                 db, runtime, sink, config)
         if sink.test_pending:
-            result = _send(runtime, sink, config, [test_event(runtime, sink)], token)
-            _finish(runtime, sink, result, None, test=True)
+            test = test_event(runtime, sink)
+            result = _send(runtime, sink, config, [test], token)
+            _finish(runtime, sink, result, None, test_id=test.event["data"]["test_id"])
             if not result.ok:
                 return sent
             sent = True
@@ -280,9 +280,10 @@ def _advance(runtime: Runtime, sink: EventSink, end: Position) -> None:
 
 
 def _finish(runtime: Runtime, sink: EventSink, result: Result, batch: Batch | None,
-            test: bool = False) -> None:
-    """Record the outcome of one send: move the cursor past what was delivered, or schedule
-    the retry (and mark the sink failed past the retry horizon)."""
+            test_id: str | None = None) -> None:
+    """Record the outcome of one send (of a batch, or of the test event carrying `test_id`):
+    move the cursor past what was delivered, or schedule the retry (and mark the sink failed
+    past the retry horizon)."""
     now = runtime.clock.now()
     values: dict[str, Any] = {"lease_until": time.time() + LEASE_SECONDS}
     if batch is not None and result.delivered:
@@ -295,14 +296,16 @@ def _finish(runtime: Runtime, sink: EventSink, result: Result, batch: Batch | No
                 "ids": [e.event["id"] for e in batch.events[:result.delivered]]}})
     if result.ok:
         values.update(attempts=0, failing_since=None, last_error=None)
-        if test:
-            values["test_pending"] = False
+        if test_id is not None:  # still pending if /Test was posted again meanwhile
+            values["test_pending"] = case((EventSink.test_id == test_id, False),
+                                          else_=EventSink.test_pending)
     else:
         failing_since = sink.failing_since or now
         attempts = sink.attempts + 1
         delay = result.retry_after
         if delay is None:
             delay = min(2.0 ** (attempts - 1), BACKOFF_CAP) * (0.5 + random.random())
+        delay = min(delay, runtime.settings.events_retry_horizon)
         values.update(attempts=attempts, failing_since=failing_since,
                       last_error=result.error, next_attempt_at=now + timedelta(seconds=delay))
         pending = len(batch.events) - result.delivered if batch else 1

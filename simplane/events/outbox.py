@@ -32,7 +32,7 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import func, insert, select, text, tuple_
+from sqlalchemy import func, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from simplane.core.clock import utc
@@ -66,9 +66,8 @@ def publish(db: Session, account_sid: str, type: str, data: Mapping[str, Any], *
             subject: str | None = None, time: datetime | None = None,
             id: str | None = None) -> str:  # noqa: A002
     """Write one event in the caller's transaction; returns its id."""
-    row = _row(account_sid, type, data, subject, time, id, wallclock.time())
-    db.execute(insert(OutboxEvent), [dict(zip(WRITTEN, row, strict=True))])
-    return row[0]
+    return publish_many(db, [{"account_sid": account_sid, "type": type, "data": data,
+                              "subject": subject, "time": time, "id": id}])[0]
 
 
 def publish_many(db: Session, rows: Iterable[Mapping[str, Any]]) -> list[str]:

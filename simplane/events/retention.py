@@ -1,5 +1,6 @@
 """How long the outbox keeps events: a week after publication, and always until every sink of
-the account has them (a failed sink's backlog is kept however old it is)."""
+the account that has subscriptions has them (a failed sink's backlog is kept however old it is;
+a sink without subscriptions is owed nothing)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, exists, select, tuple_
 
-from simplane.events.models import EventSink, OutboxEvent
+from simplane.events.models import EventSink, EventSubscription, OutboxEvent
 
 if TYPE_CHECKING:
     from simplane.core.runtime import Runtime
@@ -21,11 +22,12 @@ _last_run = 0.0
 
 
 def prune(runtime: Runtime, now: float | None = None) -> int:
-    """Delete up to BATCH events that are old enough and that every sink of their account has
-    passed; returns how many."""
+    """Delete up to BATCH events that are old enough and that every subscribed sink of their
+    account has passed; returns how many."""
     cutoff = (now if now is not None else time.time()) - KEEP_SECONDS
     owed = exists().where(
         EventSink.account_sid == OutboxEvent.account_sid,
+        EventSink.pk.in_(select(EventSubscription.sink_pk)),
         tuple_(EventSink.cursor_txid, EventSink.cursor_pk)
         < tuple_(OutboxEvent.txid, OutboxEvent.pk))
     with runtime.db.read() as db:

@@ -74,9 +74,10 @@ def test_sink(db: Session, sink: EventSink, now: datetime) -> None:
     """Send a test event carrying a new test_id; only the latest test_id validates the sink."""
     sink.test_id = str(uuid.uuid4())
     sink.test_pending = True
-    if sink.status != "active":
+    if sink.status != "active":  # an active sink's failures keep counting toward its horizon
         sink.status = "validating"
-    sink.attempts, sink.failing_since, sink.next_attempt_at = 0, None, now
+        sink.attempts, sink.failing_since = 0, None
+    sink.next_attempt_at = now
     sink.date_updated = now
 
 

@@ -103,3 +103,25 @@ def test_outbox_keeps_a_week_and_every_backlog(account, server, receiver):  # ty
         pass
     assert kept(delivered) == 0
     assert kept(backlog) == len(backlog)  # the sink does not have them yet
+
+
+def test_a_sink_without_subscriptions_does_not_hold_the_outbox(account, server, receiver):  # type: ignore[no-untyped-def]
+    import time
+
+    from sqlalchemy import func, select
+
+    from simplane.events import retention
+    from simplane.events.models import OutboxEvent
+    from tests.events.conftest import webhook_sink
+
+    sink = active_webhook(account, server, receiver)
+    subscribe(account, sink, ALL_CONNECTION_TYPES)
+    webhook_sink(account, receiver.url + "/never-validated")  # its cursor never moves
+    with server.runtime.db.write() as db:
+        delivered = outbox.publish_many(db, Fleet(account.sid, sims=2).rows(updates=0))
+    server.drain()
+    later = time.time() + retention.KEEP_SECONDS + 60
+    while retention.prune(server.runtime, now=later):
+        pass
+    with server.runtime.db.read() as db:
+        assert db.scalar(select(func.count()).where(OutboxEvent.id.in_(delivered))) == 0

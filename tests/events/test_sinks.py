@@ -153,3 +153,28 @@ def test_accounts_never_see_each_others_sinks(events, account, server, receiver)
     assert other.sinks.list() == []
     response = httpx.get(f"{server.base_url}/events/v1/Sinks", auth=(account.sid, "wrong" * 8))
     assert response.status_code == 401 and response.json()["code"] == 20003
+
+
+def test_a_test_posted_while_one_is_in_flight_is_sent_too(  # type: ignore[no-untyped-def]
+        events, account, server, receiver, monkeypatch):
+    from simplane.events import dispatcher
+
+    sink = webhook_sink(account, receiver.url)
+    send, posted = dispatcher._send, []
+
+    def send_while_testing_again(*args):  # type: ignore[no-untyped-def]
+        if not posted:  # /Test again while the first test event is on its way
+            posted.append(events.sinks(sink.sid).sink_test.create())
+        return send(*args)
+
+    monkeypatch.setattr(dispatcher, "_send", send_while_testing_again)
+    events.sinks(sink.sid).sink_test.create()
+    server.drain()
+    [first] = deliveries(receiver.get())
+    [second] = deliveries(receiver.get())  # the newer test_id is delivered as well
+    assert receiver.requests.empty() and posted
+    assert first["data"]["test_id"] != second["data"]["test_id"]
+    with raises(20001, 400):
+        events.sinks(sink.sid).sink_validate.create(test_id=first["data"]["test_id"])
+    events.sinks(sink.sid).sink_validate.create(test_id=second["data"]["test_id"])
+    assert events.sinks(sink.sid).fetch().status == "active"

@@ -241,3 +241,41 @@ def test_postgresql_late_commit_is_not_skipped(events, account, server, receiver
             slow.__exit__(None, None, None)
         server.drain()
         assert [e["id"] for e in received_events(receiver)] == early + late
+
+
+def test_a_huge_retry_after_waits_the_retry_horizon_at_most(  # type: ignore[no-untyped-def]
+        events, account, server, receiver):
+    sink = active_webhook(account, server, receiver)
+    subscribe(account, sink, ALL_CONNECTION_TYPES)
+    ids = publish(server, Fleet(account.sid, sims=1).rows(updates=0))
+    receiver.statuses = [429]
+    receiver.headers = {"Retry-After": "999999999999"}  # past the last datetime
+    server.drain()
+    assert len(drain_received(receiver)) == 1
+    receiver.headers = {}
+    with server.runtime.db.read() as db:
+        assert db.scalar(select(EventSink.last_error).where(
+            EventSink.sid == sink.sid)) == "HTTP 429"
+    server.drain()
+    assert receiver.requests.empty()  # the retry is scheduled, not attempted at every tick
+    server.clock.advance(timedelta(seconds=server.runtime.settings.events_retry_horizon))
+    server.drain()
+    assert [e["id"] for e in received_events(receiver)] == ids
+
+
+def test_testing_an_active_failing_sink_does_not_restart_its_retry_horizon(  # type: ignore[no-untyped-def]
+        events, account, server, receiver):
+    sink = active_webhook(account, server, receiver)
+    subscribe(account, sink, ALL_CONNECTION_TYPES)
+    publish(server, Fleet(account.sid, sims=1).rows(updates=0))
+    receiver.statuses = [503] * 1000
+    for _ in range(18):  # failing for three hours
+        server.drain()
+        server.clock.advance(timedelta(minutes=10))
+    assert events.sinks(sink.sid).sink_test.create().result == "submitted"
+    assert events.sinks(sink.sid).fetch().status == "active"
+    for _ in range(9):  # the test event fails too, past four hours of failures
+        server.drain()
+        server.clock.advance(timedelta(minutes=10))
+    server.drain()
+    assert events.sinks(sink.sid).fetch().status == "failed"
