@@ -36,7 +36,9 @@ def deliver_commands(runtime: Runtime) -> bool:
     if not _any(runtime, _deliverable().with_only_columns(Command.pk)):
         return False
     with runtime.db.write() as db:
-        rows = db.execute(_deliverable().order_by(Command.pk).limit(BATCH)).all()
+        # Several workers on PostgreSQL: each command goes to the gateway from one of them only.
+        rows = db.execute(_deliverable().order_by(Command.pk).limit(BATCH)
+                          .with_for_update(of=Command, skip_locked=True)).all()
         for command, sim, undeliverable in rows:
             if undeliverable:
                 service.set_command_status(db, runtime, command, "failed", final=True)
