@@ -20,7 +20,7 @@ from simplane.wireless.views import api
 
 SESSION_WINDOW = timedelta(days=30)
 DEFAULT_SPAN = timedelta(days=30)
-RETENTION = timedelta(days=548)  # 18 months, as Twilio keeps usage
+MAX_WINDOW = timedelta(days=548)  # 18 months: Twilio keeps usage that long (simplane prunes none)
 STEPS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1)}
 _TOKEN = re.compile(r"^PA(\d{1,12})$")
 
@@ -91,8 +91,8 @@ def _window(ctx: Ctx) -> tuple[datetime, datetime, str]:
     start = ctx.params.get("Start") or end - DEFAULT_SPAN
     if start >= end:
         raise bad_request("Invalid Start: must be before End")
-    if end - start > RETENTION:
-        raise bad_request("Invalid Start: usage is kept for 18 months; ask for a shorter window")
+    if end - start > MAX_WINDOW:
+        raise bad_request("Invalid Start: Start and End must be at most 18 months apart")
     granularity = ctx.params.get("Granularity", "all")
     return start, end, granularity
 
