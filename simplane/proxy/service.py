@@ -626,7 +626,7 @@ def create_message_interaction(db: Session, runtime: Runtime, service: ProxyServ
         raise bad_request(f"Session {session.sid} is {session.status}; messages can only be sent "
                           "in open Sessions", E.SESSION_CLOSED)
     if session.mode == "voice-only":
-        raise bad_request(f"Session {session.sid} is voice-only", E.MESSAGE_TO_VOICE_ONLY)
+        raise bad_request(f"Session {session.sid} is voice-only", E.INVALID_VALUE)
     if participant.date_deleted is not None:
         raise bad_request(f"Participant {participant.sid} was removed from the Session",
                           E.INVALID_VALUE)

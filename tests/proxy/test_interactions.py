@@ -64,7 +64,7 @@ def test_interactions_list_newest_first_and_delete(account):
 
 def test_message_interaction_rules(account):
     session, (alice, _bob) = _session(account, mode="voice-only")
-    with raises(80912, 400):
+    with raises(80601, 400):
         session.participants(alice.sid).message_interactions.create(body="hi")
     session2, (carol, _dave) = _session_named(account)
     with raises(80601, 400):
