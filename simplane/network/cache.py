@@ -1,4 +1,5 @@
-"""What ingest last wrote, kept between batches: open data sessions and SIM states.
+"""What ingest last wrote, kept between batches: open data sessions and SIM states; and what it
+last read of SIMs: their facts (account, status, rate plan or Fleet).
 
 Ingest is the only writer of both tables, so the rows it committed are still the rows in the
 database, unless another process ingested meanwhile. To know, every batch bumps a generation
@@ -11,6 +12,12 @@ A batch takes the rows it needs out of the cache (`checkout`) and hands them bac
 transaction has committed (`checkin`); if it rolls back they are simply gone, and read from the
 database next time. Only open sessions already stored (with a primary key) are kept; at most
 `LIMIT` sessions and `LIMIT` states, the least recently used going first.
+
+SIM facts are kept under another counter, the facts version (`network_facts`), which triggers
+bump whenever a SIM's facts may have changed, in any process (migration 0011). A batch reads the
+version before any SIM; facts kept under another version are dropped, and the SIMs not kept are
+read and kept (`known_sims`, `keep_sims`). Only SIMs found are kept: an unknown IMSI is looked
+up again each time, so a SIM registered meanwhile is found.
 """
 
 from __future__ import annotations
@@ -20,13 +27,14 @@ import weakref
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import event, update
+from sqlalchemy import event, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from simplane.network.models import IngestGeneration
+from simplane.network.models import FactsVersion, IngestGeneration
 
 LIMIT = 50_000
+SIMS_LIMIT = 100_000
 Row = dict[str, Any]
 
 
@@ -36,6 +44,8 @@ class IngestCache:
         self.generation: int | None = None
         self.sessions: dict[tuple[str, str], Row] = {}
         self.states: dict[str, Row] = {}
+        self.facts_version: int | None = None
+        self.sims: dict[str, Any] = {}  # IMSI → what ingest made of the SIM's facts
 
     def checkout(self, generation: int, session_keys: Iterable[tuple[str, str]],
                  sim_sids: Iterable[str]) -> tuple[dict[tuple[str, str], Row], dict[str, Row]]:
@@ -60,6 +70,21 @@ class IngestCache:
             _put(self.sessions, sessions)
             _put(self.states, states)
 
+    def known_sims(self, version: int, imsis: Iterable[str]) -> dict[str, Any]:
+        """The facts kept of these IMSIs, if kept under this facts version."""
+        with self.lock:
+            if self.facts_version != version:
+                self.sims.clear()
+                self.facts_version = version
+            kept = self.sims
+            return {imsi: facts for imsi in imsis if (facts := kept.get(imsi)) is not None}
+
+    def keep_sims(self, version: int, found: dict[str, Any]) -> None:
+        """Keep facts read after reading this facts version."""
+        with self.lock:
+            if self.facts_version == version:
+                _put(self.sims, found.items(), SIMS_LIMIT)
+
     def drop_all(self) -> None:
         self.generation = None
         self.sessions.clear()
@@ -75,9 +100,9 @@ def _take(rows: dict, keys: Iterable) -> dict:
     return found
 
 
-def _put(rows: dict, items: Iterable[tuple[Any, Row]]) -> None:
+def _put(rows: dict, items: Iterable[tuple[Any, Any]], limit: int = LIMIT) -> None:
     rows.update(items)
-    for _ in range(len(rows) - LIMIT):
+    for _ in range(len(rows) - limit):
         del rows[next(iter(rows))]  # dicts keep insertion order: the oldest first
 
 
@@ -99,6 +124,10 @@ def next_generation(db: Session) -> int:
     return int(db.execute(update(IngestGeneration).values(
         generation=IngestGeneration.generation + 1).returning(IngestGeneration.generation))
         .scalar_one())
+
+
+def facts_version(db: Session) -> int:
+    return int(db.execute(select(FactsVersion.version)).scalar_one())
 
 
 def after_commit(db: Session, cache: IngestCache, generation: int,

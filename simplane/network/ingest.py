@@ -11,10 +11,11 @@ allow is `refused` (and never listed), and a session that reaches the period's d
 ended by the network at the limit, the bytes past it not counted. For a Super SIM the Fleet
 decides (`FleetPlan`): its Network Access Profile, whether data is enabled, its data limit.
 
-A batch costs a fixed number of statements whatever its size: bulk reads (Wireless SIMs with their
-plans, then Super SIMs with their Fleets for the IMSIs left, the sessions and the states the batch
-touches that the process does not still hold from its last batch: `simplane.network.cache`), then
-bulk inserts and updates. The cyclic garbage collector waits while a batch runs.
+A batch costs a fixed number of statements whatever its size: bulk reads of what the process
+does not still hold from earlier batches (`simplane.network.cache`): Wireless SIMs with their
+plans, then Super SIMs with their Fleets for the IMSIs left, then the sessions and the states the
+batch touches; then bulk inserts and updates. The cyclic garbage collector waits while a batch
+runs.
 """
 
 from __future__ import annotations
@@ -123,26 +124,20 @@ class _Batch:
         self.db = db
         self.sql = sql = BulkSql(db)
         self.result = IngestResult()
-        self.sims: dict[str, tuple[str, str, Plan | FleetPlan]] = {}  # IMSI → SID, account, plan
-        plans: dict[tuple, Plan] = {}
+        self.cache = cache.cache_for(db)
+        self.generation = cache.next_generation(db)
         imsis = {e.imsi for e in events}
-        for row in sql.select_in(SIM_COLUMNS, SIMS_FROM, [Sim.imsi], {(i,) for i in imsis},
-                                 processed=False):
-            roaming = row[9] if isinstance(row[9], str | None) else tuple(row[9])  # JSON
-            terms = (*row[3:9], roaming, row[10])
-            plan = plans.get(terms)
-            if plan is None:
-                roaming = json.loads(roaming) if isinstance(roaming, str) else roaming
-                plan = plans[terms] = Plan.of(*row[3:9], roaming, row[10])
-            self.sims[row[2]] = (row[0], row[1], plan)
-        if len(self.sims) < len(imsis):  # the others may be Super SIMs
-            for imsi, facts in sims_by_imsi(db, imsis - self.sims.keys()).items():
-                self.sims[imsi] = (facts.sid, facts.account_sid, FleetPlan(facts))
+        version = cache.facts_version(db)
+        # IMSI → SID, account, plan
+        self.sims: dict[str, tuple[str, str, Plan | FleetPlan]] = self.cache.known_sims(
+            version, imsis)
+        if len(self.sims) < len(imsis):
+            found = self._read_sims(imsis - self.sims.keys())
+            self.cache.keep_sims(version, found)
+            self.sims.update(found)
         keys = {(self.sims[e.imsi][0], e.session_id) for e in events
                 if e.session_id and e.imsi in self.sims}
         sim_sids = {sid for sid, _a, _p in self.sims.values()}
-        self.cache = cache.cache_for(db)
-        self.generation = cache.next_generation(db)
         self.sessions, self.states = self.cache.checkout(self.generation, keys, sim_sids)
         names = [c.name for c in SESSION_COLUMNS]
         self.sessions.update(
@@ -167,6 +162,24 @@ class _Batch:
         self.connection_events: list[dict[str, Any]] = []
         self.ip_addresses: dict[str, str | None] = {}
         self.periods: dict[tuple, str] = {}
+
+    def _read_sims(self, imsis: set[str]) -> dict[str, tuple[str, str, Plan | FleetPlan]]:
+        """Wireless SIMs with their plans, then Super SIMs with their Fleets for the others."""
+        found: dict[str, tuple[str, str, Plan | FleetPlan]] = {}
+        plans: dict[tuple, Plan] = {}
+        for row in self.sql.select_in(SIM_COLUMNS, SIMS_FROM, [Sim.imsi], {(i,) for i in imsis},
+                                      processed=False):
+            roaming = row[9] if isinstance(row[9], str | None) else tuple(row[9])  # JSON
+            terms = (*row[3:9], roaming, row[10])
+            plan = plans.get(terms)
+            if plan is None:
+                roaming = json.loads(roaming) if isinstance(roaming, str) else roaming
+                plan = plans[terms] = Plan.of(*row[3:9], roaming, row[10])
+            found[row[2]] = (row[0], row[1], plan)
+        if len(found) < len(imsis):  # the others may be Super SIMs
+            for imsi, facts in sims_by_imsi(self.db, imsis - found.keys()).items():
+                found[imsi] = (facts.sid, facts.account_sid, FleetPlan(facts))
+        return found
 
     # -- one event
     def take(self, event: NetworkEvent) -> None:

@@ -1,6 +1,6 @@
 """The network's tables: data sessions, SIM states and the ingest generation, written only by
-ingest, and the Wireless hourly usage rollups (data by ingest, command counts by the Commands
-service)."""
+ingest; the SIM facts version, written only by triggers; and the Wireless hourly usage rollups
+(data by ingest, command counts by the Commands service)."""
 
 from __future__ import annotations
 
@@ -109,3 +109,13 @@ class IngestGeneration(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     generation: Mapped[int] = mapped_column(BigInteger)
+
+
+class FactsVersion(Base):
+    """One row: bumped (by triggers of migration 0011) whenever what ingest reads of a SIM may
+    have changed (see simplane.network.cache)."""
+
+    __tablename__ = "network_facts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)

@@ -136,6 +136,44 @@ def test_inactive_sims_and_networks_outside_the_profile_are_rejected(server, twi
                      ("attachment.rejected", 83705)]
 
 
+def test_fleet_and_profile_changes_reach_the_next_batch(server, twilio, super_sim):
+    """Ingest keeps what it read of a SIM between batches; a change to the Network Access
+    Profile of its Fleet, or a move to another Fleet, is seen by the very next batch, and until
+    then nothing is read again."""
+    from sqlalchemy import event
+
+    sid, imsi, _ = super_sim
+    supersim = twilio.supersim.v1
+    ingest(server.runtime, [at(server, imsi, "attachment.accepted", 0)])
+    reads = []
+
+    def count(_conn, _cursor, statement, *_args):
+        if "FROM supersim_sims" in statement:
+            reads.append(statement)
+
+    event.listen(server.runtime.db.engine, "before_cursor_execute", count)
+    try:
+        ingest(server.runtime, [at(server, imsi, "attachment.accepted", 1)])
+        assert reads == []  # kept from the batch before
+        supersim.network_access_profiles("us").networks(ATT.sid).delete()
+        ingest(server.runtime, [at(server, imsi, "attachment.accepted", 2)])
+        assert len(reads) == 1
+        supersim.network_access_profiles("us").networks.create(network=ATT.sid)
+        supersim.fleets.create(network_access_profile="us", unique_name="off", data_enabled=False)
+        supersim.sims(sid).update(fleet="off")
+        ingest(server.runtime, [at(server, imsi, "attachment.accepted", 3),
+                                at(server, imsi, "session.started", 3, session_id="off")])
+        supersim.sims(sid).update(fleet="f")
+        ingest(server.runtime, [at(server, imsi, "session.started", 4, session_id="on")])
+    finally:
+        event.remove(server.runtime.db.engine, "before_cursor_execute", count)
+    kinds = [(e["event_type"].removeprefix(PREFIX), e.get("error", {}).get("code"))
+             for e in emitted(server, sid)]
+    assert kinds == [("attachment.accepted", None), ("attachment.accepted", None),
+                     ("attachment.rejected", 83706), ("attachment.accepted", None),
+                     ("data-session.failed", 83707), ("data-session.started", None)]
+
+
 def test_past_the_data_limit_data_is_blocked(server, super_sim):
     sid, imsi, _ = super_sim  # the Fleet allows 1 MB
     ingest(server.runtime, [

@@ -160,6 +160,21 @@ def usage_total(server, account, sid):
     return record.data["total"]
 
 
+def test_a_rate_plan_change_reaches_the_next_batch(server, account, sim):
+    """What ingest keeps of a SIM between batches is dropped when the SIM changes: moved to a
+    plan without data, its next session is refused."""
+    sid, imsi = sim
+    wireless = account.client.wireless.v1
+    ingest(server.runtime, [event(server, imsi, "session.started", 0)])
+    wireless.rate_plans.create(unique_name="no-data", data_enabled=False)
+    wireless.sims(sid).update(rate_plan="no-data")
+    result = ingest(server.runtime, [event(server, imsi, "session.started", 60, session="s2")])
+    assert result.sessions_refused == 1 and result.sessions_started == 0
+    wireless.sims(sid).update(status="suspended")
+    result = ingest(server.runtime, [event(server, imsi, "session.updated", 360, 1000, 0)])
+    assert result.sessions_ended == 1 and result.bytes_counted == 0
+
+
 def test_ingest_by_another_process_is_seen(server, account, sim):
     """Each process keeps what it ingested; a batch ingested by another one in between makes
     it read the database again instead of counting from what it kept."""
