@@ -24,7 +24,7 @@ import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
@@ -52,15 +52,19 @@ if TYPE_CHECKING:
 SESSIONS = DataSession.__table__
 STATES = SimState.__table__
 # Columns of a session that ingest reads and may change after the start.
-MUTABLE = ("status", "bytes_up", "bytes_down", "packets_up", "packets_down", "last_updated",
-           "cell_id", "lac", "lat", "lon", "imei", "radio_link", "ip_address", "end", "end_reason")
-COUNTERS = ("bytes_up", "bytes_down", "packets_up", "packets_down", "last_updated")
+COUNTERS = ("bytes_up", "bytes_down", "packets_up", "packets_down", "last_updated",
+            "window_start", "window_up", "window_down")
+MUTABLE = ("status", *COUNTERS, "cell_id", "lac", "lat", "lon", "imei", "radio_link",
+           "ip_address", "end", "end_reason")
 RADIO = ("cell_id", "lac", "lat", "lon", "imei", "radio_link", "ip_address")
 RADIO_OF = attrgetter("cell_id", "lac", "lat", "lon", "imei", "rat", "ip_address")  # of an event
 STATE_COLUMNS = ("account_sid", "attached", "mcc", "mnc", "roaming", "country", "changed_at",
                  "period", "used_home", "used_national", "used_international")
 STATE_USAGE = ("period", "used_home", "used_national", "used_international")
 USED = {"home": "used_home", "national": "used_national", "international": "used_international"}
+# Super SIM data-session.updated events come about every 6 minutes, whatever the gateway's
+# interim interval: an interim update closes the window under way once it is this long.
+UPDATE_EVERY = timedelta(minutes=6) - timedelta(seconds=30)
 ATTACHING = {"attachment.accepted": True, "session.started": True, "session.updated": True,
              "attachment.rejected": False, "attachment.failed": False, "session.ended": False,
              "session.failed": False}
@@ -226,20 +230,19 @@ class _Batch:
             return  # the network stopped it: nothing more counts
         elif session["pk"] is not None:
             self.changed_sessions[session["pk"]] = session
-        window_start = session["last_updated"]
         was_open = session["status"] == "open"
         if was_open and not opened and not plan.may_use_data():
             # The SIM was made inactive mid-session: the network ends it, counting nothing more.
             session.update(status="ended", end=event.time, end_reason=SIM_NOT_ACTIVE)
             self.reshaped.add(session["pk"])
             result.sessions_ended += 1
-            growth = (0, 0)
-        elif opened:
-            # Counters on a Start are counted by the next record (they are cumulative), so that
-            # every byte lies in a data-session.updated or .ended window.
-            growth = (0, 0)
-        else:
-            growth = self._count(sim_sid, account_sid, plan, state, session, event)
+        elif not opened:
+            # (Counters on a Start are counted by the next record: they are cumulative, and so
+            # every byte lies in a data-session.updated or .ended window.)
+            up, down = self._count(sim_sid, account_sid, plan, state, session, event)
+            if fleet:
+                session["window_up"] += up
+                session["window_down"] += down
         ending = event.kind in ("session.ended", "session.failed") and session["status"] == "open"
         if ending:
             self.reshaped.add(session["pk"])
@@ -255,11 +258,16 @@ class _Batch:
         if event.kind == "session.failed" and ending:
             self._publish("data-session.failed", plan, event, session,
                           error=(E.DATA_SESSION_FAILED, event.error or "The data session failed"))
-        elif session["status"] != "open" or (event.kind == "session.updated"
-                                             and (event.time > window_start or any(growth))):
-            kind = "data-session.updated" if session["status"] == "open" else "data-session.ended"
-            self._publish(kind, plan, event, session, window=(window_start, event.time),
-                          growth=growth, blocked=blocked)
+            return
+        window_start = session["window_start"]
+        if session["status"] == "open" and not (event.kind == "session.updated"
+                                                and event.time - window_start >= UPDATE_EVERY):
+            return  # the window goes on
+        kind = "data-session.updated" if session["status"] == "open" else "data-session.ended"
+        end = max(event.time, window_start)
+        self._publish(kind, plan, event, session, window=(window_start, end),
+                      growth=(session["window_up"], session["window_down"]), blocked=blocked)
+        session.update(window_start=end, window_up=0, window_down=0)
 
     def _publish(self, kind: str, plan: FleetPlan, event: NetworkEvent,
                  session: dict[str, Any] | None = None, **facts: Any) -> None:
@@ -339,6 +347,7 @@ class _Batch:
             "bytes_up": 0, "bytes_down": 0, "packets_up": 0, "packets_down": 0,
             "start": event.time, "end": event.time if refusal else None,
             "last_updated": event.time, "end_reason": refusal,
+            "window_start": event.time, "window_up": 0, "window_down": 0,
         }
         self.new_sessions.append(session)
         if refusal:

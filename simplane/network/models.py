@@ -47,6 +47,11 @@ class DataSession(Base):
     start: Mapped[datetime] = mapped_column(UTCDateTime)
     end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_updated: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The update window under way (Super SIM data-session.updated events): since when, and the
+    # bytes counted in it.
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    window_up: Mapped[int] = mapped_column(BigInteger, default=0)
+    window_down: Mapped[int] = mapped_column(BigInteger, default=0)
     end_reason: Mapped[str | None] = mapped_column(String(32))  # why the network ended/refused it
 
 

@@ -9,6 +9,7 @@ import orjson
 import pytest
 from sqlalchemy import select
 
+from simplane.core.clock import iso
 from simplane.events import catalogue
 from simplane.events.models import OutboxEvent
 from simplane.network.events import NetworkEvent
@@ -114,6 +115,41 @@ def test_every_counted_byte_lies_in_a_window(server, super_sim):
     assert ended["event_type"].endswith("data-session.ended")
     assert ended["data_session_data_total"] == 2000
     assert sum(e["data_total"] for e in windows) == 2000
+
+
+def test_updates_come_about_every_6_minutes_whatever_the_interim_interval(server, super_sim):
+    """A gateway sending interim updates every minute gives a data-session.updated about every
+    6 minutes, each window holding what its minutes counted; the ended event has the rest."""
+    sid, imsi, _iccid = super_sim
+    ingest(server.runtime, [at(server, imsi, "session.started", 0, session_id="m")])
+    for minute in range(1, 15):  # each batch one interim record, as they arrive
+        ingest(server.runtime, [at(server, imsi, "session.updated", minute, 10 * minute,
+                                   100 * minute, session_id="m")])
+    ingest(server.runtime, [at(server, imsi, "session.ended", 15, 150, 1500, session_id="m")])
+    events = [e for e in emitted(server, sid) if "data_total" in e]
+    assert [e["event_type"].removeprefix(PREFIX) for e in events] == [
+        "data-session.updated", "data-session.updated", "data-session.ended"]
+    start = server.clock.now()
+    windows = [(e["data_session_update_start_time"], e["data_session_update_end_time"],
+                e["data_upload"], e["data_download"]) for e in events]
+    assert windows == [(iso(start), iso(start + timedelta(minutes=6)), 60, 600),
+                       (iso(start + timedelta(minutes=6)), iso(start + timedelta(minutes=12)),
+                        60, 600),
+                       (iso(start + timedelta(minutes=12)), iso(start + timedelta(minutes=15)),
+                        30, 300)]
+    assert sum(e["data_total"] for e in events) == events[-1]["data_session_data_total"] == 1650
+
+
+def test_a_window_a_little_short_of_6_minutes_still_closes(server, super_sim):
+    """A gateway whose 6-minute interval runs a few seconds early still gives an update each
+    time, not one every 12 minutes."""
+    sid, imsi, _iccid = super_sim
+    ingest(server.runtime, [at(server, imsi, "session.started", 0, session_id="j")])
+    for n in (1, 2, 3):
+        ingest(server.runtime, [at(server, imsi, "session.updated", n * 5.95, n * 100, n * 100,
+                                   session_id="j")])
+    kinds = [e["event_type"].removeprefix(PREFIX) for e in emitted(server, sid)]
+    assert kinds == ["data-session.started"] + ["data-session.updated"] * 3
 
 
 def test_inactive_sims_and_networks_outside_the_profile_are_rejected(server, twilio, super_sim):
