@@ -418,8 +418,9 @@ class _Batch:
         if self.new_sessions:
             db.execute(insert(SESSIONS), [{k: v for k, v in s.items() if k != "pk"}
                                           for s in self.new_sessions])
-        reshaped = [s for pk, s in self.changed_sessions.items() if pk in self.reshaped]
-        counted = [s for pk, s in self.changed_sessions.items() if pk not in self.reshaped]
+        changed = sorted(self.changed_sessions.items())  # in key order: each page once
+        reshaped = [s for pk, s in changed if pk in self.reshaped]
+        counted = [s for pk, s in changed if pk not in self.reshaped]
         if reshaped:
             sql.update(SESSIONS, "pk", MUTABLE, reshaped)
         if counted:  # interim updates: only the counters moved
@@ -429,9 +430,9 @@ class _Batch:
         moved = self.moved_states - self.new_states
         used = self.changed_states - self.new_states - moved
         if moved:
-            sql.update(STATES, "sim_sid", STATE_COLUMNS, (self.states[sid] for sid in moved))
+            sql.update(STATES, "sim_sid", STATE_COLUMNS, (self.states[sid] for sid in sorted(moved)))
         if used:
-            sql.update(STATES, "sim_sid", STATE_USAGE, (self.states[sid] for sid in used))
+            sql.update(STATES, "sim_sid", STATE_USAGE, (self.states[sid] for sid in sorted(used)))
         add_usage(db, self.usage, sql=sql)
         if self.fleet_usage:
             self._add_fleet_usage()
@@ -450,7 +451,7 @@ class _Batch:
         facts = {sid: plan.facts for sid, _a, plan in self.sims.values()
                  if isinstance(plan, FleetPlan)}
         rows = []
-        for (sim_sid, hour, mcc, mnc), (up, down) in self.fleet_usage.items():
+        for (sim_sid, hour, mcc, mnc), (up, down) in sorted(self.fleet_usage.items()):
             # A Super SIM's session is on a network of its Fleet's profile: in the catalogue.
             network = connection_events.network(mcc, mnc)
             sim = facts[sim_sid]
