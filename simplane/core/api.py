@@ -12,6 +12,7 @@ import binascii
 import logging
 import time
 from collections.abc import Callable
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote
@@ -112,9 +113,14 @@ class ProductAPI:
         self.product = product
         self.router = APIRouter()
 
-    def operation(self, operation_id: str) -> Callable[[Handler], Handler]:
-        """Bind a handler to an operation of the product's official spec."""
-        return self._register(spec.operations(self.product)[operation_id])
+    def operation(self, operation_id: str,
+                  missing_code: int | None = None) -> Callable[[Handler], Handler]:
+        """Bind a handler to an operation of the product's official spec; `missing_code` is the
+        product's error code for a required parameter missing, where it has one of its own."""
+        op = spec.operations(self.product)[operation_id]
+        if missing_code is not None:
+            op = dataclasses.replace(op, missing_code=missing_code)
+        return self._register(op)
 
     def operator(self, method: str, path: str, status: int = 200,
                  own_transactions: bool = False) -> Callable[[Handler], Handler]:
@@ -157,7 +163,7 @@ class ProductAPI:
             pairs = query_pairs if op.method != "POST" else query_pairs + parse_qsl(
                 body.decode("utf-8", "replace"), keep_blank_values=True)
             where = "post body" if op.method == "POST" else "query string"
-            parsed = params_mod.parse(op.params, pairs, where)
+            parsed = params_mod.parse(op.params, pairs, where, op.missing_code)
             root = request_root(request, self.product)
             path_values = {k: str(v) for k, v in request.path_params.items()}
             if any("\x00" in v for v in path_values.values()):  # names no resource, on any engine

@@ -119,7 +119,8 @@ class Params:
         return self._values.items()
 
 
-def parse(spec_params: dict[str, Param], pairs: list[tuple[str, str]], where: str) -> Params:
+def parse(spec_params: dict[str, Param], pairs: list[tuple[str, str]], where: str,
+          missing_code: int = 20001) -> Params:
     raw: dict[str, list[str]] = {}
     for key, value in pairs:
         raw.setdefault(key, []).append(value)
@@ -130,7 +131,8 @@ def parse(spec_params: dict[str, Param], pairs: list[tuple[str, str]], where: st
         given = raw.get(name)
         if given is None:
             if param.required:
-                raise bad_request(f"Missing required parameter {name} in the {where}")
+                raise bad_request(f"Missing required parameter {name} in the {where}",
+                                  missing_code)
             continue
         schema = param.schema
         if schema.get("type") == "array":

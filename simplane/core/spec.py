@@ -30,6 +30,7 @@ class Operation:
     list_key: str | None = None
     resource_schema: str | None = None
     read_only: bool = False  # the handler writes through transactions of its own, if at all
+    missing_code: int = 20001  # the error code of a missing required parameter
 
 
 @cache

@@ -15,6 +15,7 @@ from simplane.core.errors import bad_request, not_found
 from simplane.core.lookups import get_by_key, get_by_sid
 from simplane.core.paging import empty_page, page_of_list, paginate
 from simplane.supersim import billing, networks, service
+from simplane.supersim import errors as E
 from simplane.supersim import usage as usage_mod
 from simplane.supersim.models import (
     EsimProfile,
@@ -229,7 +230,7 @@ def _sim_json(ctx: Ctx, sim: Sim) -> dict:
                     if sim.fleet_pk else None)
 
 
-@api.operation("CreateSim")
+@api.operation("CreateSim", missing_code=E.MISSING_REGISTRATION)
 def register_sim(ctx: Ctx) -> dict:
     return _sim_json(ctx, service.register_sim(ctx.db, ctx.runtime, ctx.account_sid, ctx.params))
 

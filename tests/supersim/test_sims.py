@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import httpx
 import pytest
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.request_validator import RequestValidator
@@ -42,6 +43,12 @@ def test_registration_refusals(server, twilio):
     with pytest.raises(TwilioRestException) as exc:
         sims.create(iccid=row["iccid"], registration_code="")
     assert exc.value.code == 83001 and "RegistrationCode" in exc.value.msg
+    for missing, body in (("Iccid", {"RegistrationCode": row["registration_code"]}),
+                          ("RegistrationCode", {"Iccid": row["iccid"]})):
+        answer = httpx.post(f"{server.base_url}/supersim/v1/Sims", data=body,
+                            auth=(twilio.username, twilio.password))
+        assert answer.status_code == 400
+        assert answer.json()["code"] == 83001 and missing in answer.json()["message"]
     # A SIM registered by another account cannot be claimed, and stays invisible.
     stranger = server.new_account().client.supersim.v1
     stranger.sims.create(iccid=other["iccid"], registration_code=other["registration_code"])
