@@ -33,6 +33,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from simplane.core.bulk import BulkSql, gc_paused
+from simplane.core.clock import utc
 from simplane.core.sids import new_sid
 from simplane.events import outbox
 from simplane.network import cache, connection_events
@@ -284,15 +285,16 @@ class _Batch:
                 "subject": plan.facts.sid, "time": event.time, "id": data["event_sid"]})
 
     def _period(self, sim_sid: str, plan: Plan | FleetPlan, when: datetime) -> str:
-        """The billing period `when` falls in, as YYYY-MM of its first day: calendar months for
-        Wireless, months from activation for Super SIM."""
+        """The billing period `when` falls in: a calendar month (YYYY-MM) for Wireless; for
+        Super SIM the ready period or a month from activation, by its first second."""
         if not isinstance(plan, FleetPlan):
             return _month(when)
         facts = plan.facts
         key = (facts.date_ready, facts.date_activated, when)  # fleets share activation dates
         period = self.periods.get(key)
         if period is None:
-            period = self.periods[key] = _month(facts.period_start(when) or when)
+            start = facts.period_start(when) or when.replace(day=1, hour=0, minute=0, second=0)
+            period = self.periods[key] = utc(start).strftime("%Y-%m-%dT%H:%M:%S")
         return period
 
     def _state(self, sim_sid: str, account_sid: str, plan: Plan | FleetPlan,

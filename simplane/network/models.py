@@ -101,7 +101,9 @@ class SimState(Base):
     roaming: Mapped[str] = mapped_column(String(16))
     country: Mapped[str] = mapped_column(String(2))
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    period: Mapped[str] = mapped_column(String(7))  # YYYY-MM: usage below counts from its start
+    # The billing period the usage below counts in, by its start: YYYY-MM for Wireless
+    # (calendar months), YYYY-MM-DDTHH:MM:SS for Super SIM (from activation); later sorts later.
+    period: Mapped[str] = mapped_column(String(19))
     used_home: Mapped[int] = mapped_column(BigInteger)
     used_national: Mapped[int] = mapped_column(BigInteger)
     used_international: Mapped[int] = mapped_column(BigInteger)

@@ -229,6 +229,30 @@ def test_past_the_data_limit_data_is_blocked(server, super_sim):
     assert failed["data_modifier"] == "blocked" and failed["error"]["code"] == 83708
 
 
+def test_usage_while_ready_does_not_count_toward_the_first_active_period(server, twilio):
+    """The ready period and the first active period are two billing periods even when both
+    start in the same month: the limit starts afresh at activation."""
+    supersim = twilio.supersim.v1
+    supersim.network_access_profiles.create(unique_name="us", networks=[ATT.sid])
+    supersim.fleets.create(network_access_profile="us", unique_name="f", data_limit=1)
+    [row] = stock(server)
+    sid = supersim.sims.create(iccid=row["iccid"], registration_code=row["registration_code"]).sid
+    supersim.sims(sid).update(fleet="f", status="ready")
+    server.drain()
+    imsi = row["imsi"]
+    ingest(server.runtime, [at(server, imsi, "session.started", 0, session_id="r"),
+                            at(server, imsi, "session.ended", 6, 100_000, 500_000, session_id="r")])
+    server.clock.advance(timedelta(minutes=10))
+    supersim.sims(sid).update(status="active")
+    server.drain()
+    assert supersim.sims(sid).fetch().status == "active"
+    ingest(server.runtime, [at(server, imsi, "session.started", 1, session_id="a"),
+                            at(server, imsi, "session.ended", 7, 200_000, 500_000, session_id="a")])
+    ended = emitted(server, sid)[-1]
+    assert ended["event_type"] == PREFIX + "data-session.ended"
+    assert ended["data_session_data_total"] == 700_000 and "data_modifier" not in ended
+
+
 def test_a_simulated_super_sim_fleet_emits_every_type_by_the_rules(server):
     from collections import defaultdict
 
