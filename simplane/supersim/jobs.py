@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import string
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Select, func, or_, select
@@ -97,21 +98,26 @@ def deliver_sms_commands(runtime: Runtime) -> bool:
     return bool(rows)
 
 
+def _ip_sendable(now: datetime) -> Select:
+    """Queued to-SIM IP Commands that can move on: their SIM has a data session, or they can
+    never be sent (SIM gone or no longer ready/active, or queued too long)."""
+    return (select(IpCommand, Sim).outerjoin(Sim, Sim.sid == IpCommand.sim_sid)
+            .where(IpCommand.status == "queued", IpCommand.direction == "to_sim",
+                   or_(Sim.pk.is_(None), Sim.status.not_in(service.CONNECTED),
+                       Sim.ip_address.is_not(None),
+                       IpCommand.date_created <= now - service.IP_COMMAND_TTL)))
+
+
 def deliver_ip_commands(runtime: Runtime) -> bool:
     """Send queued to-SIM IP Commands as UDP datagrams to the SIM's data-session address; a SIM
     without a session keeps its commands queued for a day, then they fail."""
-    waiting = select(IpCommand.pk).where(IpCommand.status == "queued",
-                                         IpCommand.direction == "to_sim")
-    if not _any(runtime, waiting):
-        return False
     now = runtime.clock.now()
+    if not _any(runtime, _ip_sendable(now).with_only_columns(IpCommand.pk)):
+        return False
     busy = False
     port = udp.command_port(runtime)
     with runtime.db.write() as db:
-        rows = db.execute(select(IpCommand, Sim).join(Sim, Sim.sid == IpCommand.sim_sid,
-                                                      isouter=True)
-                          .where(IpCommand.status == "queued", IpCommand.direction == "to_sim")
-                          .order_by(IpCommand.pk).limit(BATCH)
+        rows = db.execute(_ip_sendable(now).order_by(IpCommand.pk).limit(BATCH)
                           .with_for_update(of=IpCommand, skip_locked=True)).all()
         for command, sim in rows:
             expired = now - command.date_created >= service.IP_COMMAND_TTL
@@ -152,21 +158,16 @@ def receive_ip_commands(runtime: Runtime) -> bool:
 
 def apply_settings_updates(runtime: Runtime) -> bool:
     """scheduled → in-progress → successful, over the air, once the SIM is connected."""
-    pending = select(SettingsUpdate.pk).where(SettingsUpdate.status.in_(("scheduled",
-                                                                          "in-progress")))
-    if not _any(runtime, pending):
+    applicable = (select(SettingsUpdate).join(Sim, Sim.sid == SettingsUpdate.sim_sid)
+                  .where(SettingsUpdate.status.in_(("scheduled", "in-progress")),
+                         Sim.status.in_(service.CONNECTED)))
+    if not _any(runtime, applicable.with_only_columns(SettingsUpdate.pk)):
         return False
     now = runtime.clock.now()
     busy = False
     with runtime.db.write() as db:
-        rows = db.execute(select(SettingsUpdate, Sim.status)
-                          .join(Sim, Sim.sid == SettingsUpdate.sim_sid)
-                          .where(SettingsUpdate.status.in_(("scheduled", "in-progress")))
-                          .order_by(SettingsUpdate.pk).limit(BATCH)
-                          .with_for_update(of=SettingsUpdate, skip_locked=True)).all()
-        for settings_update, sim_status in rows:
-            if sim_status not in service.CONNECTED:
-                continue
+        for settings_update in db.scalars(applicable.order_by(SettingsUpdate.pk).limit(BATCH)
+                                          .with_for_update(of=SettingsUpdate, skip_locked=True)):
             if settings_update.status == "scheduled":
                 settings_update.status = "in-progress"
             else:

@@ -9,6 +9,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 
 from simplane.supersim import devices, udp
+from tests.supersim.conftest import stock
 
 
 @pytest.fixture
@@ -243,3 +244,31 @@ def test_a_new_sim_cannot_attach(server, registered):
         assert "83705" in str(refused.value)
     finally:
         device.close()
+
+
+def test_work_that_must_wait_costs_the_worker_no_write(server, twilio, active_sim, monkeypatch):
+    """An IP Command waiting for its SIM's data session, and a settings update waiting for its
+    SIM to be ready or active again, are left alone with a read: the worker takes no write
+    lock."""
+    from sqlalchemy import select
+
+    from simplane.supersim import jobs, service
+    from simplane.supersim.models import Sim
+
+    twilio.supersim.v1.ip_commands.create(sim=active_sim.sid, payload="x", device_port=9)
+    [row] = stock(server)
+    other = twilio.supersim.v1.sims.create(iccid=row["iccid"],
+                                           registration_code=row["registration_code"])
+    with server.runtime.db.write() as db:  # made active, then inactive before it was pushed
+        sim = db.scalar(select(Sim).where(Sim.sid == other.sid))
+        service.schedule_settings_update(db, sim, server.clock.now())
+    server.drain()
+    assert [u.sim_sid for u in twilio.supersim.v1.settings_updates.list(status="scheduled")] == [
+        other.sid]
+    writes = []
+    write = server.runtime.db.write
+    monkeypatch.setattr(server.runtime.db, "write",
+                        lambda *args, **kwargs: writes.append(args) or write(*args, **kwargs))
+    assert not jobs.deliver_ip_commands(server.runtime)
+    assert not jobs.apply_settings_updates(server.runtime)
+    assert writes == []
