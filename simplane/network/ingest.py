@@ -202,7 +202,9 @@ class _Batch:
             rejection = attach_decision(plan.facts, event.mcc, event.mnc)
             if rejection:
                 kind = "attachment.rejected"
-        state = self._state(sim_sid, account_sid, plan, event)
+        period = self._period(plan, event.time)
+        state = self._state(sim_sid, account_sid, period, event)
+        in_period = period == state["period"]  # not an event of a period already over
         if event.time >= state["changed_at"]:
             self._presence(state, event, kind)
         if event.session_id is None:
@@ -216,7 +218,7 @@ class _Batch:
         session = self.sessions.get(key)
         opened = session is None
         if opened:
-            session = self._open(sim_sid, account_sid, plan, state, event)
+            session = self._open(sim_sid, account_sid, plan, state, event, in_period)
             self.sessions[key] = session
             if session["status"] == "refused":
                 if fleet and session["end_reason"] in REFUSALS:
@@ -240,7 +242,7 @@ class _Batch:
         elif not opened:
             # (Counters on a Start are counted by the next record: they are cumulative, and so
             # every byte lies in a data-session.updated or .ended window.)
-            up, down = self._count(sim_sid, account_sid, plan, state, session, event)
+            up, down = self._count(sim_sid, account_sid, plan, state, session, event, in_period)
             if fleet:
                 session["window_up"] += up
                 session["window_down"] += down
@@ -284,7 +286,7 @@ class _Batch:
                 "account_sid": plan.facts.account_sid, "type": data["event_type"], "data": data,
                 "subject": plan.facts.sid, "time": event.time, "id": data["event_sid"]})
 
-    def _period(self, sim_sid: str, plan: Plan | FleetPlan, when: datetime) -> str:
+    def _period(self, plan: Plan | FleetPlan, when: datetime) -> str:
         """The billing period `when` falls in: a calendar month (YYYY-MM) for Wireless; for
         Super SIM the ready period or a month from activation, by its first second."""
         if not isinstance(plan, FleetPlan):
@@ -297,10 +299,9 @@ class _Batch:
             period = self.periods[key] = utc(start).strftime("%Y-%m-%dT%H:%M:%S")
         return period
 
-    def _state(self, sim_sid: str, account_sid: str, plan: Plan | FleetPlan,
+    def _state(self, sim_sid: str, account_sid: str, period: str,
                event: NetworkEvent) -> dict[str, Any]:
         state = self.states.get(sim_sid)
-        period = self._period(sim_sid, plan, event.time)
         if state is None:
             state = self.states[sim_sid] = {
                 "sim_sid": sim_sid, "account_sid": account_sid, "attached": False,
@@ -331,10 +332,9 @@ class _Batch:
         self.moved_states.add(state["sim_sid"])
 
     def _open(self, sim_sid: str, account_sid: str, plan: Plan | FleetPlan,
-              state: dict[str, Any], event: NetworkEvent) -> dict[str, Any]:
+              state: dict[str, Any], event: NetworkEvent, in_period: bool) -> dict[str, Any]:
         op = operator(event.mcc, event.mnc) if event.mcc and event.mnc else None
         roaming = roaming_class(event.imsi, event.mcc, event.mnc)
-        in_period = self._period(sim_sid, plan, event.time) == state["period"]
         refusal = plan.refusal(roaming, self._used(plan, state, roaming, in_period),
                                event.mcc, event.mnc)
         session = {
@@ -370,8 +370,8 @@ class _Batch:
         return state[USED[roaming]]
 
     def _count(self, sim_sid: str, account_sid: str, plan: Plan | FleetPlan,
-               state: dict[str, Any], session: dict[str, Any],
-               event: NetworkEvent) -> tuple[int, int]:
+               state: dict[str, Any], session: dict[str, Any], event: NetworkEvent,
+               in_period: bool) -> tuple[int, int]:
         """Count the session's growth; returns the bytes (up, down) counted."""
         if event.time >= session["last_updated"]:
             for name, value in zip(RADIO, RADIO_OF(event)):
@@ -387,7 +387,6 @@ class _Batch:
         if not (up or down):
             return 0, 0
         roaming = session["roaming"]
-        in_period = self._period(sim_sid, plan, event.time) == state["period"]
         room = plan.room(roaming, self._used(plan, state, roaming, in_period))
         if room is not None and up + down >= room:
             # The network blocks the SIM at its limit: the session ends there.
