@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from simplane.core.clock import iso
@@ -104,6 +105,7 @@ def event(kind: str, facts: Any, when: datetime, *, imsi: str, imei: str | None 
 
 
 CELL = ("cell_id", "lac", "lat", "lon")
+SESSION_CELL = itemgetter(*CELL)
 
 
 def location_of(event: NetworkEvent, session: dict[str, Any] | None = None) -> dict | None:
@@ -111,8 +113,7 @@ def location_of(event: NetworkEvent, session: dict[str, Any] | None = None) -> d
     if event.cell_id or event.lat is not None:
         values: tuple = (event.cell_id, event.lac, event.lat, event.lon)
     elif session is not None:
-        values = (session.get("cell_id"), session.get("lac"), session.get("lat"),
-                  session.get("lon"))
+        values = SESSION_CELL(session)
     else:
         return None
     cell = {name: value for name, value in zip(CELL, values) if value is not None}
