@@ -61,9 +61,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("simplane.proxy")
 
+# In lifecycle order; the last five are final.
 CALL_STATUSES = ("queued", "initiated", "ringing", "in-progress", "completed", "busy",
                  "no-answer", "canceled", "failed")
 CALL_ENDED = ("completed", "busy", "no-answer", "canceled", "failed")
+
+
+def moves_back(current: str | None, status: str) -> bool:
+    """Whether a leg at `current` going to `status` would go back in the call's lifecycle: to
+    an earlier status, or from a final one to any other. A status reported again is not."""
+    if current == status or current not in CALL_STATUSES:
+        return False
+    return current in CALL_ENDED or CALL_STATUSES.index(status) < CALL_STATUSES.index(current)
 
 
 @dataclass
@@ -305,15 +314,16 @@ def call_status(runtime: Runtime, account_sid: str, call_sid: str, status: str,
             i = db.scalar(select(ProxyInteraction).where(
                 ProxyInteraction.account_sid == account_sid, ProxyInteraction.type == "voice",
                 or_(ProxyInteraction.inbound_resource_sid == call_sid,
-                    ProxyInteraction.outbound_resource_sid == call_sid)).limit(1))
+                    ProxyInteraction.outbound_resource_sid == call_sid)).limit(1)
+                .with_for_update())  # read and changed as one, against concurrent reports
         if i is None:
             raise not_found("Call", call_sid)
         inbound_leg = i.inbound_resource_sid == call_sid
         mine, theirs = (("inbound", "outbound") if inbound_leg else ("outbound", "inbound"))
         current = getattr(i, f"{mine}_resource_status")
-        if status in svc.PENDING and current not in svc.PENDING:
-            # A replayed status sequence: the carrier has the leg, it never goes back to
-            # waiting for it (and is never placed again).
+        if moves_back(current, status):
+            # Reported late or replayed: the leg stays where it is (a leg the carrier has is
+            # never pending again, so it is never placed twice; an ended call stays ended).
             return _call_state(i, db.get(ProxySession, i.session_pk))
         setattr(i, f"{mine}_resource_status", status)
         other = getattr(i, f"{theirs}_resource_status")

@@ -180,3 +180,41 @@ def test_a_replayed_pending_status_does_not_place_the_call_again(server, account
     i = session.interactions(r.json()["interaction_sid"]).fetch()
     assert i.outbound_resource_status == "delivered"
     assert outbox(server, admin, account, driver.identifier)[0]["body"] == "are you there?"
+
+
+def test_a_late_status_never_moves_a_leg_back(server, account, receiver):
+    session, rider, _ = ride(account, callback_url=f"{receiver.url}/cb")
+    call = carrier_post(server, account, "Calls", From=rider.identifier,
+                        To=rider.proxy_identifier).json()
+    server.drain()  # the outbound leg is placed and answered
+    inbound, outbound = call["inbound_resource_sid"], call["outbound_resource_sid"]
+
+    def statuses() -> tuple[str, str]:
+        i = session.interactions(call["interaction_sid"]).fetch()
+        return i.inbound_resource_status, i.outbound_resource_status
+
+    # The outbound leg's `ringing` reaches the server after it was answered.
+    r = carrier_post(server, account, f"Calls/{outbound}", CallStatus="ringing")
+    assert r.status_code == 200, r.text
+    assert statuses() == ("in-progress", "in-progress")
+    r = carrier_post(server, account, f"Calls/{outbound}", CallStatus="completed",
+                     CallDuration="42")
+    assert r.status_code == 200, r.text
+    assert statuses() == ("completed", "completed")
+    server.drain()
+    while not receiver.requests.empty():
+        receiver.requests.get()
+    # Every status the call went through, and another final one, reported late on either leg.
+    for status in ("ringing", "in-progress", "initiated", "queued", "failed", "no-answer",
+                   "busy", "canceled"):
+        for leg in (inbound, outbound):
+            r = carrier_post(server, account, f"Calls/{leg}", CallStatus=status)
+            assert r.status_code == 200, r.text
+            assert (r.json()["inbound_resource_status"],
+                    r.json()["outbound_resource_status"]) == ("completed", "completed")
+    assert statuses() == ("completed", "completed")
+    assert json.loads(session.interactions(call["interaction_sid"]).fetch().data) == {
+        "duration": "42"}
+    server.drain()
+    assert receiver.requests.empty()  # nothing changed, so callback_url hears nothing
+
