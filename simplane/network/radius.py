@@ -87,12 +87,18 @@ def _counter(pkt: radius_packet.Packet, octets: str, gigawords: str) -> int:
     return (_first(pkt, gigawords) or 0) * 2**32 + (_first(pkt, octets) or 0)
 
 
-def _text(value) -> str | None:  # type: ignore[no-untyped-def]
+def _text(pkt: radius_packet.Packet, name: str) -> str | None:
+    """A text attribute, without surrounding whitespace nor the NULs that end C strings. One
+    with a NUL inside is malformed: no column can hold it (PostgreSQL text cannot), and cut at
+    the NUL it would be another value."""
+    value = _first(pkt, name)
     if value is None:
         return None
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     value = value.strip().strip("\x00")
+    if "\x00" in value:
+        raise Dropped("malformed", f"{name} has a NUL byte inside")
     return value or None
 
 
@@ -175,12 +181,12 @@ def to_event(pkt: radius_packet.Packet, now: datetime) -> NetworkEvent | None:
         return None
     if status not in KIND:
         raise Dropped("malformed", f"Acct-Status-Type {status!r} is not handled")
-    session_id = _text(_first(pkt, "Acct-Session-Id"))
+    session_id = _text(pkt, "Acct-Session-Id")
     if not session_id:
         raise Dropped("malformed", "no Acct-Session-Id")
-    imsi = _text(_first(pkt, "3GPP-IMSI"))
+    imsi = _text(pkt, "3GPP-IMSI")
     if not imsi:
-        user = _text(_first(pkt, "User-Name"))
+        user = _text(pkt, "User-Name")
         imsi = user if user and user.isdigit() and 6 <= len(user) <= 15 else None
     if not imsi:
         raise Dropped("malformed", "no 3GPP-IMSI (nor an IMSI as User-Name)")
@@ -188,14 +194,14 @@ def to_event(pkt: radius_packet.Packet, now: datetime) -> NetworkEvent | None:
     when = datetime.fromtimestamp(stamp, UTC) if isinstance(stamp, int) and stamp > 0 else now
     location = user_location(_first(pkt, "3GPP-User-Location-Info"))
     mcc, mnc = location.get("mcc"), location.get("mnc")
-    serving = _text(_first(pkt, "3GPP-SGSN-MCC-MNC"))
+    serving = _text(pkt, "3GPP-SGSN-MCC-MNC")
     if serving and serving.isdigit() and len(serving) in (5, 6):
         mcc, mnc = serving[:3], serving[3:]
     ip = _first(pkt, "Framed-IP-Address")
     event = NetworkEvent(
         kind=KIND[status], imsi=imsi, time=when, session_id=session_id,
-        imei=imei_from_imeisv(_text(_first(pkt, "3GPP-IMEISV"))),
-        apn=_text(_first(pkt, "Called-Station-Id")),
+        imei=imei_from_imeisv(_text(pkt, "3GPP-IMEISV")),
+        apn=_text(pkt, "Called-Station-Id"),
         rat=rat_type(_first(pkt, "3GPP-RAT-Type")), mcc=mcc, mnc=mnc,
         cell_id=location.get("cell_id"), lac=location.get("lac"),
         ip_address=str(ip) if ip else None,

@@ -297,3 +297,41 @@ def test_fields_longer_than_their_columns_are_dropped_as_malformed(server, accou
     assert len(gateway.handle([(longest.RequestPacket(), peer)])) == 1
     [session] = account.client.wireless.v1.sims(sid).data_sessions.list()
     assert session.imei == "I" * 16
+
+
+def test_text_with_a_nul_inside_is_dropped_as_malformed(server, account, sim, gateway):
+    sid, imsi = sim
+    client = pyrad_client(gateway)
+    peer = ("127.0.0.1", 40004)
+    malformed = packets("malformed")
+    broken = [{"Acct_Session_Id": "pgw\x00-1", "3GPP_IMSI": imsi},
+              {"Acct_Session_Id": "s", "3GPP_IMSI": imsi[:5] + "\x00" + imsi[5:]},
+              {"Acct_Session_Id": "s", "User_Name": imsi[:5] + "\x00" + imsi[5:]},
+              {"Acct_Session_Id": "s", "3GPP_IMSI": imsi, "3GPP_IMEISV": "49015420\x0032375101"},
+              {"Acct_Session_Id": "s", "3GPP_IMSI": imsi, "Called_Station_Id": "m2m\x00x"},
+              {"Acct_Session_Id": "s", "3GPP_IMSI": imsi, "3GPP_SGSN_MCC_MNC": "901\x0042"}]
+    # Not a field of the event, so not read: a NUL in it is no matter.
+    good = request(client, Acct_Status_Type="Start", Acct_Session_Id="fine\x00\x00",
+                   Calling_Station_Id="+1415\x005550111", **{"3GPP-IMSI": imsi})
+    batch = [(request(client, Acct_Status_Type="Start", **attrs).RequestPacket(), peer)
+             for attrs in broken]
+    [(to, reply)] = gateway.handle([*batch, (good.RequestPacket(), peer)])
+    assert to == peer and good.VerifyReply(good.CreateReply(packet=reply), reply)
+    assert packets("malformed") == malformed + len(broken)
+    [session] = account.client.wireless.v1.sims(sid).data_sessions.list()
+    assert session.imei is None and session.cell_id is None
+
+    # Over the wire alike: the broken one is never answered, the next one is.
+    stop = request(client, Acct_Status_Type="Stop", Acct_Session_Id="fine", Acct_Input_Octets=7,
+                   **{"3GPP-IMSI": imsi})
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(5)
+        sock.sendto(batch[0][0], ("127.0.0.1", gateway.port))
+        sock.sendto(stop.RequestPacket(), ("127.0.0.1", gateway.port))
+        answer = sock.recv(4096)
+    assert stop.VerifyReply(stop.CreateReply(packet=answer), answer)
+    assert packets("malformed") == malformed + len(broken) + 1
+    [session] = account.client.wireless.v1.sims(sid).data_sessions.list()
+    assert session.end is not None
+    [record] = account.client.wireless.v1.sims(sid).usage_records.list(**window(server))
+    assert record.data["upload"] == 7
