@@ -155,14 +155,25 @@ class Batch:
 
 
 def _work(runtime: Runtime, sink_pk: int, deadline: float) -> bool:
-    sent = False
+    """One pass over a leased sink; then its backlog gauge is set, from one bounded count
+    (whether the pass delivered, failed or found nothing to send)."""
+    sent, sink = _deliver(runtime, sink_pk, deadline)
+    if sink is not None:
+        metrics.backlog(runtime, sink)
+    return sent
+
+
+def _deliver(runtime: Runtime, sink_pk: int, deadline: float) -> tuple[bool, EventSink | None]:
+    """Send what is due to a leased sink: whether something was sent, and the sink as last
+    read (its cursor kept up to date), or None once it is gone or its lease lost."""
+    sent, sink = False, None
     for _ in range(BATCHES_PER_LEASE):
         if sent and time.monotonic() > deadline:
-            return sent
+            return sent, sink
         with runtime.db.read() as db:
             sink = db.get(EventSink, sink_pk)
             if sink is None or sink.lease_owner != owner():
-                return sent
+                return sent, None
             db.expunge(sink)
             token = account_token(db, runtime, sink.account_sid)
             config = configuration(runtime.box, sink)
@@ -173,23 +184,22 @@ def _work(runtime: Runtime, sink_pk: int, deadline: float) -> bool:
             result = _send(runtime, sink, config, [test], token)
             _finish(runtime, sink, result, None, test_id=test.event["data"]["test_id"])
             if not result.ok:
-                return sent
+                return sent, sink
             sent = True
             continue
         if batch is None:
-            return sent
+            return sent, sink
         if not batch.events:
             _advance(runtime, sink, batch.end)
             if not batch.full:
-                return sent
+                return sent, sink
             continue
         result = _send(runtime, sink, config, batch.events, token)
         _finish(runtime, sink, result, batch)
         sent = True
         if not result.ok or not batch.full:
-            metrics.backlog(runtime, sink)
-            return sent
-    return sent
+            return sent, sink
+    return sent, sink
 
 
 def _send(runtime: Runtime, sink: EventSink, config: dict[str, Any], events: list[Outgoing],

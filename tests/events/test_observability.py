@@ -125,3 +125,33 @@ def test_a_sink_without_subscriptions_does_not_hold_the_outbox(account, server, 
         pass
     with server.runtime.db.read() as db:
         assert db.scalar(select(func.count()).where(OutboxEvent.id.in_(delivered))) == 0
+
+
+def test_backlog_gauge_is_set_after_every_delivery_pass(account, server, receiver, monkeypatch):  # type: ignore[no-untyped-def]
+    from simplane.events import dispatcher
+
+    sink = active_webhook(account, server, receiver)
+    subscribe(account, sink, ALL_CONNECTION_TYPES)
+    monkeypatch.setattr(server.runtime.settings, "events_batch_size", 5)
+    monkeypatch.setattr(dispatcher, "BATCHES_PER_LEASE", 2)  # a pass sends two batches...
+    monkeypatch.setattr(dispatcher, "TURN_SECONDS", 3600.0)  # ...however slow the machine
+
+    def backlog() -> float:
+        return metric(server, "simplane_event_backlog", sink_sid=sink.sid)
+
+    with server.runtime.db.write() as db:
+        outbox.publish_many(db, Fleet(account.sid, sims=5).rows(updates=1))  # 20
+    assert dispatcher.dispatch(server.runtime)
+    assert backlog() == 10  # a sink that is not failing, falling behind
+    with server.runtime.db.write() as db:
+        outbox.publish_many(db, Fleet(account.sid, sims=5).rows(updates=1))  # 20 more
+    assert dispatcher.dispatch(server.runtime)
+    assert backlog() == 20
+    receiver.statuses = [503]
+    dispatcher.dispatch(server.runtime)
+    assert backlog() == 20
+    server.clock.advance(timedelta(minutes=20))
+    server.drain()  # caught up in full batches, the last pass sending nothing
+    assert backlog() == 0
+    assert metric(server, "simplane_event_deliveries_total", sink_sid=sink.sid,
+                  outcome="delivered") == 40
