@@ -32,7 +32,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import and_, case, exists, func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 
 from simplane.core.callbacks import account_token
 from simplane.events import catalogue, metrics, sinks
@@ -293,7 +293,11 @@ def _finish(runtime: Runtime, sink: EventSink, result: Result, batch: Batch | No
             test_id: str | None = None) -> None:
     """Record the outcome of one send (of a batch, or of the test event carrying `test_id`):
     move the cursor past what was delivered, or schedule the retry (and mark the sink failed
-    past the retry horizon)."""
+    past the retry horizon).
+
+    A /Test posted since the sink was read (it gave the sink a new test_id) wins over this
+    outcome: its test event is sent next, so the sink's test and retry state stay as /Test
+    left them; a failure neither marks the sink failed nor puts the retry off."""
     now = runtime.clock.now()
     values: dict[str, Any] = {"lease_until": time.time() + LEASE_SECONDS}
     if batch is not None and result.delivered:
@@ -306,9 +310,9 @@ def _finish(runtime: Runtime, sink: EventSink, result: Result, batch: Batch | No
                 "ids": [e.event["id"] for e in batch.events[:result.delivered]]}})
     if result.ok:
         values.update(attempts=0, failing_since=None, last_error=None)
-        if test_id is not None:  # still pending if /Test was posted again meanwhile
-            values["test_pending"] = case((EventSink.test_id == test_id, False),
-                                          else_=EventSink.test_pending)
+        if test_id is not None:
+            values["test_pending"] = False
+        kept = ("test_pending",)  # as a /Test posted meanwhile left them
     else:
         failing_since = sink.failing_since or now
         attempts = sink.attempts + 1
@@ -318,17 +322,26 @@ def _finish(runtime: Runtime, sink: EventSink, result: Result, batch: Batch | No
         delay = min(delay, runtime.settings.events_retry_horizon)
         values.update(attempts=attempts, failing_since=failing_since,
                       last_error=result.error, next_attempt_at=now + timedelta(seconds=delay))
-        pending = len(batch.events) - result.delivered if batch else 1
         if (now - failing_since).total_seconds() >= runtime.settings.events_retry_horizon:
             values.update(status="failed", test_pending=False)
+        kept = ("test_pending", "status", "attempts", "failing_since", "next_attempt_at")
+    leased = and_(EventSink.pk == sink.pk, EventSink.lease_owner == owner())
+    with runtime.db.write() as db:
+        written = db.execute(
+            update(EventSink).where(leased, EventSink.test_id.is_not_distinct_from(sink.test_id))
+            .values(**values).execution_options(synchronize_session=False)).rowcount
+        if not written:  # a /Test was posted meanwhile (or the lease is lost: nothing matches)
+            values = {name: value for name, value in values.items() if name not in kept}
+            db.execute(update(EventSink).where(leased).values(**values)
+                       .execution_options(synchronize_session=False))
+    if not result.ok:
+        pending = len(batch.events) - result.delivered if batch else 1
+        if values.get("status") == "failed":
             metrics.failed(sink, pending)
             log.warning("sink failed", extra={"fields": {"sink_sid": sink.sid,
                                                          "error": result.error}})
         else:
             metrics.retried(sink, pending)
-    with runtime.db.write() as db:
-        db.execute(update(EventSink).where(EventSink.pk == sink.pk,
-                                           EventSink.lease_owner == owner()).values(**values))
     for name in ("cursor_txid", "cursor_pk", "attempts", "failing_since"):
         if name in values:
             setattr(sink, name, values[name])

@@ -21,6 +21,7 @@ from tests.events.conftest import (
     deliveries,
     drain_received,
     subscribe,
+    webhook_sink,
 )
 from tests.support import Receiver
 
@@ -279,3 +280,62 @@ def test_testing_an_active_failing_sink_does_not_restart_its_retry_horizon(  # t
         server.clock.advance(timedelta(minutes=10))
     server.drain()
     assert events.sinks(sink.sid).fetch().status == "failed"
+
+
+def posting_a_test_during_the_next_send(monkeypatch, events, sink) -> list:  # type: ignore[no-untyped-def]
+    """POST /Test once, between the dispatcher reading the sink and recording the outcome of
+    its next send."""
+    from simplane.events import dispatcher
+
+    send, posted = dispatcher._send, []
+
+    def send_while_testing(*args):  # type: ignore[no-untyped-def]
+        if not posted:
+            posted.append(events.sinks(sink.sid).sink_test.create())
+        return send(*args)
+
+    monkeypatch.setattr(dispatcher, "_send", send_while_testing)
+    return posted
+
+
+def test_a_test_posted_while_a_batch_fails_past_the_retry_horizon_is_delivered(  # type: ignore[no-untyped-def]
+        events, account, server, receiver, monkeypatch):
+    sink = active_webhook(account, server, receiver)
+    subscribe(account, sink, ALL_CONNECTION_TYPES)
+    ids = publish(server, Fleet(account.sid, sims=1).rows(updates=0))
+    receiver.statuses = [503]
+    server.drain()
+    assert [e["id"] for e in received_events(receiver)] == ids
+    server.clock.advance(timedelta(seconds=server.runtime.settings.events_retry_horizon))
+    posted = posting_a_test_during_the_next_send(monkeypatch, events, sink)
+    receiver.statuses = [503]  # the retry fails past the horizon, the test is posted meanwhile
+    server.drain()
+    assert posted
+    failed, test, *backlog = [deliveries(r) for r in drain_received(receiver)]
+    assert [e["id"] for e in failed] == ids
+    [test_event] = test  # sent, not dropped with the batch that failed
+    assert test_event["type"] == "com.twilio.eventstreams.test-event"
+    assert events.sinks(sink.sid).fetch().status == "active"  # it went through...
+    assert [e["id"] for batch in backlog for e in batch] == ids  # ...and then the backlog
+    events.sinks(sink.sid).sink_validate.create(test_id=test_event["data"]["test_id"])
+
+
+def test_a_test_posted_while_the_previous_one_fails_past_the_retry_horizon_is_delivered(  # type: ignore[no-untyped-def]
+        events, account, server, receiver, monkeypatch):
+    sink = webhook_sink(account, receiver.url)
+    events.sinks(sink.sid).sink_test.create()
+    receiver.statuses = [503]
+    server.drain()
+    [first] = deliveries(receiver.get())
+    server.clock.advance(timedelta(seconds=server.runtime.settings.events_retry_horizon))
+    posted = posting_a_test_during_the_next_send(monkeypatch, events, sink)
+    receiver.statuses = [503]
+    server.drain()
+    server.drain()  # the worker's next round: a failed test event did not keep it busy
+    assert posted
+    [again], [second] = [deliveries(r) for r in drain_received(receiver)]
+    assert again["data"]["test_id"] == first["data"]["test_id"]  # failed past the horizon
+    assert second["data"]["test_id"] != first["data"]["test_id"]  # the new one is sent
+    assert events.sinks(sink.sid).fetch().status == "validating"
+    events.sinks(sink.sid).sink_validate.create(test_id=second["data"]["test_id"])
+    assert events.sinks(sink.sid).fetch().status == "active"
