@@ -32,8 +32,8 @@ def test_a_command_waits_queued_until_the_device_attaches(server, account, recei
     server.drain()
     assert receiver.get().form["CommandStatus"] == ["delivered"]
     assert commands(command.sid).fetch().status == "delivered"
-    later = commands.create(sim=sid, command="again")
     server.network(sid, "attachment.failed")  # gone again: the next one waits
+    later = commands.create(sim=sid, command="again")
     server.drain()
     assert commands(later.sid).fetch().status == "queued"
 
