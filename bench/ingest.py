@@ -15,7 +15,10 @@ counters, as RADIUS reports them) in batches of `--batch` events, each batch one
 with the DB-API's `executemany` into a plain table, one transaction per batch, on the same
 database file or server; for Super SIMs each of those transactions also inserts the batch's
 Connection Events, as ingest wrote them (JSON already encoded), into a plain copy of the outbox
-table with its two indexes: the least a batch with events on has to write.
+table with its two indexes: the least a batch with events on has to write. A second ceiling is
+ingest's own statements of the last round (reads, writes and commits, with their parameters as
+they were sent to the driver), replayed on a raw connection: what ingest would reach if its
+Python cost nothing.
 """
 
 from __future__ import annotations
