@@ -16,8 +16,8 @@ database next time. Only open sessions already stored (with a primary key) are k
 SIM facts are kept under another counter, the facts version (`network_facts`), which triggers
 bump whenever a SIM's facts may have changed, in any process (migration 0011). A batch reads the
 version before any SIM; facts kept under another version are dropped, and the SIMs not kept are
-read and kept (`known_sims`, `keep_sims`). Only SIMs found are kept: an unknown IMSI is looked
-up again each time, so a SIM registered meanwhile is found.
+read and kept (`known_sims`, `keep_sims`), at most `SIMS_LIMIT` of them. Only SIMs found are
+kept: an unknown IMSI is looked up again each time, so a SIM registered meanwhile is found.
 """
 
 from __future__ import annotations
