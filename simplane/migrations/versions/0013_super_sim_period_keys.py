@@ -8,7 +8,7 @@ Revises: 0012
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -28,14 +28,15 @@ def upgrade() -> None:
                            existing_nullable=False)
     connection = op.get_bind()
     rows = connection.execute(sa.text(
-        "SELECT s.sim_sid, s.period, s.changed_at, m.date_ready, m.date_activated "
+        "SELECT s.sim_sid, s.period, m.date_ready, m.date_activated "
         "FROM network_sim_states s JOIN supersim_sims m ON m.sid = s.sim_sid")).all()
-    for sim_sid, month, changed_at, date_ready, date_activated in rows:
+    for sim_sid, month, date_ready, date_activated in rows:
         # The latest period starting in the month stored (where a ready and an active period
         # shared it, the usage counted toward the active one); the month's first second if
         # none did, which any later event's period follows.
+        first = datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
         starts = [start for _type, start, _end in billing.periods(
-            _when(date_ready), _when(date_activated), _when(changed_at))
+            _when(date_ready), _when(date_activated), billing.add_months(first, 1))
             if start.strftime("%Y-%m") == month]
         key = max(starts).strftime("%Y-%m-%dT%H:%M:%S") if starts else f"{month}-01T00:00:00"
         connection.execute(sa.text("UPDATE network_sim_states SET period = :key "
