@@ -12,8 +12,7 @@ import binascii
 import logging
 import time
 from collections.abc import Callable
-import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote
 
@@ -119,7 +118,7 @@ class ProductAPI:
         product's error code for a required parameter missing, where it has one of its own."""
         op = spec.operations(self.product)[operation_id]
         if missing_code is not None:
-            op = dataclasses.replace(op, missing_code=missing_code)
+            op = replace(op, missing_code=missing_code)
         return self._register(op)
 
     def operator(self, method: str, path: str, status: int = 200,

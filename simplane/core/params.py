@@ -120,7 +120,8 @@ class Params:
 
 
 def parse(spec_params: dict[str, Param], pairs: list[tuple[str, str]], where: str,
-          missing_code: int = 20001) -> Params:
+          missing_code: int) -> Params:
+    """The parameters of a request; a required one missing is a 400 with `missing_code`."""
     raw: dict[str, list[str]] = {}
     for key, value in pairs:
         raw.setdefault(key, []).append(value)
