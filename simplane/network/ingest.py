@@ -63,8 +63,8 @@ STATE_COLUMNS = ("account_sid", "attached", "mcc", "mnc", "roaming", "country", 
                  "period", "used_home", "used_national", "used_international")
 STATE_USAGE = ("period", "used_home", "used_national", "used_international")
 USED = {"home": "used_home", "national": "used_national", "international": "used_international"}
-# Super SIM data-session.updated events come about every 6 minutes, whatever the gateway's
-# interim interval: an interim update closes the window under way once it is this long.
+# Super SIM data-session.updated events come about every 6 minutes however often the gateway
+# sends interim updates: an interim update closes the window under way once it is this long.
 UPDATE_EVERY = timedelta(minutes=6) - timedelta(seconds=30)
 ATTACHING = {"attachment.accepted": True, "session.started": True, "session.updated": True,
              "attachment.rejected": False, "attachment.failed": False, "session.ended": False,

@@ -1,6 +1,6 @@
 """network: a data session's current update window (its start, and the bytes counted in it), so
-that Super SIM data-session.updated events come about every 6 minutes whatever the gateway's
-interim interval
+that Super SIM data-session.updated events come about every 6 minutes however often the gateway
+sends interim updates
 
 Revision ID: 0012
 Revises: 0011
