@@ -62,6 +62,22 @@ def deliveries(request: Received) -> list[dict]:
     return parsed
 
 
+def posting_a_test_during_the_next_send(monkeypatch, events, sink) -> list:  # type: ignore[no-untyped-def]
+    """POST /Test once, between the dispatcher reading the sink and recording the outcome of
+    its next send."""
+    from simplane.events import dispatcher
+
+    send, posted = dispatcher._send, []
+
+    def send_while_testing(*args):  # type: ignore[no-untyped-def]
+        if not posted:
+            posted.append(events.sinks(sink.sid).sink_test.create())
+        return send(*args)
+
+    monkeypatch.setattr(dispatcher, "_send", send_while_testing)
+    return posted
+
+
 def drain_received(receiver) -> list[Received]:  # type: ignore[no-untyped-def]
     got = []
     while not receiver.requests.empty():

@@ -2,7 +2,13 @@ from __future__ import annotations
 
 import httpx
 
-from tests.events.conftest import activate, deliveries, subscribe, webhook_sink
+from tests.events.conftest import (
+    activate,
+    deliveries,
+    posting_a_test_during_the_next_send,
+    subscribe,
+    webhook_sink,
+)
 from tests.support import raises
 
 
@@ -157,17 +163,9 @@ def test_accounts_never_see_each_others_sinks(events, account, server, receiver)
 
 def test_a_test_posted_while_one_is_in_flight_is_sent_too(  # type: ignore[no-untyped-def]
         events, account, server, receiver, monkeypatch):
-    from simplane.events import dispatcher
-
     sink = webhook_sink(account, receiver.url)
-    send, posted = dispatcher._send, []
-
-    def send_while_testing_again(*args):  # type: ignore[no-untyped-def]
-        if not posted:  # /Test again while the first test event is on its way
-            posted.append(events.sinks(sink.sid).sink_test.create())
-        return send(*args)
-
-    monkeypatch.setattr(dispatcher, "_send", send_while_testing_again)
+    # /Test again while the first test event is on its way
+    posted = posting_a_test_during_the_next_send(monkeypatch, events, sink)
     events.sinks(sink.sid).sink_test.create()
     server.drain()
     [first] = deliveries(receiver.get())

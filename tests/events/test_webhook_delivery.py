@@ -20,6 +20,7 @@ from tests.events.conftest import (
     active_webhook,
     deliveries,
     drain_received,
+    posting_a_test_during_the_next_send,
     subscribe,
     webhook_sink,
 )
@@ -280,22 +281,6 @@ def test_testing_an_active_failing_sink_does_not_restart_its_retry_horizon(  # t
         server.clock.advance(timedelta(minutes=10))
     server.drain()
     assert events.sinks(sink.sid).fetch().status == "failed"
-
-
-def posting_a_test_during_the_next_send(monkeypatch, events, sink) -> list:  # type: ignore[no-untyped-def]
-    """POST /Test once, between the dispatcher reading the sink and recording the outcome of
-    its next send."""
-    from simplane.events import dispatcher
-
-    send, posted = dispatcher._send, []
-
-    def send_while_testing(*args):  # type: ignore[no-untyped-def]
-        if not posted:
-            posted.append(events.sinks(sink.sid).sink_test.create())
-        return send(*args)
-
-    monkeypatch.setattr(dispatcher, "_send", send_while_testing)
-    return posted
 
 
 def test_a_test_posted_while_a_batch_fails_past_the_retry_horizon_is_delivered(  # type: ignore[no-untyped-def]
