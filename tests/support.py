@@ -6,12 +6,15 @@ import queue
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import uvicorn
+from sqlalchemy import event
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
@@ -205,3 +208,18 @@ def raises(code: int, status: int | None = None):  # type: ignore[no-untyped-def
             return True
 
     return _Check()
+
+
+@contextmanager
+def statements_sent(engine) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
+    """The SQL statements sent to the driver through `engine` while the block runs."""
+    sent: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

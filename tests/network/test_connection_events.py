@@ -16,6 +16,7 @@ from simplane.network.events import NetworkEvent
 from simplane.network.ingest import ingest
 from simplane.supersim import networks
 from tests.supersim.conftest import stock
+from tests.support import statements_sent
 
 ATT = networks.network_for("310", "410")
 PREFIX = "com.twilio.iot.supersim.connection."
@@ -176,33 +177,28 @@ def test_fleet_and_profile_changes_reach_the_next_batch(server, twilio, super_si
     """Ingest keeps what it read of a SIM between batches; a change to the Network Access
     Profile of its Fleet, or a move to another Fleet, is seen by the very next batch, and until
     then nothing is read again."""
-    from sqlalchemy import event
-
     sid, imsi, _ = super_sim
     supersim = twilio.supersim.v1
+    engine = server.runtime.db.engine
+
+    def sim_reads(sent: list[str]) -> int:
+        return len([statement for statement in sent if "FROM supersim_sims" in statement])
+
     ingest(server.runtime, [at(server, imsi, "attachment.accepted", 0)])
-    reads = []
-
-    def count(_conn, _cursor, statement, *_args):
-        if "FROM supersim_sims" in statement:
-            reads.append(statement)
-
-    event.listen(server.runtime.db.engine, "before_cursor_execute", count)
-    try:
+    with statements_sent(engine) as sent:
         ingest(server.runtime, [at(server, imsi, "attachment.accepted", 1)])
-        assert reads == []  # kept from the batch before
-        supersim.network_access_profiles("us").networks(ATT.sid).delete()
+    assert sim_reads(sent) == 0  # kept from the batch before
+    supersim.network_access_profiles("us").networks(ATT.sid).delete()
+    with statements_sent(engine) as sent:
         ingest(server.runtime, [at(server, imsi, "attachment.accepted", 2)])
-        assert len(reads) == 1
-        supersim.network_access_profiles("us").networks.create(network=ATT.sid)
-        supersim.fleets.create(network_access_profile="us", unique_name="off", data_enabled=False)
-        supersim.sims(sid).update(fleet="off")
-        ingest(server.runtime, [at(server, imsi, "attachment.accepted", 3),
-                                at(server, imsi, "session.started", 3, session_id="off")])
-        supersim.sims(sid).update(fleet="f")
-        ingest(server.runtime, [at(server, imsi, "session.started", 4, session_id="on")])
-    finally:
-        event.remove(server.runtime.db.engine, "before_cursor_execute", count)
+    assert sim_reads(sent) == 1
+    supersim.network_access_profiles("us").networks.create(network=ATT.sid)
+    supersim.fleets.create(network_access_profile="us", unique_name="off", data_enabled=False)
+    supersim.sims(sid).update(fleet="off")
+    ingest(server.runtime, [at(server, imsi, "attachment.accepted", 3),
+                            at(server, imsi, "session.started", 3, session_id="off")])
+    supersim.sims(sid).update(fleet="f")
+    ingest(server.runtime, [at(server, imsi, "session.started", 4, session_id="on")])
     kinds = [(e["event_type"].removeprefix(PREFIX), e.get("error", {}).get("code"))
              for e in emitted(server, sid)]
     assert kinds == [("attachment.accepted", None), ("attachment.accepted", None),

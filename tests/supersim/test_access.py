@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import event
-
 from simplane.supersim import access
 from simplane.supersim.models import Sim
 from tests.supersim.conftest import ATT, VODAFONE_UK, stock
+from tests.support import statements_sent
 
 
 def _imsi(server, sid: str) -> str:  # type: ignore[no-untyped-def]
@@ -20,15 +19,9 @@ def test_facts_in_two_queries_whatever_the_batch(server, twilio, fleet, active_s
         twilio.supersim.v1.sims.create(iccid=row["iccid"],
                                        registration_code=row["registration_code"])
     imsis = [_imsi(server, active_sim.sid)] + [r["imsi"] for r in rows] + ["001010000000000"]
-    statements = []
     engine = server.runtime.db.read_engine
-    listener = lambda *args: statements.append(args[2])  # noqa: E731
-    with server.runtime.db.read() as db:
-        event.listen(engine, "before_cursor_execute", listener)
-        try:
-            facts = access.sims_by_imsi(db, imsis)
-        finally:
-            event.remove(engine, "before_cursor_execute", listener)
+    with server.runtime.db.read() as db, statements_sent(engine) as statements:
+        facts = access.sims_by_imsi(db, imsis)
     assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) <= 2
     # Registered SIMs only: the 10 still in the inventory and unknown IMSIs are not there.
     assert len(facts) == 21
