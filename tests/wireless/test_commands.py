@@ -30,7 +30,9 @@ def test_a_command_waits_queued_until_the_device_attaches(server, account, recei
     assert commands(command.sid).fetch().status == "queued"
     server.network(sid, "attachment.accepted", mcc="234", mnc="15")
     server.drain()
-    assert receiver.get().form["CommandStatus"] == ["delivered"]
+    got = receiver.get()
+    assert got.form["CommandSid"] == [command.sid], got.form  # (what else reached the receiver)
+    assert got.form["CommandStatus"] == ["delivered"]
     assert commands(command.sid).fetch().status == "delivered"
     server.network(sid, "attachment.failed")  # gone again: the next one waits
     later = commands.create(sim=sid, command="again")
