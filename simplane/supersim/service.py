@@ -551,7 +551,8 @@ EID_INVALID = ("EID_INVALID", "The eUICC's EID {eid} fails its check digits: the
 def esim_downloaded(db: Session, runtime: Runtime, profile: EsimProfile, eid: str) -> bool:
     """The device's eUICC downloaded an available profile from the SM-DP+; returns False when the
     download failed instead (the profile is then `failed`, with its error_code and
-    error_message). Either way the CallbackUrl hears of it."""
+    error_message). The CallbackUrl hears of neither: Twilio calls it only when a profile
+    becomes `available`."""
     if profile.status != "available":
         raise TwilioError(409, 20001, f"eSIM Profile {profile.sid} is {profile.status}, not "
                           "available")
@@ -565,8 +566,6 @@ def esim_downloaded(db: Session, runtime: Runtime, profile: EsimProfile, eid: st
         profile.error_code = EID_INVALID[0]
         profile.error_message = EID_INVALID[1].format(eid=eid)
     profile.date_updated = runtime.clock.now()
-    callbacks.enqueue(db, runtime, profile.account_sid, profile.callback_url,
-                      profile.callback_method, esim_callback_params(profile))
     return profile.status == "downloaded"
 
 
