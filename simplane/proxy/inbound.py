@@ -13,7 +13,8 @@ open Session that pairs them:
 4. the service's callback_url is told (and told again as the legs' statuses change).
 
 Calls then report their progress (`ringing`, `in-progress`, `completed`, `busy`, …) by their
-CallSid, inbound or outbound leg; when one leg ends, the other ends with it.
+CallSid, inbound or outbound leg; when one leg ends, the other ends with it. An outbound leg
+reports nothing until the carrier has been handed it (409, 80608).
 
 Traffic that no open Session routes goes to the service's out_of_session_callback_url, signed,
 as Twilio's phone-number webhook carries it (From, To, Body or CallSid/CallStatus, AccountSid).
@@ -42,7 +43,7 @@ from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from simplane.core import callbacks
-from simplane.core.errors import TwilioError, bad_request, not_found
+from simplane.core.errors import TwilioError, bad_request, conflict, not_found
 from simplane.core.params import parse_datetime
 from simplane.core.sids import looks_like_sid, new_sid
 from simplane.proxy import carrier, webhooks
@@ -321,6 +322,12 @@ def call_status(runtime: Runtime, account_sid: str, call_sid: str, status: str,
         inbound_leg = i.inbound_resource_sid == call_sid
         mine, theirs = (("inbound", "outbound") if inbound_leg else ("outbound", "inbound"))
         current = getattr(i, f"{mine}_resource_status")
+        if not inbound_leg and current in svc.PENDING and status not in svc.PENDING:
+            # The carrier has not been handed this leg yet: it has no progress to report, and
+            # taking one would keep the leg from ever being placed.
+            raise conflict(f"Invalid CallStatus: call {call_sid} is {current}, not yet placed; "
+                           f"its progress can be reported once the carrier has it",
+                           E.BAD_STATUS)
         if moves_back(current, status):
             # Reported late or replayed: the leg stays where it is (a leg the carrier has is
             # never pending again, so it is never placed twice; an ended call stays ended).

@@ -182,6 +182,25 @@ def test_a_replayed_pending_status_does_not_place_the_call_again(server, account
     assert outbox(server, admin, account, driver.identifier)[0]["body"] == "are you there?"
 
 
+def test_an_outbound_leg_reports_no_progress_before_it_is_placed(server, account, admin):
+    session, rider, driver = ride(account)
+    call = carrier_post(server, account, "Calls", From=rider.identifier,
+                        To=rider.proxy_identifier).json()
+    outbound = call["outbound_resource_sid"]
+    for status in ("ringing", "in-progress", "completed"):
+        r = carrier_post(server, account, f"Calls/{outbound}", CallStatus=status)
+        assert r.status_code == 409 and r.json()["code"] == 80608, r.text
+        assert outbound in r.json()["message"] and "CallStatus" in r.json()["message"]
+    i = session.interactions(call["interaction_sid"]).fetch()
+    assert (i.inbound_resource_status, i.outbound_resource_status) == ("in-progress",
+                                                                       "initiated")
+    server.drain()  # still placed, once
+    assert [d["sid"] for d in outbox(server, admin, account, driver.identifier)] == [outbound]
+    r = carrier_post(server, account, f"Calls/{outbound}", CallStatus="completed")
+    assert r.status_code == 200, r.text
+    assert r.json()["outbound_resource_status"] == "completed"
+
+
 def test_a_late_status_never_moves_a_leg_back(server, account, receiver):
     session, rider, _ = ride(account, callback_url=f"{receiver.url}/cb")
     call = carrier_post(server, account, "Calls", From=rider.identifier,
