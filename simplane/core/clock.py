@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -18,6 +19,22 @@ def iso(dt: datetime | None) -> str | None:
     if dt is None:
         return None
     return utc(dt).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def add_months(when: datetime, months: int) -> datetime:
+    """The same day `months` later (or earlier), clamped to the end of a shorter month."""
+    month = when.month - 1 + months
+    year, month = when.year + month // 12, month % 12 + 1
+    return when.replace(year=year, month=month,
+                        day=min(when.day, calendar.monthrange(year, month)[1]))
+
+
+def month_started(anchor: datetime, when: datetime) -> datetime:
+    """The start of the month-long period, counted from `anchor` (its day and time each month,
+    as `add_months` gives them), that `when` falls in; `when` is not before `anchor`."""
+    months = (when.year - anchor.year) * 12 + when.month - anchor.month
+    start = add_months(anchor, months)
+    return start if start <= when else add_months(anchor, months - 1)
 
 
 class Clock:

@@ -25,7 +25,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
@@ -102,17 +101,12 @@ SIM_COLUMNS = [Sim.__table__.c[name] for name in ("sid", "account_sid", "imsi", 
     RatePlan.__table__.c[name] for name in (
         "data_enabled", "data_limit", "data_limit_strategy", "national_roaming_enabled",
         "national_roaming_data_limit", "international_roaming",
-        "international_roaming_data_limit")]
+        "international_roaming_data_limit")] + [Sim.__table__.c.date_activated]
 SIMS_FROM = (f"{Sim.__tablename__} LEFT OUTER JOIN {RatePlan.__tablename__} "
              f"ON {RatePlan.__tablename__}.pk = {Sim.__tablename__}.rate_plan_pk")
 SESSION_COLUMNS = [SESSIONS.c[name] for name in (
     "pk", "sim_sid", "session_id", "sid", "start", "apn", "roaming", "operator_country",
     "operator_mcc", "operator_mnc", *MUTABLE)]
-
-
-@lru_cache(maxsize=4096)
-def _month(when: datetime) -> str:
-    return "%04d-%02d" % (when.year, when.month)
 
 
 def ingest_into(db: Session, events: Sequence[NetworkEvent]) -> IngestResult:
@@ -175,11 +169,15 @@ class _Batch:
         for row in self.sql.select_in(SIM_COLUMNS, SIMS_FROM, [Sim.imsi], {(i,) for i in imsis},
                                       processed=False):
             roaming = row[9] if isinstance(row[9], str | None) else tuple(row[9])  # JSON
-            terms = (*row[3:9], roaming, row[10])
+            terms = (*row[3:9], roaming, *row[10:12])
             plan = plans.get(terms)
             if plan is None:
                 roaming = json.loads(roaming) if isinstance(roaming, str) else roaming
-                plan = plans[terms] = Plan.of(*row[3:9], roaming, row[10])
+                activated = row[11]  # text on SQLite
+                if activated is not None:
+                    activated = utc(datetime.fromisoformat(activated)
+                                    if isinstance(activated, str) else activated)
+                plan = plans[terms] = Plan.of(*row[3:9], roaming, row[10], activated)
             found[row[2]] = (row[0], row[1], plan)
         if len(found) < len(imsis):  # the others may be Super SIMs
             for imsi, facts in sims_by_imsi(self.db, imsis - found.keys()).items():
@@ -287,15 +285,12 @@ class _Batch:
                 "subject": plan.facts.sid, "time": event.time, "id": data["event_sid"]})
 
     def _period(self, plan: Plan | FleetPlan, when: datetime) -> str:
-        """The billing period `when` falls in: a calendar month (YYYY-MM) for Wireless; for
-        Super SIM the ready period or a month from activation, by its first second."""
-        if not isinstance(plan, FleetPlan):
-            return _month(when)
-        facts = plan.facts
-        key = (facts.date_ready, facts.date_activated, when)  # fleets share activation dates
+        """The billing period `when` falls in, by its first second: a month from activation
+        (for Super SIM, the ready period too), else the calendar month."""
+        key = (plan.anchor, when)  # SIMs activated together share their periods
         period = self.periods.get(key)
         if period is None:
-            start = facts.period_start(when) or when.replace(day=1, hour=0, minute=0, second=0)
+            start = plan.period_start(when) or when.replace(day=1, hour=0, minute=0, second=0)
             period = self.periods[key] = utc(start).strftime("%Y-%m-%dT%H:%M:%S")
         return period
 

@@ -101,8 +101,8 @@ class SimState(Base):
     roaming: Mapped[str] = mapped_column(String(16))
     country: Mapped[str] = mapped_column(String(2))
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    # The billing period the usage below counts in, by its start: YYYY-MM for Wireless
-    # (calendar months), YYYY-MM-DDTHH:MM:SS for Super SIM (from activation); later sorts later.
+    # The billing period the usage below counts in, by its first second (YYYY-MM-DDTHH:MM:SS):
+    # a month from activation (for Super SIM, the ready period too), else the calendar month.
     period: Mapped[str] = mapped_column(String(19))
     used_home: Mapped[int] = mapped_column(BigInteger)
     used_national: Mapped[int] = mapped_column(BigInteger)

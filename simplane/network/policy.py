@@ -2,8 +2,10 @@
 network (home, national or international roaming), and how many bytes it may move there in a
 billing period before the network blocks it.
 
-Limits are per calendar month and per roaming class, as the rate plan's `data_limit`,
-`national_roaming_data_limit` and `international_roaming_data_limit` say (in MB). With
+Limits are per billing period and per roaming class, as the rate plan's `data_limit`,
+`national_roaming_data_limit` and `international_roaming_data_limit` say (in MB). As Twilio
+meters them, a period runs from the day (and time) of the SIM's activation to the same day the
+next month; before activation, usage counts by calendar month. With
 `data_limit_strategy=throttle` the network slows the SIM down instead of blocking it: no cap.
 
 `FleetPlan` says the same of a Super SIM from its Fleet: one limit for every network (`used` is
@@ -15,8 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from simplane.core.clock import month_started
 from simplane.supersim.access import attach_decision
 
 MB = 1_000_000
@@ -43,17 +47,28 @@ class Plan:
     national_limit: int = 0
     international_enabled: bool = False
     international_limit: int = 0
+    activated: datetime | None = None  # the SIM's date_activated
 
     @classmethod
     def of(cls, status: str, data_enabled: bool | None, data_limit: int, strategy: str,
            national_enabled: bool, national_limit: int, international_roaming: Sequence[str],
-           international_limit: int) -> Plan:
+           international_limit: int, activated: datetime | None) -> Plan:
         """From a SIM's status and its rate plan's columns (all None without a plan)."""
         if data_enabled is None:
-            return cls(status, has_plan=False)
+            return cls(status, has_plan=False, activated=activated)
         return cls(status, True, bool(data_enabled), strategy == "throttle", data_limit * MB,
                    bool(national_enabled), national_limit * MB,
-                   "data" in (international_roaming or ()), international_limit * MB)
+                   "data" in (international_roaming or ()), international_limit * MB, activated)
+
+    @property
+    def anchor(self) -> Any:
+        """What the SIM's billing periods are counted from."""
+        return self.activated
+
+    def period_start(self, when: datetime) -> datetime | None:
+        """The start of the billing period `when` falls in; None before activation."""
+        activated = self.activated
+        return month_started(activated, when) if activated and when >= activated else None
 
     def may_use_data(self) -> bool:
         """Whether the SIM's status lets it use data at all (an open session ends otherwise)."""
@@ -91,6 +106,13 @@ class FleetPlan:
     Profile allows, and may move `data_limit` bytes a billing period, whatever the network."""
 
     facts: Any  # simplane.supersim.access.SimFacts
+
+    @property
+    def anchor(self) -> Any:
+        return self.facts.date_ready, self.facts.date_activated
+
+    def period_start(self, when: datetime) -> datetime | None:
+        return self.facts.period_start(when)
 
     def may_use_data(self) -> bool:
         return self.facts.status in CAN_USE_DATA

@@ -4,16 +4,9 @@ start of the current period (`current_period`)."""
 
 from __future__ import annotations
 
-import calendar
 from datetime import datetime
 
-
-def add_months(when: datetime, months: int) -> datetime:
-    """The same day `months` later (or earlier), clamped to the end of a shorter month."""
-    month = when.month - 1 + months
-    year, month = when.year + month // 12, month % 12 + 1
-    return when.replace(year=year, month=month,
-                        day=min(when.day, calendar.monthrange(year, month)[1]))
+from simplane.core.clock import add_months
 
 
 def periods(date_ready: datetime | None, date_activated: datetime | None,

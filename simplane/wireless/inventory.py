@@ -187,6 +187,7 @@ def add_sims(db: Session, account_sid: str, rows: Iterable[SimRow], now: datetim
                 "commands_callback_method": "POST", "sms_fallback_method": "POST",
                 "sms_method": "POST", "voice_fallback_method": "POST", "voice_method": "POST",
                 "date_status_changed": now, "date_created": now, "date_updated": now,
+                "date_activated": now if row.status == "active" else None,
             })
         db.execute(insert(Sim), values)
         if progress:

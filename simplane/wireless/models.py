@@ -75,6 +75,9 @@ class Sim(Base):
     status_callback_url: Mapped[str | None] = mapped_column(Text)
     status_callback_method: Mapped[str | None] = mapped_column(String(8))
     date_status_changed: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When the SIM first became active: its rate plan's data limits are metered monthly from
+    # here (before it, by calendar month).
+    date_activated: Mapped[datetime | None] = mapped_column(UTCDateTime)
     date_created: Mapped[datetime] = mapped_column(UTCDateTime)
     date_updated: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -222,6 +222,8 @@ def change_status(db: Session, runtime: Runtime, sim: Sim, status: str, callback
     sim.status = status
     sim.date_status_changed = now
     sim.date_updated = now
+    if status == "active" and sim.date_activated is None:
+        sim.date_activated = now
     if status in ("ready", "deactivated"):
         sim.status_callback_url, sim.status_callback_method = callback_url, callback_method
     elif status not in ("active", "canceled") or not sim.status_callback_url:

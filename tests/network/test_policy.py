@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from simplane.core.clock import add_months
 from simplane.network import ingest as ingest_module
 from simplane.network.events import NetworkEvent
 from simplane.network.ingest import ingest
@@ -97,17 +98,57 @@ def test_throttled_plans_are_not_capped(server, account):
     assert result.bytes_counted == 3 * MB and result.sessions_blocked == 0
 
 
-def test_the_allowance_starts_again_next_month(server, account):
-    sid, imsi = sim_on(server, account, data_limit=1)
-    ingest(server.runtime, [ev(server, imsi, "session.started", 0),
-                            ev(server, imsi, "session.updated", 60, 0, 2 * MB)])
-    next_month = (server.clock.now().replace(day=1) + timedelta(days=32)).replace(day=1)
-    offset = (next_month - server.clock.now()).total_seconds() + 60
+def test_limits_are_metered_a_month_from_activation_not_by_calendar_month(server, account):
+    """As Twilio meters a rate plan's limits: from the day (and time) of activation to the same
+    day the next month."""
+    now = server.clock.now()
+    activation = (now.replace(day=1, hour=10, minute=0, second=0) + timedelta(days=32)).replace(
+        day=15)
+    server.clock.set(activation)  # forward: the next month's 15th, 10:00
+    sid, imsi = sim_on(server, account, data_limit=1)  # active from now
+
+    def at(when):
+        return (when - activation).total_seconds()
+
+    result = ingest(server.runtime, [ev(server, imsi, "session.started", 0),
+                                     ev(server, imsi, "session.updated", 60, 0, 2 * MB)])
+    assert result.bytes_counted == MB and result.sessions_blocked == 1
+    calendar_month = (activation + timedelta(days=20)).replace(day=1, hour=0)
+    renewal = add_months(activation, 1)
+    for when in (calendar_month, renewal - timedelta(seconds=1)):  # still the same period
+        result = ingest(server.runtime, [ev(server, imsi, "session.started", at(when),
+                                            session=f"s{when}")])
+        assert result.sessions_refused == 1 and result.sessions_started == 0, when
     result = ingest(server.runtime, [
-        ev(server, imsi, "session.started", offset, session="s2"),
-        ev(server, imsi, "session.updated", offset + 60, 0, 500_000, session="s2")])
+        ev(server, imsi, "session.started", at(renewal), session="s2"),
+        ev(server, imsi, "session.updated", at(renewal) + 60, 0, 500_000, session="s2")])
     assert result.sessions_started == 1 and result.bytes_counted == 500_000
     assert usage_total(server, sid) == MB + 500_000
+    with server.runtime.db.read() as db:
+        state = db.get(SimState, sid)
+        assert (state.period, state.used_home) == (renewal.strftime("%Y-%m-%dT%H:%M:%S"), 500_000)
+
+
+def test_a_sim_is_activated_once(server, account):
+    """The first move to active starts the metering; suspending and resuming keeps it."""
+    account.client.wireless.v1.rate_plans.create(unique_name="later")
+    [sid] = server.provision(account.sid, 1, status="ready", rate_plan="later")
+    sims = account.client.wireless.v1.sims
+
+    def activated():
+        with server.runtime.db.read() as db:
+            return db.scalar(select(Sim.date_activated).where(Sim.sid == sid))
+
+    assert activated() is None  # a ready SIM's usage counts by calendar month
+    server.clock.advance(3600)
+    first = server.clock.now()
+    sims(sid).update(status="active")
+    assert activated() == first
+    server.clock.advance(3600)
+    sims(sid).update(status="suspended")
+    server.clock.advance(3600)
+    sims(sid).update(status="active")
+    assert activated() == first
 
 
 def test_a_crash_mid_batch_leaves_nothing_half_counted(server, account, monkeypatch):
@@ -153,6 +194,7 @@ import sys, time
 from datetime import datetime, timedelta
 from simplane.config import Settings
 from simplane.core.runtime import Runtime
+from simplane.core.clock import add_months
 from simplane.network import ingest as ingest_module
 from simplane.network.events import NetworkEvent
 

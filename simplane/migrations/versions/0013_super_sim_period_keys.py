@@ -1,6 +1,6 @@
 """network: a Super SIM's state names its billing period by the period's first second
 (YYYY-MM-DDTHH:MM:SS) rather than its month, so that a ready period and the first active period
-starting in the same month are two periods (Wireless periods stay calendar months, YYYY-MM)
+starting in the same month are two periods
 
 Revision ID: 0013
 Revises: 0012
@@ -8,7 +8,7 @@ Revises: 0012
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from alembic import op
@@ -30,15 +30,15 @@ def upgrade() -> None:
     rows = connection.execute(sa.text(
         "SELECT s.sim_sid, s.period, m.date_ready, m.date_activated "
         "FROM network_sim_states s JOIN supersim_sims m ON m.sid = s.sim_sid")).all()
+    now = datetime.now(UTC)
     for sim_sid, month, date_ready, date_activated in rows:
-        # The latest period starting in the month stored (where a ready and an active period
-        # shared it, the usage counted toward the active one); the month's first second if
-        # none did, which any later event's period follows.
+        # The period under way at the stored month's last moment, or now if that is earlier
+        # (where a ready and an active period shared the month, the usage counted toward the
+        # active one); the month's first second before any period.
         first = datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
-        starts = [start for _type, start, _end in billing.periods(
-            _when(date_ready), _when(date_activated), billing.add_months(first, 1))
-            if start.strftime("%Y-%m") == month]
-        key = max(starts).strftime("%Y-%m-%dT%H:%M:%S") if starts else f"{month}-01T00:00:00"
+        when = max(first, min(billing.add_months(first, 1) - timedelta(seconds=1), now))
+        period = billing.current_period(_when(date_ready), _when(date_activated), when)
+        key = (period[1] if period else first).strftime("%Y-%m-%dT%H:%M:%S")
         connection.execute(sa.text("UPDATE network_sim_states SET period = :key "
                                    "WHERE sim_sid = :sid"), {"key": key, "sid": sim_sid})
 
