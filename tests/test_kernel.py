@@ -168,3 +168,26 @@ def test_the_garbage_collector_waits_for_batches_and_comes_back():
     release.set()
     other.join()
     assert gc.isenabled()
+
+
+def test_months_are_counted_to_the_same_day_clamped_to_shorter_months():
+    from datetime import UTC, datetime, timedelta
+
+    from simplane.core.clock import add_months, month_started, months_bound, months_passed
+
+    jan31 = datetime(2027, 1, 31, 12, tzinfo=UTC)
+    assert add_months(jan31, 1) == datetime(2027, 2, 28, 12, tzinfo=UTC)
+    assert add_months(jan31, 2) == datetime(2027, 3, 31, 12, tzinfo=UTC)
+    assert month_started(jan31, jan31) == jan31
+    assert month_started(jan31, datetime(2027, 2, 28, 11, tzinfo=UTC)) == jan31
+    assert month_started(jan31, datetime(2027, 3, 15, tzinfo=UTC)) == add_months(jan31, 1)
+    assert month_started(jan31, datetime(2028, 1, 31, 12, tzinfo=UTC)) == add_months(jan31, 12)
+    nov30 = datetime(2026, 11, 30, 10, tzinfo=UTC)
+    feb28 = datetime(2027, 2, 28, 10, tzinfo=UTC)  # 90 days on
+    assert not months_passed(nov30, 3, feb28 - timedelta(seconds=1))
+    assert months_passed(nov30, 3, feb28)
+    # The SQL bound lets through every moment three months have passed since.
+    for day in range(365):
+        since = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=day)
+        now = add_months(since, 3)
+        assert months_passed(since, 3, now) and since <= months_bound(now, 3)

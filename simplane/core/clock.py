@@ -37,6 +37,18 @@ def month_started(anchor: datetime, when: datetime) -> datetime:
     return start if start <= when else add_months(anchor, months - 1)
 
 
+def months_passed(since: datetime, months: int, now: datetime) -> bool:
+    """Whether `months` months (to the same day, as `add_months` counts them) have passed since
+    `since` by `now`. To find such moments in SQL, look at or before `months_bound` first."""
+    return add_months(utc(since), months) <= now
+
+
+def months_bound(now: datetime, months: int) -> datetime:
+    """Every moment that `months` months have passed since by `now` is at or before this
+    (no month is shorter than 28 days)."""
+    return now - timedelta(days=28 * months)
+
+
 class Clock:
     """Real time, in whole seconds UTC."""
 

@@ -8,13 +8,15 @@ from datetime import datetime
 
 from simplane.core.clock import add_months
 
+READY_MONTHS = 3  # the longest a SIM stays ready: then it becomes active
+
 
 def periods(date_ready: datetime | None, date_activated: datetime | None,
             now: datetime) -> list[tuple[str, datetime, datetime]]:
     """(period_type, start, end) of every period so far, the one under way last."""
     found = []
     if date_ready is not None:
-        end = add_months(date_ready, 3)
+        end = add_months(date_ready, READY_MONTHS)
         if date_activated is not None:
             end = min(end, date_activated)
         found.append(("ready", date_ready, end))

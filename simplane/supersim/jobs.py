@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Select, func, or_, select
 
 from simplane.core import callbacks
+from simplane.core.clock import months_bound, months_passed
 from simplane.network.models import SimState
-from simplane.supersim import devices, service, udp
+from simplane.supersim import billing, devices, service, udp
 from simplane.supersim.inventory import add_sims, generated_rows
 from simplane.supersim.models import (EsimProfile, IpCommand, SettingsUpdate, Sim, SmsCommand,
                                       UsageHour)
@@ -54,15 +55,21 @@ def activate_ready_sims(runtime: Runtime) -> bool:
     sms = (select(func.count()).select_from(SmsCommand)
            .where(SmsCommand.account_sid == Sim.account_sid, SmsCommand.sim_sid == Sim.sid,
                   SmsCommand.status != "failed").scalar_subquery())  # to or from the SIM
-    due_stmt = select(Sim.pk).where(Sim.status == "ready", or_(
-        Sim.date_ready <= now - service.READY_FOR, data >= service.READY_DATA_BYTES,
-        sms >= service.READY_SMS_COMMANDS)).limit(BATCH)
+    used_stmt = select(Sim.pk).where(Sim.status == "ready", or_(
+        data >= service.READY_DATA_BYTES, sms >= service.READY_SMS_COMMANDS)).limit(BATCH)
+    # The oldest first: once one is not due, no later one is.
+    old_stmt = (select(Sim.pk, Sim.date_ready)
+                .where(Sim.status == "ready",
+                       Sim.date_ready <= months_bound(now, billing.READY_MONTHS))
+                .order_by(Sim.date_ready).limit(BATCH))
     with runtime.db.read() as db:
-        due = list(db.scalars(due_stmt))
+        due = set(db.scalars(used_stmt))
+        due.update(pk for pk, date_ready in db.execute(old_stmt)
+                   if months_passed(date_ready, billing.READY_MONTHS, now))
     if not due:
         return False
     with runtime.db.write() as db:
-        for sim in db.scalars(select(Sim).where(Sim.pk.in_(due), Sim.status == "ready")
+        for sim in db.scalars(select(Sim).where(Sim.pk.in_(sorted(due)), Sim.status == "ready")
                               .with_for_update(skip_locked=True)):
             service.change_status(db, runtime, sim, "active")
     return True

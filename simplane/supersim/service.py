@@ -34,7 +34,6 @@ DEFAULT_DATA_LIMIT_MB = 1000
 # whichever first.
 READY_DATA_BYTES = 250 * 1000
 READY_SMS_COMMANDS = 5
-READY_FOR = timedelta(days=90)
 
 # Status changes a caller may ask for. `new` is never re-entered; `ready` only from `new`.
 TRANSITIONS: dict[str, set[str]] = {

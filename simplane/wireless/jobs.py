@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Select, or_, select, update
 
+from simplane.core.clock import months_bound, months_passed
 from simplane.wireless import gateway as gw
 from simplane.wireless import service
 from simplane.network.models import SimState
@@ -66,23 +67,32 @@ def finish_resets(runtime: Runtime) -> bool:
 
 
 def status_timers(runtime: Runtime) -> bool:
-    """ready → active after 3 months or 250 KB of data; deactivated → canceled after 72 hours."""
+    """ready → active after 3 months or 250 KB of data; deactivated → canceled after 72 hours.
+    One read finds the SIMs that are due; the write lock is taken only when there are some."""
     now = runtime.clock.now()
     used = SimState.used_home + SimState.used_national + SimState.used_international
     ready_used = select(SimState.sim_sid).where(used >= service.READY_DATA_ALLOWANCE)
-    due = (
-        ("active", (Sim.status == "ready")
-         & ((Sim.date_status_changed <= now - service.READY_TO_ACTIVE_AFTER)
-            | Sim.sid.in_(ready_used))),
-        ("canceled", (Sim.status == "deactivated")
-         & (Sim.date_status_changed <= now - service.DEACTIVATED_TO_CANCELED_AFTER)),
-    )
-    if not any(_any(runtime, select(Sim.pk).where(where)) for _final, where in due):
+    # The longest ready first: once one is not due, no later one is.
+    ready_old = (select(Sim.pk, Sim.date_status_changed)
+                 .where(Sim.status == "ready", Sim.date_status_changed <= months_bound(
+                     now, service.READY_MONTHS))
+                 .order_by(Sim.date_status_changed).limit(BATCH))
+    with runtime.db.read() as db:
+        due = {pk: "active" for pk in db.scalars(select(Sim.pk).where(
+            Sim.status == "ready", Sim.sid.in_(ready_used)).limit(BATCH))}
+        due.update((pk, "active") for pk, since in db.execute(ready_old)
+                   if months_passed(since, service.READY_MONTHS, now))
+        due.update((pk, "canceled") for pk in db.scalars(select(Sim.pk).where(
+            Sim.status == "deactivated",
+            Sim.date_status_changed <= now - service.DEACTIVATED_TO_CANCELED_AFTER)
+            .limit(BATCH)))
+    if not due:
         return False
     busy = False
     with runtime.db.write() as db:
-        for final, where in due:
-            for sim in db.scalars(select(Sim).where(where).limit(BATCH)):
+        for sim in db.scalars(select(Sim).where(Sim.pk.in_(sorted(due)))):
+            final = due[sim.pk]
+            if sim.status == ("ready" if final == "active" else "deactivated"):  # still due
                 service.change_status(db, runtime, sim, final, sim.status_callback_url,
                                       sim.status_callback_method)
                 busy = True

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from simplane.core.runtime import Runtime
 
 MAX_LIMIT_MB = 2_000_000  # "up to 2TB"
-READY_TO_ACTIVE_AFTER = timedelta(days=90)
+READY_MONTHS = 3  # the longest a SIM stays ready: then it becomes active
 READY_DATA_ALLOWANCE = 250_000  # bytes a ready SIM may use before it becomes active
 DEACTIVATED_TO_CANCELED_AFTER = timedelta(hours=72)
 

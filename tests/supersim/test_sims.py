@@ -9,6 +9,7 @@ import pytest
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.request_validator import RequestValidator
 
+from simplane.core.clock import add_months
 from simplane.supersim import access, usage
 from tests.supersim.conftest import ATT, stock
 
@@ -144,16 +145,18 @@ def test_ready_sim_becomes_active_after_250kb(server, twilio, fleet, registered)
 def test_ready_sim_becomes_active_after_three_months(server, twilio, fleet, registered):
     sims = twilio.supersim.v1.sims
     sims(registered.sid).update(fleet=fleet.sid, status="ready")
+    ready = server.clock.now()
     server.drain()
-    server.clock.advance(timedelta(days=89))
+    server.clock.set(add_months(ready, 3) - timedelta(seconds=1))
     server.drain()
     assert sims(registered.sid).fetch().status == "ready"
-    server.clock.advance(timedelta(days=1))
+    server.clock.advance(timedelta(seconds=1))  # to the same day and time 3 months on
     server.drain()
     assert sims(registered.sid).fetch().status == "active"
     periods = sims(registered.sid).billing_periods.list()
     assert [p.period_type for p in periods] == ["ready", "active"]
-    assert periods[0].end_time == periods[1].start_time
+    assert (periods[0].start_time, periods[0].end_time, periods[1].start_time) == (
+        ready, add_months(ready, 3), add_months(ready, 3))
 
 
 def test_billing_periods_are_monthly_from_activation(server, twilio, active_sim):

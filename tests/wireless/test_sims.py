@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 import pytest
 from twilio.base.exceptions import TwilioRestException
 
 from simplane.core import spec
+from simplane.core.clock import add_months
 
 SIM_FIELDS = spec.resource_fields("wireless", "wireless.v1.sim")
 
@@ -221,7 +224,11 @@ def test_status_callbacks_for_two_stage_changes(server, account, receiver):
     validator = RequestValidator(account.token)
     assert validator.validate(first.url, {k: v[0] for k, v in first.form.items()},
                               first.headers["X-Twilio-Signature"])
-    server.clock.advance(91 * 86400)  # ready turns active after three months
+    ready = server.clock.now()
+    server.clock.set(add_months(ready, 3) - timedelta(seconds=1))
+    server.drain()
+    assert sim.fetch().status == "ready" and receiver.requests.empty()
+    server.clock.advance(1)  # ready turns active three months on, to the second
     server.drain()
     second = receiver.get()
     assert second.value("SimStatus") == "active" and sim.fetch().status == "active"
