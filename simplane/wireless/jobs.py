@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Select, or_, select, update
+from sqlalchemy import Select, func, or_, select, update
 
 from simplane.core.clock import months_bound, months_passed
 from simplane.wireless import gateway as gw
 from simplane.wireless import service
-from simplane.network.models import SimState
+from simplane.network.models import SimState, SimUsageHour
 from simplane.wireless.models import Command, RatePlan, Sim
 
 if TYPE_CHECKING:
@@ -70,8 +70,8 @@ def status_timers(runtime: Runtime) -> bool:
     """ready → active after 3 months or 250 KB of data; deactivated → canceled after 72 hours.
     One read finds the SIMs that are due; the write lock is taken only when there are some."""
     now = runtime.clock.now()
-    used = SimState.used_home + SimState.used_national + SimState.used_international
-    ready_used = select(SimState.sim_sid).where(used >= service.READY_DATA_ALLOWANCE)
+    used = (select(func.coalesce(func.sum(SimUsageHour.upload + SimUsageHour.download), 0))
+            .where(SimUsageHour.sim_sid == Sim.sid).scalar_subquery())  # all while ready
     # The longest ready first: once one is not due, no later one is.
     ready_old = (select(Sim.pk, Sim.date_status_changed)
                  .where(Sim.status == "ready", Sim.date_status_changed <= months_bound(
@@ -79,7 +79,7 @@ def status_timers(runtime: Runtime) -> bool:
                  .order_by(Sim.date_status_changed).limit(BATCH))
     with runtime.db.read() as db:
         due = {pk: "active" for pk in db.scalars(select(Sim.pk).where(
-            Sim.status == "ready", Sim.sid.in_(ready_used)).limit(BATCH))}
+            Sim.status == "ready", used >= service.READY_DATA_ALLOWANCE).limit(BATCH))}
         due.update((pk, "active") for pk, since in db.execute(ready_old)
                    if months_passed(since, service.READY_MONTHS, now))
         due.update((pk, "canceled") for pk in db.scalars(select(Sim.pk).where(

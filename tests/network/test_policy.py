@@ -184,7 +184,12 @@ def test_a_ready_sim_turns_active_after_250_kb(server, account):
                             ev(server, imsi, "session.updated", 60, 50_000, 150_000)])
     server.drain()
     assert account.client.wireless.v1.sims(sid).fetch().status == "ready"
-    ingest(server.runtime, [ev(server, imsi, "session.updated", 120, 60_000, 200_000)])
+    # The rest in the next calendar month: the allowance is for the whole time it is ready.
+    now = server.clock.now()
+    next_month = (now.replace(day=1, hour=0, minute=0, second=0) + timedelta(days=32)).replace(
+        day=1)
+    ingest(server.runtime, [ev(server, imsi, "session.updated",
+                               (next_month - now).total_seconds(), 60_000, 200_000)])
     server.drain()
     assert account.client.wireless.v1.sims(sid).fetch().status == "active"
 
