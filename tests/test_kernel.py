@@ -191,3 +191,29 @@ def test_months_are_counted_to_the_same_day_clamped_to_shorter_months():
         since = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=day)
         now = add_months(since, 3)
         assert months_passed(since, 3, now) and since <= months_bound(now, 3)
+
+
+def test_callback_urls_the_sender_could_not_use_are_refused(server, account):
+    [sid] = server.provision(account.sid, 1)
+    sim = account.client.wireless.v1.sims(sid)
+    for url in ("\x19http://example.com/cb", "http://example.com/a b", "http://example.com/\t"):
+        with pytest.raises(TwilioRestException) as exc:
+            sim.update(commands_callback_url=url)
+        assert exc.value.status == 400 and "CommandsCallbackUrl" in exc.value.msg, url
+    assert sim.fetch().commands_callback_url is None
+
+
+def test_a_callback_that_cannot_be_sent_holds_up_no_other(server, account, receiver):
+    from simplane.core import callbacks
+    from simplane.core.models import Callback
+
+    with server.runtime.db.write() as db:  # a URL stored before URLs were checked
+        callbacks.enqueue(db, server.runtime, account.sid, "\x19http://example.com/cb", "POST",
+                          {"n": "1"})
+        callbacks.enqueue(db, server.runtime, account.sid, receiver.url, "POST", {"n": "2"})
+    server.drain()
+    assert receiver.get().form["n"] == ["2"]
+    with server.runtime.db.read() as db:
+        bad = db.query(Callback).filter_by(account_sid=account.sid, url="\x19http://example.com/cb"
+                                           ).one()
+    assert (bad.status, bad.attempts, bad.last_status_code) == ("pending", 1, None)

@@ -52,7 +52,11 @@ def send_due(runtime: Runtime) -> bool:
             select(Account.sid, Account.auth_token_sealed)
             .where(Account.sid.in_({c.account_sid for c in due})))}
     for cb in due:
-        code = _deliver(runtime, cb, tokens.get(cb.account_sid))
+        try:
+            code = _deliver(runtime, cb, tokens.get(cb.account_sid))
+        except Exception:  # one callback must never hold up the ones behind it
+            log.exception("callback failed", extra={"fields": {"callback": cb.pk}})
+            code = None
         ok = code is not None and 200 <= code < 300
         attempts = cb.attempts + 1
         values: dict = {"attempts": attempts, "last_status_code": code}
@@ -94,7 +98,7 @@ def send_signed(runtime: Runtime, token: str, url: str, params: dict[str, str],
             return runtime.http.get(url, headers=headers)
         headers["X-Twilio-Signature"] = sign_form(token, url, params)
         return runtime.http.post(url, data=params, headers=headers)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:  # a URL stored before it was checked
         log.info("callback failed", extra={"fields": {"host": urlsplit(url).hostname,
                                                       "error": type(exc).__name__}})
         return None

@@ -14,6 +14,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
+
 from simplane.core.errors import bad_request
 from simplane.core.spec import Param
 
@@ -88,11 +90,15 @@ def _scalar(param: Param, schema: dict[str, Any], raw: str) -> Any:
 
 
 def check_url(name: str, raw: str) -> str:
+    """An absolute http(s) URL that the HTTP client sending callbacks takes as it is: no
+    whitespace or control characters (which urlsplit would quietly strip)."""
     try:
         parts = urlsplit(raw)
         ok = parts.scheme in ("http", "https") and bool(parts.hostname)
         parts.port  # noqa: B018 - raises on a bad port
-    except ValueError:
+        ok = ok and raw.isprintable() and not any(c.isspace() for c in raw)
+        httpx.URL(raw)
+    except (ValueError, httpx.InvalidURL):
         ok = False
     if not ok:
         raise bad_request(f"Invalid {name}: {raw!r} is not an absolute http(s) URL")
