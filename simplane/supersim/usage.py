@@ -78,8 +78,9 @@ def periods(start: datetime, end: datetime, granularity: str) -> list[tuple[date
         cursor = cursor.replace(hour=0)
     found = []
     while cursor < end:
-        found.append((max(cursor, start), min(cursor + step, end)))
-        cursor += step
+        bound = end if end - cursor <= step else cursor + step  # never past `end`: no overflow
+        found.append((max(cursor, start), bound))
+        cursor = bound
     return found
 
 

@@ -399,7 +399,13 @@ MAX_WINDOW = timedelta(days=548)  # 18 months
 def list_usage_records(ctx: Ctx) -> dict:
     p = ctx.params
     end = p.get("EndTime") or ctx.now()
-    start = p.get("StartTime") or billing.add_months(end, -1)
+    start = p.get("StartTime")
+    if start is None:
+        try:
+            start = billing.add_months(end, -1)
+        except ValueError:  # no month before it
+            raise bad_request("Invalid EndTime: too early for the default StartTime, a month "
+                              "before it") from None
     if start >= end:
         raise bad_request("Invalid StartTime: must be before EndTime")
     if end - start > MAX_WINDOW:

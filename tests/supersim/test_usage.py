@@ -115,3 +115,14 @@ def test_data_used_reads_the_rollups(server, traffic):
     with server.runtime.db.read() as db:
         assert usage.data_used(db, sim.sid, day) == 3320
         assert usage.data_used(db, sim.sid, day + timedelta(hours=2, minutes=30)) == 2200
+
+
+def test_windows_at_the_ends_of_time_are_answered(twilio):
+    records = twilio.supersim.v1.usage_records
+    last = datetime(9999, 12, 31, 23, 59, 59)
+    for granularity in ("hour", "day"):
+        [newest] = records.list(end_time=last, granularity=granularity, limit=1)
+        assert newest.period["end_time"] == iso(last) and newest.data_total == 0
+    with pytest.raises(TwilioException) as exc:  # no month before it for the default StartTime
+        records.list(end_time=datetime(1, 1, 15))
+    assert exc.value.args[1].status_code == 400 and "EndTime" in exc.value.args[1].text
