@@ -349,7 +349,12 @@ def _participant_spec(raw: Any) -> dict[str, Any]:
     spec = {names.get(str(k).lower().replace("_", ""), k): v for k, v in raw.items()}
     if not spec.get("Identifier"):
         raise bad_request("Invalid Participants: each needs an Identifier", E.INVALID_VALUE)
-    return {k: str(v) for k, v in spec.items() if v is not None}
+    for name in names.values():
+        value = spec.get(name)
+        if value is not None and (not isinstance(value, str) or "\x00" in value):
+            raise invalid(f"Invalid Participants: {name} must be a string (without NUL "
+                          "characters)")
+    return {k: v for k, v in spec.items() if v is not None}
 
 
 def update_session(db: Session, runtime: Runtime, service: ProxyService, session: ProxySession,

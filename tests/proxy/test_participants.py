@@ -303,3 +303,17 @@ def test_new_identifiers_get_the_least_used_number(account):
     assert sorted(picked) == sorted([a.sid, a.sid, b.sid, b.sid])
     assert svc.phone_numbers(a.sid).fetch().in_use == svc.phone_numbers(b.sid).fetch().in_use == 2
     assert [x.in_use for x in svc.phone_numbers.list()] == [2, 2]
+
+
+def test_participants_json_values_must_be_strings_without_nul(account):
+    """Participants of a new Session arrive as JSON, past the form's own checks: a value that
+    is not a string, or holds a NUL, is refused naming it, and no Session is left behind."""
+    svc, _ = _service(account, "+14155550100")
+    for bad in ({"Identifier": ["+14155550111"]}, {"Identifier": "messenger:a\x00b"},
+                {"Identifier": "+14155550111", "FriendlyName": "a\x00b"},
+                {"Identifier": "+14155550111", "ProxyIdentifier": "+1415\x005550100"},
+                {"Identifier": "+14155550111", "FriendlyName": {"first": "Ann"}}):
+        with raises(80601, 400) as failure:
+            svc.sessions.create(participants=[bad])
+        assert "Participants" in failure.error.msg
+    assert svc.sessions.list() == []
