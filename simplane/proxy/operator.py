@@ -24,8 +24,17 @@ from simplane.proxy import carrier, inbound
 MAX_BODY = 1600
 
 
+def _no_nul(values: dict[str, str]) -> dict[str, str]:
+    """The values, unless one holds a NUL character: a client mistake, which PostgreSQL could
+    neither store nor compare."""
+    for name, value in values.items():
+        if "\x00" in value:
+            raise bad_request(f"Invalid {name}: contains a NUL character")
+    return values
+
+
 def _form(ctx: Ctx, *required: str) -> dict[str, str]:
-    form = {k: v[-1] for k, v in ctx.params.raw.items()}
+    form = _no_nul({k: v[-1] for k, v in ctx.params.raw.items()})
     for name in required:
         if not form.get(name):
             raise bad_request(f"Missing required parameter {name} in the post body")
@@ -74,7 +83,7 @@ def call_status(ctx: Ctx) -> dict:
 
 def outbox(ctx: Ctx) -> dict:
     ctx.require_admin()
-    query = dict(ctx.query_pairs)
+    query = _no_nul(dict(ctx.query_pairs))
     try:
         size = int(query.get("PageSize", "50"))
     except ValueError:

@@ -86,3 +86,18 @@ def test_callbacks_and_interaction_share_the_sid_made_up_for_the_carrier(server,
     assert receiver.get().value("CallSid") == call["inbound_resource_sid"]
     assert session.interactions(call["interaction_sid"]).fetch().inbound_resource_sid == \
         call["inbound_resource_sid"]
+
+
+def test_a_nul_character_is_refused_not_stored(server, account, admin):
+    session, (alice, _) = _setup(account)
+    for field in ("From", "Body"):
+        data = {"From": alice.identifier, "To": alice.proxy_identifier, "Body": "hi"}
+        data[field] += "\x00"
+        response = httpx.post(f"{server.base_url}/proxy/operator/Messages", data=data,
+                              auth=(account.sid, account.token))
+        assert response.status_code == 400, response.text
+        assert field in response.json()["message"]
+    response = httpx.get(f"{server.base_url}/proxy/operator/Outbox", params={"To": "+1\x00"},
+                         auth=(admin.sid, admin.token))
+    assert response.status_code == 400 and "To" in response.json()["message"]
+    assert session.interactions.list() == []
