@@ -59,9 +59,14 @@ def test_profile_needs_an_eid_or_a_matching_id(server, twilio):
     with pytest.raises(TwilioRestException) as exc:
         profiles.create()
     assert exc.value.status == 400 and "Eid" in exc.value.msg
-    with pytest.raises(TwilioRestException) as exc:
-        profiles.create(eid="1234")
-    assert exc.value.status == 400 and "Eid" in exc.value.msg
+    for eid in ("1234", "\u0663" * 32):  # 32 digits, but Arabic-Indic ones
+        with pytest.raises(TwilioRestException) as exc:
+            profiles.create(eid=eid)
+        assert exc.value.status == 400 and "Eid" in exc.value.msg
+    for url in ("not a url", "ftp://example.com/esim"):  # a CallbackUrl no callback can reach
+        with pytest.raises(TwilioRestException) as exc:
+            profiles.create(eid=EID, callback_url=url)
+        assert exc.value.status == 400 and "CallbackUrl" in exc.value.msg
     assert profiles.list() == []
     stranger = server.new_account().client.supersim.v1
     mine = profiles.create(eid=EID)
