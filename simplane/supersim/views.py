@@ -421,7 +421,7 @@ def list_usage_records(ctx: Ctx) -> dict:
         filters["network"] = service.catalogue_network(p["Network"]).sid
     if "IsoCountry" in p:
         country = p["IsoCountry"].upper()
-        if len(country) != 2 or not country.isalpha():
+        if len(country) != 2 or not (country.isascii() and country.isalpha()):
             raise bad_request(f"Invalid IsoCountry: {p['IsoCountry']!r} is not an ISO 3166 "
                               "alpha-2 code")
         filters["isoCountry"] = country

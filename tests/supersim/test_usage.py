@@ -104,6 +104,7 @@ def test_bad_windows_and_filters(twilio, traffic):
     records = twilio.supersim.v1.usage_records
     for kwargs in (dict(start_time=day, end_time=day), dict(sim="nope"),
                    dict(network="HW" + "0" * 32), dict(iso_country="USA"),
+                   dict(iso_country="ß"), dict(iso_country="ÄÖ"),  # "ß".upper() is "SS"
                    dict(start_time=day - timedelta(days=600), end_time=day)):
         with pytest.raises(TwilioException) as exc:
             records.list(**kwargs)
