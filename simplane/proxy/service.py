@@ -53,6 +53,8 @@ def _unique_name(name: str, what: str) -> str:
         raise invalid(f"Invalid UniqueName: {name!r} looks like a SID")
     if len(name) > MAX_UNIQUE_NAME:
         raise invalid(f"Invalid UniqueName: longer than {MAX_UNIQUE_NAME} characters")
+    if "\x00" in name:  # an out-of-session callback's uniqueName; forms are checked before
+        raise invalid("Invalid UniqueName: contains a NUL character")
     return name
 
 

@@ -95,4 +95,9 @@ def test_failed_or_unusable_answers(server, account, receiver):
         {"participantIdentifier": AGENT, "participantProxyIdentifier": "+14155559999"}))]
     r = carrier_post(server, account, "Messages", From=CUSTOMER, To=POOL, Body="hi")
     assert r.status_code == 400 and r.json()["code"] == 80402
+    for bad in ({"uniqueName": "a\x00b"}, {"participantFriendlyName": "a\x00b"}):
+        receiver.answers = [(200, "application/json",
+                             json.dumps({"participantIdentifier": AGENT, **bad}))]
+        r = carrier_post(server, account, "Messages", From=CUSTOMER, To=POOL, Body="hi")
+        assert r.status_code == 400 and r.json()["code"] == 80601, r.text
     assert svc.sessions.list() == []  # nothing half-made
