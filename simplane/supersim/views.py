@@ -420,11 +420,11 @@ def list_usage_records(ctx: Ctx) -> dict:
     if "Network" in p:
         filters["network"] = service.catalogue_network(p["Network"]).sid
     if "IsoCountry" in p:
-        country = p["IsoCountry"].upper()
+        country = p["IsoCountry"]
         if len(country) != 2 or not (country.isascii() and country.isalpha()):
             raise bad_request(f"Invalid IsoCountry: {p['IsoCountry']!r} is not an ISO 3166 "
                               "alpha-2 code")
-        filters["isoCountry"] = country
+        filters["isoCountry"] = country.upper()
     granularity = p.get("Granularity", "all")
     found = usage_mod.records(ctx.db, ctx.account_sid, start, end, granularity, p.get("Group"),
                               filters)
