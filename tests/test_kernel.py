@@ -217,3 +217,16 @@ def test_a_callback_that_cannot_be_sent_holds_up_no_other(server, account, recei
         bad = db.query(Callback).filter_by(account_sid=account.sid, url="\x19http://example.com/cb"
                                            ).one()
     assert (bad.status, bad.attempts, bad.last_status_code) == ("pending", 1, None)
+
+
+def test_page_tokens_and_dates_out_of_range_are_400(server, account):
+    auth = (account.sid, account.token)
+    r = httpx.get(f"{server.base_url}/wireless/v1/Sims", auth=auth,
+                  params={"PageToken": "PA9999999999999999999"})
+    assert r.status_code == 400 and r.json()["code"] == 21481, r.text
+    r = httpx.get(f"{server.base_url}/wireless/v1/Sims", auth=auth,
+                  params={"PageToken": "PA9223372036854775807"})  # the largest key there is
+    assert r.status_code == 200 and r.json()["sims"] == []
+    r = httpx.get(f"{server.base_url}/wireless/v1/UsageRecords", auth=auth,
+                  params={"End": "0001-01-01T00:00:00+01:00"})
+    assert r.status_code == 400 and "End" in r.json()["message"], r.text

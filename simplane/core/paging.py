@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from sqlalchemy import Select
 
 from simplane.core.errors import TwilioError, bad_request
+from simplane.core.params import INT64
 
 if TYPE_CHECKING:
     from simplane.core.api import Ctx
@@ -68,7 +69,7 @@ def paginate(
     backwards = False
     if token:
         match = _TOKEN.match(token)
-        if not match:
+        if not match or int(match.group(2)) >= INT64:  # no key is past a 64-bit integer
             raise TwilioError(400, 21481, f"Invalid PageToken: {token!r}")
         backwards, bound = match.group(1) == "B", int(match.group(2))
         after = backwards == descending  # towards smaller keys when going back on an ascending list

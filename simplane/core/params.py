@@ -34,7 +34,10 @@ def parse_datetime(name: str, raw: str) -> datetime:
         raise bad_request(f"Invalid {name}: {raw!r} is not an ISO 8601 date-time") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError:  # an offset that takes it past year 1 or 9999
+        raise bad_request(f"Invalid {name}: {raw!r} is out of range") from None
 
 
 def _scalar(param: Param, schema: dict[str, Any], raw: str) -> Any:
