@@ -21,6 +21,9 @@ from simplane.events.models import EventSink, EventSubscribedEvent, EventSubscri
 
 MAX_DESCRIPTION = 255
 SINK_STATUSES = ("initialized", "validating", "active", "failed")
+# Webhook sinks are active from the start; the others wait for Test and Validate (Twilio's Sink
+# Validate docs: Kinesis sinks are `initialized` by default, webhook sinks `active`).
+ACTIVE_ON_CREATION = ("webhook",)
 
 
 def description(value: str) -> str:
@@ -51,7 +54,8 @@ def create_sink(db: Session, box: SecretBox, account_sid: str, params: Params,
     txid, pk = outbox.position(db)  # a sink receives what is published from now on
     sink = EventSink(
         sid=new_sid("DG"), account_sid=account_sid, description=description(params["Description"]),
-        sink_type=params["SinkType"], status="initialized",
+        sink_type=params["SinkType"],
+        status="active" if params["SinkType"] in ACTIVE_ON_CREATION else "initialized",
         sink_configuration_sealed=box.seal(orjson.dumps(config).decode()),
         test_pending=False, cursor_txid=txid, cursor_pk=pk, attempts=0, next_attempt_at=now,
         date_created=now, date_updated=now)

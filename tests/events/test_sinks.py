@@ -12,27 +12,37 @@ from tests.events.conftest import (
 from tests.support import raises
 
 
-def test_create_webhook_sink_starts_initialized(events, account, receiver):  # type: ignore[no-untyped-def]
+def test_create_webhook_sink_starts_active(events, account, receiver):  # type: ignore[no-untyped-def]
     sink = webhook_sink(account, receiver.url)
     assert sink.sid.startswith("DG") and len(sink.sid) == 34
-    assert sink.status == "initialized"
+    assert sink.status == "active"  # as Twilio's: no Test and Validate needed before subscribing
     assert sink.sink_type == "webhook"
     assert sink.sink_configuration == {"destination": receiver.url, "method": "POST",
                                        "batch_events": True}
     assert sink.description == "fleet events"
     assert sink.links == {"sink_test": sink.url + "/Test", "sink_validate": sink.url + "/Validate"}
     fetched = events.sinks(sink.sid).fetch()
-    assert fetched.status == "initialized" and fetched.date_created == sink.date_created
+    assert fetched.status == "active" and fetched.date_created == sink.date_created
+    subscription = subscribe(account, sink, [
+        "com.twilio.iot.supersim.connection.attachment.accepted"])
+    assert subscription.sink_sid == sink.sid
+
+
+KINESIS = {"arn": "arn:aws:kinesis:us-east-1:111111111111:stream/test",
+           "role_arn": "arn:aws:iam::111111111111:role/Role", "external_id": "1234567890"}
+
+
+def kinesis_sink(events):  # type: ignore[no-untyped-def]
+    return events.sinks.create(description="k", sink_type="kinesis", sink_configuration=KINESIS)
 
 
 def test_kinesis_and_segment_sinks(events):  # type: ignore[no-untyped-def]
-    config = {"arn": "arn:aws:kinesis:us-east-1:111111111111:stream/test",
-              "role_arn": "arn:aws:iam::111111111111:role/Role", "external_id": "1234567890"}
-    kinesis = events.sinks.create(description="k", sink_type="kinesis", sink_configuration=config)
-    assert kinesis.sink_configuration == config and kinesis.status == "initialized"
+    kinesis = kinesis_sink(events)
+    assert kinesis.sink_configuration == KINESIS and kinesis.status == "initialized"
     segment = events.sinks.create(description="s", sink_type="segment",
                                   sink_configuration={"write_key": "MY_WRITEKEY"})
     assert segment.sink_configuration == {"write_key": "MY_WRITEKEY"}
+    assert segment.status == "initialized"
 
 
 def test_configurations_are_not_stored_in_clear(events, server):  # type: ignore[no-untyped-def]
@@ -87,10 +97,10 @@ def test_bad_configuration_names_the_field(events, account):  # type: ignore[no-
     assert events.sinks.list() == []  # nothing half-created
 
 
-def test_test_then_validate_activates(events, account, server, receiver):  # type: ignore[no-untyped-def]
+def test_test_then_validate(events, account, server, receiver):  # type: ignore[no-untyped-def]
     sink = webhook_sink(account, receiver.url + "/hook")
     assert events.sinks(sink.sid).sink_test.create().result == "submitted"
-    assert events.sinks(sink.sid).fetch().status == "validating"
+    assert events.sinks(sink.sid).fetch().status == "active"  # a webhook sink stays active
     server.drain()
     request = receiver.get()
     [event] = deliveries(request)
@@ -99,7 +109,6 @@ def test_test_then_validate_activates(events, account, server, receiver):  # typ
     assert event["dataschema"] == "https://events-schemas.twilio.com/EventStreams.TestSink/1.json"
     with raises(20001, 400):
         events.sinks(sink.sid).sink_validate.create(test_id="b" * 36)
-    assert events.sinks(sink.sid).fetch().status == "validating"
     result = events.sinks(sink.sid).sink_validate.create(test_id=event["data"]["test_id"])
     assert result.result == "valid"
     assert events.sinks(sink.sid).fetch().status == "active"
@@ -124,7 +133,7 @@ def test_only_the_latest_test_id_validates(events, account, server, receiver):  
 
 
 def test_list_filters_update_delete(events, account, server, receiver):  # type: ignore[no-untyped-def]
-    a = webhook_sink(account, receiver.url + "/a")
+    a = kinesis_sink(events)
     b = webhook_sink(account, receiver.url + "/b")
     activate(account, server, receiver, b)
     subscribe(account, b, ["com.twilio.iot.supersim.connection.attachment.accepted"])

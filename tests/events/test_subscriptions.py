@@ -9,7 +9,6 @@ from tests.events.conftest import (
     CONNECTION,
     active_webhook,
     subscribe,
-    webhook_sink,
 )
 from tests.support import raises
 
@@ -63,7 +62,8 @@ def test_subscribed_events_create_update_delete(events, account, server, receive
 
 
 def test_bad_subscriptions_are_refused_whole(events, account, server, receiver):  # type: ignore[no-untyped-def]
-    inactive = webhook_sink(account, receiver.url)
+    inactive = events.sinks.create(description="k", sink_type="segment",
+                                   sink_configuration={"write_key": "MY_WRITEKEY"})
     with raises(20001, 400) as check:
         subscribe(account, inactive, [UPDATED])
     assert "SinkSid" in check.error.msg and "active" in check.error.msg
