@@ -230,3 +230,12 @@ def test_page_tokens_and_dates_out_of_range_are_400(server, account):
     r = httpx.get(f"{server.base_url}/wireless/v1/UsageRecords", auth=auth,
                   params={"End": "0001-01-01T00:00:00+01:00"})
     assert r.status_code == 400 and "End" in r.json()["message"], r.text
+
+
+def test_dates_are_written_with_four_digit_years():
+    from datetime import UTC, datetime
+
+    from simplane.core.clock import iso
+
+    assert iso(datetime(1, 2, 3, 4, 5, 6, tzinfo=UTC)) == "0001-02-03T04:05:06Z"
+    assert iso(datetime(2026, 11, 24, 0, 58, 1, 999, tzinfo=UTC)) == "2026-11-24T00:58:01Z"

@@ -18,7 +18,9 @@ def iso(dt: datetime | None) -> str | None:
     """Twilio's date format: ISO 8601 UTC, whole seconds, a literal Z."""
     if dt is None:
         return None
-    return utc(dt).strftime("%Y-%m-%dT%H:%M:%SZ")
+    dt = utc(dt)  # (strftime's %Y does not pad years before 1000)
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (dt.year, dt.month, dt.day, dt.hour, dt.minute,
+                                               dt.second)
 
 
 def add_months(when: datetime, months: int) -> datetime:
