@@ -324,3 +324,14 @@ def test_a_test_posted_while_the_previous_one_fails_past_the_retry_horizon_is_de
     assert events.sinks(sink.sid).fetch().status == "active"  # not failed
     events.sinks(sink.sid).sink_validate.create(test_id=second["data"]["test_id"])
     assert events.sinks(sink.sid).fetch().status == "active"
+
+
+def test_a_fragment_in_the_destination_is_not_signed(events, account, server, receiver):  # type: ignore[no-untyped-def]
+    """The signature covers the URL requested, and a fragment is never part of a request."""
+    sink = webhook_sink(account, receiver.url + "/events?team=iot#fleet")
+    events.sinks(sink.sid).sink_test.create()
+    server.drain()
+    request = receiver.get()
+    assert "#" not in request.url and "team=iot" in request.url
+    assert RequestValidator(account.token).validate(
+        request.url, request.body.decode(), request.headers["X-Twilio-Signature"])

@@ -41,7 +41,7 @@ def request(config: dict[str, Any], events: list[Outgoing], token: str
             ) -> tuple[str, str, bytes, dict[str, str]]:
     """method, URL, body and headers of one delivery."""
     body = orjson.dumps([e.event for e in events])
-    parts = urlsplit(config["destination"])
+    parts = urlsplit(config["destination"])._replace(fragment="")  # never requested, nor signed
     headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
                "Accept": "*/*"}
     if parts.username is not None:  # credentials in the URL become Basic auth, as Twilio does
