@@ -4,7 +4,7 @@ and to the SIM, per roaming class and serving country. UsageRecords read only th
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 from sqlalchemy.orm import Session
@@ -37,3 +37,20 @@ def add_usage(db: Session, usage: dict[tuple, list[int]], sql: BulkSql | None = 
 @lru_cache(maxsize=4096)
 def hour_of(when: datetime) -> datetime:
     return when.replace(minute=0, second=0, microsecond=0)
+
+
+def spans(start: datetime, end: datetime, step: timedelta | None) -> list[tuple[datetime, datetime]]:
+    """The usage records' periods of [start, end): cut at whole hours, or at midnights for a
+    step of a day, the first and last cut short to the window; the window whole without a
+    step. No bound goes past `end`, so none overflows at the end of the calendar."""
+    if step is None:
+        return [(start, end)]
+    cursor = hour_of(start)
+    if step >= timedelta(days=1):
+        cursor = cursor.replace(hour=0)
+    found = []
+    while cursor < end:
+        bound = end if end - cursor <= step else cursor + step
+        found.append((max(cursor, start), bound))
+        cursor = bound
+    return found

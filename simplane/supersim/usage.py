@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from simplane.core.bulk import BulkSql
-from simplane.network.rollups import hour_of
+from simplane.network.rollups import hour_of, spans as rollup_spans
 from simplane.supersim.models import UsageHour
 
 COUNTERS = ["data_upload", "data_download", "data_total"]
@@ -69,21 +69,6 @@ def data_used(db: Session, sim_sid: str, since: datetime) -> int:
                                 UsageHour.hour >= hour_of(since))) or 0)
 
 
-def periods(start: datetime, end: datetime, granularity: str) -> list[tuple[datetime, datetime]]:
-    if granularity == "all":
-        return [(start, end)]
-    step = STEPS[granularity]
-    cursor = hour_of(start)
-    if granularity == "day":
-        cursor = cursor.replace(hour=0)
-    found = []
-    while cursor < end:
-        bound = end if end - cursor <= step else cursor + step  # never past `end`: no overflow
-        found.append((max(cursor, start), bound))
-        cursor = bound
-    return found
-
-
 def records(db: Session, account_sid: str, start: datetime, end: datetime, granularity: str,
             group: str | None, filters: dict[str, str]) -> list[dict]:
     """Usage summed per period (newest first) and, with `group`, per value of that dimension.
@@ -96,7 +81,7 @@ def records(db: Session, account_sid: str, start: datetime, end: datetime, granu
             .group_by(UsageHour.hour, *([dim] if dim is not None else [])))
     for name, value in filters.items():
         stmt = stmt.where(getattr(UsageHour, GROUP_COLUMNS[name]) == value)
-    spans = periods(start, end, granularity)
+    spans = rollup_spans(start, end, STEPS.get(granularity))
     by_start = {span[0]: span for span in spans}
     totals: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])
     for row in db.execute(stmt):

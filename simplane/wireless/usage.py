@@ -15,6 +15,7 @@ from simplane.core.clock import iso
 from simplane.core.errors import TwilioError, bad_request
 from simplane.core.paging import envelope, page_size, paginate
 from simplane.network.models import AccountUsageHour, DataSession, SimUsageHour
+from simplane.network.rollups import spans
 from simplane.wireless import service
 from simplane.wireless.views import api
 
@@ -97,23 +98,9 @@ def _window(ctx: Ctx) -> tuple[datetime, datetime, str]:
     return start, end, granularity
 
 
-def _periods(start: datetime, end: datetime, granularity: str) -> list[tuple[datetime, datetime]]:
-    if granularity == "all":
-        return [(start, end)]
-    step = STEPS[granularity]
-    cursor = start.replace(minute=0, second=0, microsecond=0)
-    if granularity == "daily":
-        cursor = cursor.replace(hour=0)
-    periods = []
-    while cursor < end:
-        periods.append((max(cursor, start), min(cursor + step, end)))
-        cursor += step
-    return periods
-
-
 def _usage_records(ctx: Ctx, table, owner_column, owner: str, sim_sid: str | None) -> dict:  # type: ignore[no-untyped-def]
     start, end, granularity = _window(ctx)
-    periods = _periods(start, end, granularity)
+    periods = spans(start, end, STEPS.get(granularity))
     size = page_size(ctx)
     token = ctx.params.get("PageToken")
     if token:

@@ -152,6 +152,14 @@ def test_usage_windows_are_bounded(server, account, sim):
                   params={"Start": "0001-01-01T00:00:00Z", "Granularity": "hourly"},
                   auth=(account.sid, account.token))
     assert r.status_code == 400 and "Start" in r.json()["message"]
+    # At the end of the calendar: the last hour is cut short at End, not overflowing past it.
+    r = httpx.get(f"{server.base_url}/wireless/v1/Sims/{sid}/UsageRecords",
+                  params={"Start": "9999-12-31T20:00:00Z", "End": "9999-12-31T23:30:00Z",
+                          "Granularity": "hourly"}, auth=(account.sid, account.token))
+    assert r.status_code == 200, r.text
+    assert [u["period"]["end"] for u in r.json()["usage_records"]] == [
+        "9999-12-31T21:00:00Z", "9999-12-31T22:00:00Z", "9999-12-31T23:00:00Z",
+        "9999-12-31T23:30:00Z"]
 
 
 def usage_total(server, account, sid):
