@@ -239,3 +239,19 @@ def test_dates_are_written_with_four_digit_years():
 
     assert iso(datetime(1, 2, 3, 4, 5, 6, tzinfo=UTC)) == "0001-02-03T04:05:06Z"
     assert iso(datetime(2026, 11, 24, 0, 58, 1, 999, tzinfo=UTC)) == "2026-11-24T00:58:01Z"
+
+
+def test_json_nested_past_what_the_parser_follows_is_a_400(server, account):
+    deep = "[" * 100_000 + "]" * 100_000
+    r = httpx.post(f"{server.base_url}/events/v1/Sinks", auth=(account.sid, account.token),
+                   data={"Description": "deep", "SinkType": "webhook",
+                         "SinkConfiguration": deep})
+    assert r.status_code == 400 and "SinkConfiguration" in r.json()["message"], r.text
+    sink = account.client.events.v1.sinks.create(
+        description="d", sink_type="webhook",
+        sink_configuration={"destination": "http://127.0.0.1:9/events", "method": "POST",
+                            "batch_events": False})
+    r = httpx.post(f"{server.base_url}/events/v1/Subscriptions",
+                   auth=(account.sid, account.token),
+                   data={"Description": "deep", "SinkSid": sink.sid, "Types": deep})
+    assert r.status_code == 400 and "Types" in r.json()["message"], r.text

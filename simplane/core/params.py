@@ -68,7 +68,7 @@ def _scalar(param: Param, schema: dict[str, Any], raw: str) -> Any:
     if kind == "object" or (kind is None and "enum" not in schema):
         try:
             value = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # (nested past what the parser follows)
             if kind == "object":
                 raise bad_request(f"Invalid {name}: {raw!r} is not a JSON object") from None
             return raw

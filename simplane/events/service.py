@@ -109,7 +109,7 @@ def _parse_type(raw: Any) -> tuple[str, int | None]:
     if isinstance(raw, str):
         try:
             value = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             value = {"type": raw}  # a bare type name
     if not isinstance(value, dict) or not isinstance(value.get("type"), str):
         raise bad_request("Invalid Types: each element must be a JSON object with a \"type\" "
