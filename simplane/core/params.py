@@ -23,6 +23,15 @@ INT64 = 2**63
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
+def json_value(raw: str | bytes) -> Any:
+    """JSON from a client: ValueError when it is not JSON, or nested past what the parser
+    follows."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
 def parse_datetime(name: str, raw: str) -> datetime:
     value = raw.strip()
     try:
@@ -67,8 +76,8 @@ def _scalar(param: Param, schema: dict[str, Any], raw: str) -> Any:
             raise bad_request(f"Invalid {name}: {raw!r} is not a number") from None
     if kind == "object" or (kind is None and "enum" not in schema):
         try:
-            value = json.loads(raw)
-        except (ValueError, RecursionError):  # (nested past what the parser follows)
+            value = json_value(raw)
+        except ValueError:
             if kind == "object":
                 raise bad_request(f"Invalid {name}: {raw!r} is not a JSON object") from None
             return raw

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
 from typing import Any
@@ -13,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from simplane.core.errors import bad_request, conflict, not_found
 from simplane.core.lookups import get_by_sid
-from simplane.core.params import Params
+from simplane.core.params import Params, json_value
 from simplane.core.secrets import SecretBox
 from simplane.core.sids import new_sid
 from simplane.events import catalogue, outbox, sinks
@@ -108,8 +107,8 @@ def _parse_type(raw: Any) -> tuple[str, int | None]:
     value = raw
     if isinstance(raw, str):
         try:
-            value = json.loads(raw)
-        except (ValueError, RecursionError):
+            value = json_value(raw)
+        except ValueError:
             value = {"type": raw}  # a bare type name
     if not isinstance(value, dict) or not isinstance(value.get("type"), str):
         raise bad_request("Invalid Types: each element must be a JSON object with a \"type\" "

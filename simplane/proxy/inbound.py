@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session
 
 from simplane.core import callbacks
 from simplane.core.errors import TwilioError, bad_request, conflict, not_found
-from simplane.core.params import parse_datetime
+from simplane.core.params import json_value, parse_datetime
 from simplane.core.sids import looks_like_sid, new_sid
 from simplane.proxy import carrier, webhooks
 from simplane.proxy import errors as E
@@ -246,7 +246,7 @@ def _out_of_session(runtime: Runtime, token: str, service: ProxyService, account
 
 def _auto_create(runtime: Runtime, service: ProxyService, inbound: Inbound, text: str) -> Route:
     try:
-        spec = json.loads(text)
+        spec = json_value(text)
     except ValueError:
         spec = None
     if not isinstance(spec, dict) or not isinstance(spec.get("participantIdentifier"), str):

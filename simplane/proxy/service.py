@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from simplane.core.errors import TwilioError, bad_request, conflict, not_found
 from simplane.core.lookups import get_by_key_or_404
 from simplane.core.models import Account
+from simplane.core.params import json_value
 from simplane.core.sids import looks_like_sid, new_sid
 from simplane.proxy import carrier, geo, webhooks
 from simplane.proxy import errors as E
@@ -341,7 +342,7 @@ def create_session(db: Session, runtime: Runtime, service: ProxyService, params:
 def _participant_spec(raw: Any) -> dict[str, Any]:
     if isinstance(raw, str):
         try:
-            raw = json.loads(raw)
+            raw = json_value(raw)
         except ValueError:
             raise invalid(f"Invalid Participants: {raw!r} is not a JSON object") from None
     if not isinstance(raw, dict):

@@ -317,3 +317,14 @@ def test_participants_json_values_must_be_strings_without_nul(account):
             svc.sessions.create(participants=[bad])
         assert "Participants" in failure.error.msg
     assert svc.sessions.list() == []
+
+
+def test_participants_nested_past_what_the_parser_follows_are_a_400(server, account):
+    import httpx
+
+    service = account.client.proxy.v1.services.create(unique_name="deep")
+    deep = "[" * 100_000 + "]" * 100_000
+    r = httpx.post(f"{server.base_url}/proxy/v1/Services/{service.sid}/Sessions",
+                   auth=(account.sid, account.token), data={"Participants": deep})
+    assert r.status_code == 400 and "Participants" in r.json()["message"], r.text
+    assert service.sessions.list() == []
