@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 
 from simplane.core.api import Ctx
-from simplane.core.clock import iso
+from simplane.core.clock import add_months, iso
 from simplane.core.errors import TwilioError, bad_request
 from simplane.core.paging import envelope, page_size, paginate
 from simplane.network.models import AccountUsageHour, DataSession, SimUsageHour
@@ -20,10 +20,9 @@ from simplane.wireless import service
 from simplane.wireless.views import api
 
 SESSION_WINDOW = timedelta(days=30)
-DEFAULT_SPAN = timedelta(days=30)
 MAX_WINDOW = timedelta(days=548)  # 18 months: Twilio keeps usage that long (simplane prunes none)
 STEPS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1)}
-_TOKEN = re.compile(r"^PA(\d{1,12})$")
+_TOKEN = re.compile(r"^PA(-?\d{1,12})$")  # a period's start, in seconds (before 1970: negative)
 
 
 def data_session_json(ctx: Ctx, s: DataSession) -> dict:
@@ -89,7 +88,13 @@ def usage_record(start: datetime, end: datetime, usage: dict) -> dict:
 
 def _window(ctx: Ctx) -> tuple[datetime, datetime, str]:
     end = ctx.params.get("End") or ctx.now()
-    start = ctx.params.get("Start") or end - DEFAULT_SPAN
+    start = ctx.params.get("Start")
+    if start is None:  # "one month before the end parameter value"
+        try:
+            start = add_months(end, -1)
+        except ValueError:  # no month before it
+            raise bad_request("Invalid End: too early for the default Start, a month before it"
+                              ) from None
     if start >= end:
         raise bad_request("Invalid Start: must be before End")
     if end - start > MAX_WINDOW:
