@@ -41,10 +41,21 @@ TRANSITIONS: dict[str, set[str]] = {
 }
 NEEDS_RATE_PLAN = {"ready", "active"}
 CAN_TAKE_COMMANDS = {"ready", "active"}
+MAX_FRIENDLY_NAME = 255  # what the friendly_name columns hold
 
 
 def invalid(message: str) -> TwilioError:
     return bad_request(message, E.INVALID_VALUE)
+
+
+def friendly_name(params: Any, current: str | None = None) -> str | None:
+    """The FriendlyName given (else `current`), checked before anything is written."""
+    if "FriendlyName" not in params:
+        return current
+    name = params["FriendlyName"]
+    if len(name) > MAX_FRIENDLY_NAME:
+        raise invalid(f"Invalid FriendlyName: longer than {MAX_FRIENDLY_NAME} characters")
+    return name
 
 
 # --- lookups ---------------------------------------------------------------------------------
@@ -90,7 +101,7 @@ def create_rate_plan(db: Session, account_sid: str, params: Any, now: datetime) 
         sid=new_sid("WP"), account_sid=account_sid,
         unique_name=check_unique_name(db, RatePlan, account_sid, params.get("UniqueName", ""),
                                       code=E.INVALID_VALUE),
-        friendly_name=params.get("FriendlyName"),
+        friendly_name=friendly_name(params),
         data_enabled=params.get("DataEnabled", True), data_metering=metering,
         data_limit=data_limit, data_limit_strategy=params.get("DataLimitStrategy", "block"),
         messaging_enabled=params.get("MessagingEnabled", True),
@@ -107,11 +118,10 @@ def create_rate_plan(db: Session, account_sid: str, params: Any, now: datetime) 
 
 
 def update_rate_plan(db: Session, plan: RatePlan, params: Any, now: datetime) -> RatePlan:
+    plan.friendly_name = friendly_name(params, plan.friendly_name)
     if "UniqueName" in params:
         plan.unique_name = check_unique_name(db, RatePlan, plan.account_sid, params["UniqueName"],
                                              plan.pk, E.INVALID_VALUE)
-    if "FriendlyName" in params:
-        plan.friendly_name = params["FriendlyName"]
     plan.date_updated = now
     return plan
 
@@ -180,6 +190,7 @@ def update_sim(db: Session, runtime: Runtime, account_sid: str, sim: Sim, params
     else:
         new_account = None
 
+    friendly = friendly_name(params, sim.friendly_name)
     unique_name = sim.unique_name
     if "UniqueName" in params:
         unique_name = check_unique_name(db, Sim, new_account or sim.account_sid,
@@ -189,9 +200,7 @@ def update_sim(db: Session, runtime: Runtime, account_sid: str, sim: Sim, params
                                         code=E.INVALID_VALUE)
 
     # Every check passed: apply.
-    sim.unique_name = unique_name
-    if "FriendlyName" in params:
-        sim.friendly_name = params["FriendlyName"]
+    sim.unique_name, sim.friendly_name = unique_name, friendly
     for name, attr in SIM_URL_FIELDS.items():
         if name in params:
             setattr(sim, attr, params[name] or None)

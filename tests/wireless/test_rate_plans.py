@@ -88,3 +88,17 @@ def test_plans_of_other_accounts_are_invisible(server, account):
     with pytest.raises(TwilioRestException) as exc:
         account.client.wireless.v1.sims(sid).update(rate_plan=plan.sid)
     assert exc.value.code == 33108
+
+
+def test_friendly_name_too_long_is_a_400_and_writes_nothing(account):
+    plans = account.client.wireless.v1.rate_plans
+    with pytest.raises(TwilioRestException) as exc:
+        plans.create(unique_name="long", friendly_name="x" * 256)
+    assert (exc.value.status, exc.value.code) == (400, 33101) and "FriendlyName" in exc.value.msg
+    assert plans.list() == []
+    plan = plans.create(unique_name="short", friendly_name="é" * 255)
+    with pytest.raises(TwilioRestException) as exc:
+        plans(plan.sid).update(unique_name="renamed", friendly_name="x" * 256)
+    assert (exc.value.status, exc.value.code) == (400, 33101) and "FriendlyName" in exc.value.msg
+    assert (plans(plan.sid).fetch().unique_name, plans(plan.sid).fetch().friendly_name) == (
+        "short", "é" * 255)

@@ -240,3 +240,13 @@ def test_status_callbacks_for_two_stage_changes(server, account, receiver):
     server.drain()
     assert receiver.get().value("SimStatus") == "canceled"
     assert sim.fetch().status == "canceled"
+
+
+def test_friendly_name_too_long_is_a_400_and_writes_nothing(server, account):
+    [sid] = server.provision(account.sid, 1)
+    sim = account.client.wireless.v1.sims(sid)
+    with pytest.raises(TwilioRestException) as exc:
+        sim.update(friendly_name="x" * 256, unique_name="u")
+    assert (exc.value.status, exc.value.code) == (400, 33101) and "FriendlyName" in exc.value.msg
+    assert (sim.fetch().friendly_name, sim.fetch().unique_name) == (None, None)
+    assert sim.update(friendly_name="é" * 255).friendly_name == "é" * 255
