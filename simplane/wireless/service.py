@@ -154,11 +154,23 @@ def update_sim(db: Session, runtime: Runtime, account_sid: str, sim: Sim, params
     if status is not None and "ResetStatus" in params:
         raise bad_request("Status and ResetStatus cannot be updated together", E.CONFLICTING)
 
+    new_account = params.get("AccountSid")
+    if new_account is not None and new_account != sim.account_sid:
+        if sim.status != "new":
+            raise bad_request("Invalid AccountSid: only a SIM in status new can be moved",
+                              E.NOT_PERMITTED)
+        if new_account not in accounts_in_reach(db, account_sid):
+            raise bad_request(f"Invalid AccountSid: {new_account} is not this account or one of its "
+                              "subaccounts", E.NOT_PERMITTED)
+    else:
+        new_account = None
+
+    # A SIM's rate plan is one of its own account's: a moved SIM leaves its plan behind.
     plan_given = "RatePlan" in params
     plan = sim_plan = None
     if plan_given and params["RatePlan"] != "":
-        plan = rate_plan_param(db, account_sid, params["RatePlan"])
-    elif not plan_given and sim.rate_plan_pk is not None:
+        plan = rate_plan_param(db, new_account or account_sid, params["RatePlan"])
+    elif not plan_given and sim.rate_plan_pk is not None and new_account is None:
         sim_plan = sim.rate_plan_pk
     removing_plan = plan_given and params["RatePlan"] == ""
     target_status = status if status is not None and status != sim.status else None
@@ -178,17 +190,6 @@ def update_sim(db: Session, runtime: Runtime, account_sid: str, sim: Sim, params
                               E.INCOMPLETE)
     if "ResetStatus" in params and sim.status not in ("ready", "active"):
         raise bad_request(f"Invalid ResetStatus: a {sim.status} SIM cannot be reset", E.BAD_TRANSITION)
-
-    new_account = params.get("AccountSid")
-    if new_account is not None and new_account != sim.account_sid:
-        if sim.status != "new":
-            raise bad_request("Invalid AccountSid: only a SIM in status new can be moved",
-                              E.NOT_PERMITTED)
-        if new_account not in accounts_in_reach(db, account_sid):
-            raise bad_request(f"Invalid AccountSid: {new_account} is not this account or one of its "
-                              "subaccounts", E.NOT_PERMITTED)
-    else:
-        new_account = None
 
     friendly = friendly_name(params, sim.friendly_name)
     unique_name = sim.unique_name

@@ -250,3 +250,22 @@ def test_friendly_name_too_long_is_a_400_and_writes_nothing(server, account):
     assert (exc.value.status, exc.value.code) == (400, 33101) and "FriendlyName" in exc.value.msg
     assert (sim.fetch().friendly_name, sim.fetch().unique_name) == (None, None)
     assert sim.update(friendly_name="é" * 255).friendly_name == "é" * 255
+
+
+def test_a_moved_sim_takes_a_rate_plan_of_its_new_account(server, account):
+    sub = server.new_account(parent=account.sid)
+    account.client.wireless.v1.rate_plans.create(unique_name="parents")
+    own = sub.client.wireless.v1.rate_plans.create(unique_name="subs")
+    a, b, c = server.provision(account.sid, 3, rate_plan="parents")
+    sims = account.client.wireless.v1.sims
+    with pytest.raises(TwilioRestException) as exc:  # the parent's plan stays behind
+        sims(a).update(account_sid=sub.sid, status="ready")
+    assert exc.value.code == 33104
+    with pytest.raises(TwilioRestException) as exc:  # not a plan of the subaccount
+        sims(a).update(account_sid=sub.sid, rate_plan="parents")
+    assert exc.value.code == 33108 and "parents" in exc.value.msg
+    assert sims(a).fetch().account_sid == account.sid
+    moved = sims(b).update(account_sid=sub.sid, rate_plan="subs", status="ready")
+    assert (moved.account_sid, moved.rate_plan_sid, moved.status) == (sub.sid, own.sid, "ready")
+    assert sub.client.wireless.v1.rate_plans(moved.rate_plan_sid).fetch().sid == own.sid
+    assert sims(c).update(account_sid=sub.sid).rate_plan_sid is None
