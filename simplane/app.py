@@ -25,7 +25,7 @@ from simplane.core.runtime import Runtime
 
 log = logging.getLogger("simplane.app")
 
-_PRODUCT_HOST = re.compile(r"^(?P<product>[a-z]+)(\.[a-z0-9-]+)*\.twilio\.com(:\d+)?$")
+_PRODUCT_HOST = re.compile(r"^(?P<product>[a-z]+)(\.[a-z0-9-]+)*\.twilio\.com(:[0-9]+)?$")
 
 
 class HostRouting:

@@ -255,3 +255,19 @@ def test_json_nested_past_what_the_parser_follows_is_a_400(server, account):
                    auth=(account.sid, account.token),
                    data={"Description": "deep", "SinkSid": sink.sid, "Types": deep})
     assert r.status_code == 400 and "Types" in r.json()["message"], r.text
+
+
+def test_numbers_are_ascii_digits_only(server, account):
+    auth = (account.sid, account.token)
+    for value in ("١٢", "1_000", "１２"):
+        r = httpx.post(f"{server.base_url}/wireless/v1/RatePlans", auth=auth,
+                       data={"UniqueName": "n", "DataLimit": value})
+        assert r.status_code == 400 and "DataLimit" in r.json()["message"], (value, r.text)
+        r = httpx.get(f"{server.base_url}/wireless/v1/Sims", auth=auth, params={"PageSize": value})
+        assert r.status_code == 400 and "PageSize" in r.json()["message"], (value, r.text)
+    r = httpx.get(f"{server.base_url}/wireless/v1/Sims", auth=auth, params={"PageToken": "PA١"})
+    assert r.status_code == 400 and r.json()["code"] == 21481, r.text
+    assert account.client.wireless.v1.rate_plans.list() == []
+    r = httpx.post(f"{server.base_url}/wireless/v1/RatePlans", auth=auth,
+                   data={"UniqueName": "n", "DataLimit": " 12 "})
+    assert r.status_code == 201 and r.json()["data_limit"] == 12, r.text

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from simplane.core.api import Ctx
 
 PAGING_PARAMS = ("PageSize", "Page", "PageToken")
-_TOKEN = re.compile(r"^P([AB])(\d{1,19})$")
-_OFFSET = re.compile(r"^PA(\d{1,12})$")
+_TOKEN = re.compile(r"^P([AB])([0-9]{1,19})$")
+_OFFSET = re.compile(r"^PA([0-9]{1,12})$")
 
 
 def page_size(ctx: Ctx) -> int:

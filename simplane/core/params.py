@@ -20,7 +20,13 @@ from simplane.core.errors import bad_request
 from simplane.core.spec import Param
 
 INT64 = 2**63
-_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE_ONLY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_INTEGER = re.compile(r"^\s*[+-]?[0-9]+\s*$")
+
+
+def ascii_digits(value: str) -> bool:
+    """Whether `value` is digits 0-9 only (str.isdigit also takes other scripts' digits)."""
+    return value.isascii() and value.isdigit()
 
 
 def json_value(raw: str | bytes) -> Any:
@@ -59,6 +65,8 @@ def _scalar(param: Param, schema: dict[str, Any], raw: str) -> Any:
         raise bad_request(f"Invalid {name}: {raw!r} is not true or false")
     if kind == "integer":
         try:
+            if not _INTEGER.match(raw):  # int() would also take "1_000" and other scripts' digits
+                raise ValueError(raw)
             value = int(raw.strip())
         except ValueError:
             raise bad_request(f"Invalid {name}: {raw!r} is not an integer") from None

@@ -9,6 +9,7 @@ from sqlalchemy import exists, select
 from simplane.core.api import Ctx, ProductAPI, json_response
 from simplane.core.clock import iso
 from simplane.core.errors import bad_request, not_found
+from simplane.core.params import ascii_digits
 from simplane.core.paging import page_of_list, paginate
 from simplane.events import catalogue
 from simplane.events import service as svc
@@ -100,7 +101,7 @@ def _schema_id(ctx: Ctx) -> str:
 
 def _version(schema_id: str, raw: str) -> catalogue.SchemaVersion:
     number = raw.removesuffix(".json")
-    found = catalogue.version(schema_id, int(number)) if number.isdigit() else None
+    found = catalogue.version(schema_id, int(number)) if ascii_digits(number) else None
     if found is None:
         raise not_found("Schema version", f"{schema_id}/{raw}")
     return found

@@ -29,6 +29,7 @@ from pyrad import packet as radius_packet
 from pyrad.dictionary import Dictionary
 
 from simplane.core.metrics import REGISTRY
+from simplane.core.params import ascii_digits
 from simplane.network.events import NetworkEvent
 from simplane.network.ingest import ingest
 from simplane.network.models import DataSession
@@ -120,7 +121,7 @@ def imei_from_imeisv(value: str | None) -> str | None:
     version); anything else is kept as given."""
     if not value:
         return None
-    if len(value) == 16 and value.isdigit():
+    if len(value) == 16 and ascii_digits(value):
         return value[:14] + luhn_digit(value[:14])
     return value
 
@@ -187,7 +188,7 @@ def to_event(pkt: radius_packet.Packet, now: datetime) -> NetworkEvent | None:
     imsi = _text(pkt, "3GPP-IMSI")
     if not imsi:
         user = _text(pkt, "User-Name")
-        imsi = user if user and user.isdigit() and 6 <= len(user) <= 15 else None
+        imsi = user if user and ascii_digits(user) and 6 <= len(user) <= 15 else None
     if not imsi:
         raise Dropped("malformed", "no 3GPP-IMSI (nor an IMSI as User-Name)")
     stamp = _first(pkt, "Event-Timestamp")
@@ -195,7 +196,7 @@ def to_event(pkt: radius_packet.Packet, now: datetime) -> NetworkEvent | None:
     location = user_location(_first(pkt, "3GPP-User-Location-Info"))
     mcc, mnc = location.get("mcc"), location.get("mnc")
     serving = _text(pkt, "3GPP-SGSN-MCC-MNC")
-    if serving and serving.isdigit() and len(serving) in (5, 6):
+    if serving and ascii_digits(serving) and len(serving) in (5, 6):
         mcc, mnc = serving[:3], serving[3:]
     ip = _first(pkt, "Framed-IP-Address")
     event = NetworkEvent(

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from simplane.core.errors import TwilioError, bad_request, conflict, not_found
 from simplane.core.lookups import get_by_key_or_404
 from simplane.core.models import Account
-from simplane.core.params import json_value
+from simplane.core.params import ascii_digits, json_value
 from simplane.core.sids import looks_like_sid, new_sid
 from simplane.proxy import carrier, geo, webhooks
 from simplane.proxy import errors as E
@@ -476,7 +476,7 @@ def _identifier_number(identifier: str) -> phonenumbers.PhoneNumber | None:
     """A phone-number identifier parsed; None for a channel address (e.g. messenger:123)."""
     if identifier.startswith("+"):
         return parse_e164(identifier, "Identifier")
-    if identifier.isdigit():
+    if ascii_digits(identifier):
         raise invalid(f"Invalid Identifier: {identifier!r} is not in E.164 format (+ and digits)")
     return None
 

@@ -17,7 +17,7 @@ from simplane.core import callbacks
 from simplane.core.accounts import accounts_in_reach
 from simplane.core.errors import TwilioError, bad_request, conflict, not_found
 from simplane.core.lookups import check_unique_name, get_by_key, get_by_key_or_404
-from simplane.core.params import check_url
+from simplane.core.params import ascii_digits, check_url
 from simplane.core.sids import new_sid
 from simplane.supersim import errors as E
 from simplane.supersim import networks
@@ -510,7 +510,7 @@ def create_esim_profile(db: Session, runtime: Runtime, account_sid: str,
     if eid is None and not generate:
         raise bad_request("Missing required parameter Eid: give the eUICC's EID, or set "
                           "GenerateMatchingId to true")
-    if eid is not None and not (eid.isascii() and eid.isdigit() and len(eid) == 32):
+    if eid is not None and not (ascii_digits(eid) and len(eid) == 32):
         raise bad_request(f"Invalid Eid: {eid!r} must be 32 digits")
     if params.get("CallbackUrl"):  # a plain string in the spec: the sender must still take it
         check_url("CallbackUrl", params["CallbackUrl"])

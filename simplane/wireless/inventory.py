@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from stdnum import luhn
 from stdnum.exceptions import ValidationError
 
+from simplane.core.params import ascii_digits
 from simplane.core.sids import looks_like_sid, new_sid
 from simplane.wireless.models import RatePlan, Sim
 
@@ -59,7 +60,7 @@ def new_registration_code() -> str:
 
 
 def iccid_problem(iccid: str) -> str | None:
-    if not iccid.isdigit() or not 19 <= len(iccid) <= 20:
+    if not ascii_digits(iccid) or not 19 <= len(iccid) <= 20:
         return f"iccid {iccid!r} must be 19 or 20 digits"
     try:
         luhn.validate(iccid)
@@ -69,7 +70,7 @@ def iccid_problem(iccid: str) -> str | None:
 
 
 def imsi_problem(imsi: str) -> str | None:
-    if not imsi.isdigit() or not 14 <= len(imsi) <= 15:
+    if not ascii_digits(imsi) or not 14 <= len(imsi) <= 15:
         return f"imsi {imsi!r} must be 14 or 15 digits"
     return None
 

@@ -22,7 +22,7 @@ from simplane.wireless.views import api
 SESSION_WINDOW = timedelta(days=30)
 MAX_WINDOW = timedelta(days=548)  # 18 months: Twilio keeps usage that long (simplane prunes none)
 STEPS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1)}
-_TOKEN = re.compile(r"^PA(-?\d{1,12})$")  # a period's start, in seconds (before 1970: negative)
+_TOKEN = re.compile(r"^PA(-?[0-9]{1,12})$")  # a period's start, in seconds (before 1970: negative)
 
 
 def data_session_json(ctx: Ctx, s: DataSession) -> dict:

@@ -19,3 +19,12 @@ def test_generated_imsis_are_drawn_again_until_unique(server, account, monkeypat
         inventory.fill_in(db, rows)
     assert sorted(r.imsi for r in rows) == ["001017777700001", "001017777700002"]
     assert all(r.registration_code for r in rows)
+
+
+def test_iccids_and_imsis_are_ascii_digits():
+    iccid = "8901260000000000006"  # its Luhn check digit holds
+    assert inventory.iccid_problem(iccid) is None
+    arabic = iccid.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    assert "digits" in inventory.iccid_problem(arabic)
+    assert "digits" in inventory.imsi_problem("٩٠١٤٢٠٠٠٠٠٠٠٠٠١")
+    assert inventory.imsi_problem("901420000000001") is None

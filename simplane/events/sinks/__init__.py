@@ -17,6 +17,7 @@ import httpx
 
 from simplane.core.clock import utc
 from simplane.core.errors import bad_request
+from simplane.core.params import ascii_digits
 
 if TYPE_CHECKING:
     from simplane.core.runtime import Runtime
@@ -100,7 +101,7 @@ def retry_after(value: str | None, runtime: Runtime) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if ascii_digits(value):
         return float(value)
     try:
         when = parsedate_to_datetime(value)

@@ -22,9 +22,9 @@ if TYPE_CHECKING:
     from simplane.config import Settings
     from simplane.core.runtime import Runtime
 
-STREAM_ARN = re.compile(r"^arn:aws[a-z-]*:kinesis:(?P<region>[a-z0-9-]+):\d{1,12}:stream/"
+STREAM_ARN = re.compile(r"^arn:aws[a-z-]*:kinesis:(?P<region>[a-z0-9-]+):[0-9]{1,12}:stream/"
                         r"(?P<name>[A-Za-z0-9_.-]{1,128})$")
-ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{1,12}:role/[\w+=,.@/-]{1,512}$")
+ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{1,12}:role/[\w+=,.@/-]{1,512}$")
 MAX_RECORDS = 500  # PutRecords' limit
 
 
