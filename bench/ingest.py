@@ -273,6 +273,19 @@ def run(name: str, url: str, sims: int, rounds: int, batch: int, product: str) -
     return out
 
 
+@contextmanager
+def postgres_database(server_url: str) -> Iterator[str]:
+    """A new database on the server for the block, dropped after it."""
+    name = f"simplane_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield server_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sims", type=int, default=20_000)
@@ -288,15 +301,9 @@ def main() -> None:
             results.append(run("sqlite", f"sqlite:///{Path(tmp) / 'ingest.db'}", args.sims,
                                args.rounds, args.batch, args.product))
     if args.only != "sqlite":
-        name = f"simplane_bench_{secrets.token_hex(4)}"
-        with psycopg.connect(args.postgres, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            results.append(run("postgresql", args.postgres.rsplit("/", 1)[0] + f"/{name}",
-                               args.sims, args.rounds, args.batch, args.product))
-        finally:
-            with psycopg.connect(args.postgres, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        with postgres_database(args.postgres) as url:
+            results.append(run("postgresql", url, args.sims, args.rounds, args.batch,
+                               args.product))
     for r in results:
         print(r)
 

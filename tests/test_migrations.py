@@ -105,3 +105,24 @@ def test_wireless_sims_get_activation_dates_and_their_states_period_keys(empty_d
         connection.execute(sa.text("UPDATE wireless_sims SET status = 'canceled'"))
     assert version() > before  # the facts trigger is still there
     engine.dispose()
+
+
+def test_the_migrations_build_the_schema_the_models_describe(empty_database):
+    """Every table, column, index and constraint of the models is made by a migration, and
+    nothing else is."""
+    from importlib import import_module
+
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from simplane import products
+    from simplane.core.db import Base, upgrade
+
+    for module in ("core", "network", *products.NAMES):
+        import_module(f"simplane.{module}.models")
+    upgrade(empty_database)
+    engine = sa.create_engine(empty_database)
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    engine.dispose()
+    assert differences == []

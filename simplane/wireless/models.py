@@ -45,6 +45,9 @@ class Sim(Base):
         Index("ix_wireless_sims_account_status", "account_sid", "status", "pk"),
         Index("ix_wireless_sims_account_rate_plan", "account_sid", "rate_plan_pk", "pk"),
         Index("ix_wireless_sims_registration_code", "registration_code"),
+        # The worker's timers (ready → active, deactivated → canceled) and resets.
+        Index("ix_wireless_sims_status", "status", "date_status_changed"),
+        Index("ix_wireless_sims_reset_status", "reset_status"),
     )
 
     pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
