@@ -27,3 +27,13 @@ def test_same_area_radius():
     assert geo.wanted("radius", sf) == "is within 80 km of San Francisco, CA"
     assert geo.wanted("overlay", sf) == "serves area code 415"
     assert geo.same_area("radius", phonenumbers.parse("+447700900999"), "+447700900123")
+
+
+def test_caribbean_overlays():
+    san_juan = phonenumbers.parse("+17872020100")
+    assert geo.same_area("overlay", san_juan, "+19395550100")
+    assert geo.same_area("radius", san_juan, "+19395550100")  # unplaced: 939 overlays 787
+    assert not geo.same_area("area-code", san_juan, "+19395550100")
+    assert not geo.same_area("overlay", san_juan, "+18095550100")  # another island
+    assert geo.same_area("overlay", phonenumbers.parse("+18095550100"), "+18495550100")
+    assert geo.same_area("overlay", phonenumbers.parse("+18765550100"), "+16585550100")
