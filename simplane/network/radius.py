@@ -20,7 +20,7 @@ import socket
 import struct
 import threading
 from collections import OrderedDict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import TYPE_CHECKING
 
@@ -51,6 +51,10 @@ for _outcome in OUTCOMES:
 KIND = {"Start": "session.started", "Interim-Update": "session.updated",
         "Stop": "session.ended"}
 ACCOUNTING_ON_OFF = ("Accounting-On", "Accounting-Off")
+# The other values of RFC 2866 section 5.1: tunnel accounting (RFC 2867) and Failed. Well formed,
+# about nothing ingest records: answered and ignored, like Accounting-On/Off.
+IGNORED = ("Tunnel-Start", "Tunnel-Stop", "Tunnel-Reject", "Tunnel-Link-Start",
+           "Tunnel-Link-Stop", "Tunnel-Link-Reject", "Failed")
 
 # 3GPP TS 29.061 section 16.4.7.2, 3GPP-RAT-Type
 RAT_TYPES = {1: "3G", 2: "2G", 5: "3G", 6: "LTE", 8: "NB-IoT", 9: "LTE-M", 10: "5G"}
@@ -176,9 +180,10 @@ def user_location(data: bytes | None) -> dict[str, str]:
 
 
 def to_event(pkt: radius_packet.Packet, now: datetime) -> NetworkEvent | None:
-    """The NetworkEvent an Accounting-Request reports; None for Accounting-On/Off."""
+    """The NetworkEvent an Accounting-Request reports; None for Accounting-On/Off and the other
+    statuses about no session (IGNORED)."""
     status = _first(pkt, "Acct-Status-Type")
-    if status in ACCOUNTING_ON_OFF:
+    if status in ACCOUNTING_ON_OFF or status in IGNORED:
         return None
     if status not in KIND:
         raise Dropped("malformed", f"Acct-Status-Type {status!r} is not handled")
@@ -192,7 +197,10 @@ def to_event(pkt: radius_packet.Packet, now: datetime) -> NetworkEvent | None:
     if not imsi:
         raise Dropped("malformed", "no 3GPP-IMSI (nor an IMSI as User-Name)")
     stamp = _first(pkt, "Event-Timestamp")
-    when = datetime.fromtimestamp(stamp, UTC) if isinstance(stamp, int) and stamp > 0 else now
+    if isinstance(stamp, int) and stamp > 0:
+        when = datetime.fromtimestamp(stamp, UTC)
+    else:  # arrival less the time the gateway has been trying to send it (RFC 2866 section 5.2)
+        when = now - timedelta(seconds=_first(pkt, "Acct-Delay-Time") or 0)
     location = user_location(_first(pkt, "3GPP-User-Location-Info"))
     mcc, mnc = location.get("mcc"), location.get("mnc")
     serving = _text(pkt, "3GPP-SGSN-MCC-MNC")
@@ -216,6 +224,16 @@ def to_event(pkt: radius_packet.Packet, now: datetime) -> NetworkEvent | None:
         if value is not None and len(value) > length:
             raise Dropped("malformed", f"{name} is longer than {length} characters")
     return event
+
+
+def _attributes_fit(raw: bytes) -> bool:
+    """Whether the attributes of a packet (up to its Length) end where it does: pyrad keeps an
+    attribute whose length runs past the end, cut short (RFC 2865 section 5: a packet with an
+    attribute of invalid length is silently discarded)."""
+    at = 20
+    while at + 2 <= len(raw) and raw[at + 1] >= 2:
+        at += raw[at + 1]
+    return at == len(raw)
 
 
 # --- the listener --------------------------------------------------------------------------
@@ -360,6 +378,8 @@ class RadiusServer:
         except (radius_packet.PacketError, KeyError, IndexError, TypeError, ValueError,
                 struct.error) as exc:
             raise Dropped("malformed", f"undecodable: {exc}") from None
+        if not _attributes_fit(pkt.raw_packet):
+            raise Dropped("malformed", "an attribute runs past the end of the packet")
         if not pkt.VerifyAcctRequest():
             raise Dropped("bad_authenticator", "the Request Authenticator does not match")
         if pkt.message_authenticator and not pkt.verify_message_authenticator():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import socket
@@ -16,6 +17,7 @@ from sqlalchemy import select
 
 from simplane.core.metrics import REGISTRY
 from simplane.network import radius
+from simplane.network.models import DataSession
 from simplane.network.radius import RadiusServer
 from simplane.wireless.models import Sim
 
@@ -335,3 +337,75 @@ def test_text_with_a_nul_inside_is_dropped_as_malformed(server, account, sim, ga
     assert session.end is not None
     [record] = account.client.wireless.v1.sims(sid).usage_records.list(**window(server))
     assert record.data["upload"] == 7
+
+
+def test_without_event_timestamp_the_event_is_as_old_as_acct_delay_time(server, account, sim,
+                                                                          gateway):
+    sid, imsi = sim
+    server.clock.advance(timedelta(hours=1))
+    client = pyrad_client(gateway)
+    now = server.clock.now()
+    # A gateway that buffered its Start for ten minutes says so in Acct-Delay-Time (RFC 2866
+    # section 5.2): the session started then, not when the request arrived.
+    started = request(client, Acct_Status_Type="Start", Acct_Session_Id="late",
+                      Acct_Delay_Time=600, **{"3GPP-IMSI": imsi})
+    assert client.SendPacket(started).code == radius_packet.AccountingResponse
+    [session] = account.client.wireless.v1.sims(sid).data_sessions.list()
+    assert session.start == now - timedelta(seconds=600)
+    # Event-Timestamp is the time of the event itself: Acct-Delay-Time is not taken off it.
+    stamp = int(now.timestamp()) - 60
+    stop = request(client, Acct_Status_Type="Stop", Acct_Session_Id="late", Acct_Delay_Time=30,
+                   Event_Timestamp=stamp, **{"3GPP-IMSI": imsi})
+    assert client.SendPacket(stop).code == radius_packet.AccountingResponse
+    [session] = account.client.wireless.v1.sims(sid).data_sessions.list()
+    assert int(session.end.timestamp()) == stamp
+
+
+def resign(data: bytes, secret: str = SECRET) -> bytes:
+    """`data` with its Length and Request Authenticator (RFC 2866 section 3) made right."""
+    head = data[:1] + data[1:2] + len(data).to_bytes(2, "big")
+    return head + hashlib.md5(head + bytes(16) + data[20:] + secret.encode()).digest() + data[20:]
+
+
+def test_an_attribute_running_past_the_end_of_the_packet_is_malformed(server, account, sim,
+                                                                       gateway):
+    sid, imsi = sim
+    client = pyrad_client(gateway)
+    peer = ("127.0.0.1", 40005)
+    raw = request(client, Acct_Status_Type="Start", Acct_Session_Id="s",
+                  **{"3GPP-IMSI": imsi}).RequestPacket()
+    # Called-Station-Id says 20 octets long, but the packet ends 5 octets into its value.
+    broken = resign(raw + bytes([30, 20]) + b"iot.e")
+    malformed = packets("malformed")
+    assert gateway.handle([(broken, peer)]) == []
+    assert packets("malformed") == malformed + 1
+    assert account.client.wireless.v1.sims(sid).data_sessions.list() == []
+    # The same attribute whole is fine.
+    whole = resign(raw + bytes([30, 7]) + b"iot.e")
+    assert len(gateway.handle([(whole, peer)])) == 1
+    with server.runtime.db.read() as db:
+        assert db.scalars(select(DataSession.apn).where(DataSession.sim_sid == sid)).all() == \
+            ["iot.e"]
+
+
+def test_other_acct_status_types_of_rfc_2866_are_answered_and_ignored(server, account, sim,
+                                                                       gateway):
+    sid, imsi = sim
+    client = pyrad_client(gateway)
+    ignored, malformed = packets("ignored"), packets("malformed")
+    # 9 to 14 are tunnel accounting (RFC 2867), 15 is Failed: well formed, nothing to record,
+    # and unanswered the gateway would retransmit them for nothing.
+    for status in range(9, 16):
+        pkt = request(client, Acct_Status_Type=status, Acct_Session_Id=f"t{status}",
+                      **{"3GPP-IMSI": imsi})
+        reply = client.SendPacket(pkt)
+        assert reply.code == radius_packet.AccountingResponse, status
+    assert packets("ignored") == ignored + 7
+    assert account.client.wireless.v1.sims(sid).data_sessions.list() == []
+    # A value RFC 2866 does not define is malformed.
+    peer = ("127.0.0.1", 40006)
+    for status in (0, 4, 16):
+        raw = request(client, Acct_Status_Type=status, Acct_Session_Id="x",
+                      **{"3GPP-IMSI": imsi}).RequestPacket()
+        assert gateway.handle([(raw, peer)]) == [], status
+    assert packets("malformed") == malformed + 3
