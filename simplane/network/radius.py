@@ -289,7 +289,13 @@ class RadiusServer:
                     datagrams.append(self.sock.recvfrom(4096))
                 except (BlockingIOError, InterruptedError):
                     break
-            for peer, reply in self.handle(datagrams):
+            try:
+                answers = self.handle(datagrams)
+            except Exception:  # a bug must not stop the listener: the gateways retransmit
+                log.exception("radius: cannot handle %d datagrams", len(datagrams))
+                PACKETS.labels("error").inc(len(datagrams))
+                continue
+            for peer, reply in answers:
                 try:
                     self.sock.sendto(reply, peer)
                 except OSError as exc:
@@ -310,6 +316,10 @@ class RadiusServer:
             except Dropped as exc:
                 log.info("radius: dropped a packet from %s (%s): %s", peer[0], exc.outcome, exc)
                 PACKETS.labels(exc.outcome).inc()
+                continue
+            except Exception:  # a bug: this packet goes unanswered, the batch goes on
+                log.exception("radius: cannot decode a packet from %s", peer[0])
+                PACKETS.labels("error").inc()
                 continue
             if isinstance(found, bytes):
                 answers.append((peer, found))

@@ -409,3 +409,38 @@ def test_other_acct_status_types_of_rfc_2866_are_answered_and_ignored(server, ac
                       **{"3GPP-IMSI": imsi}).RequestPacket()
         assert gateway.handle([(raw, peer)]) == [], status
     assert packets("malformed") == malformed + 3
+
+
+def test_a_packet_that_trips_a_bug_is_left_unanswered_and_the_listener_goes_on(
+        server, account, sim, gateway, monkeypatch):
+    sid, imsi = sim
+    real = radius.to_event
+
+    def buggy(pkt, now):  # type: ignore[no-untyped-def]
+        if pkt["Acct-Session-Id"][0] == "trips":
+            raise RuntimeError("a bug")
+        return real(pkt, now)
+
+    monkeypatch.setattr(radius, "to_event", buggy)
+    client = pyrad_client(gateway)
+    trips = request(client, Acct_Status_Type="Start", Acct_Session_Id="trips",
+                    **{"3GPP-IMSI": imsi})
+    fine = request(client, Acct_Status_Type="Start", Acct_Session_Id="fine",
+                   **{"3GPP-IMSI": imsi})
+    peer = ("127.0.0.1", 40003)
+    error = packets("error")
+    [(to, reply)] = gateway.handle([(trips.RequestPacket(), peer), (fine.RequestPacket(), peer)])
+    assert fine.VerifyReply(fine.CreateReply(packet=reply), reply)
+    assert packets("error") == error + 1
+    # A bug in a whole batch leaves it unanswered; the listener still serves the next one.
+    real_handle = gateway.handle
+    monkeypatch.setattr(gateway, "handle", lambda datagrams: 1 / 0)
+    with pytest.raises(Timeout):
+        client.SendPacket(request(client, Acct_Status_Type="Start", Acct_Session_Id="lost",
+                                  **{"3GPP-IMSI": imsi}))
+    assert packets("error") >= error + 2
+    monkeypatch.setattr(gateway, "handle", real_handle)
+    reply = client.SendPacket(request(client, Acct_Status_Type="Start", Acct_Session_Id="next",
+                                      **{"3GPP-IMSI": imsi}))
+    assert reply.code == radius_packet.AccountingResponse
+    assert len(account.client.wireless.v1.sims(sid).data_sessions.list()) == 2  # fine, next
