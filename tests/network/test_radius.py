@@ -72,6 +72,20 @@ def radclient(gateway: RadiusServer, attributes: dict[str, object], secret: str 
         input=line + "\n", capture_output=True, text=True, timeout=30, check=False)
 
 
+def break_on(monkeypatch, name: str, trips):  # type: ignore[no-untyped-def]
+    """Make radius.<name> raise whenever `trips(*its arguments)` holds (a bug, or a database
+    refusing); returns the real one."""
+    real = getattr(radius, name)
+
+    def broken(*args):  # type: ignore[no-untyped-def]
+        if trips(*args):
+            raise RuntimeError(f"{name} broke")
+        return real(*args)
+
+    monkeypatch.setattr(radius, name, broken)
+    return real
+
+
 def window(server):  # type: ignore[no-untyped-def]
     now = server.clock.now()
     return {"start": now - timedelta(hours=1), "end": now + timedelta(hours=2)}
@@ -248,14 +262,8 @@ def test_copies_of_an_unknown_imsi_datagram_in_one_batch_are_all_dropped(server,
 def test_a_batch_that_cannot_be_ingested_is_ingested_one_by_one(server, account, sim, gateway,
                                                                  monkeypatch):
     sid, imsi = sim
-    real = radius.ingest
-
-    def failing(runtime, events):  # type: ignore[no-untyped-def]
-        if any(event.session_id == "poison" for event in events):
-            raise RuntimeError("cannot store it")
-        return real(runtime, events)
-
-    monkeypatch.setattr(radius, "ingest", failing)
+    real = break_on(monkeypatch, "ingest",
+                    lambda _runtime, events: any(e.session_id == "poison" for e in events))
     client = pyrad_client(gateway)
     good = request(client, Acct_Status_Type="Start", Acct_Session_Id="fine",
                    **{"3GPP-IMSI": imsi})
@@ -414,14 +422,7 @@ def test_other_acct_status_types_of_rfc_2866_are_answered_and_ignored(server, ac
 def test_a_packet_that_trips_a_bug_is_left_unanswered_and_the_listener_goes_on(
         server, account, sim, gateway, monkeypatch):
     sid, imsi = sim
-    real = radius.to_event
-
-    def buggy(pkt, now):  # type: ignore[no-untyped-def]
-        if pkt["Acct-Session-Id"][0] == "trips":
-            raise RuntimeError("a bug")
-        return real(pkt, now)
-
-    monkeypatch.setattr(radius, "to_event", buggy)
+    break_on(monkeypatch, "to_event", lambda pkt, _now: pkt["Acct-Session-Id"][0] == "trips")
     client = pyrad_client(gateway)
     trips = request(client, Acct_Status_Type="Start", Acct_Session_Id="trips",
                     **{"3GPP-IMSI": imsi})
