@@ -77,6 +77,7 @@ class NetworkEvent:
     packets_up: int = 0
     packets_down: int = 0
     error: str | None = None
+    gateway: str | None = None  # the packet gateway that reported it (NAS-Identifier or -IP)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from simplane.core.bulk import BulkSql, gc_paused
@@ -44,6 +44,7 @@ from simplane.network.rollups import add_usage, hour_of
 from simplane.supersim import errors as E
 from simplane.supersim import usage as fleet_usage
 from simplane.supersim.access import attach_decision, set_ip_addresses, sims_by_imsi
+from simplane.supersim.models import Sim as SuperSim
 from simplane.wireless.models import RatePlan, Sim
 
 if TYPE_CHECKING:
@@ -107,6 +108,27 @@ SIMS_FROM = (f"{Sim.__tablename__} LEFT OUTER JOIN {RatePlan.__tablename__} "
 SESSION_COLUMNS = [SESSIONS.c[name] for name in (
     "pk", "sim_sid", "session_id", "sid", "start", "apn", "roaming", "operator_country",
     "operator_mcc", "operator_mnc", *MUTABLE)]
+
+
+def gateway_restarted(runtime: Runtime, gateway: str, when: datetime) -> IngestResult:
+    """A packet gateway restarted or stopped (RADIUS Accounting-On/Off): the data sessions it
+    carried are over. Each ends as its gateway would have ended it, with the counters it had
+    (nothing more is counted; a Super SIM's ends with data-session.ended), reason NAS_REBOOT."""
+    with runtime.db.write() as db:
+        sessions = db.execute(
+            select(SESSIONS.c.sim_sid, SESSIONS.c.session_id, SESSIONS.c.bytes_up,
+                   SESSIONS.c.bytes_down, SESSIONS.c.packets_up, SESSIONS.c.packets_down)
+            .where(SESSIONS.c.gateway == gateway, SESSIONS.c.status == "open")).all()
+        sim_sids = {row.sim_sid for row in sessions}
+        imsis = dict(db.execute(select(Sim.sid, Sim.imsi).where(Sim.sid.in_(sim_sids))).all())
+        imsis.update(db.execute(select(SuperSim.sid, SuperSim.imsi)
+                                .where(SuperSim.sid.in_(sim_sids - imsis.keys()))).all())
+        return ingest_into(db, [
+            NetworkEvent("session.ended", imsis[row.sim_sid], when, session_id=row.session_id,
+                         bytes_up=row.bytes_up, bytes_down=row.bytes_down,
+                         packets_up=row.packets_up, packets_down=row.packets_down,
+                         error="NAS_REBOOT", gateway=gateway)
+            for row in sessions if row.sim_sid in imsis])
 
 
 def ingest_into(db: Session, events: Sequence[NetworkEvent]) -> IngestResult:
@@ -345,6 +367,7 @@ class _Batch:
             "start": event.time, "end": event.time if refusal else None,
             "last_updated": event.time, "end_reason": refusal,
             "window_start": event.time, "window_up": 0, "window_down": 0,
+            "gateway": event.gateway,
         }
         self.new_sessions.append(session)
         if refusal:

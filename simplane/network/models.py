@@ -18,6 +18,7 @@ class DataSession(Base):
     __table_args__ = (
         UniqueConstraint("sim_sid", "session_id"),
         Index("ix_network_data_sessions_sim", "sim_sid", "pk"),
+        Index("ix_network_data_sessions_gateway", "gateway", "status"),
     )
 
     pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
@@ -53,6 +54,8 @@ class DataSession(Base):
     window_up: Mapped[int] = mapped_column(BigInteger, default=0)
     window_down: Mapped[int] = mapped_column(BigInteger, default=0)
     end_reason: Mapped[str | None] = mapped_column(String(32))  # why the network ended/refused it
+    # The packet gateway carrying it, so that its sessions end when it restarts.
+    gateway: Mapped[str | None] = mapped_column(String(64))
 
 
 class SimUsageHour(Base):

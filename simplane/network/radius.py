@@ -31,7 +31,7 @@ from pyrad.dictionary import Dictionary
 from simplane.core.metrics import REGISTRY
 from simplane.core.params import ascii_digits
 from simplane.network.events import NetworkEvent
-from simplane.network.ingest import ingest
+from simplane.network.ingest import gateway_restarted, ingest
 from simplane.network.models import DataSession
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ RAT_TYPES = {1: "3G", 2: "2G", 5: "3G", 6: "LTE", 8: "NB-IoT", 9: "LTE-M", 10: "
 LENGTHS = {name: DataSession.__table__.c[column].type.length for name, column in (
     ("session_id", "session_id"), ("imei", "imei"), ("apn", "apn"), ("rat", "radio_link"),
     ("mcc", "operator_mcc"), ("mnc", "operator_mnc"), ("cell_id", "cell_id"), ("lac", "lac"),
-    ("ip_address", "ip_address"))}
+    ("ip_address", "ip_address"), ("gateway", "gateway"))}
 
 
 def dictionary() -> Dictionary:
@@ -196,11 +196,7 @@ def to_event(pkt: radius_packet.Packet, now: datetime) -> NetworkEvent | None:
         imsi = user if user and ascii_digits(user) and 6 <= len(user) <= 15 else None
     if not imsi:
         raise Dropped("malformed", "no 3GPP-IMSI (nor an IMSI as User-Name)")
-    stamp = _first(pkt, "Event-Timestamp")
-    if isinstance(stamp, int) and stamp > 0:
-        when = datetime.fromtimestamp(stamp, UTC)
-    else:  # arrival less the time the gateway has been trying to send it (RFC 2866 section 5.2)
-        when = now - timedelta(seconds=_first(pkt, "Acct-Delay-Time") or 0)
+    when = _when(pkt, now)
     location = user_location(_first(pkt, "3GPP-User-Location-Info"))
     mcc, mnc = location.get("mcc"), location.get("mnc")
     serving = _text(pkt, "3GPP-SGSN-MCC-MNC")
@@ -218,12 +214,40 @@ def to_event(pkt: radius_packet.Packet, now: datetime) -> NetworkEvent | None:
         bytes_down=_counter(pkt, "Acct-Output-Octets", "Acct-Output-Gigawords"),
         packets_up=_first(pkt, "Acct-Input-Packets") or 0,
         packets_down=_first(pkt, "Acct-Output-Packets") or 0,
+        gateway=gateway_of(pkt),
     )
     for name, length in LENGTHS.items():
         value = getattr(event, name)
         if value is not None and len(value) > length:
             raise Dropped("malformed", f"{name} is longer than {length} characters")
     return event
+
+
+def restart_of(pkt: radius_packet.Packet, now: datetime) -> tuple[str, datetime] | None:
+    """(gateway, when) for an Accounting-On or -Off: the gateway restarted or stops, and the
+    sessions it carried are over. None for other packets, and for a gateway that names itself
+    neither by NAS-Identifier nor by address (or by a name too long to be a session's)."""
+    gateway = gateway_of(pkt)
+    if (_first(pkt, "Acct-Status-Type") not in ACCOUNTING_ON_OFF or not gateway
+            or len(gateway) > LENGTHS["gateway"]):
+        return None
+    return gateway, _when(pkt, now)
+
+
+def gateway_of(pkt: radius_packet.Packet) -> str | None:
+    """The packet gateway, as it names itself (RFC 2866 asks for one of these in every
+    Accounting-Request)."""
+    found = (_text(pkt, "NAS-Identifier") or _first(pkt, "NAS-IP-Address")
+             or _first(pkt, "NAS-IPv6-Address"))
+    return str(found) if found else None
+
+
+def _when(pkt: radius_packet.Packet, now: datetime) -> datetime:
+    stamp = _first(pkt, "Event-Timestamp")
+    if isinstance(stamp, int) and stamp > 0:
+        return datetime.fromtimestamp(stamp, UTC)
+    # Arrival less the time the gateway has been trying to send it (RFC 2866 section 5.2).
+    return now - timedelta(seconds=_first(pkt, "Acct-Delay-Time") or 0)
 
 
 def _attributes_fit(raw: bytes) -> bool:
@@ -338,6 +362,17 @@ class RadiusServer:
             except Exception:
                 log.exception("radius: cannot ingest %d packets", len(events))
                 unknown, failed = self._ingest_each(events)
+        for key, (pkt, event) in seen.items():
+            restart = event is None and restart_of(pkt, self.runtime.clock.now())
+            if restart:
+                try:
+                    ended = gateway_restarted(self.runtime, *restart)
+                except Exception:
+                    log.exception("radius: cannot end the sessions of gateway %s", restart[0])
+                    failed.add(key)  # unanswered: the gateway sends it again
+                    continue
+                log.info("radius: gateway %s restarted: %d sessions ended", restart[0],
+                         ended.sessions_ended)
         replies: dict[tuple, bytes] = {}
         for peer, key, pkt, _event in pending:
             if key not in replies:

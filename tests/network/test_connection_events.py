@@ -307,3 +307,27 @@ def test_simulated_super_sims_are_activated_as_a_status_update_would(server):
     assert {u.sim_sid for u in supersim.settings_updates.list()} == {s.sid for s in sims}
     for sim in sims:
         assert [p.period_type for p in supersim.sims(sim.sid).billing_periods.list()] == ["active"]
+
+
+def test_a_restarted_gateway_ends_its_super_sim_sessions_with_data_session_ended(server,
+                                                                                 super_sim):
+    from simplane.network.ingest import gateway_restarted
+
+    sid, imsi, _iccid = super_sim
+    ingest(server.runtime, [
+        at(server, imsi, "session.started", 0, session_id="r1", gateway="pgw-9"),
+        at(server, imsi, "session.updated", 2, 100, 300, session_id="r1", gateway="pgw-9"),
+        at(server, imsi, "session.started", 0, session_id="r2", gateway="pgw-8")])
+    result = gateway_restarted(server.runtime, "pgw-9", server.clock.now() + timedelta(minutes=3))
+    assert result.sessions_ended == 1 and result.bytes_counted == 0
+    events = emitted(server, sid)
+    assert [e["event_type"].removeprefix(PREFIX) for e in events] == [
+        "data-session.started", "data-session.started", "data-session.ended"]
+    ended = events[-1]
+    t = server.clock.now()
+    assert (ended["data_session_update_start_time"], ended["data_session_end_time"]) == (
+        iso(t), iso(t + timedelta(minutes=3)))
+    assert (ended["data_upload"], ended["data_download"], ended["data_session_data_total"]) == (
+        100, 300, 400)
+    assert "error" not in ended
+    assert gateway_restarted(server.runtime, "pgw-9", t + timedelta(minutes=4)).sessions_ended == 0

@@ -445,3 +445,39 @@ def test_a_packet_that_trips_a_bug_is_left_unanswered_and_the_listener_goes_on(
                                       **{"3GPP-IMSI": imsi}))
     assert reply.code == radius_packet.AccountingResponse
     assert len(account.client.wireless.v1.sims(sid).data_sessions.list()) == 2  # fine, next
+
+
+def test_a_gateway_restarting_ends_the_sessions_it_carried_and_no_others(server, account, sim,
+                                                                          gateway):
+    sid, imsi = sim
+    client = pyrad_client(gateway)
+    stamp = int(server.clock.now().timestamp())
+    for nas, session in (("pgw-1", "one"), ("pgw-1", "two"), ("pgw-2", "three")):
+        client.SendPacket(request(client, Acct_Status_Type="Start", Acct_Session_Id=session,
+                                  NAS_Identifier=nas, Event_Timestamp=stamp,
+                                  **{"3GPP-IMSI": imsi}))
+    client.SendPacket(request(client, Acct_Status_Type="Interim-Update", Acct_Session_Id="one",
+                              NAS_Identifier="pgw-1", Event_Timestamp=stamp + 60,
+                              Acct_Input_Octets=500, Acct_Output_Octets=1500,
+                              **{"3GPP-IMSI": imsi}))
+    on = request(client, Acct_Status_Type="Accounting-On", NAS_Identifier="pgw-1",
+                 Event_Timestamp=stamp + 120)
+    assert client.SendPacket(on).code == radius_packet.AccountingResponse
+    with server.runtime.db.read() as db:
+        rows = {row.session_id: row for row in db.scalars(
+            select(DataSession).where(DataSession.sim_sid == sid))}
+    assert {name: (row.status, row.end_reason, row.gateway) for name, row in rows.items()} == {
+        "one": ("ended", "NAS_REBOOT", "pgw-1"), "two": ("ended", "NAS_REBOOT", "pgw-1"),
+        "three": ("open", None, "pgw-2")}
+    assert int(rows["one"].end.timestamp()) == stamp + 120
+    assert rows["one"].bytes_up + rows["one"].bytes_down == 2000  # nothing more counted
+    [record] = account.client.wireless.v1.sims(sid).usage_records.list(**window(server))
+    assert record.data["total"] == 2000
+    # Its Stop for a session already ended, sent late, changes nothing.
+    client.SendPacket(request(client, Acct_Status_Type="Stop", Acct_Session_Id="two",
+                              NAS_Identifier="pgw-1", Event_Timestamp=stamp + 130,
+                              **{"3GPP-IMSI": imsi}))
+    with server.runtime.db.read() as db:
+        two = db.scalar(select(DataSession).where(DataSession.sim_sid == sid,
+                                                  DataSession.session_id == "two"))
+    assert (two.end_reason, int(two.end.timestamp())) == ("NAS_REBOOT", stamp + 120)
