@@ -49,6 +49,24 @@ def progress() -> Progress:
                     TimeRemainingColumn(), console=err)
 
 
+def radius_clients(given: list[str]) -> dict[str, str]:
+    """--radius-client values (ADDRESS=SECRET or NETWORK/PREFIX=SECRET) as network → secret."""
+    import ipaddress
+
+    clients = {}
+    for value in given:
+        network, _, secret = value.partition("=")
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            network = ""
+        if not network or not secret:
+            raise typer.BadParameter(f"{value.split('=')[0]!r}: give ADDRESS=SECRET or "
+                                     "NETWORK/PREFIX=SECRET", param_hint="--radius-client")
+        clients[network] = secret
+    return clients
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -60,6 +78,10 @@ def serve(
     radius_secret: Annotated[str | None, typer.Option(
         help="The RADIUS shared secret (default: $SIMPLANE_RADIUS_SECRET).",
         envvar="SIMPLANE_RADIUS_SECRET")] = None,
+    radius_client: Annotated[list[str] | None, typer.Option(
+        help="ADDRESS=SECRET or NETWORK/PREFIX=SECRET: serve only these RADIUS clients, each "
+        "with its own secret (repeat it; default: $SIMPLANE_RADIUS_CLIENTS, space-separated).",
+        envvar="SIMPLANE_RADIUS_CLIENTS")] = None,
     simulate: Annotated[int | None, typer.Option(
         min=1, help="Also run the fleet simulator live with this many SIMs on the bootstrap "
         "account (provisioned if it has fewer).")] = None,
@@ -77,6 +99,10 @@ def serve(
     from simplane.core import logs
     from simplane.core.runtime import Runtime
 
+    clients = radius_clients(radius_client or [])
+    if radius_port is not None and not radius_secret and not clients:
+        raise typer.BadParameter("a shared secret is needed (or --radius-client)",
+                                 param_hint="--radius-secret")
     logs.configure(log_level)
     settings = Settings(database_url=database_url) if database_url else Settings()
     rt = Runtime(settings)
@@ -87,11 +113,10 @@ def serve(
         err.print(f"  TWILIO_AUTH_TOKEN={created.secret}")
     radius = None
     if radius_port is not None:
-        if not radius_secret:
-            raise typer.BadParameter("a shared secret is needed", param_hint="--radius-secret")
         from simplane.network.radius import RadiusServer
 
-        radius = RadiusServer(rt, radius_secret, host=host, port=radius_port).start()
+        radius = RadiusServer(rt, radius_secret, host=host, port=radius_port,
+                              clients=clients).start()
         err.print(f"RADIUS accounting on udp://{host}:{radius.port}")
     if product not in ("wireless", "supersim"):
         raise typer.BadParameter("must be wireless or supersim", param_hint="--product")

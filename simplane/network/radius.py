@@ -14,6 +14,7 @@ simplane_radius_packets_total.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import select
 import socket
@@ -263,15 +264,23 @@ def _attributes_fit(raw: bytes) -> bool:
 # --- the listener --------------------------------------------------------------------------
 
 class RadiusServer:
-    """An accounting listener on one UDP socket, served by one thread."""
+    """An accounting listener on one UDP socket, served by one thread.
+
+    With `clients` (address or network → its shared secret), only those clients are served,
+    each with its own secret, and packets from anywhere else are dropped (`unknown_client`), as
+    RFC 2865 has it; without, every client shares `secret`."""
 
     DUPLICATES_KEPT = 4096
     BATCH = 512  # datagrams read off the socket and ingested together
 
-    def __init__(self, runtime: Runtime, secret: str | bytes, host: str = "127.0.0.1",
-                 port: int = 1813) -> None:
+    def __init__(self, runtime: Runtime, secret: str | bytes | None, host: str = "127.0.0.1",
+                 port: int = 1813, clients: dict[str, str] | None = None) -> None:
         self.runtime = runtime
         self.secret = secret.encode() if isinstance(secret, str) else secret
+        self.clients = [(ipaddress.ip_network(network, strict=False), key.encode())
+                        for network, key in (clients or {}).items()]
+        if self.secret is None and not self.clients:
+            raise ValueError("a shared secret, or clients with theirs, is needed")
         self.dict = dictionary()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
@@ -418,8 +427,11 @@ class RadiusServer:
         cached = self._replies.get(key)
         if cached is not None:  # a retransmission (RFC 5080 section 2.2.2): the same answer
             return key, cached
+        secret = self.secret_of(peer[0])
+        if secret is None:
+            raise Dropped("unknown_client", "not a client of this server")
         try:
-            pkt = radius_packet.AcctPacket(packet=data, secret=self.secret, dict=self.dict)
+            pkt = radius_packet.AcctPacket(packet=data, secret=secret, dict=self.dict)
         except (radius_packet.PacketError, KeyError, IndexError, TypeError, ValueError,
                 struct.error) as exc:
             raise Dropped("malformed", f"undecodable: {exc}") from None
@@ -434,6 +446,13 @@ class RadiusServer:
         except (TypeError, ValueError) as exc:
             raise Dropped("malformed", str(exc)) from None
         return key, (pkt, event)
+
+    def secret_of(self, address: str) -> bytes | None:
+        """The shared secret of the client at this address; None for no client."""
+        if not self.clients:
+            return self.secret
+        ip = ipaddress.ip_address(address.removeprefix("::ffff:"))  # IPv4 on an IPv6 socket
+        return next((key for network, key in self.clients if ip in network), None)
 
     def _remember(self, key: tuple, reply: bytes) -> bytes:
         self._replies[key] = reply

@@ -481,3 +481,45 @@ def test_a_gateway_restarting_ends_the_sessions_it_carried_and_no_others(server,
         two = db.scalar(select(DataSession).where(DataSession.sim_sid == sid,
                                                   DataSession.session_id == "two"))
     assert (two.end_reason, int(two.end.timestamp())) == ("NAS_REBOOT", stamp + 120)
+
+
+def test_with_a_client_list_each_client_has_its_own_secret_and_others_are_dropped(server, sim):
+    _sid, imsi = sim
+    listener = RadiusServer(server.runtime, None, host="127.0.0.1", port=0,
+                            clients={"127.0.0.0/8": "loopback-secret", "192.0.2.7": SECRET}
+                            ).start()
+    try:
+        ours = pyrad_client(listener, secret="loopback-secret")
+        reply = ours.SendPacket(request(ours, Acct_Status_Type="Start", Acct_Session_Id="c1",
+                                        **{"3GPP-IMSI": imsi}))
+        assert reply.code == radius_packet.AccountingResponse  # answered with its secret
+        shared = pyrad_client(listener)  # the other client's secret, from loopback
+        bad = packets("bad_authenticator")
+        with pytest.raises(Timeout):
+            shared.SendPacket(request(shared, Acct_Status_Type="Start", Acct_Session_Id="c2",
+                                      **{"3GPP-IMSI": imsi}))
+        assert packets("bad_authenticator") == bad + shared.retries
+        # From the listed address its own secret works; from an address not listed, nothing.
+        raw = request(shared, Acct_Status_Type="Start", Acct_Session_Id="c3",
+                      **{"3GPP-IMSI": imsi})
+        unknown = packets("unknown_client")
+        assert listener.handle([(raw.RequestPacket(), ("198.51.100.1", 1812))]) == []
+        assert packets("unknown_client") == unknown + 1
+        [(_to, reply)] = listener.handle([(raw.RequestPacket(), ("192.0.2.7", 1812))])
+        assert raw.VerifyReply(raw.CreateReply(packet=reply), reply)
+    finally:
+        listener.stop()
+    with pytest.raises(ValueError):
+        RadiusServer(server.runtime, None, host="127.0.0.1", port=0)
+
+
+def test_radius_client_values():
+    import typer
+
+    from simplane.cli import radius_clients
+
+    assert radius_clients(["10.0.0.0/8=a", "192.0.2.1=b=c", "2001:db8::/32=d"]) == {
+        "10.0.0.0/8": "a", "192.0.2.1": "b=c", "2001:db8::/32": "d"}
+    for bad in ("10.0.0.0/8", "nowhere=x", "=x", "10.0.0.1="):
+        with pytest.raises(typer.BadParameter):
+            radius_clients([bad])
