@@ -52,6 +52,7 @@ for _outcome in OUTCOMES:
 KIND = {"Start": "session.started", "Interim-Update": "session.updated",
         "Stop": "session.ended"}
 ACCOUNTING_ON_OFF = ("Accounting-On", "Accounting-Off")
+STATUS_SERVER = bytes([radius_packet.StatusServer])  # RFC 5997: is the server up?
 # The other values of RFC 2866 section 5.1: tunnel accounting (RFC 2867) and Failed. Well formed,
 # about nothing ingest records: answered and ignored, like Accounting-On/Off.
 IGNORED = ("Tunnel-Start", "Tunnel-Stop", "Tunnel-Reject", "Tunnel-Link-Start",
@@ -345,6 +346,10 @@ class RadiusServer:
         seen: dict[tuple, tuple] = {}
         for data, peer in datagrams:
             try:
+                if data[:1] == STATUS_SERVER:
+                    answers.append((peer, self._status(data, peer)))
+                    PACKETS.labels("status").inc()
+                    continue
                 key, found = self._decode(data, peer)
             except Dropped as exc:
                 log.info("radius: dropped a packet from %s (%s): %s", peer[0], exc.outcome, exc)
@@ -446,6 +451,25 @@ class RadiusServer:
         except (TypeError, ValueError) as exc:
             raise Dropped("malformed", str(exc)) from None
         return key, (pkt, event)
+
+    def _status(self, data: bytes, peer: tuple) -> bytes:
+        """The answer to a Status-Server (RFC 5997): an Accounting-Response, on the accounting
+        port, to a client whose Message-Authenticator holds."""
+        secret = self.secret_of(peer[0])
+        if secret is None:
+            raise Dropped("unknown_client", "not a client of this server")
+        try:
+            pkt = radius_packet.Packet(packet=data, secret=secret, dict=self.dict)
+        except (radius_packet.PacketError, KeyError, IndexError, TypeError, ValueError,
+                struct.error) as exc:
+            raise Dropped("malformed", f"undecodable: {exc}") from None
+        if not pkt.message_authenticator or not pkt.verify_message_authenticator():
+            raise Dropped("bad_authenticator", "a Status-Server needs a valid "
+                          "Message-Authenticator")
+        reply = pkt.CreateReply()
+        reply.code = radius_packet.AccountingResponse
+        reply.add_message_authenticator()
+        return reply.ReplyPacket()
 
     def secret_of(self, address: str) -> bytes | None:
         """The shared secret of the client at this address; None for no client."""

@@ -86,6 +86,14 @@ def break_on(monkeypatch, name: str, trips):  # type: ignore[no-untyped-def]
     return real
 
 
+def need_radclient() -> None:
+    if RADCLIENT is None:
+        if REQUIRE_RADCLIENT:
+            pytest.fail("radclient is required (REQUIRE_POSTGRES=1): apt-get install "
+                        "freeradius-utils")
+        pytest.skip("radclient is not installed (apt-get install freeradius-utils)")
+
+
 def window(server):  # type: ignore[no-untyped-def]
     now = server.clock.now()
     return {"start": now - timedelta(hours=1), "end": now + timedelta(hours=2)}
@@ -99,11 +107,7 @@ def tbcd_plmn(mcc: str, mnc: str) -> bytes:
 
 def test_radclient_start_interim_stop_becomes_a_data_session_and_usage(server, account, sim,
                                                                         gateway):
-    if RADCLIENT is None:
-        if REQUIRE_RADCLIENT:
-            pytest.fail("radclient is required (REQUIRE_POSTGRES=1): apt-get install "
-                        "freeradius-utils")
-        pytest.skip("radclient is not installed (apt-get install freeradius-utils)")
+    need_radclient()
     sid, imsi = sim
     uli = bytes([130]) + tbcd_plmn("234", "15") + (0x1234).to_bytes(2, "big") \
         + tbcd_plmn("234", "15") + (0x0ABCDEF).to_bytes(4, "big")
@@ -143,10 +147,7 @@ def test_radclient_start_interim_stop_becomes_a_data_session_and_usage(server, a
 
 def test_radclient_with_a_bad_secret_gets_no_answer_and_is_counted(server, account, sim,
                                                                      gateway):
-    if RADCLIENT is None:
-        if REQUIRE_RADCLIENT:
-            pytest.fail("radclient is required (REQUIRE_POSTGRES=1)")
-        pytest.skip("radclient is not installed (apt-get install freeradius-utils)")
+    need_radclient()
     sid, imsi = sim
     bad = packets("bad_authenticator")
     done = radclient(gateway, {"Acct-Status-Type": "Start", "Acct-Session-Id": '"x"',
@@ -523,3 +524,20 @@ def test_radius_client_values():
     for bad in ("10.0.0.0/8", "nowhere=x", "=x", "10.0.0.1="):
         with pytest.raises(typer.BadParameter):
             radius_clients([bad])
+
+
+def test_status_server_is_answered_on_the_accounting_port(gateway):
+    need_radclient()
+    status = packets("status")
+    done = subprocess.run(
+        [RADCLIENT or "radclient", "-x", "-t", "1", "-r", "1", f"127.0.0.1:{gateway.port}",
+         "status", SECRET], input="Message-Authenticator = 0x00\n", capture_output=True,
+        text=True, timeout=30, check=False)
+    assert done.returncode == 0 and "Accounting-Response" in done.stdout, done.stdout + done.stderr
+    assert packets("status") == status + 1
+    bad = packets("bad_authenticator")
+    done = subprocess.run(
+        [RADCLIENT or "radclient", "-x", "-t", "1", "-r", "1", f"127.0.0.1:{gateway.port}",
+         "status", "not-the-secret"], input="Message-Authenticator = 0x00\n",
+        capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode != 0 and packets("bad_authenticator") == bad + 1
