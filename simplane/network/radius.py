@@ -432,40 +432,38 @@ class RadiusServer:
         cached = self._replies.get(key)
         if cached is not None:  # a retransmission (RFC 5080 section 2.2.2): the same answer
             return key, cached
-        secret = self.secret_of(peer[0])
-        if secret is None:
-            raise Dropped("unknown_client", "not a client of this server")
-        try:
-            pkt = radius_packet.AcctPacket(packet=data, secret=secret, dict=self.dict)
-        except (radius_packet.PacketError, KeyError, IndexError, TypeError, ValueError,
-                struct.error) as exc:
-            raise Dropped("malformed", f"undecodable: {exc}") from None
-        if not _attributes_fit(pkt.raw_packet):
-            raise Dropped("malformed", "an attribute runs past the end of the packet")
+        pkt = self._packet(radius_packet.AcctPacket, data, peer)
         if not pkt.VerifyAcctRequest():
             raise Dropped("bad_authenticator", "the Request Authenticator does not match")
-        if pkt.message_authenticator and not pkt.verify_message_authenticator():
-            raise Dropped("bad_authenticator", "the Message-Authenticator does not match")
         try:
             event = to_event(pkt, self.runtime.clock.now())
         except (TypeError, ValueError) as exc:
             raise Dropped("malformed", str(exc)) from None
         return key, (pkt, event)
 
-    def _status(self, data: bytes, peer: tuple) -> bytes:
-        """The answer to a Status-Server (RFC 5997): an Accounting-Response, on the accounting
-        port, to a client whose Message-Authenticator holds."""
+    def _packet(self, kind: type, data: bytes, peer: tuple):  # type: ignore[no-untyped-def]
+        """The datagram decoded as a packet of this kind with its client's secret, its
+        attributes fitting it and its Message-Authenticator (if any) holding."""
         secret = self.secret_of(peer[0])
         if secret is None:
             raise Dropped("unknown_client", "not a client of this server")
         try:
-            pkt = radius_packet.Packet(packet=data, secret=secret, dict=self.dict)
+            pkt = kind(packet=data, secret=secret, dict=self.dict)
         except (radius_packet.PacketError, KeyError, IndexError, TypeError, ValueError,
                 struct.error) as exc:
             raise Dropped("malformed", f"undecodable: {exc}") from None
-        if not pkt.message_authenticator or not pkt.verify_message_authenticator():
-            raise Dropped("bad_authenticator", "a Status-Server needs a valid "
-                          "Message-Authenticator")
+        if not _attributes_fit(pkt.raw_packet):
+            raise Dropped("malformed", "an attribute runs past the end of the packet")
+        if pkt.message_authenticator and not pkt.verify_message_authenticator():
+            raise Dropped("bad_authenticator", "the Message-Authenticator does not match")
+        return pkt
+
+    def _status(self, data: bytes, peer: tuple) -> bytes:
+        """The answer to a Status-Server (RFC 5997): an Accounting-Response, on the accounting
+        port, to a client whose Message-Authenticator holds."""
+        pkt = self._packet(radius_packet.Packet, data, peer)
+        if not pkt.message_authenticator:
+            raise Dropped("bad_authenticator", "a Status-Server needs a Message-Authenticator")
         reply = pkt.CreateReply()
         reply.code = radius_packet.AccountingResponse
         reply.add_message_authenticator()
