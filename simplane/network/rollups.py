@@ -10,9 +10,12 @@ from functools import lru_cache
 from sqlalchemy.orm import Session
 
 from simplane.core.bulk import BulkSql
+from simplane.core.clock import add_months
+from simplane.core.errors import bad_request
 from simplane.network.models import AccountUsageHour, SimUsageHour
 
 ROLLUP = ("upload", "download", "commands_from_sim", "commands_to_sim")
+MAX_WINDOW = timedelta(days=548)  # 18 months: Twilio keeps usage that long (simplane prunes none)
 
 
 def add_usage(db: Session, usage: dict[tuple, list[int]], sql: BulkSql | None = None) -> None:
@@ -37,6 +40,25 @@ def add_usage(db: Session, usage: dict[tuple, list[int]], sql: BulkSql | None = 
 @lru_cache(maxsize=4096)
 def hour_of(when: datetime) -> datetime:
     return when.replace(minute=0, second=0, microsecond=0)
+
+
+def usage_window(start: datetime | None, end: datetime, names: tuple[str, str]
+                 ) -> tuple[datetime, datetime]:
+    """The window of a UsageRecords list: `start` defaults to one month before `end`, and the
+    two (named as the product names its parameters) must be at most 18 months apart."""
+    start_name, end_name = names
+    if start is None:
+        try:
+            start = add_months(end, -1)
+        except ValueError:  # no month before it
+            raise bad_request(f"Invalid {end_name}: too early for the default {start_name}, a "
+                              "month before it") from None
+    if start >= end:
+        raise bad_request(f"Invalid {start_name}: must be before {end_name}")
+    if end - start > MAX_WINDOW:
+        raise bad_request(f"Invalid {start_name}: {start_name} and {end_name} must be at most "
+                          "18 months apart")
+    return start, end
 
 
 def spans(start: datetime, end: datetime, step: timedelta | None) -> list[tuple[datetime, datetime]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -14,6 +14,7 @@ from simplane.core.clock import iso
 from simplane.core.errors import bad_request, not_found
 from simplane.core.lookups import get_by_key, get_by_sid
 from simplane.core.paging import empty_page, page_of_list, paginate
+from simplane.network.rollups import usage_window
 from simplane.supersim import billing, networks, service
 from simplane.supersim import errors as E
 from simplane.supersim import usage as usage_mod
@@ -392,25 +393,13 @@ def list_esim_profiles(ctx: Ctx) -> dict:
 
 # --- UsageRecords ----------------------------------------------------------------------------
 
-MAX_WINDOW = timedelta(days=548)  # 18 months
 
 
 @api.operation("ListUsageRecord")
 def list_usage_records(ctx: Ctx) -> dict:
     p = ctx.params
-    end = p.get("EndTime") or ctx.now()
-    start = p.get("StartTime")
-    if start is None:
-        try:
-            start = billing.add_months(end, -1)
-        except ValueError:  # no month before it
-            raise bad_request("Invalid EndTime: too early for the default StartTime, a month "
-                              "before it") from None
-    if start >= end:
-        raise bad_request("Invalid StartTime: must be before EndTime")
-    if end - start > MAX_WINDOW:
-        raise bad_request("Invalid StartTime: StartTime and EndTime must be at most 18 months "
-                          "apart")
+    start, end = usage_window(p.get("StartTime"), p.get("EndTime") or ctx.now(),
+                              ("StartTime", "EndTime"))
     filters: dict[str, str] = {}
     if "Sim" in p:
         filters["sim"] = service.param_sim(ctx.db, ctx.account_sid, p["Sim"]).sid

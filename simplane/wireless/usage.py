@@ -11,16 +11,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 
 from simplane.core.api import Ctx
-from simplane.core.clock import add_months, iso
-from simplane.core.errors import TwilioError, bad_request
+from simplane.core.clock import iso
+from simplane.core.errors import TwilioError
 from simplane.core.paging import envelope, page_size, paginate
 from simplane.network.models import AccountUsageHour, DataSession, SimUsageHour
-from simplane.network.rollups import spans
+from simplane.network.rollups import spans, usage_window
 from simplane.wireless import service
 from simplane.wireless.views import api
 
 SESSION_WINDOW = timedelta(days=30)
-MAX_WINDOW = timedelta(days=548)  # 18 months: Twilio keeps usage that long (simplane prunes none)
 STEPS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1)}
 _TOKEN = re.compile(r"^PA(-?[0-9]{1,12})$")  # a period's start, in seconds (before 1970: negative)
 
@@ -87,18 +86,8 @@ def usage_record(start: datetime, end: datetime, usage: dict) -> dict:
 
 
 def _window(ctx: Ctx) -> tuple[datetime, datetime, str]:
-    end = ctx.params.get("End") or ctx.now()
-    start = ctx.params.get("Start")
-    if start is None:  # "one month before the end parameter value"
-        try:
-            start = add_months(end, -1)
-        except ValueError:  # no month before it
-            raise bad_request("Invalid End: too early for the default Start, a month before it"
-                              ) from None
-    if start >= end:
-        raise bad_request("Invalid Start: must be before End")
-    if end - start > MAX_WINDOW:
-        raise bad_request("Invalid Start: Start and End must be at most 18 months apart")
+    start, end = usage_window(ctx.params.get("Start"), ctx.params.get("End") or ctx.now(),
+                              ("Start", "End"))
     granularity = ctx.params.get("Granularity", "all")
     return start, end, granularity
 
