@@ -24,6 +24,14 @@ _DATE_ONLY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _INTEGER = re.compile(r"^\s*[+-]?[0-9]+\s*$")
 
 
+def check_text(name: str, value: str, code: int = 20001) -> str:
+    """A text value, unless it holds a NUL character: a client's mistake, which PostgreSQL can
+    neither store nor compare."""
+    if "\x00" in value:
+        raise bad_request(f"Invalid {name}: contains a NUL character", code)
+    return value
+
+
 def ascii_digits(value: str) -> bool:
     """Whether `value` is digits 0-9 only (str.isdigit also takes other scripts' digits)."""
     return value.isascii() and value.isdigit()
@@ -104,9 +112,7 @@ def _scalar(param: Param, schema: dict[str, Any], raw: str) -> Any:
         raise bad_request(f"Invalid {name}: {raw!r} is not one of {allowed}")
     if fmt == "uri" and raw and not schema.get("x-twilio", {}).get("ignoreFormat"):
         check_url(name, raw)
-    if "\x00" in raw:
-        raise bad_request(f"Invalid {name}: contains a NUL character")
-    return raw
+    return check_text(name, raw)
 
 
 def check_url(name: str, raw: str) -> str:

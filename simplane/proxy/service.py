@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from simplane.core.errors import TwilioError, bad_request, conflict, not_found
 from simplane.core.lookups import get_by_key_or_404
 from simplane.core.models import Account
-from simplane.core.params import ascii_digits, json_value
+from simplane.core.params import ascii_digits, check_text, json_value
 from simplane.core.sids import looks_like_sid, new_sid
 from simplane.proxy import carrier, geo, webhooks
 from simplane.proxy import errors as E
@@ -54,9 +54,8 @@ def _unique_name(name: str, what: str) -> str:
         raise invalid(f"Invalid UniqueName: {name!r} looks like a SID")
     if len(name) > MAX_UNIQUE_NAME:
         raise invalid(f"Invalid UniqueName: longer than {MAX_UNIQUE_NAME} characters")
-    if "\x00" in name:  # an out-of-session callback's uniqueName; forms are checked before
-        raise invalid("Invalid UniqueName: contains a NUL character")
-    return name
+    # (An out-of-session callback's uniqueName comes past the kernel's form checks.)
+    return check_text("UniqueName", name, E.INVALID_VALUE)
 
 
 # --- services --------------------------------------------------------------------------------
@@ -354,9 +353,10 @@ def _participant_spec(raw: Any) -> dict[str, Any]:
         raise bad_request("Invalid Participants: each needs an Identifier", E.INVALID_VALUE)
     for name in names.values():
         value = spec.get(name)
-        if value is not None and (not isinstance(value, str) or "\x00" in value):
-            raise invalid(f"Invalid Participants: {name} must be a string (without NUL "
-                          "characters)")
+        if value is not None and not isinstance(value, str):
+            raise invalid(f"Invalid Participants: {name} must be a string")
+        if value is not None:
+            check_text(f"Participants {name}", value, E.INVALID_VALUE)
     return {k: v for k, v in spec.items() if v is not None}
 
 
