@@ -69,9 +69,10 @@ def paginate(
     backwards = False
     if token:
         match = _TOKEN.match(token)
-        if not match or int(match.group(2)) >= INT64:  # no key is past a 64-bit integer
+        bound = int(match.group(2)) if match else INT64
+        if bound >= INT64:  # not a token, or past any 64-bit key
             raise TwilioError(400, 21481, f"Invalid PageToken: {token!r}")
-        backwards, bound = match.group(1) == "B", int(match.group(2))
+        backwards = match.group(1) == "B"
         after = backwards == descending  # towards smaller keys when going back on an ascending list
         stmt = stmt.where(key > bound if after else key < bound)
     ascending = descending == backwards

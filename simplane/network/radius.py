@@ -366,7 +366,7 @@ class RadiusServer:
                 pending.append((peer, key, seen[key][0], None))
             else:
                 seen[key] = found
-                pending.append((peer, key, *found))
+                pending.append((peer, key, *found[:2]))
         events = [(key, event) for _p, key, _pkt, event in pending if event is not None]
         unknown: set[str] = set()
         failed: set[tuple] = set()
@@ -376,8 +376,7 @@ class RadiusServer:
             except Exception:
                 log.exception("radius: cannot ingest %d packets", len(events))
                 unknown, failed = self._ingest_each(events)
-        for key, (pkt, event) in seen.items():
-            restart = event is None and restart_of(pkt, self.runtime.clock.now())
+        for key, (_pkt, _event, restart) in seen.items():
             if restart:
                 try:
                     ended = gateway_restarted(self.runtime, *restart)
@@ -425,7 +424,8 @@ class RadiusServer:
 
     def _decode(self, data: bytes, peer: tuple) -> tuple[tuple, bytes | tuple]:
         """The packet's duplicate-detection key, and either the reply already sent for it or
-        (the verified packet, its event or None)."""
+        (the verified packet, its event or None, and for an Accounting-On/Off the restarted
+        gateway and when, as `restart_of` gives them)."""
         if len(data) < 20 or data[0] != radius_packet.AccountingRequest:
             raise Dropped("malformed", "not an Accounting-Request")
         key = (peer[0], peer[1], data[1], data[4:20])
@@ -435,11 +435,12 @@ class RadiusServer:
         pkt = self._packet(radius_packet.AcctPacket, data, peer)
         if not pkt.VerifyAcctRequest():
             raise Dropped("bad_authenticator", "the Request Authenticator does not match")
+        now = self.runtime.clock.now()
         try:
-            event = to_event(pkt, self.runtime.clock.now())
+            event = to_event(pkt, now)
         except (TypeError, ValueError) as exc:
             raise Dropped("malformed", str(exc)) from None
-        return key, (pkt, event)
+        return key, (pkt, event, None if event else restart_of(pkt, now))
 
     def _packet(self, kind: type, data: bytes, peer: tuple):  # type: ignore[no-untyped-def]
         """The datagram decoded as a packet of this kind with its client's secret, its

@@ -541,3 +541,14 @@ def test_status_server_is_answered_on_the_accounting_port(gateway):
          "status", "not-the-secret"], input="Message-Authenticator = 0x00\n",
         capture_output=True, text=True, timeout=30, check=False)
     assert done.returncode != 0 and packets("bad_authenticator") == bad + 1
+
+
+def test_an_accounting_on_naming_its_gateway_with_a_nul_is_malformed_alone(gateway):
+    client = pyrad_client(gateway)
+    bad = request(client, Acct_Status_Type="Accounting-On", NAS_Identifier="pgw\x00-1")
+    good = request(client, Acct_Status_Type="Accounting-On", NAS_Identifier="pgw-2")
+    peer = ("127.0.0.1", 40004)
+    malformed = packets("malformed")
+    [(_to, reply)] = gateway.handle([(bad.RequestPacket(), peer), (good.RequestPacket(), peer)])
+    assert good.VerifyReply(good.CreateReply(packet=reply), reply)
+    assert packets("malformed") == malformed + 1
