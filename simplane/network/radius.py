@@ -7,9 +7,12 @@ with an Accounting-Response, so a gateway that hears nothing retransmits and not
 Counters in accounting are cumulative per session and ingest counts only their growth, so a
 retransmitted request never counts twice.
 
-Requests whose Request Authenticator does not match the shared secret, requests about an IMSI no
-SIM carries, and requests ingest cannot store are dropped unanswered and counted in
-simplane_radius_packets_total.
+Requests whose Request Authenticator does not match the client's secret, requests from a client
+not listed (when clients are listed), requests about an IMSI no SIM carries, and requests ingest
+cannot store are dropped unanswered and counted in simplane_radius_packets_total.
+
+An Accounting-On/Off ends the open sessions of the gateway that sends it before it is answered;
+a Status-Server (RFC 5997) is answered, so that a RADIUS proxy sees the listener up.
 """
 
 from __future__ import annotations
@@ -44,8 +47,8 @@ PACKETS = Counter(
     "simplane_radius_packets", "RADIUS accounting packets received, by outcome", ["outcome"],
     registry=REGISTRY,
 )
-OUTCOMES = ("accepted", "duplicate", "ignored", "bad_authenticator", "unknown_imsi", "malformed",
-            "error")
+OUTCOMES = ("accepted", "duplicate", "ignored", "status", "bad_authenticator", "unknown_client",
+            "unknown_imsi", "malformed", "error")
 for _outcome in OUTCOMES:
     PACKETS.labels(_outcome)
 
