@@ -14,6 +14,14 @@ def utc(dt: datetime) -> datetime:
     return dt.astimezone(UTC)
 
 
+def from_driver(value: datetime | str | None) -> datetime | None:
+    """A timestamp as a database driver returns it without SQLAlchemy's types (text on
+    SQLite), aware and in UTC."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return None if value is None else utc(value)
+
+
 def iso(dt: datetime | None) -> str | None:
     """Twilio's date format: ISO 8601 UTC, whole seconds, a literal Z."""
     if dt is None:

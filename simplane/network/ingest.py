@@ -32,7 +32,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from simplane.core.bulk import BulkSql, gc_paused
-from simplane.core.clock import utc
+from simplane.core.clock import from_driver, utc
 from simplane.core.sids import new_sid
 from simplane.events import outbox
 from simplane.network import cache, connection_events
@@ -195,11 +195,8 @@ class _Batch:
             plan = plans.get(terms)
             if plan is None:
                 roaming = json.loads(roaming) if isinstance(roaming, str) else roaming
-                activated = row[11]  # text on SQLite
-                if activated is not None:
-                    activated = utc(datetime.fromisoformat(activated)
-                                    if isinstance(activated, str) else activated)
-                plan = plans[terms] = Plan.of(*row[3:9], roaming, row[10], activated)
+                plan = plans[terms] = Plan.of(*row[3:9], roaming, row[10],
+                                              from_driver(row[11]))
             found[row[2]] = (row[0], row[1], plan)
         if len(found) < len(imsis):  # the others may be Super SIMs
             for imsi, facts in sims_by_imsi(self.db, imsis - found.keys()).items():

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from alembic import op
 
-from simplane.core.clock import utc
+from simplane.core.clock import from_driver
 from simplane.supersim import billing
 
 revision = "0013"
@@ -37,17 +37,11 @@ def upgrade() -> None:
         # active one); the month's first second before any period.
         first = datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
         when = max(first, min(billing.add_months(first, 1) - timedelta(seconds=1), now))
-        period = billing.current_period(_when(date_ready), _when(date_activated), when)
+        period = billing.current_period(from_driver(date_ready), from_driver(date_activated),
+                                        when)
         key = (period[1] if period else first).strftime("%Y-%m-%dT%H:%M:%S")
         connection.execute(sa.text("UPDATE network_sim_states SET period = :key "
                                    "WHERE sim_sid = :sid"), {"key": key, "sid": sim_sid})
-
-
-def _when(value: datetime | str | None) -> datetime | None:
-    """A timestamp as the driver returns it (text on SQLite), aware and in UTC."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return None if value is None else utc(value)
 
 
 def downgrade() -> None:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from alembic import op
 
-from simplane.core.clock import add_months, month_started, utc
+from simplane.core.clock import add_months, from_driver, month_started
 from simplane.core.db import UTCDateTime
 
 revision = "0014"
@@ -42,7 +42,7 @@ def upgrade() -> None:
         "SELECT s.sim_sid, s.period, w.date_activated FROM network_sim_states s "
         "JOIN wireless_sims w ON w.sid = s.sim_sid")).all()
     for sim_sid, month, activated in rows:
-        key = period_key(month, now, lambda when, a=_when(activated): (
+        key = period_key(month, now, lambda when, a=from_driver(activated): (
             month_started(a, when) if a is not None and when >= a else None))
         connection.execute(sa.text("UPDATE network_sim_states SET period = :key "
                                    "WHERE sim_sid = :sid"), {"key": key, "sid": sim_sid})
@@ -56,13 +56,6 @@ def period_key(month: str, now: datetime, period_start) -> str:  # type: ignore[
     when = max(first, min(add_months(first, 1) - timedelta(seconds=1), now))
     start = period_start(when) or first
     return start.strftime("%Y-%m-%dT%H:%M:%S")
-
-
-def _when(value: datetime | str | None) -> datetime | None:
-    """A timestamp as the driver returns it (text on SQLite), aware and in UTC."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return None if value is None else utc(value)
 
 
 def _watch(columns: str) -> None:
