@@ -159,7 +159,8 @@ def _work(runtime: Runtime, sink_pk: int, deadline: float) -> bool:
     (whether the pass delivered, failed or found nothing to send)."""
     sent, sink = _deliver(runtime, sink_pk, deadline)
     if sink is not None:
-        metrics.backlog(runtime, sink)
+        with runtime.db.read() as db:
+            metrics.backlog(sink, backlog(db, sink))
     return sent
 
 

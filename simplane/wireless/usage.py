@@ -17,7 +17,6 @@ from simplane.core.paging import envelope, page_size, paginate
 from simplane.network.models import AccountUsageHour, DataSession, SimUsageHour
 from simplane.network.rollups import spans, usage_window
 from simplane.wireless import service
-from simplane.wireless.views import api
 
 SESSION_WINDOW = timedelta(days=30)
 STEPS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1)}
@@ -37,7 +36,6 @@ def data_session_json(ctx: Ctx, s: DataSession) -> dict:
     }
 
 
-@api.operation("ListDataSession")
 def list_data_sessions(ctx: Ctx) -> dict:
     """The SIM's sessions of the last 30 days, newest first."""
     sim = service.get_sim(ctx.db, ctx.account_sid, ctx.path["SimSid"])
@@ -129,13 +127,11 @@ def _usage_records(ctx: Ctx, table, owner_column, owner: str, sim_sid: str | Non
     return envelope(ctx, records, size, ctx.params.get("Page", 0), next_token=next_token)
 
 
-@api.operation("ListUsageRecord")
 def list_usage_records(ctx: Ctx) -> dict:
     sim = service.get_sim(ctx.db, ctx.account_sid, ctx.path["SimSid"])
     return _usage_records(ctx, SimUsageHour, SimUsageHour.sim_sid, sim.sid, sim.sid)
 
 
-@api.operation("ListAccountUsageRecord")
 def list_account_usage_records(ctx: Ctx) -> dict:
     return _usage_records(ctx, AccountUsageHour, AccountUsageHour.account_sid, ctx.account_sid,
                           None)

@@ -10,7 +10,7 @@ from simplane.core.errors import not_found
 from simplane.core.lookups import get_by_sid
 from simplane.core.paging import empty_page, paginate
 from simplane.core.sids import looks_like_sid
-from simplane.wireless import service
+from simplane.wireless import service, usage
 from simplane.wireless.models import Command, RatePlan, Sim
 
 api = ProductAPI("wireless")
@@ -204,4 +204,7 @@ def delete_command(ctx: Ctx) -> None:
     ctx.db.delete(_get_command(ctx))
 
 
-from simplane.wireless import usage  # noqa: F401  (registers DataSessions and UsageRecords)
+# Data sessions and usage records, read from the network's rollups.
+api.operation("ListDataSession")(usage.list_data_sessions)
+api.operation("ListUsageRecord")(usage.list_usage_records)
+api.operation("ListAccountUsageRecord")(usage.list_account_usage_records)

@@ -12,7 +12,7 @@ import orjson
 from simplane.core.callbacks import USER_AGENT
 from simplane.core.params import check_url
 from simplane.core.signature import sign_url, with_body_hash
-from simplane.events.sinks import Outgoing, Result, deliver, fields, invalid
+from simplane.events.sinks.base import Outgoing, Result, deliver, fields, invalid
 
 if TYPE_CHECKING:
     from simplane.config import Settings
