@@ -19,9 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from sqlalchemy import text
-
 from ingest import postgres_database, provision_super_sims, setup
+from sqlalchemy import text
 
 from simplane import products
 

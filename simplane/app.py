@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
-import gc
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request

@@ -26,9 +26,9 @@ Job = Callable[["Runtime"], bool]
 
 
 class Worker:
-    def __init__(self, runtime: Runtime, jobs: list[Job], tick: float = 0.25) -> None:
+    def __init__(self, runtime: Runtime, jobs: Iterable[Job], tick: float = 0.25) -> None:
         self.runtime = runtime
-        self.jobs = jobs
+        self.jobs = list(jobs)
         self.tick = tick
         self._wake = threading.Event()
         self._stop = threading.Event()

@@ -9,6 +9,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from simplane.core.api import Ctx
 from simplane.core.clock import iso
@@ -90,7 +91,9 @@ def _window(ctx: Ctx) -> tuple[datetime, datetime, str]:
     return start, end, granularity
 
 
-def _usage_records(ctx: Ctx, table, owner_column, owner: str, sim_sid: str | None) -> dict:  # type: ignore[no-untyped-def]
+def _usage_records(ctx: Ctx, table: type[SimUsageHour] | type[AccountUsageHour],
+                   owner_column: InstrumentedAttribute[str], owner: str,
+                   sim_sid: str | None) -> dict:
     start, end, granularity = _window(ctx)
     periods = spans(start, end, STEPS.get(granularity))
     size = page_size(ctx)

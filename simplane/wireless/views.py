@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select
+from typing import Any
+
+from sqlalchemy import Row, bindparam, select
 
 from simplane.core.api import Ctx, ProductAPI
 from simplane.core.clock import iso
@@ -33,7 +35,7 @@ def rate_plan_json(ctx: Ctx, plan: RatePlan) -> dict:
     }
 
 
-def sim_json(ctx: Ctx, sim: Sim, rate_plan_sid: str | None) -> dict:
+def sim_json(ctx: Ctx, sim: Sim | Row[*tuple[Any, ...]], rate_plan_sid: str | None) -> dict:
     url = ctx.url(f"/Sims/{sim.sid}")
     return {
         "sid": sim.sid, "unique_name": sim.unique_name, "account_sid": sim.account_sid,

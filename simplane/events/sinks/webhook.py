@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import orjson
 
 from simplane.core.callbacks import USER_AGENT
+from simplane.core.errors import TwilioError
 from simplane.core.params import check_url
 from simplane.core.signature import sign_url, with_body_hash
 from simplane.events.sinks.base import Outgoing, Result, deliver, fields, invalid
@@ -24,7 +25,7 @@ def configure(config: dict[str, Any]) -> dict[str, Any]:
     fields(config, {"destination": str}, {"method": str, "batch_events": bool})
     try:
         check_url("destination", config["destination"])
-    except Exception:
+    except TwilioError:
         raise invalid("destination", "must be an absolute http(s) URL") from None
     method = config.get("method", "POST").upper()
     if method not in ("POST", "GET"):
