@@ -146,3 +146,14 @@ def test_import_super_sims_all_or_nothing(tmp_path, server, account, database_ur
     # A Wireless SIM cannot take an ICCID a Super SIM has.
     wireless = cli(database_url, "sims", "import", str(path), "--account", account.sid)
     assert wireless.exit_code == 1 and "already provisioned" in wireless.output
+
+
+def test_import_refuses_unique_names_that_could_not_be_fetched(tmp_path, account, database_url):
+    path = tmp_path / "inventory.csv"
+    path.write_text(f"iccid,unique_name\n{new_iccid()},tracker/1\n{new_iccid()},"
+                    f"DE{'a' * 32}\n{new_iccid()},tracker-3\n")
+    result = cli(database_url, "sims", "import", str(path), "--account", account.sid)
+    assert result.exit_code == 1
+    assert "line 2: unique_name 'tracker/1' contains a '/'" in result.output
+    assert "line 3: unique_name" in result.output and "looks like a SID" in result.output
+    assert account.client.wireless.v1.sims.list() == []

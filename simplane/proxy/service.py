@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from simplane.core.errors import TwilioError, bad_request, conflict, not_found
-from simplane.core.lookups import get_by_key_or_404
+from simplane.core.lookups import get_by_key_or_404, unique_name_problem
 from simplane.core.models import Account
 from simplane.core.params import ascii_digits, check_text, json_value
 from simplane.core.sids import looks_like_sid, new_sid
@@ -51,8 +51,9 @@ def invalid(message: str) -> TwilioError:
 def _unique_name(name: str, what: str) -> str:
     if name == "":
         raise invalid("Invalid UniqueName: must not be empty")
-    if looks_like_sid(name):
-        raise invalid(f"Invalid UniqueName: {name!r} looks like a SID")
+    problem = unique_name_problem(name)
+    if problem:
+        raise invalid(f"Invalid UniqueName: {problem}")
     if len(name) > MAX_UNIQUE_NAME:
         raise invalid(f"Invalid UniqueName: longer than {MAX_UNIQUE_NAME} characters")
     # (An out-of-session callback's uniqueName comes past the kernel's form checks.)

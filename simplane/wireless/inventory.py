@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from stdnum import luhn
 from stdnum.exceptions import ValidationError
 
+from simplane.core.lookups import unique_name_problem
 from simplane.core.params import ascii_digits
 from simplane.core.sids import looks_like_sid, new_sid
 from simplane.wireless.models import RatePlan, Sim
@@ -104,8 +105,9 @@ def read_csv(path: Path) -> list[SimRow]:
             found = [iccid_problem(row.iccid), row.imsi and imsi_problem(row.imsi)]
             if row.status not in STATUSES:
                 found.append(f"status {row.status!r} is not one of {', '.join(STATUSES)}")
-            if row.unique_name and looks_like_sid(row.unique_name):
-                found.append(f"unique_name {row.unique_name!r} looks like a SID")
+            name_problem = row.unique_name and unique_name_problem(row.unique_name)
+            if name_problem:
+                found.append(f"unique_name {name_problem}")
             for kind, value in (("iccid", row.iccid), ("imsi", row.imsi),
                                 ("unique_name", row.unique_name)):
                 if value and (kind, value) in seen:
