@@ -215,6 +215,7 @@ def sims_provision(
     """Provision new SIMs (valid ICCIDs, IMSIs, registration codes); prints one DE… SID a line,
     or for Super SIMs a CSV of sid,iccid,imsi,registration_code."""
     from simplane.wireless import inventory
+    from simplane.wireless.service import NEEDS_RATE_PLAN
 
     _check_product(product, status, rate_plan)
     if product == "supersim":
@@ -224,6 +225,10 @@ def sims_provision(
         return
     if status not in inventory.STATUSES:
         raise typer.BadParameter(f"one of {', '.join(inventory.STATUSES)}", param_hint="--status")
+    if status in NEEDS_RATE_PLAN and not rate_plan:
+        err.print(f"[red]refused: nothing was provisioned[/red]\n--status {status} needs a rate "
+                  "plan: give --rate-plan (its SID or unique name)")
+        raise typer.Exit(1)
     _load(database_url, account, rate_plan, inventory.generated_rows(count, status))
 
 

@@ -32,9 +32,14 @@ def test_provision_prints_one_sid_per_line(server, account, database_url):
 
 
 def test_provision_refuses_active_without_a_plan_and_unknown_accounts(account, database_url):
-    result = cli(database_url, "sims", "provision", "--count", "2", "--status", "active",
-                 "--account", account.sid)
-    assert result.exit_code == 1 and "needs a rate plan" in result.output
+    for status in ("active", "ready"):
+        result = cli(database_url, "sims", "provision", "--count", "2", "--status", status,
+                     "--account", account.sid)
+        # The option that is missing, not the wording of a CSV file's line.
+        assert result.exit_code == 1
+        assert (f"--status {status} needs a rate plan: give --rate-plan (its SID or unique "
+                "name)") in result.output, result.output
+        assert "line " not in result.output
     result = cli(database_url, "sims", "provision", "--count", "1", "--account", "AC" + "9" * 32)
     assert result.exit_code != 0 and "no account" in result.output
     assert account.client.wireless.v1.sims.list() == []
@@ -73,6 +78,15 @@ def test_import_refuses_the_whole_file_with_line_numbers(tmp_path, account, data
     assert "line 4: " in result.output and "19 or 20 digits" in result.output
     assert "line 5: " in result.output and "repeats line 2" in result.output
     assert "line 6: " in result.output and "sleeping" in result.output
+    assert account.client.wireless.v1.sims.list() == []
+
+
+def test_import_names_the_lines_that_need_a_rate_plan(tmp_path, account, database_url):
+    path = tmp_path / "inventory.csv"
+    path.write_text(f"iccid,status\n{new_iccid()},new\n{new_iccid()},active\n")
+    result = cli(database_url, "sims", "import", str(path), "--account", account.sid)
+    assert result.exit_code == 1
+    assert "line 3: status active needs a rate plan (--rate-plan)" in result.output
     assert account.client.wireless.v1.sims.list() == []
 
 

@@ -23,6 +23,7 @@ from simplane.core.lookups import unique_name_problem
 from simplane.core.params import ascii_digits
 from simplane.core.sids import looks_like_sid, new_sid
 from simplane.wireless.models import RatePlan, Sim
+from simplane.wireless.service import NEEDS_RATE_PLAN
 
 # Issuer prefix of generated ICCIDs: 89 (telecom) + 882 (international) + issuer 0.
 ICCID_PREFIX = "898820"
@@ -169,7 +170,7 @@ def add_sims(db: Session, account_sid: str, rows: Iterable[SimRow], now: datetim
                                                              Sim.unique_name.in_(names))))
         problems += [f"line {i + 2}: unique_name {r.unique_name} is already used on the account"
                      for i, r in enumerate(rows) if r.unique_name in taken]
-    needs_plan = [i for i, r in enumerate(rows) if r.status in ("ready", "active")]
+    needs_plan = [i for i, r in enumerate(rows) if r.status in NEEDS_RATE_PLAN]
     if needs_plan and rate_plan_pk is None:
         problems += [f"line {i + 2}: status {rows[i].status} needs a rate plan (--rate-plan)"
                      for i in needs_plan]
