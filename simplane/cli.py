@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -9,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from simplane.config import Settings
+from simplane.config import ConfigError, Settings
 from simplane.events.cli import app as events_app
 from simplane.network.simulate_cli import simulate
 from simplane.proxy.cli import app as proxy_app
@@ -38,10 +40,31 @@ Account = Annotated[str | None, typer.Option(
 def runtime(database_url: str | None):  # type: ignore[no-untyped-def]
     from simplane.core.runtime import Runtime
 
-    settings = Settings(run_workers=False)
-    if database_url:
-        settings = Settings(database_url=database_url, run_workers=False)
-    return Runtime(settings)
+    with setup_errors():
+        settings = Settings(run_workers=False)
+        if database_url:
+            settings = Settings(database_url=database_url, run_workers=False)
+        return Runtime(settings)
+
+
+@contextmanager
+def setup_errors() -> Iterator[None]:
+    """A setting or a database a command cannot start with ends it with one line saying what is
+    wrong and how to fix it (exit status 2), not a traceback."""
+    from sqlalchemy.exc import ArgumentError, OperationalError
+
+    try:
+        yield
+    except ConfigError as exc:
+        message = str(exc)
+    except (ArgumentError, OperationalError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        message = (f"cannot open the database ({reason}): check --database-url or "
+                   "SIMPLANE_DATABASE_URL")
+    else:
+        return
+    typer.echo(f"simplane: {message}", err=True)
+    raise typer.Exit(2)
 
 
 def progress() -> Progress:
@@ -104,9 +127,11 @@ def serve(
         raise typer.BadParameter("a shared secret is needed (or --radius-client)",
                                  param_hint="--radius-secret")
     logs.configure(log_level)
-    settings = Settings(database_url=database_url) if database_url else Settings()
-    rt = Runtime(settings)
-    created = rt.ensure_bootstrap()
+    with setup_errors():
+        settings = Settings(database_url=database_url) if database_url else Settings()
+        settings.check_bootstrap()
+        rt = Runtime(settings)
+        created = rt.ensure_bootstrap()
     if created and not settings.auth_token:  # generated: the only time it is ever shown
         err.print("[bold]Created the bootstrap account[/bold] (shown once; keep it safe):")
         err.print(f"  TWILIO_ACCOUNT_SID={created.sid}")
