@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from simplane import products
+from simplane.console import views as console
 from simplane.core import spec
 from simplane.core.api import error_response, json_response
 from simplane.core.errors import TwilioError
@@ -47,6 +48,11 @@ class HostRouting:
         await self.app(scope, receive, send)
 
 
+def _console(request: Request) -> bool:
+    path = request.url.path
+    return path == "/console" or path.startswith("/console/")
+
+
 def create_app(runtime: Runtime | None = None) -> FastAPI:
     runtime = runtime or Runtime()
 
@@ -65,6 +71,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.state.runtime = runtime
     for module in products.modules():
         app.include_router(module.api.router)
+    app.include_router(console.router)
     runtime.worker.add(products.jobs())
 
     document = spec.public_document(products.NAMES)
@@ -92,7 +99,10 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         return error_response(exc)
 
     @app.exception_handler(HTTPException)
-    async def http_error(_request: Request, exc: HTTPException) -> Response:
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if _console(request):
+            return console.error_page(request, exc.status_code, "There is no such page in the "
+                                      "console." if exc.status_code == 404 else str(exc.detail))
         if exc.status_code == 404:
             return error_response(TwilioError(404, 20404, "The requested resource was not found"))
         if exc.status_code == 405:
@@ -108,8 +118,11 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         return error_response(TwilioError(409, 20001, "The request conflicts with an existing resource"))
 
     @app.exception_handler(Exception)
-    async def internal_error(_request: Request, exc: Exception) -> Response:
+    async def internal_error(request: Request, exc: Exception) -> Response:
         log.error("unhandled error", exc_info=exc)
+        if _console(request):
+            return console.error_page(request, 500, "The console could not show this page; "
+                                      "the error is in the server's log.")
         return error_response(TwilioError(500, 20500, "Internal Server Error"))
 
     app.add_middleware(HostRouting, names=products.NAMES)
