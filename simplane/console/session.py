@@ -163,3 +163,10 @@ def verify(request: Request, username: str, password: str) -> str | None:
         BY_ADDRESS.add(address, now)
         BY_SID.add(username, now)
     return account_sid
+
+
+def forget_failures() -> None:
+    """Start counting failed sign-ins afresh (after an operator has looked into them)."""
+    for counter in (BY_ADDRESS, BY_SID):
+        with counter._lock:
+            counter._counts.clear()

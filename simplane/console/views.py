@@ -81,6 +81,10 @@ def _when(value: datetime | str | None) -> str:
 
 templates.filters["bytes"] = _bytes
 templates.filters["when"] = _when
+# The shared pieces of pages, available to every template and to each block rendered alone.
+_MACROS = templates.get_template("_macros.html").module
+templates.globals.update({name: getattr(_MACROS, name)
+                          for name in ("usage_chart", "status", "events_table", "sinks_table")})
 
 
 # --- rendering -------------------------------------------------------------------------------
@@ -340,14 +344,14 @@ def _sim_values(db: DbSession, runtime: Runtime, s: Session, sid: str, granulari
 
 @router.get("/sims/{sid}")
 def sim_page(request: Request, sid: str, usage: str = "daily", confirm: str = "",
-             who: Signed = Depends(signed)) -> Response:
+             notice: str = "", who: Signed = Depends(signed)) -> Response:
     runtime = _runtime(request)
     granularity = usage if usage in ("hourly", "daily") else "daily"
 
     def build(db: DbSession, s: Session) -> dict:
         values = _sim_values(db, runtime, s, sid, granularity)
         chosen = next((a for a in values["actions"] if a[1] == confirm), None)
-        return {**values, "confirm": chosen}
+        return {**values, "confirm": chosen, "notice": notice}
 
     return _page(request, who, "sim.html", build)
 

@@ -1,0 +1,78 @@
+"""The console's sign-in, sessions and forms as HTTP: cookies, CSRF, throttling, headers."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from tests.support import Server, TestAccount
+
+
+def sign_in_form(client: httpx.Client) -> str:
+    page = client.get("/console/sign-in")
+    assert page.status_code == 200
+    return re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+
+
+def test_session_cookie_and_headers(server: Server, account: TestAccount) -> None:
+    with httpx.Client(base_url=server.base_url) as client:
+        token = sign_in_form(client)
+        signed = client.post("/console/sign-in", data={
+            "csrf": token, "username": account.sid, "password": account.token})
+        assert signed.status_code == 303
+        cookie = signed.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/console" in cookie
+        assert "Secure" not in cookie  # plain HTTP here
+        assert account.token not in cookie and account.sid not in cookie  # sealed
+        page = client.get("/console/overview")
+        assert page.status_code == 200
+        csp = page.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+        assert "<script>" not in page.text and " style=" not in page.text
+
+
+def test_secure_cookie_behind_https(server: Server, account: TestAccount) -> None:
+    with httpx.Client(base_url=server.base_url, headers={"X-Forwarded-Proto": "https"}) as client:
+        token = sign_in_form(client)
+        signed = client.post("/console/sign-in", data={
+            "csrf": token, "username": account.sid, "password": account.token})
+        assert "Secure" in signed.headers["set-cookie"]
+
+
+def test_forms_need_the_sessions_token(server: Server, account: TestAccount) -> None:
+    sid = server.provision(account.sid, 1, status="new")[0]
+    with httpx.Client(base_url=server.base_url) as client:
+        missing = client.post("/console/sign-in", data={"username": account.sid,
+                                                        "password": account.token})
+        assert missing.status_code == 403 and "set-cookie" not in {
+            k for k, v in missing.headers.items() if v.startswith("simplane_console=")}
+        token = sign_in_form(client)
+        client.post("/console/sign-in", data={"csrf": token, "username": account.sid,
+                                              "password": account.token})
+        forged = client.post(f"/console/sims/{sid}/status", data={"status": "deactivated",
+                                                                  "csrf": "guess"})
+        assert forged.status_code == 403
+        assert "expired" in forged.text and "Traceback" not in forged.text
+    assert account.client.wireless.v1.sims(sid).fetch().status == "new"
+
+
+def test_failed_sign_ins_are_throttled(server: Server, account: TestAccount) -> None:
+    with httpx.Client(base_url=server.base_url) as client:
+        token = sign_in_form(client)
+        statuses = [client.post("/console/sign-in", data={
+            "csrf": token, "username": account.sid, "password": "not the token"}).status_code
+            for _ in range(10)]
+        assert statuses == [401] * 10
+        refused = client.post("/console/sign-in", data={
+            "csrf": token, "username": account.sid, "password": account.token})
+        assert refused.status_code == 429
+        assert int(refused.headers["retry-after"]) > 0
+        assert "Too many failed sign-ins" in refused.text
+
+
+def test_unknown_console_path_is_a_page(server: Server) -> None:
+    response = httpx.get(f"{server.base_url}/console/no/such/page")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "There is no such page" in response.text
