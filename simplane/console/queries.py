@@ -26,7 +26,7 @@ from simplane.wireless.models import Sim as WirelessSim
 PAGE = 50
 ROAMING = ("home", "national", "international")
 CONNECTION_EVENT = "com.twilio.iot.supersim.connection."
-PRODUCTS = {"wireless": WirelessSim, "supersim": SuperSim}
+PRODUCTS: dict[str, Any] = {"wireless": WirelessSim, "supersim": SuperSim}
 
 
 def product_of(sid: str) -> str | None:
@@ -55,7 +55,7 @@ def list_sims(db: Session, account_sid: str, product: str, search: str = "", sta
     """A page of an account's SIMs, newest first: `search` is a SID, an ICCID (or its start) or
     a unique name (or its start); `group_pk` a rate plan (Wireless) or a Fleet (Super SIM)."""
     model = PRODUCTS[product]
-    group = RatePlan if product == "wireless" else Fleet
+    group: Any = RatePlan if product == "wireless" else Fleet
     group_column = model.rate_plan_pk if product == "wireless" else model.fleet_pk
     stmt = (select(model.pk, model.sid, model.iccid, model.unique_name, model.status,
                    group.sid.label("group_sid"), group.unique_name.label("group_name"))
@@ -83,7 +83,7 @@ def list_sims(db: Session, account_sid: str, product: str, search: str = "", sta
 
 def groups(db: Session, account_sid: str, product: str) -> list[Any]:
     """The account's rate plans (Wireless) or Fleets (Super SIM), for filters and forms."""
-    model = RatePlan if product == "wireless" else Fleet
+    model: Any = RatePlan if product == "wireless" else Fleet
     return list(db.scalars(select(model).where(model.account_sid == account_sid)
                            .order_by(model.pk).limit(500)))
 

@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qsl, quote
 
 from fastapi import APIRouter, Depends, Request
@@ -134,6 +134,9 @@ async def form(request: Request) -> dict[str, str]:
     return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
 
 
+FormValues = Annotated[dict[str, str], Depends(form)]
+
+
 class Signed:
     """A page's caller: the session, or the response to answer instead (the sign-in page, or a
     refusal of a form that is not this session's)."""
@@ -143,7 +146,7 @@ class Signed:
         self.refusal = refusal
 
 
-def signed(request: Request, values: dict[str, str] = Depends(form)) -> Signed:
+def signed(request: Request, values: FormValues) -> Signed:
     current = sessions.read(request)
     if current is None:
         if request.method == "POST":
@@ -157,8 +160,12 @@ def signed(request: Request, values: dict[str, str] = Depends(form)) -> Signed:
     return Signed(current, None)
 
 
+Who = Annotated[Signed, Depends(signed)]
+
+
 def _runtime(request: Request) -> Runtime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
 def _account_choices(db: DbSession, session: Session) -> list[Any]:
@@ -195,7 +202,7 @@ def sign_in_page(request: Request, next: str = "") -> Response:
 
 
 @router.post("/sign-in")
-async def sign_in(request: Request, values: dict[str, str] = Depends(form)) -> Response:
+async def sign_in(request: Request, values: FormValues) -> Response:
     target = _safe_next(values.get("next"))
 
     def again(message: str, status: int, retry: int | None = None) -> Response:
@@ -226,15 +233,14 @@ async def sign_in(request: Request, values: dict[str, str] = Depends(form)) -> R
 
 
 @router.post("/sign-out")
-def sign_out(request: Request, who: Signed = Depends(signed)) -> Response:
+def sign_out(request: Request, who: Who) -> Response:
     response = RedirectResponse("/console/sign-in", 303)
     sessions.end(response)
     return response
 
 
 @router.post("/account")
-def switch_account(request: Request, values: dict[str, str] = Depends(form),
-                   who: Signed = Depends(signed)) -> Response:
+def switch_account(request: Request, who: Who, values: FormValues) -> Response:
     if who.refusal or who.session is None:
         return who.refusal  # type: ignore[return-value]
     wanted = values.get("account", "")
@@ -266,7 +272,7 @@ def _page(request: Request, who: Signed, name: str, build: Callable[[DbSession, 
 # --- overview --------------------------------------------------------------------------------
 
 @router.get("/overview")
-def overview(request: Request, who: Signed = Depends(signed)) -> Response:
+def overview(request: Request, who: Who) -> Response:
     runtime = _runtime(request)
 
     def build(db: DbSession, s: Session) -> dict:
@@ -291,8 +297,8 @@ def overview(request: Request, who: Signed = Depends(signed)) -> Response:
 # --- SIMs ------------------------------------------------------------------------------------
 
 @router.get("/sims")
-def sims(request: Request, product: str = "wireless", q: str = "", status: str = "",
-         group: str = "", after: str = "", who: Signed = Depends(signed)) -> Response:
+def sims(request: Request, who: Who, product: str = "wireless", q: str = "", status: str = "",
+         group: str = "", after: str = "") -> Response:
     product = product if product in queries.PRODUCTS else "wireless"
 
     def build(db: DbSession, s: Session) -> dict:
@@ -323,6 +329,7 @@ def _sim_values(db: DbSession, runtime: Runtime, s: Session, sid: str, granulari
                 ) -> dict:
     product, sim = _load_sim(db, s.account, sid)
     now = runtime.clock.now()
+    group: Any
     if product == "wireless":
         group = db.get(RatePlan, sim.rate_plan_pk) if sim.rate_plan_pk else None
     else:
@@ -343,8 +350,8 @@ def _sim_values(db: DbSession, runtime: Runtime, s: Session, sid: str, granulari
 
 
 @router.get("/sims/{sid}")
-def sim_page(request: Request, sid: str, usage: str = "daily", confirm: str = "",
-             notice: str = "", who: Signed = Depends(signed)) -> Response:
+def sim_page(request: Request, who: Who, sid: str, usage: str = "daily", confirm: str = "",
+             notice: str = "") -> Response:
     runtime = _runtime(request)
     granularity = usage if usage in ("hourly", "daily") else "daily"
 
@@ -380,8 +387,7 @@ def _change(request: Request, who: Signed, sid: str,
 
 
 @router.post("/sims/{sid}/status")
-def sim_status(request: Request, sid: str, values: dict[str, str] = Depends(form),
-               who: Signed = Depends(signed)) -> Response:
+def sim_status(request: Request, who: Who, sid: str, values: FormValues) -> Response:
     wanted = values.get("status", "")
 
     def change(db: DbSession, runtime: Runtime, s: Session, product: str, sim: Any) -> str:
@@ -396,8 +402,7 @@ def sim_status(request: Request, sid: str, values: dict[str, str] = Depends(form
 
 
 @router.post("/sims/{sid}/plan")
-def sim_plan(request: Request, sid: str, values: dict[str, str] = Depends(form),
-             who: Signed = Depends(signed)) -> Response:
+def sim_plan(request: Request, who: Who, sid: str, values: FormValues) -> Response:
     wanted = values.get("group", "")
 
     def change(db: DbSession, runtime: Runtime, s: Session, product: str, sim: Any) -> str:
@@ -411,11 +416,11 @@ def sim_plan(request: Request, sid: str, values: dict[str, str] = Depends(form),
 
 
 @router.post("/sims/{sid}/commands")
-def sim_command(request: Request, sid: str, values: dict[str, str] = Depends(form),
-                who: Signed = Depends(signed)) -> Response:
+def sim_command(request: Request, who: Who, sid: str, values: FormValues) -> Response:
     body = values.get("command", "")
 
     def change(db: DbSession, runtime: Runtime, s: Session, product: str, sim: Any) -> str:
+        command: Any
         if product == "wireless":
             command = wireless_service.create_command(db, runtime, s.account,
                                                       {"Sim": sim.sid, "Command": body})
@@ -494,7 +499,7 @@ async def sim_live(request: Request, sid: str) -> Response:
 # --- Event Streams ---------------------------------------------------------------------------
 
 @router.get("/event-streams")
-def event_streams(request: Request, notice: str = "", who: Signed = Depends(signed)) -> Response:
+def event_streams(request: Request, who: Who, notice: str = "") -> Response:
     def build(db: DbSession, s: Session) -> dict:
         subscriptions = list(db.scalars(select(EventSubscription)
                                         .where(EventSubscription.account_sid == s.account)
@@ -512,7 +517,7 @@ def event_streams(request: Request, notice: str = "", who: Signed = Depends(sign
 
 
 @router.post("/event-streams/{sid}/test")
-def sink_test(request: Request, sid: str, who: Signed = Depends(signed)) -> Response:
+def sink_test(request: Request, who: Who, sid: str) -> Response:
     if who.refusal or who.session is None:
         return who.refusal  # type: ignore[return-value]
     runtime = _runtime(request)
@@ -529,8 +534,7 @@ def sink_test(request: Request, sid: str, who: Signed = Depends(signed)) -> Resp
 # --- Proxy -----------------------------------------------------------------------------------
 
 @router.get("/proxy")
-def proxy(request: Request, service: str = "", session: str = "",
-          who: Signed = Depends(signed)) -> Response:
+def proxy(request: Request, who: Who, service: str = "", session: str = "") -> Response:
     def build(db: DbSession, s: Session) -> dict:
         services = list(db.scalars(select(ProxyService).where(ProxyService.account_sid == s.account)
                                    .order_by(ProxyService.pk).limit(200)))
@@ -636,8 +640,7 @@ def _catalogue_values(db: DbSession, account_sid: str, kind: str, edit: str) -> 
 
 
 @router.get("/{kind}")
-def catalogue(request: Request, kind: str, edit: str = "", notice: str = "",
-              who: Signed = Depends(signed)) -> Response:
+def catalogue(request: Request, who: Who, kind: str, edit: str = "", notice: str = "") -> Response:
     if kind not in KINDS:
         return not_found_page(request)
     return _page(request, who, "catalogue.html",
@@ -645,8 +648,7 @@ def catalogue(request: Request, kind: str, edit: str = "", notice: str = "",
 
 
 @router.post("/{kind}")
-def catalogue_save(request: Request, kind: str, values: dict[str, str] = Depends(form),
-                   who: Signed = Depends(signed)) -> Response:
+def catalogue_save(request: Request, who: Who, kind: str, values: FormValues) -> Response:
     if kind not in KINDS:
         return not_found_page(request)
     if who.refusal or who.session is None:

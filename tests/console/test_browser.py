@@ -41,6 +41,8 @@ def test_sign_in_search_and_read_a_sims_usage(signed_in: Console, server: Server
     page = signed_in.page
     for name in ("Overview", "SIMs", "Event Streams", "Proxy"):
         expect(page.get_by_role("link", name=name, exact=True)).to_be_visible()
+    page.get_by_role("link", name="Overview", exact=True).click()
+    expect(page.locator("#open-sessions .big")).to_have_text("2")
     signed_in.screenshot("overview")
 
     page.get_by_role("link", name="SIMs", exact=True).click()

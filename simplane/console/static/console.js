@@ -22,17 +22,19 @@
     // Drawn from the tallest stack down, so every layer shows.
     var order = names.map(function (_, i) { return i; }).reverse();
     var bars = uPlot.paths.bars({ size: [0.8, 40] });
+    var step = spec.granularity === "hourly" ? 3600 : 86400;
+    var first = spec.x[0], last = spec.x[spec.x.length - 1];
     var opts = {
       width: Math.max(el.clientWidth - 8, 260), height: 220,
-      scales: { x: { time: true } },
+      scales: { x: { time: true, range: function () { return [first - step / 2, last + step / 2]; } } },
       axes: [{}, { values: function (u, vals) { return vals.map(bytes); }, size: 70 }],
-      series: [{}].concat(order.map(function (i) {
+      series: [{ label: "Period" }].concat(order.map(function (i) {
         var name = names[i];
         return { label: name, fill: COLOURS[name] || "#555", stroke: COLOURS[name] || "#555",
                  paths: bars, points: { show: false },
                  value: function (u, v, s, idx) { return idx == null ? "" : bytes(spec.series[name][idx]); } };
       })),
-      legend: { live: true },
+      legend: { live: false },
     };
     var data = [spec.x].concat(order.map(function (i) { return stacked[i]; }));
     el.dataset.drawn = "1";
@@ -61,14 +63,14 @@
     drawAll();
     live();
     document.body.addEventListener("htmx:afterSettle", function (e) { drawAll(e.target); });
-    var resized;
-    window.addEventListener("resize", function () {
-      clearTimeout(resized);
-      resized = setTimeout(function () {
-        document.querySelectorAll("[data-chart]").forEach(function (el) {
+    if (window.ResizeObserver) {
+      var resized = new ResizeObserver(function (entries) {
+        entries.forEach(function (entry) {
+          var el = entry.target;
           if (el.uplot) el.uplot.setSize({ width: Math.max(el.clientWidth - 8, 260), height: 220 });
         });
-      }, 150);
-    });
+      });
+      document.querySelectorAll("[data-chart]").forEach(function (el) { resized.observe(el); });
+    }
   });
 })();
