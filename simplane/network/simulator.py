@@ -23,7 +23,7 @@ from sqlalchemy import select
 from stdnum import luhn
 
 from simplane.core.accounts import default_account_sid
-from simplane.core.clock import ManualClock, utc
+from simplane.core.clock import ManualClock, iso, utc
 from simplane.network.events import NetworkEvent, home_network, operator
 from simplane.network.ingest import ingest_into
 from simplane.network.policy import CAN_USE_DATA
@@ -68,6 +68,7 @@ HOMES = [("234", "15"), ("262", "02"), ("208", "01"), ("204", "08"), ("311", "48
 BEHAVIOURS = {"tracker": 35, "reporter": 30, "poor_coverage": 10, "roamer": 15, "heavy": 10}
 APN = "iot.simplane"
 TICK = 60  # seconds of simulated time between pacing flushes (with a speed)
+CATCH_UP = timedelta(days=1)  # the most a live run starts before now
 
 
 @dataclass(frozen=True)
@@ -297,9 +298,9 @@ class Device:
 def fleet(runtime: Runtime, account_sid: str | None = None, sims: int | None = None,
           seed: int = 0, data_limit: int | None = None,
           product: str = "wireless") -> tuple[str | None, list[SimSpec]]:
-    """The SIMs to simulate: the account's (or every account's) active SIMs, by pk; with `sims`,
-    the first that many, provisioning new active SIMs when the account has fewer. For Super SIM,
-    every registered SIM whatever its status (the network rejects those that may not attach)."""
+    """The SIMs to simulate: the account's (or every account's) SIMs that may attach (active
+    Wireless SIMs; ready or active Super SIMs), by pk; with `sims`, the first that many,
+    provisioning new active SIMs when the account has fewer."""
     if sims is not None and account_sid is None:
         with runtime.db.read() as db:
             account_sid = default_account_sid(db)
@@ -330,12 +331,13 @@ def fleet(runtime: Runtime, account_sid: str | None = None, sims: int | None = N
 def _super_fleet(runtime: Runtime, account_sid: str | None, sims: int | None,
                  data_limit: int | None) -> list[SimSpec]:
     from simplane.supersim import inventory as stock
-    from simplane.supersim.access import sims_by_imsi
+    from simplane.supersim.access import CONNECTED, sims_by_imsi
     from simplane.supersim.models import Sim as SuperSim
     from simplane.supersim.service import change_status
 
     now = runtime.clock.now()
-    query = select(SuperSim.imsi).where(SuperSim.account_sid.is_not(None)).order_by(SuperSim.pk)
+    query = (select(SuperSim.imsi).where(SuperSim.account_sid.is_not(None),
+                                         SuperSim.status.in_(CONNECTED)).order_by(SuperSim.pk))
     if account_sid is not None:
         query = query.where(SuperSim.account_sid == account_sid)
     with runtime.db.write() as db:
@@ -419,19 +421,62 @@ def _receive(db, runtime: Runtime, commands: list[FromSim]) -> None:  # type: ig
             receive_sms(db, runtime, sim, command.body)
 
 
+class WindowError(ValueError):
+    """A simulated window that would date data after the server's now, or ends before it
+    starts."""
+
+
+def window(now: datetime, hours: float, start: datetime | None = None,
+           end: datetime | None = None, speed: float | None = None) -> tuple[datetime, datetime]:
+    """The simulated window. As fast as ingest goes (no `speed`): `hours` up to `end`, by default
+    the server's now (or from `start`); it may not end after now, since simulated data is never
+    dated after the server's now. Live: `hours` from `start`, which may not be after now; by
+    default a little before now (60 simulated seconds per unit of speed above 1, at most a day), so
+    that the fleet has a recent past and catches up with the clock within a minute. A live run
+    never runs ahead of the server's clock."""
+    span = timedelta(hours=hours)
+    now = utc(now).replace(microsecond=0)
+    start = utc(start).replace(microsecond=0) if start else None
+    end = utc(end).replace(microsecond=0) if end else None
+    if speed:
+        begin = start or now - min(CATCH_UP, timedelta(seconds=60 * max(speed - 1, 0)))
+        stop = end or begin + span
+        if begin > now:
+            raise WindowError(f"the simulated window starts at {iso(begin)}, after the server's "
+                              f"now ({iso(now)}): give a start in the past")
+    else:
+        if start is not None:
+            begin, stop = start, end or start + span
+        else:
+            stop = end or now
+            begin = stop - span
+        if stop > now:
+            raise WindowError(f"the simulated window ends at {iso(stop)}, after the server's now "
+                              f"({iso(now)}): simulated data is never dated in the future; give "
+                              "an earlier --start or --end, or fewer --hours")
+    if stop < begin:
+        raise WindowError(f"the simulated window ends at {iso(stop)}, before it starts at "
+                          f"{iso(begin)}")
+    return begin, stop
+
+
 def simulate(runtime: Runtime, account_sid: str | None = None, sims: int | None = None,
              hours: float = 24, seed: int = 0, speed: float | None = None,
              start: datetime | None = None, interval: float = 360, batch_size: int = 25_000,
              data_limit: int | None = None, product: str = "wireless",
-             progress: Callable[[float, float], None] | None = None) -> SimulationResult:
-    """Run the fleet for `hours` of virtual time. `speed` is simulated seconds per real second
-    (None: as fast as ingest goes). `interval` is the trackers' interim-update period in seconds.
-    `data_limit` (MB) is used only for the rate plan (Wireless) or Fleet (Super SIM) created for
-    newly provisioned SIMs. `product` is "wireless" or "supersim".
-    `progress(done, total)` is called with simulated seconds."""
+             progress: Callable[[float, float], None] | None = None,
+             end: datetime | None = None,
+             sleep: Callable[[float], None] = real_time.sleep) -> SimulationResult:
+    """Run the fleet over a window of virtual time (see `window`): `hours` up to the server's
+    now, or from `start` / up to `end`. `speed` is simulated seconds per real second (None: as
+    fast as ingest goes); a live run never dates an event after the server's clock says now, so
+    once it has caught up it follows that clock. `interval` is the trackers' interim-update
+    period in seconds. `data_limit` (MB) is used only for the rate plan (Wireless) or Fleet
+    (Super SIM) created for newly provisioned SIMs. `product` is "wireless" or "supersim".
+    `progress(done, total)` is called with simulated seconds. Raises WindowError (before
+    anything is written) for a window after the server's now."""
+    begin, end = window(runtime.clock.now(), hours, start, end, speed)
     account_sid, specs = fleet(runtime, account_sid, sims, seed, data_limit, product)
-    begin = utc(start or runtime.clock.now()).replace(microsecond=0)
-    end = begin + timedelta(hours=hours)
     clock = ManualClock(begin)
     devices = [Device(spec, seed, begin, end) for spec in specs]
     result = SimulationResult(account_sid, specs, {d.spec.sid: d.behaviour for d in devices},
@@ -458,15 +503,24 @@ def simulate(runtime: Runtime, account_sid: str | None = None, sims: int | None 
         if progress:
             progress((clock.now() - begin).total_seconds(), total)
 
+    def pace(when: datetime) -> None:
+        """Wait until `when` is due: `speed` times real time since the start, and not after the
+        server's now."""
+        assert speed
+        wait = (when - begin).total_seconds() / speed - (real_time.monotonic() - started)
+        if wait > 0:
+            sleep(wait)
+        while (ahead := (when - runtime.clock.now()).total_seconds()) > 0:
+            sleep(min(ahead, 1.0))
+
     for ev in merged:
         if ev.time > clock.now():
             if speed:
                 tick = (ev.time - begin).total_seconds() // TICK
-                if tick != (clock.now() - begin).total_seconds() // TICK:
+                if (tick != (clock.now() - begin).total_seconds() // TICK
+                        or ev.time > runtime.clock.now()):
                     flush()
-                    wait = (ev.time - begin).total_seconds() / speed - (real_time.monotonic() - started)
-                    if wait > 0:
-                        real_time.sleep(wait)
+                    pace(ev.time)
             clock.set(ev.time)
         if isinstance(ev, FromSim):
             commands.append(ev)

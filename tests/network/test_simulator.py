@@ -22,7 +22,7 @@ LIMIT_MB = 20
 
 def run(server, seed=SEED):
     account = server.new_account()
-    start = server.clock.now().replace(minute=0, second=0)
+    start = (server.clock.now() - timedelta(hours=24)).replace(minute=0, second=0)
     result = simulate(server.runtime, account.sid, sims=FLEET, hours=24, seed=seed, start=start,
                       data_limit=LIMIT_MB, batch_size=2000)
     with server.runtime.db.read() as db:
@@ -157,7 +157,7 @@ def test_devices_send_commands_and_get_the_queued_ones_once_attached(server, rec
     server.drain()
     assert {c.status for c in wireless.commands.list(direction="to_sim")} == {"queued"}
 
-    simulate(server.runtime, account.sid, hours=24, seed=5, start=server.clock.now())
+    simulate(server.runtime, account.sid, hours=24, seed=5)
     server.drain()
     with server.runtime.db.read() as db:
         attached = set(db.scalars(select(SimState.sim_sid).where(
