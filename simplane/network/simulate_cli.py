@@ -89,5 +89,9 @@ def simulate(
                   f"{result.bytes_counted} bytes, {took:.1f}s")
         err.print("behaviours: " + ", ".join(f"{k} {v}" for k, v in sorted(behaviours.items())))
         err.print("events: " + ", ".join(f"{k} {v}" for k, v in sorted(result.kinds.items())))
+        if result.esim_profiles:
+            taken = list(result.esim_profiles.values())
+            err.print(f"eSIM Profiles: {taken.count('installed')} downloaded and installed, "
+                      f"{taken.count('failed')} failed")
     finally:
         runtime.close()

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from stdnum import luhn
+from stdnum.iso7064 import mod_97_10
 
 from simplane.core.accounts import default_account_sid
 from simplane.core.clock import ManualClock, iso, utc
@@ -106,6 +107,7 @@ class SimulationResult:
     kinds: Counter = field(default_factory=Counter)
     bytes_counted: int = 0
     unknown_imsi: int = 0
+    esim_profiles: dict[str, str] = field(default_factory=dict)  # SID → downloaded/installed/failed
 
 
 def _country_of(mcc: str, mnc: str, rng: random.Random) -> str:
@@ -404,6 +406,35 @@ def _provision(runtime: Runtime, db, account_sid: str, count: int, first: int,  
     inventory.add_sims(db, account_sid, rows, now, plan_pk)
 
 
+def _take_esim_profiles(runtime: Runtime, account_sid: str | None, seed: int) -> dict[str, str]:
+    """eUICCs of the fleet download and install every eSIM Profile available to the account (or
+    to every account), as a device given its activation code or EID would; a profile ordered with
+    a matching ID goes to an eUICC of the simulator's own (a valid EID). Returns each profile's
+    SID and its status after: `installed`, or `failed` when the SM-DP+ refused the eUICC. The
+    profiles' Super SIMs are `new` until their owner activates them, and join the simulated
+    fleet then."""
+    from simplane.supersim.models import EsimProfile
+    from simplane.supersim.service import esim_downloaded, esim_installed
+
+    outcome = {}
+    query = select(EsimProfile).where(EsimProfile.status == "available")
+    if account_sid is not None:
+        query = query.where(EsimProfile.account_sid == account_sid)
+    with runtime.db.write() as db:
+        for profile in db.scalars(query.order_by(EsimProfile.pk)):
+            eid = profile.eid or _eid(random.Random(f"simplane:{seed}:eid:{profile.pk}"))
+            if esim_downloaded(db, runtime, profile, eid):
+                esim_installed(db, runtime, profile)
+            outcome[profile.sid] = profile.status
+    return outcome
+
+
+def _eid(rng: random.Random) -> str:
+    """An EID with valid check digits (ISO 7064 MOD 97-10), of a GSMA-style eUICC number."""
+    body = "89049032" + "".join(rng.choice(string.digits) for _ in range(22))
+    return body + mod_97_10.calc_check_digits(body)
+
+
 def _receive(db, runtime: Runtime, commands: list[FromSim]) -> None:  # type: ignore[no-untyped-def]
     """Devices' from-SIM commands, in the same transaction as the batch they came with."""
     if not commands:
@@ -481,6 +512,8 @@ def simulate(runtime: Runtime, account_sid: str | None = None, sims: int | None 
     devices = [Device(spec, seed, begin, end) for spec in specs]
     result = SimulationResult(account_sid, specs, {d.spec.sid: d.behaviour for d in devices},
                               begin, end)
+    if product == "supersim":
+        result.esim_profiles = _take_esim_profiles(runtime, account_sid, seed)
     total = (end - begin).total_seconds()
     streams = [d.events(interval) for d in devices]
     merged = heapq.merge(*streams, key=lambda e: e.time)

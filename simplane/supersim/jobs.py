@@ -195,7 +195,9 @@ def _matching_id() -> str:
 
 def reserve_esim_profiles(runtime: Runtime) -> bool:
     """new → reserving → available: a Super SIM is made for the profile on the SM-DP+ and
-    registered to the account; the CallbackUrl hears of `available`."""
+    registered to the account; the CallbackUrl hears of `available` (and only of it, as Twilio
+    documents). The SM-DP+ refuses to reserve a profile for an EID that fails its check digits:
+    reserving → failed."""
     pending = select(EsimProfile.pk).where(EsimProfile.status.in_(("new", "reserving")))
     if not _any(runtime, pending):
         return False
@@ -209,6 +211,9 @@ def reserve_esim_profiles(runtime: Runtime) -> bool:
             if profile.status == "new":
                 profile.status = "reserving"
                 continue
+            if profile.eid is not None and service.eid_refused(profile, profile.eid,
+                                                               "reservation", now):
+                continue  # failed: no Super SIM is made, and the CallbackUrl hears nothing
             [row] = add_sims(db, generated_rows(1), now)
             sim = db.scalar(select(Sim).where(Sim.sid == row["sid"]))
             assert sim is not None
