@@ -26,8 +26,10 @@ from stdnum.iso7064 import mod_97_10
 from simplane.core.accounts import default_account_sid
 from simplane.core.clock import ManualClock, iso, utc
 from simplane.network.events import NetworkEvent, home_network, operator
-from simplane.network.ingest import ingest_into
+from simplane.network.ingest import gateway_restarted, ingest_into
 from simplane.network.policy import CAN_USE_DATA
+from simplane.supersim.service import MAX_IP_PAYLOAD
+from simplane.supersim.udp import SimulatedGateway
 from simplane.wireless import inventory
 from simplane.wireless.models import RatePlan, Sim
 from simplane.wireless.service import create_rate_plan, receive_from_sim
@@ -142,6 +144,7 @@ class Device:
         self.sessions = 0
         self.run_id = f"{start:%Y%m%d%H%M%S}-{seed}-{spec.index}"
         self.ip = f"10.{64 + spec.index // 65536 % 64}.{spec.index // 256 % 256}.{spec.index % 256}"
+        self.gateway: str | None = None  # the simulated packet gateway carrying its sessions
         self._move()
 
     # -- where the device is
@@ -185,7 +188,7 @@ class Device:
             imei=self.imei, apn=self.apn, rat=self.rat, mcc=self.network[0], mnc=self.network[1],
             cell_id=self.cell_id, lac=self.lac, lat=self.lat, lon=self.lon, ip_address=self.ip,
             bytes_up=up, bytes_down=down, packets_up=(up + 1399) // 1400,
-            packets_down=(down + 1399) // 1400, error=error)
+            packets_down=(down + 1399) // 1400, error=error, gateway=self.gateway)
 
     def attach(self, offset: float) -> Iterator[NetworkEvent]:
         """Try to attach at `offset`; the generator returns when it attached (None: it could
@@ -512,8 +515,13 @@ def simulate(runtime: Runtime, account_sid: str | None = None, sims: int | None 
     devices = [Device(spec, seed, begin, end) for spec in specs]
     result = SimulationResult(account_sid, specs, {d.spec.sid: d.behaviour for d in devices},
                               begin, end)
+    gateway = None
     if product == "supersim":
         result.esim_profiles = _take_esim_profiles(runtime, account_sid, seed)
+        if speed:  # live devices take IP Commands, through a gateway of their own
+            gateway = SimulatedGateway(_answer({d.ip for d in devices}))
+            for device in devices:
+                device.gateway = gateway.name
     total = (end - begin).total_seconds()
     streams = [d.events(interval) for d in devices]
     merged = heapq.merge(*streams, key=lambda e: e.time)
@@ -567,4 +575,15 @@ def simulate(runtime: Runtime, account_sid: str | None = None, sims: int | None 
             flush()
     clock.set(end)
     flush()
+    if gateway is not None:  # the gateway stops: the sessions it carried end, as it reports
+        gateway.close()
+        gateway_restarted(runtime, gateway.name, min(end, runtime.clock.now()))
     return result
+
+
+def _answer(ips: set[str]) -> Callable[[str, int, bytes], bytes | None]:
+    """How a simulated Super SIM device answers an IP Command: with a datagram `ack <payload>`
+    from the port it got it on."""
+    def answer(ip: str, port: int, data: bytes) -> bytes | None:
+        return (b"ack " + data)[:MAX_IP_PAYLOAD] if ip in ips else None
+    return answer

@@ -6,16 +6,18 @@ workers of several processes never handle the same row twice."""
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import string
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session
 
 from simplane.core import callbacks
 from simplane.core.clock import months_bound, months_passed
-from simplane.network.models import SimState
+from simplane.network.models import DataSession, SimState
 from simplane.supersim import billing, devices, service, udp
 from simplane.supersim.inventory import add_sims, generated_rows
 from simplane.supersim.models import (EsimProfile, IpCommand, SettingsUpdate, Sim, SmsCommand,
@@ -126,6 +128,7 @@ def deliver_ip_commands(runtime: Runtime) -> bool:
     with runtime.db.write() as db:
         rows = db.execute(_ip_sendable(now).order_by(IpCommand.pk).limit(BATCH)
                           .with_for_update(of=IpCommand, skip_locked=True)).all()
+        tunnels = _tunnels(db, [sim for _command, sim in rows if sim is not None and sim.ip_address])
         for command, sim in rows:
             expired = now - command.date_created >= service.IP_COMMAND_TTL
             if sim is None or sim.status not in service.CONNECTED or (
@@ -136,7 +139,7 @@ def deliver_ip_commands(runtime: Runtime) -> bool:
                 continue
             data = service.payload_bytes(command.payload, command.payload_type)
             try:
-                port.send(sim.ip_address, command.device_port, data)
+                port.send(sim.ip_address, command.device_port, data, tunnels.get(sim.sid))
             except OSError:
                 busy |= service.set_command_status(db, runtime, command, "failed", sim,
                                                    device_ip=sim.ip_address)
@@ -146,19 +149,50 @@ def deliver_ip_commands(runtime: Runtime) -> bool:
     return busy
 
 
+def _tunnels(db: Session, sims: list[Sim]) -> dict[str, tuple[str, int]]:
+    """SIM SID → the loopback endpoint of the simulated packet gateway carrying its open data
+    session, for those a simulated gateway carries (see udp)."""
+    if not sims:
+        return {}
+    rows = db.execute(select(DataSession.sim_sid, DataSession.ip_address, DataSession.gateway)
+                      .where(DataSession.sim_sid.in_([sim.sid for sim in sims]),
+                             DataSession.status == "open",
+                             DataSession.gateway.startswith(udp.TUNNEL)))
+    addresses = {sim.sid: sim.ip_address for sim in sims}
+    return {sid: endpoint for sid, ip, gateway in rows
+            if ip == addresses.get(sid) and (endpoint := udp.tunnel_endpoint(gateway))}
+
+
 def receive_ip_commands(runtime: Runtime) -> bool:
     """Datagrams devices sent to the IP Commands port become `received` IP Commands of the SIM
-    whose data session has the sender's address."""
+    whose data session has the sender's address. A datagram tunnelled by a simulated packet gateway
+    counts as sent from the address it carries, by the SIM whose open session that gateway
+    carries."""
     datagrams = udp.command_port(runtime).receive()
     if not datagrams:
         return False
+    direct: list[tuple[bytes, tuple[str, int]]] = []
+    tunnelled: list[tuple[bytes, tuple[str, int], str]] = []
+    for data, source in datagrams:
+        inner = udp.unwrap(data) if ipaddress.ip_address(source[0]).is_loopback else None
+        if inner is None:
+            direct.append((data, source))
+        else:
+            tunnelled.append((inner[2], (inner[0], inner[1]), udp.gateway_name(source)))
     with runtime.db.write() as db:
-        ips = {source[0] for _data, source in datagrams}
+        ips = {source[0] for _data, source in direct}
         sims = {sim.ip_address: sim for sim in db.scalars(
-            select(Sim).where(Sim.ip_address.in_(ips), Sim.account_sid.is_not(None)))}
-        for data, source in datagrams:
+            select(Sim).where(Sim.ip_address.in_(ips), Sim.account_sid.is_not(None)))} if ips else {}
+        for data, source in direct:
             sim = sims.get(source[0])
             if sim is not None:  # a datagram from no known session is dropped, as a network would
+                service.receive_ip(db, runtime, sim, source, data)
+        for data, source, gateway in tunnelled:
+            sim = db.scalar(select(Sim).join(DataSession, DataSession.sim_sid == Sim.sid).where(
+                DataSession.status == "open", DataSession.gateway == gateway,
+                DataSession.ip_address == source[0], Sim.ip_address == source[0],
+                Sim.account_sid.is_not(None)).limit(1))
+            if sim is not None:
                 service.receive_ip(db, runtime, sim, source, data)
     return True
 

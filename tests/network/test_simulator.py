@@ -319,3 +319,51 @@ def test_super_sims_that_cannot_attach_are_not_simulated(server):
     assert {s.sid for s in again.sims} == {s.sid for s in result.sims}
     assert {s.status for s in again.sims} == {"active"}
     assert not {r["sid"] for r in fresh} & {s.sid for s in again.sims}
+
+
+def test_live_simulated_super_sims_take_ip_commands_and_answer(server):
+    """A live run's devices are reached through their simulated packet gateway (a loopback UDP
+    port), so an IP Command is sent, the device gets it, and its answer comes back as a
+    from-SIM IP Command from the device's own address and port."""
+    import base64
+    import select as io
+
+    from simplane.supersim import udp
+    from simplane.supersim.models import Sim as SuperSim
+
+    account = server.new_account()
+    supersim = account.client.supersim.v1
+    port = udp.command_port(server.runtime)
+    seen: dict[str, str] = {}
+
+    def sleep(seconds: float) -> None:  # the run waits for the clock: act meanwhile
+        server.clock.advance(timedelta(seconds=max(seconds, 1)))
+        if seen:
+            return
+        with server.runtime.db.read() as db:
+            found = db.execute(select(SuperSim.sid, SuperSim.ip_address).where(
+                SuperSim.account_sid == account.sid, SuperSim.ip_address.is_not(None))).first()
+        if found is None:
+            return
+        command = supersim.ip_commands.create(sim=found.sid, payload="ping", device_port=6001)
+        server.drain()
+        assert supersim.ip_commands(command.sid).fetch().status == "sent"
+        if not supersim.ip_commands.list(direction="from_sim"):  # its answer is on its way
+            readable, _, _ = io.select([port.sock], [], [], 10)
+            assert readable
+            server.drain()
+        [answer] = supersim.ip_commands.list(direction="from_sim")
+        assert base64.b64decode(answer.payload) == b"ack ping"
+        assert (answer.sim_sid, answer.device_ip, answer.device_port) == (
+            found.sid, found.ip_address, 6001)
+        seen[found.sid] = found.ip_address
+
+    simulate(server.runtime, account.sid, sims=6, hours=1, seed=4, speed=1e9,
+             start=server.clock.now() - timedelta(minutes=30), interval=60, sleep=sleep,
+             product="supersim")
+    assert seen, "a device was on the network while the run waited for the clock"
+    with server.runtime.db.read() as db:  # the gateway stopped with the run: its sessions ended
+        assert not db.scalars(select(DataSession.pk).where(
+            DataSession.account_sid == account.sid, DataSession.status == "open")).all()
+        assert not db.scalars(select(SuperSim.ip_address).where(
+            SuperSim.account_sid == account.sid, SuperSim.ip_address.is_not(None))).all()
