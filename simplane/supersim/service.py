@@ -564,8 +564,8 @@ def downloaded_esim_profile(db: Session, eid: str, account_sid: str | None = Non
 # The SM-DP+ checks an eUICC's EID (32 digits whose last two are check digits, ISO 7064
 # MOD 97-10, as GSMA SGP.29 defines them) where it first meets it: when the profile is reserved
 # for that EID, or, for a profile ordered with a matching ID, when an eUICC downloads it.
-EID_INVALID = ("EID_INVALID", "The eUICC's EID {eid} fails its check digits: the SM-DP+ refused "
-               "the {step}")
+EID_INVALID = ("EID_INVALID", ("The eUICC's EID {eid} fails its check digits: the SM-DP+ "
+                               "refused the {step}"))
 
 
 def eid_refused(profile: EsimProfile, eid: str, step: str, now: datetime) -> bool:

@@ -13,8 +13,8 @@ from simplane.core.api import Ctx, ProductAPI, json_response
 from simplane.core.clock import iso
 from simplane.core.errors import bad_request, not_found
 from simplane.core.lookups import get_by_key, get_by_sid
-from simplane.core.params import ascii_digits, check_text
 from simplane.core.paging import empty_page, page_of_list, paginate
+from simplane.core.params import ascii_digits, check_text
 from simplane.network.rollups import usage_window
 from simplane.supersim import billing, networks, service
 from simplane.supersim import errors as E
