@@ -26,7 +26,8 @@ def simulate(
         help="Start of the simulated window, in the past (UTC, e.g. 2026-03-01T08:00:00).")
     ] = None,
     end: Annotated[datetime | None, typer.Option(
-        help="End of the simulated window (with --fast; default: the server's now).")] = None,
+        help="End of the simulated window (default: with --fast the server's now, live --hours "
+        "after the start).")] = None,
     seed: Annotated[int, typer.Option(help="Same seed, same event stream per SIM.")] = 0,
     speed: Annotated[float, typer.Option(
         min=0, help="Simulated seconds per real second (ignored with --fast); a live run never "

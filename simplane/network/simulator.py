@@ -554,30 +554,32 @@ def simulate(runtime: Runtime, account_sid: str | None = None, sims: int | None 
         while (ahead := (when - runtime.clock.now()).total_seconds()) > 0:
             sleep(min(ahead, 1.0))
 
-    for ev in merged:
-        if ev.time > clock.now():
-            if speed:
-                tick = (ev.time - begin).total_seconds() // TICK
-                if (tick != (clock.now() - begin).total_seconds() // TICK
-                        or ev.time > runtime.clock.now()):
-                    flush()
-                    pace(ev.time)
-            clock.set(ev.time)
-        if isinstance(ev, FromSim):
-            commands.append(ev)
-        else:
-            batch.append(ev)
-        result.events += 1
-        result.kinds[ev.kind] += 1
-        if ev.session_id:
-            keys.add((ev.imsi, ev.session_id))
-        if len(batch) >= batch_size or len(keys) >= 8000:
-            flush()
-    clock.set(end)
-    flush()
-    if gateway is not None:  # the gateway stops: the sessions it carried end, as it reports
-        gateway.close()
-        gateway_restarted(runtime, gateway.name, min(end, runtime.clock.now()))
+    try:
+        for ev in merged:
+            if ev.time > clock.now():
+                if speed:
+                    tick = (ev.time - begin).total_seconds() // TICK
+                    if (tick != (clock.now() - begin).total_seconds() // TICK
+                            or ev.time > runtime.clock.now()):
+                        flush()
+                        pace(ev.time)
+                clock.set(ev.time)
+            if isinstance(ev, FromSim):
+                commands.append(ev)
+            else:
+                batch.append(ev)
+            result.events += 1
+            result.kinds[ev.kind] += 1
+            if ev.session_id:
+                keys.add((ev.imsi, ev.session_id))
+            if len(batch) >= batch_size or len(keys) >= 8000:
+                flush()
+        clock.set(end)
+        flush()
+    finally:
+        if gateway is not None:  # the gateway stops: the sessions it carried end, as it reports
+            gateway.close()
+            gateway_restarted(runtime, gateway.name, min(end, runtime.clock.now()))
     return result
 
 
