@@ -28,14 +28,13 @@ from simplane.core.clock import ManualClock, iso, utc
 from simplane.network.events import NetworkEvent, home_network, operator
 from simplane.network.ingest import gateway_restarted, ingest_into
 from simplane.network.policy import CAN_USE_DATA
-from simplane.supersim.service import MAX_IP_PAYLOAD
-from simplane.supersim.udp import SimulatedGateway
 from simplane.wireless import inventory
 from simplane.wireless.models import RatePlan, Sim
 from simplane.wireless.service import create_rate_plan, receive_from_sim
 
 if TYPE_CHECKING:
     from simplane.core.runtime import Runtime
+    from simplane.supersim.udp import SimulatedGateway
 
 MB = 1_000_000  # a rate plan's data_limit is in megabytes
 DEFAULT_LIMIT_MB = 1000
@@ -515,10 +514,12 @@ def simulate(runtime: Runtime, account_sid: str | None = None, sims: int | None 
     devices = [Device(spec, seed, begin, end) for spec in specs]
     result = SimulationResult(account_sid, specs, {d.spec.sid: d.behaviour for d in devices},
                               begin, end)
-    gateway = None
+    gateway: SimulatedGateway | None = None
     if product == "supersim":
         result.esim_profiles = _take_esim_profiles(runtime, account_sid, seed)
         if speed:  # live devices take IP Commands, through a gateway of their own
+            from simplane.supersim.udp import SimulatedGateway
+
             gateway = SimulatedGateway(_answer({d.ip for d in devices}))
             for device in devices:
                 device.gateway = gateway.name
@@ -586,6 +587,8 @@ def simulate(runtime: Runtime, account_sid: str | None = None, sims: int | None 
 def _answer(ips: set[str]) -> Callable[[str, int, bytes], bytes | None]:
     """How a simulated Super SIM device answers an IP Command: with a datagram `ack <payload>`
     from the port it got it on."""
+    from simplane.supersim.service import MAX_IP_PAYLOAD
+
     def answer(ip: str, port: int, data: bytes) -> bytes | None:
         return (b"ack " + data)[:MAX_IP_PAYLOAD] if ip in ips else None
     return answer
