@@ -516,13 +516,15 @@ def simulate(runtime: Runtime, account_sid: str | None = None, sims: int | None 
                               begin, end)
     gateway: SimulatedGateway | None = None
     if product == "supersim":
-        result.esim_profiles = _take_esim_profiles(runtime, account_sid, seed)
-        if speed:  # live devices take IP Commands, through a gateway of their own
-            from simplane.supersim.udp import SimulatedGateway
+        from simplane.supersim import udp
 
-            gateway = SimulatedGateway(_answer({d.ip for d in devices}))
-            for device in devices:
-                device.gateway = gateway.name
+        result.esim_profiles = _take_esim_profiles(runtime, account_sid, seed)
+        name = udp.VIRTUAL  # after the run, virtual devices answer for the sessions left open
+        if speed:  # live devices take IP Commands, through a gateway of their own
+            gateway = udp.SimulatedGateway(_answer({d.ip for d in devices}))
+            name = gateway.name
+        for device in devices:
+            device.gateway = name
     total = (end - begin).total_seconds()
     streams = [d.events(interval) for d in devices]
     merged = heapq.merge(*streams, key=lambda e: e.time)
@@ -585,10 +587,10 @@ def simulate(runtime: Runtime, account_sid: str | None = None, sims: int | None 
 
 
 def _answer(ips: set[str]) -> Callable[[str, int, bytes], bytes | None]:
-    """How a simulated Super SIM device answers an IP Command: with a datagram `ack <payload>`
+    """How a live simulated Super SIM device answers an IP Command (devices.answer_ip_command),
     from the port it got it on."""
-    from simplane.supersim.service import MAX_IP_PAYLOAD
+    from simplane.supersim.devices import answer_ip_command
 
     def answer(ip: str, port: int, data: bytes) -> bytes | None:
-        return (b"ack " + data)[:MAX_IP_PAYLOAD] if ip in ips else None
+        return answer_ip_command(data) if ip in ips else None
     return answer

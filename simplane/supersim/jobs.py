@@ -118,8 +118,10 @@ def _ip_sendable(now: datetime) -> Select:
 
 
 def deliver_ip_commands(runtime: Runtime) -> bool:
-    """Send queued to-SIM IP Commands as UDP datagrams to the SIM's data-session address; a SIM
-    without a session keeps its commands queued for a day, then they fail."""
+    """Send queued to-SIM IP Commands as UDP datagrams to the SIM's data-session address (through
+    its simulated packet gateway's tunnel, or to a virtual device, for the fleet simulator's
+    SIMs: see udp); a SIM without a session keeps its commands queued for a day, then they
+    fail."""
     now = runtime.clock.now()
     if not _any(runtime, _ip_sendable(now).with_only_columns(IpCommand.pk)):
         return False
@@ -128,7 +130,8 @@ def deliver_ip_commands(runtime: Runtime) -> bool:
     with runtime.db.write() as db:
         rows = db.execute(_ip_sendable(now).order_by(IpCommand.pk).limit(BATCH)
                           .with_for_update(of=IpCommand, skip_locked=True)).all()
-        tunnels = _tunnels(db, [sim for _command, sim in rows if sim is not None and sim.ip_address])
+        simulated = _simulated_gateways(db, [sim for _command, sim in rows
+                                             if sim is not None and sim.ip_address])
         for command, sim in rows:
             expired = now - command.date_created >= service.IP_COMMAND_TTL
             if sim is None or sim.status not in service.CONNECTED or (
@@ -138,29 +141,38 @@ def deliver_ip_commands(runtime: Runtime) -> bool:
             if sim.ip_address is None:
                 continue
             data = service.payload_bytes(command.payload, command.payload_type)
-            try:
-                port.send(sim.ip_address, command.device_port, data, tunnels.get(sim.sid))
-            except OSError:
-                busy |= service.set_command_status(db, runtime, command, "failed", sim,
-                                                   device_ip=sim.ip_address)
-                continue
-            busy |= service.set_command_status(db, runtime, command, "sent", sim,
-                                               device_ip=sim.ip_address)
+            gateway = simulated.get(sim.sid)
+            if gateway != udp.VIRTUAL:
+                try:
+                    port.send(sim.ip_address, command.device_port, data,
+                              udp.tunnel_endpoint(gateway))
+                except OSError:
+                    busy |= service.set_command_status(db, runtime, command, "failed", sim,
+                                                       device_ip=sim.ip_address)
+                    continue
+            sent = service.set_command_status(db, runtime, command, "sent", sim,
+                                              device_ip=sim.ip_address)
+            busy |= sent
+            if sent and gateway == udp.VIRTUAL:  # a virtual device got it, and answers
+                service.receive_ip(db, runtime, sim, (sim.ip_address, command.device_port),
+                                   devices.answer_ip_command(data))
     return busy
 
 
-def _tunnels(db: Session, sims: list[Sim]) -> dict[str, tuple[str, int]]:
-    """SIM SID → the loopback endpoint of the simulated packet gateway carrying its open data
-    session, for those a simulated gateway carries (see udp)."""
+def _simulated_gateways(db: Session, sims: list[Sim]) -> dict[str, str]:
+    """SIM SID → the simulated packet gateway carrying its open data session (the latest with
+    the SIM's address), for the SIMs the fleet simulator's devices stand for (see udp)."""
     if not sims:
         return {}
     rows = db.execute(select(DataSession.sim_sid, DataSession.ip_address, DataSession.gateway)
                       .where(DataSession.sim_sid.in_([sim.sid for sim in sims]),
                              DataSession.status == "open",
-                             DataSession.gateway.startswith(udp.TUNNEL)))
+                             DataSession.gateway.startswith(udp.VIRTUAL))
+                      .order_by(DataSession.pk))
     addresses = {sim.sid: sim.ip_address for sim in sims}
-    return {sid: endpoint for sid, ip, gateway in rows
-            if ip == addresses.get(sid) and (endpoint := udp.tunnel_endpoint(gateway))}
+    return {sid: gateway for sid, ip, gateway in rows
+            if ip == addresses.get(sid) and (gateway == udp.VIRTUAL
+                                             or udp.tunnel_endpoint(gateway))}
 
 
 def receive_ip_commands(runtime: Runtime) -> bool:

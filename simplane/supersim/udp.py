@@ -10,7 +10,10 @@ address (10.64.x.y, as the fleet simulator gives them) is reached the way a pack
 reaches it, through a tunnel: its session names its gateway `simulator udp://127.0.0.1:PORT`
 (`SimulatedGateway`, run by a live simulation in any process on the machine), and each
 datagram travels to that loopback endpoint and back wrapped with the device's address and port
-(`wrap`/`unwrap`). Only sessions whose gateway is such a loopback endpoint are tunnelled.
+(`wrap`/`unwrap`). Only sessions whose gateway is such a loopback endpoint are tunnelled. The
+sessions a simulation left open when it ended (a `--fast` run's) name the gateway `simulator`
+(VIRTUAL): nothing runs their devices any more, so the sender hands their datagrams to a virtual
+device in process, which answers as the simulator's devices do.
 """
 
 from __future__ import annotations
@@ -86,6 +89,7 @@ def address(runtime: Runtime) -> tuple[str, int]:
 # --- the tunnel of simulated packet gateways -------------------------------------------------
 
 TUNNEL = "simulator udp://"  # how the sessions a simulated packet gateway carries name it
+VIRTUAL = "simulator"  # the gateway of sessions a simulation left open: virtual devices'
 _MAGIC = b"SIMPLANE-TUNNEL/1 "
 
 

@@ -367,3 +367,26 @@ def test_live_simulated_super_sims_take_ip_commands_and_answer(server):
             DataSession.account_sid == account.sid, DataSession.status == "open")).all()
         assert not db.scalars(select(SuperSim.ip_address).where(
             SuperSim.account_sid == account.sid, SuperSim.ip_address.is_not(None))).all()
+
+
+def test_super_sims_a_fast_run_left_online_take_ip_commands_from_virtual_devices(server):
+    """Nothing runs a `--fast` run's devices once it is over, but their sessions are still open:
+    a virtual device gets each IP Command sent to them and answers as a simulated device does."""
+    import base64
+
+    from simplane.supersim.models import Sim as SuperSim
+
+    account = server.new_account()
+    supersim = account.client.supersim.v1
+    simulate(server.runtime, account.sid, sims=6, hours=2, seed=4, product="supersim")
+    with server.runtime.db.read() as db:
+        found = db.execute(select(SuperSim.sid, SuperSim.ip_address).where(
+            SuperSim.account_sid == account.sid, SuperSim.ip_address.is_not(None))).first()
+    assert found is not None, "some device is still online"
+    command = supersim.ip_commands.create(sim=found.sid, payload="status?", device_port=7001)
+    server.drain()
+    assert supersim.ip_commands(command.sid).fetch().status == "sent"
+    [answer] = supersim.ip_commands.list(direction="from_sim")
+    assert base64.b64decode(answer.payload) == b"ack status?"
+    assert (answer.sim_sid, answer.device_ip, answer.device_port) == (
+        found.sid, found.ip_address, 7001)
