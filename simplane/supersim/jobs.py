@@ -171,8 +171,8 @@ def _simulated_gateways(db: Session, sims: list[Sim]) -> dict[str, str]:
                       .order_by(DataSession.pk))
     addresses = {sim.sid: sim.ip_address for sim in sims}
     return {sid: gateway for sid, ip, gateway in rows
-            if ip == addresses.get(sid) and (gateway == udp.VIRTUAL
-                                             or udp.tunnel_endpoint(gateway))}
+            if gateway and ip == addresses.get(sid) and (gateway == udp.VIRTUAL
+                                                         or udp.tunnel_endpoint(gateway))}
 
 
 def receive_ip_commands(runtime: Runtime) -> bool:
