@@ -148,7 +148,7 @@ def main() -> None:
         "sessions": args.sessions,
         "bare_rps": round(med(r["rps"] for r in bare_runs)),
         "route_rps": round(med(r["rps"] for r in route_runs)),
-        "ratio": round(med(r["rps"] / b["rps"] for b, r in zip(bare_runs, route_runs)), 3),
+        "ratio": round(med(r["rps"] / b["rps"] for b, r in zip(bare_runs, route_runs, strict=True)), 3),
         "bare_cpu_us": round(med(r["server_cpu_us"] for r in bare_runs)),
         "route_cpu_us": round(med(r["server_cpu_us"] for r in route_runs)),
         "route_p50_ms": round(med(r["p50_ms"] for r in route_runs), 1),

@@ -12,6 +12,7 @@ import phonenumbers
 from sqlalchemy import delete, false, func, select, update
 from sqlalchemy.orm import Session
 
+from simplane.core.db import changed
 from simplane.core.errors import TwilioError, bad_request, conflict, not_found
 from simplane.core.lookups import get_by_key_or_404
 from simplane.core.models import Account
@@ -162,7 +163,7 @@ def iso_country(number: phonenumbers.PhoneNumber) -> str | None:
     region = phonenumbers.region_code_for_number(number)
     if region and region != "ZZ":
         return region
-    region = phonenumbers.region_code_for_country_code(number.country_code)
+    region = phonenumbers.region_code_for_country_code(number.country_code or 0)
     return None if region == "ZZ" else region
 
 
@@ -348,7 +349,8 @@ def _participant_spec(raw: Any) -> dict[str, Any]:
         raise invalid("Invalid Participants: each must be a JSON object")
     names = {"identifier": "Identifier", "friendlyname": "FriendlyName",
              "proxyidentifier": "ProxyIdentifier", "proxyidentifiersid": "ProxyIdentifierSid"}
-    spec = {names.get(str(k).lower().replace("_", ""), k): v for k, v in raw.items()}
+    spec: dict[Any, Any] = {names.get(str(k).lower().replace("_", ""), k): v
+                            for k, v in raw.items()}
     if not spec.get("Identifier"):
         raise bad_request("Invalid Participants: each needs an Identifier", E.INVALID_VALUE)
     for name in names.values():
@@ -429,10 +431,10 @@ def close_expired(db: Session, runtime: Runtime, now: datetime, limit: int) -> i
             ProxySession.expires_at <= now).values(
             status="closed", closed_reason=CLOSED_BY_EXPIRY, date_ended=now, expires_at=None,
             date_updated=now))
-        if result.rowcount:
+        if changed(result):
             closed += 1
             db.refresh(session)
-            webhooks.session_closed(db, runtime, db.get(ProxyService, session.service_pk),
+            webhooks.session_closed(db, runtime, db.get_one(ProxyService, session.service_pk),
                                     session)
     return closed
 

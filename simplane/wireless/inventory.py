@@ -9,13 +9,14 @@ from __future__ import annotations
 import csv
 import secrets
 import string
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 from stdnum import luhn
 from stdnum.exceptions import ValidationError
 
@@ -89,7 +90,7 @@ def read_csv(path: Path) -> list[SimRow]:
     """Parse an inventory file; every bad line is reported, with its line number."""
     problems: list[str] = []
     rows: list[SimRow] = []
-    seen: dict[str, int] = {}
+    seen: dict[tuple[str, str], int] = {}
     with path.open(newline="") as fh:
         reader = csv.DictReader(fh)
         if reader.fieldnames is None or "iccid" not in [f.strip() for f in reader.fieldnames]:
@@ -111,7 +112,7 @@ def read_csv(path: Path) -> list[SimRow]:
                 if value and (kind, value) in seen:
                     found.append(f"{kind} {value} repeats line {seen[(kind, value)]}")
                 elif value:
-                    seen[(kind, value)] = line  # type: ignore[index]
+                    seen[(kind, value)] = line
             problems += [f"line {line}: {p}" for p in found if p]
             rows.append(row)
     if problems:
@@ -119,7 +120,8 @@ def read_csv(path: Path) -> list[SimRow]:
     return rows
 
 
-def _existing(db: Session, column, values: list[str]) -> set[str]:  # type: ignore[no-untyped-def]
+def _existing(db: Session, column: InstrumentedAttribute[Any],
+              values: Sequence[str | None]) -> set[str]:
     found: set[str] = set()
     for i in range(0, len(values), 500):
         found |= set(db.scalars(select(column).where(column.in_(values[i:i + 500]))))
