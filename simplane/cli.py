@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from simplane.cli_support import Account, DatabaseUrl, err, progress, resolve_account, runtime
+from simplane.cli_support import (
+    Account,
+    DatabaseUrl,
+    err,
+    progress,
+    resolve_account,
+    runtime,
+    setup_errors,
+)
 from simplane.config import Settings
 from simplane.events.cli import app as events_app
 from simplane.network.simulate_cli import simulate
@@ -81,9 +89,11 @@ def serve(
         raise typer.BadParameter("a shared secret is needed (or --radius-client)",
                                  param_hint="--radius-secret")
     logs.configure(log_level)
-    settings = Settings(database_url=database_url) if database_url else Settings()
-    rt = Runtime(settings)
-    created = rt.ensure_bootstrap()
+    with setup_errors():
+        settings = Settings(database_url=database_url) if database_url else Settings()
+        settings.check_bootstrap()
+        rt = Runtime(settings)
+        created = rt.ensure_bootstrap()
     if created and not settings.auth_token:  # generated: the only time it is ever shown
         err.print("[bold]Created the bootstrap account[/bold] (shown once; keep it safe):")
         err.print(f"  TWILIO_ACCOUNT_SID={created.sid}")
@@ -175,6 +185,7 @@ def sims_provision(
     """Provision new SIMs (valid ICCIDs, IMSIs, registration codes); prints one DE… SID a line,
     or for Super SIMs a CSV of sid,iccid,imsi,registration_code."""
     from simplane.wireless import inventory
+    from simplane.wireless.service import NEEDS_RATE_PLAN
 
     _check_product(product, status, rate_plan)
     if product == "supersim":
@@ -184,6 +195,10 @@ def sims_provision(
         return
     if status not in inventory.STATUSES:
         raise typer.BadParameter(f"one of {', '.join(inventory.STATUSES)}", param_hint="--status")
+    if status in NEEDS_RATE_PLAN and not rate_plan:
+        err.print(f"[red]refused: nothing was provisioned[/red]\n--status {status} needs a rate "
+                  "plan: give --rate-plan (its SID or unique name)")
+        raise typer.Exit(1)
     _load(database_url, account, rate_plan, inventory.generated_rows(count, status))
 
 

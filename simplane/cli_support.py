@@ -5,6 +5,8 @@ reverse)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -13,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from simplane.config import Settings
+from simplane.config import ConfigError, Settings
 from simplane.core.runtime import Runtime
 
 err = Console(stderr=True)
@@ -27,10 +29,31 @@ Account = Annotated[str | None, typer.Option(
 
 def runtime(database_url: str | None) -> Runtime:
     """A runtime on the database, without background workers (a command does its work itself)."""
-    settings = Settings(run_workers=False)
-    if database_url:
-        settings = Settings(database_url=database_url, run_workers=False)
-    return Runtime(settings)
+    with setup_errors():
+        settings = Settings(run_workers=False)
+        if database_url:
+            settings = Settings(database_url=database_url, run_workers=False)
+        return Runtime(settings)
+
+
+@contextmanager
+def setup_errors() -> Iterator[None]:
+    """A setting or a database a command cannot start with ends it with one line saying what is
+    wrong and how to fix it (exit status 2), not a traceback."""
+    from sqlalchemy.exc import ArgumentError, OperationalError
+
+    try:
+        yield
+    except ConfigError as exc:
+        message = str(exc)
+    except (ArgumentError, OperationalError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        message = (f"cannot open the database ({reason}): check --database-url or "
+                   "SIMPLANE_DATABASE_URL")
+    else:
+        return
+    typer.echo(f"simplane: {message}", err=True)
+    raise typer.Exit(2)
 
 
 def progress() -> Progress:

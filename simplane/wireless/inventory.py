@@ -20,9 +20,11 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from stdnum import luhn
 from stdnum.exceptions import ValidationError
 
+from simplane.core.lookups import unique_name_problem
 from simplane.core.params import ascii_digits
 from simplane.core.sids import looks_like_sid, new_sid
 from simplane.wireless.models import RatePlan, Sim
+from simplane.wireless.service import NEEDS_RATE_PLAN
 
 # Issuer prefix of generated ICCIDs: 89 (telecom) + 882 (international) + issuer 0.
 ICCID_PREFIX = "898820"
@@ -105,8 +107,9 @@ def read_csv(path: Path) -> list[SimRow]:
             found = [iccid_problem(row.iccid), row.imsi and imsi_problem(row.imsi)]
             if row.status not in STATUSES:
                 found.append(f"status {row.status!r} is not one of {', '.join(STATUSES)}")
-            if row.unique_name and looks_like_sid(row.unique_name):
-                found.append(f"unique_name {row.unique_name!r} looks like a SID")
+            name_problem = row.unique_name and unique_name_problem(row.unique_name)
+            if name_problem:
+                found.append(f"unique_name {name_problem}")
             for kind, value in (("iccid", row.iccid), ("imsi", row.imsi),
                                 ("unique_name", row.unique_name)):
                 if value and (kind, value) in seen:
@@ -169,7 +172,7 @@ def add_sims(db: Session, account_sid: str, rows: Iterable[SimRow], now: datetim
                                                              Sim.unique_name.in_(names))))
         problems += [f"line {i + 2}: unique_name {r.unique_name} is already used on the account"
                      for i, r in enumerate(rows) if r.unique_name in taken]
-    needs_plan = [i for i, r in enumerate(rows) if r.status in ("ready", "active")]
+    needs_plan = [i for i, r in enumerate(rows) if r.status in NEEDS_RATE_PLAN]
     if needs_plan and rate_plan_pk is None:
         problems += [f"line {i + 2}: status {rows[i].status} needs a rate plan (--rate-plan)"
                      for i in needs_plan]
