@@ -26,7 +26,10 @@
     var first = spec.x[0], last = spec.x[spec.x.length - 1];
     var opts = {
       width: Math.max(el.clientWidth - 8, 260), height: 220,
-      scales: { x: { time: true, range: function () { return [first - step / 2, last + step / 2]; } } },
+      scales: {
+        x: { time: true, range: function () { return [first - step / 2, last + step / 2]; } },
+        y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 100]; } },
+      },
       axes: [{}, { values: function (u, vals) { return vals.map(bytes); }, size: 70 }],
       series: [{ label: "Period" }].concat(order.map(function (i) {
         var name = names[i];
