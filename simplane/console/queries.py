@@ -50,17 +50,11 @@ def _prefix(column: Any, text: str) -> Any:
     return and_(column >= text, column < text + "\U0010ffff")
 
 
-def list_sims(db: Session, account_sid: str, product: str, search: str = "", status: str = "",
-              group_pk: int | None = None, after: int | None = None) -> SimPage:
-    """A page of an account's SIMs, newest first: `search` is a SID, an ICCID (or its start) or
-    a unique name (or its start); `group_pk` a rate plan (Wireless) or a Fleet (Super SIM)."""
-    model = PRODUCTS[product]
-    group: Any = RatePlan if product == "wireless" else Fleet
+def _matching(stmt: Any, model: Any, product: str, search: str, status: str,
+              group_pk: int | None) -> Any:
+    """`stmt` narrowed to the SIMs a list shows: `search` is a SID, an ICCID (or its start) or a
+    unique name (or its start); `group_pk` a rate plan (Wireless) or a Fleet (Super SIM)."""
     group_column = model.rate_plan_pk if product == "wireless" else model.fleet_pk
-    stmt = (select(model.pk, model.sid, model.iccid, model.unique_name, model.status,
-                   group.sid.label("group_sid"), group.unique_name.label("group_name"))
-            .outerjoin(group, group.pk == group_column)
-            .where(model.account_sid == account_sid))
     search = search.strip()
     if search:
         if looks_like_sid(search, "DE" if product == "wireless" else "HS"):
@@ -73,12 +67,46 @@ def list_sims(db: Session, account_sid: str, product: str, search: str = "", sta
         stmt = stmt.where(model.status == status)
     if group_pk is not None:
         stmt = stmt.where(group_column == group_pk)
+    return stmt
+
+
+def list_sims(db: Session, account_sid: str, product: str, search: str = "", status: str = "",
+              group_pk: int | None = None, after: int | None = None) -> SimPage:
+    """A page of an account's SIMs, newest first."""
+    model = PRODUCTS[product]
+    group: Any = RatePlan if product == "wireless" else Fleet
+    group_column = model.rate_plan_pk if product == "wireless" else model.fleet_pk
+    stmt = (select(model.pk, model.sid, model.iccid, model.unique_name, model.status,
+                   group.sid.label("group_sid"), group.unique_name.label("group_name"))
+            .outerjoin(group, group.pk == group_column)
+            .where(model.account_sid == account_sid))
+    stmt = _matching(stmt, model, product, search, status, group_pk)
     if after is not None:
         stmt = stmt.where(model.pk < after)
     rows = list(db.execute(stmt.order_by(model.pk.desc()).limit(PAGE + 1)))
     more = len(rows) > PAGE
     rows = rows[:PAGE]
     return SimPage(rows, rows[-1].pk if more else None)
+
+
+def bulk_targets(db: Session, account_sid: str, product: str, search: str, status: str,
+                 group_pk: int | None, from_statuses: set[str] | None, limit: int,
+                 grouped: bool = False) -> Any:
+    """The SIMs a bulk action on a list touches: those the list matches (in any page) whose
+    status allows the change (`from_statuses`, None for any), at most `limit`, oldest first."""
+    model = PRODUCTS[product]
+    stmt = _matching(select(model).where(model.account_sid == account_sid), model, product,
+                     search, status, group_pk)
+    if from_statuses is not None:
+        stmt = stmt.where(model.status.in_(sorted(from_statuses)))
+    if grouped:  # only SIMs with a rate plan (Fleet): those that may become active
+        stmt = stmt.where((model.rate_plan_pk if product == "wireless" else model.fleet_pk)
+                          .is_not(None))
+    return stmt.order_by(model.pk).limit(limit)
+
+
+def count(db: Session, stmt: Any) -> int:
+    return int(db.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
 
 
 def groups(db: Session, account_sid: str, product: str) -> list[Any]:

@@ -296,9 +296,31 @@ def overview(request: Request, who: Who) -> Response:
 
 # --- SIMs ------------------------------------------------------------------------------------
 
+# Bulk actions on the SIMs a list matches: (label, status asked for, or None for a new rate
+# plan or Fleet), at most BULK_LIMIT SIMs at a time, all in one transaction.
+BULK = {
+    "wireless": {"activate": ("Activate", "active"), "suspend": ("Suspend", "suspended"),
+                 "plan": ("Change rate plan", None)},
+    "supersim": {"activate": ("Activate", "active"), "deactivate": ("Deactivate", "inactive"),
+                 "plan": ("Change Fleet", None)},
+}
+BULK_LIMIT = 1000
+
+
+def _bulk_statement(db: DbSession, account_sid: str, product: str, q: str, status: str,
+                    group_pk: int | None, action: str) -> Any:
+    target = BULK[product][action][1]
+    from_statuses = None
+    if target is not None:
+        from_statuses = {s for s, allowed in TRANSITIONS[product].items() if target in allowed}
+    return queries.bulk_targets(db, account_sid, product, q, status, group_pk, from_statuses,
+                                BULK_LIMIT, grouped=target == "active")
+
+
 @router.get("/sims")
 def sims(request: Request, who: Who, product: str = "wireless", q: str = "", status: str = "",
-         group: str = "", after: str = "") -> Response:
+         group: str = "", after: str = "", bulk: str = "", to: str = "",
+         notice: str = "", error: str = "") -> Response:
     product = product if product in queries.PRODUCTS else "wireless"
 
     def build(db: DbSession, s: Session) -> dict:
@@ -310,10 +332,56 @@ def sims(request: Request, who: Who, product: str = "wireless", q: str = "", sta
         if group and chosen is None:
             page = queries.SimPage([], None)
         statuses = sorted(TRANSITIONS[product]) + (["canceled"] if product == "wireless" else [])
+        review = None
+        if bulk in BULK[product] and not (group and chosen is None):
+            target = next((g for g in choices if g.sid == to), None)
+            if BULK[product][bulk][1] is None and target is None:
+                review = {"error": "Choose the " + ("rate plan" if product == "wireless"
+                                                    else "Fleet") + " to move the SIMs to."}
+            else:
+                touched = queries.count(db, _bulk_statement(db, s.account, product, q, status,
+                                                            chosen.pk if chosen else None, bulk))
+                review = {"action": bulk, "label": BULK[product][bulk][0], "count": touched,
+                          "to": target, "limit": BULK_LIMIT}
         return {"product": product, "q": q, "status": status, "group": group, "groups": choices,
-                "statuses": statuses, "page": page, "after": cursor}
+                "statuses": statuses, "page": page, "after": cursor, "bulk_actions": BULK[product],
+                "review": review, "notice": notice, "error": error}
 
     return _page(request, who, "sims.html", build)
+
+
+@router.post("/sims/bulk")
+def sims_bulk(request: Request, who: Who, values: FormValues) -> Response:
+    if who.refusal or who.session is None:
+        return who.refusal  # type: ignore[return-value]
+    runtime = _runtime(request)
+    current = who.session
+    product = values.get("product", "")
+    action = values.get("action", "")
+    if product not in BULK or action not in BULK[product]:
+        return error_page(request, 400, "That bulk action does not exist.", current)
+    q, status, group, to = (values.get(k, "") for k in ("q", "status", "group", "to"))
+    label, target = BULK[product][action]
+    back = {"product": product, "q": q, "status": status, "group": group}
+    try:
+        with runtime.db.write() as db:
+            choices = {g.sid: g for g in queries.groups(db, current.account, product)}
+            group_pk = choices[group].pk if group in choices else None
+            if group and group_pk is None:
+                raise TwilioError(400, 20001, f"No rate plan or Fleet {group} on this account")
+            stmt = _bulk_statement(db, current.account, product, q, status, group_pk, action)
+            params: dict[str, str] = ({"Status": target} if target is not None else
+                                      {"RatePlan" if product == "wireless" else "Fleet": to})
+            changed = 0
+            for sim in db.scalars(stmt):
+                if product == "wireless":
+                    wireless_service.update_sim(db, runtime, current.account, sim, params)
+                else:
+                    supersim_service.update_sim(db, runtime, current.account, sim, params)
+                changed += 1
+    except TwilioError as error:
+        return _back("/console/sims", **back, error=error.message)
+    return _back("/console/sims", **back, notice=f"{label}: {changed} SIM(s) changed")
 
 
 def _load_sim(db: DbSession, account_sid: str, sid: str) -> tuple[str, Any]:

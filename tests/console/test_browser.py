@@ -180,3 +180,34 @@ def test_other_pages_render(signed_in: Console, server: Server, account: TestAcc
         page.get_by_role("link", name=name, exact=True).click()
         expect(page.get_by_role("heading", level=1)).to_have_text(name)
         signed_in.screenshot(name.lower().replace(" ", "-"))
+
+
+def test_bulk_suspend_says_how_many_and_uses_the_rules(signed_in: Console, server: Server,
+                                                       account: TestAccount) -> None:
+    sids = fleet(server, account, 4)
+    new = server.provision(account.sid, 2, status="new")  # a new SIM cannot be suspended
+    page = signed_in.page
+    signed_in.goto("/console/sims")
+    page.get_by_text("Bulk action on the SIMs this list matches").click()
+    page.get_by_label("Bulk action").select_option("suspend")
+    page.get_by_role("button", name="Review", exact=True).click()
+    review = page.get_by_role("alertdialog")
+    expect(review).to_contain_text("This touches 4 SIMs")
+    signed_in.screenshot("bulk")
+    page.get_by_role("button", name="Confirm", exact=True).click()
+    expect(page.get_by_role("status")).to_contain_text("4 SIM(s) changed")
+    statuses = {s.sid: s.status for s in account.client.wireless.v1.sims.list()}
+    assert statuses == {**dict.fromkeys(sids, "suspended"), **dict.fromkeys(new, "new")}
+
+    # Moving the SIMs a search matches to another rate plan.
+    account.client.wireless.v1.rate_plans.create(unique_name="second")
+    signed_in.goto("/console/sims?q=tracker-0")
+    page.get_by_text("Bulk action on the SIMs this list matches").click()
+    page.get_by_label("Bulk action").select_option("plan")
+    page.get_by_label("New rate plan (for a change)").select_option(label="second")
+    page.get_by_role("button", name="Review", exact=True).click()
+    expect(page.get_by_role("alertdialog")).to_contain_text("This touches 4 SIMs")
+    page.get_by_role("button", name="Confirm", exact=True).click()
+    expect(page.get_by_role("status")).to_contain_text("4 SIM(s) changed")
+    second = [p.sid for p in account.client.wireless.v1.rate_plans.list() if p.unique_name == "second"]
+    assert {account.client.wireless.v1.sims(sid).fetch().rate_plan_sid for sid in sids} == set(second)
