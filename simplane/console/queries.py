@@ -16,7 +16,13 @@ from sqlalchemy.orm import Session
 from simplane.core.clock import utc
 from simplane.core.sids import looks_like_sid
 from simplane.events.models import EventSink, OutboxEvent
-from simplane.network.models import AccountUsageHour, DataSession, SimState, SimUsageHour
+from simplane.network.models import (
+    AccountUsageHour,
+    DataSession,
+    IngestGeneration,
+    SimState,
+    SimUsageHour,
+)
 from simplane.supersim.models import Fleet, SmsCommand
 from simplane.supersim.models import Sim as SuperSim
 from simplane.supersim.models import UsageHour as SuperUsageHour
@@ -173,11 +179,36 @@ def _series(rows: Any, periods: list[datetime], granularity: str, names: tuple[s
     return Series(granularity, periods, values)
 
 
+def _day(db: Session, column: Any) -> Any:
+    """The UTC day of a rollup hour as YYYY-MM-DD, computed by the database (so that a month of
+    hours comes back as 30 rows, not 720)."""
+    if db.get_bind().dialect.name == "sqlite":  # stored as "YYYY-MM-DD HH:MM:SS…", UTC
+        return func.substr(column, 1, 10)
+    return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+
+
+def _daily(rows: Any, periods: list[datetime], names: tuple[str, ...]) -> Series:
+    index = {start.strftime("%Y-%m-%d"): i for i, start in enumerate(periods)}
+    values = {name: [0] * len(periods) for name in names}
+    for day, name, amount in rows:
+        i = index.get(day)
+        if i is not None and name in values:
+            values[name][i] += int(amount or 0)
+    return Series("daily", periods, values)
+
+
 def sim_usage(db: Session, product: str, sim_sid: str, now: datetime, granularity: str) -> Series:
     """A SIM's data use for the last 48 hours or 30 days, from the hourly rollups."""
     periods = _periods(now, granularity)
     start = periods[0]
     if product == "wireless":
+        if granularity == "daily":
+            day = _day(db, SimUsageHour.hour)
+            return _daily(db.execute(
+                select(day, SimUsageHour.roaming,
+                       func.sum(SimUsageHour.upload + SimUsageHour.download))
+                .where(SimUsageHour.sim_sid == sim_sid, SimUsageHour.hour >= start)
+                .group_by(day, SimUsageHour.roaming)), periods, ROAMING)
         rows = db.execute(
             select(SimUsageHour.hour, SimUsageHour.roaming,
                    SimUsageHour.upload + SimUsageHour.download)
@@ -198,6 +229,12 @@ def account_usage(db: Session, account_sid: str, now: datetime, granularity: str
     else:
         first = today.replace(day=1)
         periods = [first + timedelta(days=n) for n in range((today - first).days + 1)]
+        day = _day(db, AccountUsageHour.hour)
+        return _daily(db.execute(
+            select(day, AccountUsageHour.roaming,
+                   func.sum(AccountUsageHour.upload + AccountUsageHour.download))
+            .where(AccountUsageHour.account_sid == account_sid, AccountUsageHour.hour >= first)
+            .group_by(day, AccountUsageHour.roaming)), periods, ROAMING)
     rows = db.execute(
         select(AccountUsageHour.hour, AccountUsageHour.roaming,
                func.sum(AccountUsageHour.upload + AccountUsageHour.download))
@@ -284,26 +321,28 @@ def connection_events(db: Session, account_sid: str, sim_sid: str | None = None,
 
 
 def latest_positions(db: Session, account_sid: str, sim_sid: str | None = None) -> dict[str, int]:
-    """What the live stream compares to know that something new happened: the newest session,
-    command and connection event (of the account, or of one SIM)."""
-    session_stmt = select(func.max(DataSession.pk), func.max(DataSession.last_updated)).where(
-        DataSession.account_sid == account_sid)
-    command_stmt = select(func.max(Command.pk)).where(Command.account_sid == account_sid)
-    sms_stmt = select(func.max(SmsCommand.pk)).where(SmsCommand.account_sid == account_sid)
-    event_stmt = select(func.max(OutboxEvent.pk)).where(OutboxEvent.account_sid == account_sid)
-    if sim_sid is not None:
-        session_stmt = session_stmt.where(DataSession.sim_sid == sim_sid)
-        command_stmt = command_stmt.where(Command.sim_sid == sim_sid)
-        sms_stmt = sms_stmt.where(SmsCommand.sim_sid == sim_sid)
-    sessions = db.execute(session_stmt).one()
-    command_max = max(int(db.scalar(command_stmt) or 0), int(db.scalar(sms_stmt) or 0))
-    command_status = db.scalar(select(func.max(Command.date_updated)).where(
-        Command.account_sid == account_sid, *([Command.sim_sid == sim_sid] if sim_sid else [])))
-    return {
-        "sessions": hash((sessions[0], sessions[1])),
-        "commands": hash((command_max, command_status)),
-        "events": int(db.scalar(event_stmt) or 0),
-    }
+    """What the live stream compares to know that something new happened, each read from an
+    index or one row: sessions (the ingest generation for an account, the SIM's newest session
+    and its last update for a SIM), commands (a SIM's newest and its last change) and
+    Connection Events (the account's newest)."""
+    newest_event = db.execute(select(OutboxEvent.txid, OutboxEvent.pk)
+                              .where(OutboxEvent.account_sid == account_sid)
+                              .order_by(OutboxEvent.txid.desc(), OutboxEvent.pk.desc())
+                              .limit(1)).first()
+    found = {"events": hash(tuple(newest_event or ()))}
+    if sim_sid is None:
+        found["sessions"] = int(db.scalar(select(IngestGeneration.generation)) or 0)
+        return found
+    newest_session = db.execute(select(DataSession.pk, DataSession.last_updated)
+                                .where(DataSession.sim_sid == sim_sid)
+                                .order_by(DataSession.pk.desc()).limit(1)).first()
+    commands = [db.execute(select(model.pk, model.date_updated)
+                           .where(model.account_sid == account_sid, model.sim_sid == sim_sid)
+                           .order_by(model.pk.desc()).limit(1)).first()
+                for model in (Command, SmsCommand)]
+    found["sessions"] = hash(tuple(newest_session or ()))
+    found["commands"] = hash(tuple(tuple(c or ()) for c in commands))
+    return found
 
 
 # --- event streams ---------------------------------------------------------------------------

@@ -10,8 +10,8 @@ from simplane.network.events import NetworkEvent
 from simplane.network.ingest import ingest
 from simplane.supersim.models import Sim
 from tests.console.conftest import Console
-from tests.support import Server, TestAccount
 from tests.supersim.conftest import ATT, stock
+from tests.support import Server, TestAccount
 
 
 def on_network(server: Server, sid: str, kind: str) -> None:
