@@ -332,7 +332,7 @@ def sims(request: Request, who: Who, product: str = "wireless", q: str = "", sta
         if group and chosen is None:
             page = queries.SimPage([], None)
         statuses = sorted(TRANSITIONS[product]) + (["canceled"] if product == "wireless" else [])
-        review = None
+        review: dict[str, Any] | None = None
         if bulk in BULK[product] and not (group and chosen is None):
             target = next((g for g in choices if g.sid == to), None)
             if BULK[product][bulk][1] is None and target is None:
