@@ -211,3 +211,23 @@ def test_bulk_suspend_says_how_many_and_uses_the_rules(signed_in: Console, serve
     expect(page.get_by_role("status")).to_contain_text("4 SIM(s) changed")
     second = [p.sid for p in account.client.wireless.v1.rate_plans.list() if p.unique_name == "second"]
     assert {account.client.wireless.v1.sims(sid).fetch().rate_plan_sid for sid in sids} == set(second)
+
+
+def test_keyboard_alone_signs_in_and_suspends(console: Console, server: Server,
+                                              account: TestAccount) -> None:
+    sid = fleet(server, account, 1)[0]
+    page = console.page
+    console.goto(f"/console/sims/{sid}")  # sends to the sign-in page, then back here
+    page.keyboard.press("Tab")  # the skip link
+    page.keyboard.press("Tab")
+    page.keyboard.type(account.sid)
+    page.keyboard.press("Tab")
+    page.keyboard.type(account.token)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text("tracker-00")
+    page.get_by_role("button", name="Suspend", exact=True).focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name="Confirm", exact=True)).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#sim-status")).to_have_text("suspended")
+    assert account.client.wireless.v1.sims(sid).fetch().status == "suspended"
