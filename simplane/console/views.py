@@ -5,6 +5,8 @@ callbacks of the API). An htmx request for `?part=NAME` gets that block of the p
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
@@ -121,9 +123,28 @@ def _sign_in_redirect(request: Request) -> Response:
     return RedirectResponse(f"/console/sign-in?next={quote(target, safe='')}", 303)
 
 
-def _back(path: str, **query: str) -> Response:
+def _back(path: str, session: Session, **query: str) -> Response:
+    """Back to a page after a change, with a message for it (`notice` or `error`), signed with
+    the session's own token so that a link from elsewhere cannot put words on a page."""
+    for name in ("notice", "error"):
+        if query.get(name):
+            query["sig"] = _signature(session, query[name])
     suffix = "&".join(f"{k}={quote(v, safe='')}" for k, v in query.items() if v)
     return RedirectResponse(path + (f"?{suffix}" if suffix else ""), 303)
+
+
+def _signature(session: Session, text: str) -> str:
+    return hmac.new(session.csrf.encode(), text.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _messages(request: Request, session: Session) -> dict[str, str]:
+    """The message a page was sent back with, when its signature holds."""
+    query = request.query_params
+    for name in ("notice", "error"):
+        text = query.get(name, "")
+        if text and hmac.compare_digest(_signature(session, text), query.get("sig", "")):
+            return {name: text}
+    return {}
 
 
 async def form(request: Request) -> dict[str, str]:
@@ -266,7 +287,8 @@ def _page(request: Request, who: Signed, name: str, build: Callable[[DbSession, 
             accounts = _account_choices(db, current)
     except TwilioError as error:
         return error_page(request, error.status, error.message, current)
-    return render(request, name, session=current, accounts=accounts, **values)
+    return render(request, name, session=current, accounts=accounts,
+                  **{**_messages(request, current), **values})
 
 
 # --- overview --------------------------------------------------------------------------------
@@ -320,7 +342,7 @@ def _bulk_statement(db: DbSession, account_sid: str, product: str, q: str, statu
 @router.get("/sims")
 def sims(request: Request, who: Who, product: str = "wireless", q: str = "", status: str = "",
          group: str = "", after: str = "", bulk: str = "", to: str = "",
-         notice: str = "", error: str = "") -> Response:
+         ) -> Response:
     product = product if product in queries.PRODUCTS else "wireless"
 
     def build(db: DbSession, s: Session) -> dict:
@@ -345,7 +367,7 @@ def sims(request: Request, who: Who, product: str = "wireless", q: str = "", sta
                           "to": target, "limit": BULK_LIMIT}
         return {"product": product, "q": q, "status": status, "group": group, "groups": choices,
                 "statuses": statuses, "page": page, "after": cursor, "bulk_actions": BULK[product],
-                "review": review, "notice": notice, "error": error}
+                "review": review}
 
     return _page(request, who, "sims.html", build)
 
@@ -380,8 +402,9 @@ def sims_bulk(request: Request, who: Who, values: FormValues) -> Response:
                     supersim_service.update_sim(db, runtime, current.account, sim, params)
                 changed += 1
     except TwilioError as error:
-        return _back("/console/sims", **back, error=error.message)
-    return _back("/console/sims", **back, notice=f"{label}: {changed} SIM(s) changed")
+        return _back("/console/sims", current, **back, error=error.message)
+    return _back("/console/sims", current, **back,
+                 notice=f"{label}: {changed} SIM(s) changed")
 
 
 def _load_sim(db: DbSession, account_sid: str, sid: str) -> tuple[str, Any]:
@@ -419,14 +442,14 @@ def _sim_values(db: DbSession, runtime: Runtime, s: Session, sid: str, granulari
 
 @router.get("/sims/{sid}")
 def sim_page(request: Request, who: Who, sid: str, usage: str = "daily", confirm: str = "",
-             notice: str = "") -> Response:
+             ) -> Response:
     runtime = _runtime(request)
     granularity = usage if usage in ("hourly", "daily") else "daily"
 
     def build(db: DbSession, s: Session) -> dict:
         values = _sim_values(db, runtime, s, sid, granularity)
         chosen = next((a for a in values["actions"] if a[1] == confirm), None)
-        return {**values, "confirm": chosen, "notice": notice}
+        return {**values, "confirm": chosen}
 
     return _page(request, who, "sim.html", build)
 
@@ -451,7 +474,7 @@ def _change(request: Request, who: Signed, sid: str,
             accounts = _account_choices(db, current)
         return render(request, "sim.html", error.status, session=current, accounts=accounts,
                       confirm=None, error=error.message, **values)
-    return _back(f"/console/sims/{sid}", notice=notice or "")
+    return _back(f"/console/sims/{sid}", current, notice=notice or "")
 
 
 @router.post("/sims/{sid}/status")
@@ -567,7 +590,7 @@ async def sim_live(request: Request, sid: str) -> Response:
 # --- Event Streams ---------------------------------------------------------------------------
 
 @router.get("/event-streams")
-def event_streams(request: Request, who: Who, notice: str = "") -> Response:
+def event_streams(request: Request, who: Who) -> Response:
     def build(db: DbSession, s: Session) -> dict:
         subscriptions = list(db.scalars(select(EventSubscription)
                                         .where(EventSubscription.account_sid == s.account)
@@ -579,7 +602,7 @@ def event_streams(request: Request, who: Who, notice: str = "") -> Response:
                 types.setdefault(row.subscription_pk, []).append(row)
         return {"sinks": [(sink, dispatcher.backlog(db, sink, cap=10_000))
                           for sink in queries.sinks(db, s.account)],
-                "subscriptions": subscriptions, "types": types, "notice": notice}
+                "subscriptions": subscriptions, "types": types}
 
     return _page(request, who, "event_streams.html", build)
 
@@ -596,7 +619,7 @@ def sink_test(request: Request, who: Who, sid: str) -> Response:
             runtime.worker.wake_after_commit(db)
     except TwilioError as error:
         return error_page(request, error.status, error.message, who.session)
-    return _back("/console/event-streams", notice=f"Test event queued for {sid}")
+    return _back("/console/event-streams", who.session, notice=f"Test event queued for {sid}")
 
 
 # --- Proxy -----------------------------------------------------------------------------------
@@ -708,11 +731,11 @@ def _catalogue_values(db: DbSession, account_sid: str, kind: str, edit: str) -> 
 
 
 @router.get("/{kind}")
-def catalogue(request: Request, who: Who, kind: str, edit: str = "", notice: str = "") -> Response:
+def catalogue(request: Request, who: Who, kind: str, edit: str = "") -> Response:
     if kind not in KINDS:
         return not_found_page(request)
     return _page(request, who, "catalogue.html",
-                 lambda db, s: {**_catalogue_values(db, s.account, kind, edit), "notice": notice})
+                 lambda db, s: _catalogue_values(db, s.account, kind, edit))
 
 
 @router.post("/{kind}")
@@ -735,9 +758,9 @@ def catalogue_save(request: Request, who: Who, kind: str, values: FormValues) ->
             page_values = _catalogue_values(db, current.account, kind, sid)
             accounts = _account_choices(db, current)
         return render(request, "catalogue.html", error.status, session=current,
-                      accounts=accounts, error=error.message, form=values, notice="",
+                      accounts=accounts, error=error.message, form=values,
                       **page_values)
-    return _back(f"/console/{kind}", notice=f"Saved {saved_sid}")
+    return _back(f"/console/{kind}", current, notice=f"Saved {saved_sid}")
 
 
 # --- static assets ---------------------------------------------------------------------------

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 
 import httpx
+from sqlalchemy import delete
 
+from simplane.core.models import ApiKey
 from tests.support import Server, TestAccount
 
 
@@ -76,3 +78,35 @@ def test_unknown_console_path_is_a_page(server: Server) -> None:
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("text/html")
     assert "There is no such page" in response.text
+
+
+def test_a_link_cannot_put_words_on_a_page(server: Server, account: TestAccount) -> None:
+    """Messages after a change come with a signature of the session's own: one in a link made
+    elsewhere is not shown."""
+    with httpx.Client(base_url=server.base_url) as client:
+        token = sign_in_form(client)
+        client.post("/console/sign-in", data={"csrf": token, "username": account.sid,
+                                              "password": account.token})
+        forged = client.get("/console/overview?error=Call+0800+now&sig=0")
+        assert "Call 0800 now" not in forged.text
+        made = client.post("/console/rate-plans", data={"csrf": _csrf(client),
+                                                        "unique_name": "p1", "data_limit": "5"},
+                           follow_redirects=True)
+        assert made.status_code == 200 and "Saved WP" in made.text
+
+
+def test_a_deleted_api_key_ends_its_sessions(server: Server, account: TestAccount) -> None:
+    key, secret = account.api_key()
+    with httpx.Client(base_url=server.base_url) as client:
+        token = sign_in_form(client)
+        client.post("/console/sign-in", data={"csrf": token, "username": key, "password": secret})
+        assert client.get("/console/overview").status_code == 200
+        with server.runtime.db.write() as db:  # the key revoked
+            db.execute(delete(ApiKey).where(ApiKey.sid == key))
+        gone = client.get("/console/overview")
+        assert gone.status_code == 303 and gone.headers["location"].startswith("/console/sign-in")
+
+
+def _csrf(client: httpx.Client) -> str:
+    page = client.get("/console/rate-plans")
+    return re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
