@@ -231,3 +231,18 @@ def test_keyboard_alone_signs_in_and_suspends(console: Console, server: Server,
     page.keyboard.press("Enter")
     expect(page.locator("#sim-status")).to_have_text("suspended")
     assert account.client.wireless.v1.sims(sid).fetch().status == "suspended"
+
+
+def test_search_narrows_the_list_as_one_types(signed_in: Console, server: Server,
+                                              account: TestAccount) -> None:
+    sids = fleet(server, account, 3)
+    page = signed_in.page
+    signed_in.goto("/console/sims")
+    rows = page.get_by_role("table").locator("tbody tr")
+    expect(rows).to_have_count(3)
+    page.get_by_label("Search").press_sequentially("tracker-02")  # no Apply: htmx fetches
+    expect(rows).to_have_count(1)
+    expect(rows).to_contain_text(sids[2])
+    expect(page).to_have_url(re.compile(r".*q=tracker-02.*"))
+    page.get_by_label("Status").select_option("suspended")
+    expect(page.get_by_text("No SIMs match.")).to_be_visible()
