@@ -21,7 +21,7 @@ from simplane.core.db import alembic_config, make_engine, upgrade
 from simplane.core.runtime import Runtime
 from simplane.core.snapshot import take
 from tests.conftest import _postgres_database
-from tests.support import start_server
+from tests.support import Receiver, start_server
 from tests.test_migrations import insert, when
 
 runner = CliRunner()
@@ -78,7 +78,7 @@ def test_restores_every_row_on_either_database(server, account, other_url, tmp_p
     snapshot = tmp_path / "fleet.snapshot"
     result = cli("db", "snapshot", str(snapshot), "--database-url", server.runtime.db.url)
     assert result.exit_code == 0, result.output
-    assert gzip.open(snapshot).readline().startswith(b'{"format":"simplane-snapshot"')
+    assert gzip.decompress(snapshot.read_bytes()).startswith(b'{"format":"simplane-snapshot"')
 
     result = cli("db", "restore", str(snapshot), "--database-url", other_url)
     assert result.exit_code == 0, result.output
@@ -126,7 +126,7 @@ def test_a_snapshot_of_an_older_schema_is_upgraded_on_restore(old_url, other_url
     engine.dispose()
     snapshot = tmp_path / "old.snapshot"
     take(make_engine(old_url), snapshot)
-    assert json.loads(gzip.open(snapshot).readline())["revisions"] == ["0013"]
+    assert json.loads(gzip.decompress(snapshot.read_bytes()).splitlines()[0])["revisions"] == ["0013"]
 
     result = cli("db", "restore", str(snapshot), "--database-url", other_url)
     assert result.exit_code == 0, result.output
@@ -215,3 +215,63 @@ def test_tables_a_migration_adds_are_carried_without_being_named(other_url, tmp_
         [(pk, at, label)] = connection.execute(sa.text("SELECT * FROM later_feature")).all()
     engine.dispose()
     assert (pk, when(at).isoformat(), label) == (7, "2030-01-02T03:04:05+00:00", "moved")
+
+
+def test_event_positions_keep_their_meaning_on_the_restoring_database(old_url, other_url,
+                                                                     tmp_path):
+    """An event owed to a sink when the snapshot was taken is delivered after the restore, and
+    so are events published later, even when the database the snapshot came from had run more
+    PostgreSQL transactions than this one (its transaction ids are ahead)."""
+    from cryptography.fernet import Fernet
+
+    from simplane.events import outbox
+    from tests.events.conftest import CONNECTION, Fleet, active_webhook, deliveries, subscribe
+
+    key = Fernet.generate_key().decode()
+
+    def serve(url: str):  # type: ignore[no-untyped-def]
+        clock = ManualClock()
+        settings = Settings(database_url=url, secret_key=key, run_workers=False)
+        return start_server(Runtime(settings, clock=clock), clock)
+
+    def publish(server, account_sid: str, fleet: Fleet) -> str:  # type: ignore[no-untyped-def]
+        [started] = [r for r in fleet.rows(updates=0) if r["type"].endswith("started")]
+        with server.runtime.db.write() as db:
+            [event_id] = outbox.publish_many(db, [started])
+        return event_id
+
+    receiver = Receiver()
+    source = serve(old_url)
+    try:
+        account = source.new_account()
+        sink = active_webhook(account, source, receiver)
+        subscribe(account, sink, [CONNECTION + "data-session.started"])
+        owed = publish(source, account.sid, Fleet(account.sid, 1))
+        snapshot = tmp_path / "events.jsonl"
+        take(source.runtime.db.engine, snapshot)
+    finally:
+        source.stop()
+    if other_url.startswith("postgresql"):  # from a cluster whose transaction ids are ahead
+        lines, table = [], ""
+        for line in snapshot.read_text().splitlines():
+            record = json.loads(line)
+            if isinstance(record, dict) and "table" in record:
+                table, columns = record["table"], record["columns"]
+            elif isinstance(record, list) and table in POSITIONS:
+                record[columns.index(POSITIONS[table])] += 10**12
+                line = json.dumps(record)
+            lines.append(line)
+        snapshot.write_text("\n".join(lines) + "\n")
+
+    result = cli("db", "restore", str(snapshot), "--database-url", other_url)
+    assert result.exit_code == 0, result.output
+    restored = serve(other_url)
+    try:
+        restored.drain()
+        assert [e["id"] for e in deliveries(receiver.get())] == [owed]
+        later = publish(restored, account.sid, Fleet(account.sid, 1))
+        restored.drain()
+        assert [e["id"] for e in deliveries(receiver.get())] == [later]
+    finally:
+        restored.stop()
+        receiver.close()
