@@ -169,8 +169,8 @@ def damaged(good: Path, tmp_path: Path) -> dict[str, tuple[bytes, str]]:
         # cut short after every row was read: the rows inserted so far are rolled back
         "no end": ("".join(lines[:-1]).encode(), "cut short"),
         "truncated gzip": (whole[:len(whole) - 20], "damaged"),
-        "flipped byte": (whole[:len(whole) // 2] + bytes([whole[len(whole) // 2] ^ 0xFF])
-                         + whole[len(whole) // 2 + 1:], "damaged"),
+        # its checksum no longer holds: found once every row was read
+        "bad checksum": (whole[:-8] + bytes([whole[-8] ^ 0xFF]) + whole[-7:], "CRC check failed"),
         "newer schema": ((newer + "".join(lines[1:])).encode(), "unknown to this simplane"),
         "unknown table": (unknown_table.encode(), "'secrets'"),
         "bad timestamp": ("".join(bad_timestamp).encode(), "not a timestamp"),

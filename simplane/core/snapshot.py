@@ -218,20 +218,22 @@ def _reader(path: Path) -> Iterator[Iterator[Any]]:
         gzipped = raw.read(2) == b"\x1f\x8b"
         raw.seek(0)
         stream: Any = gzip.GzipFile(fileobj=raw) if gzipped else raw
-        yield _records(io.TextIOWrapper(stream, encoding="utf-8"))
+        yield _records(io.TextIOWrapper(stream, encoding="utf-8"), gzipped)
 
 
-def _records(text: IO[str]) -> Iterator[Any]:
+def _records(text: IO[str], gzipped: bool) -> Iterator[Any]:
     number = 0
     try:
         for number, line in enumerate(text, 1):
             yield json.loads(line)
     except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
-        raise SnapshotError(f"the file is damaged (after line {number}): "
-                            f"{exc}".rstrip(": ")) from None
+        if number == 0 and not gzipped:
+            raise SnapshotError("not a simplane snapshot (neither JSON lines nor gzip)") from None
+        raise SnapshotError(f"the file is damaged after line {number} ({exc})") from None
     except ValueError:
-        raise SnapshotError(f"line {number + 1} is not JSON: not a snapshot, or damaged"
-                            ) from None
+        if number == 1:
+            raise SnapshotError("not a simplane snapshot (its first line is not JSON)") from None
+        raise SnapshotError(f"line {number} is not JSON: the snapshot is damaged") from None
 
 
 def _header(lines: Iterator[Any]) -> dict[str, Any]:
@@ -239,8 +241,6 @@ def _header(lines: Iterator[Any]) -> dict[str, Any]:
         header = next(lines)
     except StopIteration:
         raise SnapshotError("the file is empty") from None
-    except SnapshotError as exc:
-        raise SnapshotError(f"not a simplane snapshot ({exc})") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise SnapshotError("not a simplane snapshot (no simplane-snapshot header)")
     if header.get("version") != VERSION:
