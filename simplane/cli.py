@@ -157,7 +157,7 @@ def db_snapshot(
     rt = runtime(database_url)
     try:
         with progress() as bar:
-            rows = take(rt.db.engine, file, _bar(bar, "snapshot"))
+            rows = take(rt.db.engine, file, _bar(bar))
     finally:
         rt.close()
     err.print(f"{rows} rows saved to {file}")
@@ -177,7 +177,7 @@ def db_restore(
     rt = runtime(database_url)
     try:
         with progress() as bar:
-            rows = restore(rt.db.engine, file, _bar(bar, "restore"), products.after_restore)
+            rows = restore(rt.db.engine, file, _bar(bar), products.after_restore)
     except SnapshotError as exc:
         err.print(f"[red]cannot restore {file}:[/red] {exc}; the database is unchanged",
                   markup=True, highlight=False, soft_wrap=True)
@@ -187,10 +187,10 @@ def db_restore(
     err.print(f"{rows} rows restored from {file}")
 
 
-def _bar(bar: Progress, description: str):  # type: ignore[no-untyped-def]
-    """A progress bar of `total` rows, told of rows as they go."""
-    def start(total: int):  # type: ignore[no-untyped-def]
-        task = bar.add_task(description, total=total)
+def _bar(bar: Progress):  # type: ignore[no-untyped-def]
+    """A progress bar per step, of its rows, told of rows as they go."""
+    def start(step: str, total: int):  # type: ignore[no-untyped-def]
+        task = bar.add_task(step, total=total)
         return lambda rows: bar.advance(task, rows)
     return start
 

@@ -47,6 +47,7 @@ BATCH = 1000
 SKIPPED = {"alembic_version"}  # the schema's revisions travel in the header
 
 Advance = Callable[[int], None]  # told how many more rows were written or read
+Start = Callable[[str, int], Advance]  # (what is under way, rows in all) → its Advance
 
 
 class SnapshotError(Exception):
@@ -59,9 +60,10 @@ def _ignore(_rows: int) -> None:
 
 # --- taking ---------------------------------------------------------------------------------
 
-def take(engine: Engine, path: Path, start: Callable[[int], Advance] | None = None) -> int:
+def take(engine: Engine, path: Path, start: Start | None = None) -> int:
     """Write every row of the database to `path` (atomically: a snapshot that fails leaves no
-    file). `start(total_rows)` returns what is told of the progress. Returns the rows written."""
+    file). `start(step, total_rows)` returns what is told of the progress. Returns the rows
+    written."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
     os.close(fd)
@@ -95,14 +97,14 @@ def _open_for_writing(tmp: Path, path: Path) -> Iterator[IO[str]]:
             yield out
 
 
-def _dump(conn: Connection, out: IO[str], start: Callable[[int], Advance] | None) -> int:
+def _dump(conn: Connection, out: IO[str], start: Start | None) -> int:
     tables = _tables(conn)
     counts = {t.name: conn.scalar(sa.select(sa.func.count()).select_from(t)) or 0
               for t in tables}
     _line(out, {"format": FORMAT, "version": VERSION, "revisions": _revisions(conn),
                 "dialect": conn.dialect.name, "taken_at": datetime.now(UTC).isoformat(),
                 "tables": counts})
-    advance = start(sum(counts.values())) if start else _ignore
+    advance = start("snapshot", sum(counts.values())) if start else _ignore
     written = 0
     for table in tables:
         _line(out, {"table": table.name, "columns": [c.name for c in table.columns]})
@@ -150,7 +152,7 @@ def _encode(value: Any) -> Any:
 
 # --- restoring ------------------------------------------------------------------------------
 
-def restore(engine: Engine, path: Path, start: Callable[[int], Advance] | None = None,
+def restore(engine: Engine, path: Path, start: Start | None = None,
             after: Callable[[Connection], None] | None = None) -> int:
     """Replace every row of the database (whose schema is at the newest revision) with the
     snapshot's, in one transaction, ending with `after(connection)`. Returns the rows restored;
@@ -171,7 +173,8 @@ def restore(engine: Engine, path: Path, start: Callable[[int], Advance] | None =
         scratch_engine = make_engine(url)
         try:
             with _reader(path) as lines:
-                _load(scratch_engine, _header(lines), lines)
+                _load(scratch_engine, _header(lines), lines, start,
+                      step=f"upgrade from {', '.join(header['revisions'])}")
             _migrate(url, ["heads"])
             upgraded = Path(scratch) / "upgraded.jsonl"
             take(scratch_engine, upgraded)
@@ -255,11 +258,11 @@ def _header(lines: Iterator[Any]) -> dict[str, Any]:
 
 
 def _load(engine: Engine, header: dict[str, Any], lines: Iterator[Any],
-          start: Callable[[int], Advance] | None = None,
-          after: Callable[[Connection], None] | None = None) -> int:
+          start: Start | None = None, after: Callable[[Connection], None] | None = None,
+          step: str = "restore") -> int:
     expected: dict[str, Any] = header["tables"]
     total = sum(n for n in expected.values() if isinstance(n, int))
-    advance = start(total) if start else _ignore
+    advance = start(step, total) if start else _ignore
     with engine.begin() as conn:
         tables = {t.name: t for t in _tables(conn)}
         for each in reversed(list(tables.values())):
