@@ -27,11 +27,14 @@ def unavailable(reason: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def node_modules(request: pytest.FixtureRequest) -> Path:
-    """A folder with the SDK installed, kept in pytest's cache between runs."""
+def node_modules(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                 ) -> Path:
+    """A folder with the SDK installed, kept in pytest's cache between runs (a temporary one
+    when the cache is off, `-p no:cacheprovider`)."""
     if not shutil.which("node") or not shutil.which("npm"):
         unavailable("node and npm are not on PATH")
-    folder = request.config.cache.mkdir(f"node-{SDK}")
+    cache = getattr(request.config, "cache", None)
+    folder = cache.mkdir(f"node-{SDK}") if cache else tmp_path_factory.mktemp("node")
     if not (folder / "node_modules" / "twilio" / "package.json").exists():
         try:
             subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--no-save", "--silent",
