@@ -173,7 +173,7 @@ def damaged(good: Path, tmp_path: Path) -> dict[str, tuple[bytes, str]]:
         "bad checksum": (whole[:-8] + bytes([whole[-8] ^ 0xFF]) + whole[-7:], "CRC check failed"),
         "newer schema": ((newer + "".join(lines[1:])).encode(), "unknown to this simplane"),
         "unknown table": (unknown_table.encode(), "'secrets'"),
-        "bad timestamp": ("".join(bad_timestamp).encode(), "not a timestamp"),
+        "bad timestamp": ("".join(bad_timestamp).encode(), "'wireless_sims' holds a value"),
         "missing row": ("".join(lines[:row] + lines[row + 1:]).encode(), "do not add up"),
     }
 

@@ -11,8 +11,8 @@ A snapshot is JSON lines, gzip-compressed unless its name ends in `.jsonl`:
 
 Tables come in dependency order (parents before children), each read from the database's own
 schema, so any table a migration adds is carried without being named here. Values are JSON;
-timestamps are ISO 8601 in UTC, binary is base64 and decimals are strings, decoded by the type
-of the column they are restored into. `revisions` are the Alembic revisions of the schema the
+timestamps are ISO 8601 with their offset, binary is base64 and decimals are strings, decoded by
+the type of the column they are restored into. `revisions` are the Alembic revisions of the schema the
 rows fit: a snapshot of an older schema is restored into a scratch database at its revisions,
 upgraded there by the migrations, then copied. Restoring replaces every row of the database in
 one transaction: a file that is not a whole snapshot is refused and changes nothing.
@@ -186,7 +186,12 @@ def _migrate(url: str, targets: list[str]) -> None:
     from alembic import command
 
     for target in targets:
-        command.upgrade(alembic_config(url), target)
+        try:
+            command.upgrade(alembic_config(url), target)
+        except sa.exc.DBAPIError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+            raise SnapshotError(f"the migrations could not upgrade the snapshot's rows: {reason}"
+                                ) from None
 
 
 def _check_known(engine: Engine, revisions: list[str], current: list[str]) -> None:
@@ -284,7 +289,12 @@ def _load(engine: Engine, header: dict[str, Any], lines: Iterator[Any],
             if isinstance(record, list):
                 if table is None or len(record) != len(names):
                     raise SnapshotError("a row does not fit its table: the snapshot is damaged")
-                batch.append({n: d(v) for n, d, v in zip(names, decoders, record, strict=True)})
+                try:
+                    batch.append({n: d(v) for n, d, v in zip(names, decoders, record,
+                                                             strict=True)})
+                except (ValueError, TypeError, ArithmeticError):
+                    raise SnapshotError(f"a row of table {table.name!r} holds a value its "
+                                        "column cannot: the snapshot is damaged") from None
                 counts[table.name] += 1
                 loaded += 1
                 if len(batch) >= BATCH:
@@ -359,10 +369,7 @@ def _keep(value: Any) -> Any:
 
 
 def _timestamp(value: str, aware: bool) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise SnapshotError(f"{value!r} is not a timestamp: the snapshot is damaged") from None
+    moment = datetime.fromisoformat(value)
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC) if aware else moment
     return utc(moment) if aware else utc(moment).replace(tzinfo=None)
