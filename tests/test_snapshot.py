@@ -275,3 +275,41 @@ def test_event_positions_keep_their_meaning_on_the_restoring_database(old_url, o
     finally:
         restored.stop()
         receiver.close()
+
+
+# The fleet in tests/fixtures/fleet-0016.jsonl: a snapshot checked in at revision 0016, as a team
+# would keep one, so that every later schema is tested to upgrade it. Its auth token is sealed
+# with this key (a test key, and not a secret).
+FIXTURE = Path(__file__).parent / "fixtures" / "fleet-0016.jsonl"
+FIXTURE_KEY = "c2ltcGxhbmUgZml4dHVyZSBrZXksIG5vIHNlY3JldCE="
+FIXTURE_ACCOUNT = ("AC" + "f1" * 16, "fixturetoken" + "0" * 20)
+
+
+def test_a_checked_in_fixture_fleet_is_restored(other_url):
+    from datetime import UTC, datetime
+
+    from simplane.core.models import Account
+
+    result = cli("db", "restore", str(FIXTURE), "--database-url", other_url)
+    assert result.exit_code == 0, result.output
+    clock = ManualClock(datetime(2026, 1, 1, 1, tzinfo=UTC))
+    restored = start_server(Runtime(Settings(
+        database_url=other_url, secret_key=FIXTURE_KEY, run_workers=False), clock=clock), clock)
+    try:
+        client = restored.client(*FIXTURE_ACCOUNT)
+        wireless = client.wireless.v1
+        assert len(wireless.sims.list(status="active")) == 3
+        tracker = wireless.sims("tracker-1").fetch()
+        assert tracker.rate_plan_sid == wireless.rate_plans("fleet").fetch().sid
+        [record] = wireless.sims("tracker-1").usage_records.list()
+        assert (record.data["upload"], record.data["download"]) == (1000, 5000)
+        assert [c.command for c in wireless.commands.list()] == ["wake up"]
+        [service] = client.proxy.v1.services.list()
+        assert client.proxy.v1.services(service.sid).sessions("ride-1").fetch().ttl == 3600
+        assert len(client.proxy.v1.services(service.sid).phone_numbers.list()) == 2
+        assert [s.description for s in client.events.v1.sinks.list()] == ["fleet events"]
+        with restored.runtime.db.read() as db:  # sealed as it was, and opened with its key
+            sealed = db.query(Account.auth_token_sealed).one()[0]
+        assert restored.runtime.box.open(sealed) == FIXTURE_ACCOUNT[1]
+    finally:
+        restored.stop()
