@@ -158,6 +158,9 @@ def db_snapshot(
     try:
         with progress() as bar:
             rows = take(rt.db.engine, file, _bar(bar))
+    except OSError as exc:
+        err.print(f"cannot write {file}: {exc.strerror}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
     finally:
         rt.close()
     err.print(f"{rows} rows saved to {file}")

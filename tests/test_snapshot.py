@@ -313,3 +313,12 @@ def test_a_checked_in_fixture_fleet_is_restored(other_url):
         assert restored.runtime.box.open(sealed) == FIXTURE_ACCOUNT[1]
     finally:
         restored.stop()
+
+
+def test_a_file_that_cannot_be_written_or_read_is_a_one_line_error(other_url, tmp_path):
+    missing = tmp_path / "no such folder" / "fleet.snapshot"
+    result = cli("db", "snapshot", str(missing), "--database-url", other_url)
+    assert result.exit_code == 1 and "No such file or directory" in result.stderr
+    assert not missing.parent.exists()
+    result = cli("db", "restore", str(missing), "--database-url", other_url)
+    assert result.exit_code == 1 and "cannot read" in result.stderr
