@@ -20,13 +20,13 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from simplane import products  # noqa: E402
-from simplane.config import Settings, normalise_database_url  # noqa: E402
-from simplane.core.accounts import create_account  # noqa: E402
-from simplane.core.db import make_engine  # noqa: E402
-from simplane.core.runtime import Runtime  # noqa: E402
-from simplane.core.snapshot import restore, take  # noqa: E402
-from simplane.wireless import inventory  # noqa: E402
+from simplane import products
+from simplane.config import Settings, normalise_database_url
+from simplane.core.accounts import create_account
+from simplane.core.db import make_engine
+from simplane.core.runtime import Runtime
+from simplane.core.snapshot import restore, take
+from simplane.wireless import inventory
 
 
 def fill(url: str, sims: int) -> None:

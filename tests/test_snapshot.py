@@ -160,7 +160,7 @@ def damaged(good: Path, tmp_path: Path) -> dict[str, tuple[bytes, str]]:
     newer = json.dumps({**header, "revisions": ["9999"]}) + "\n"
     unknown_table = (lines[0] + '{"table":"secrets","columns":["x"]}\n[1]\n' + "".join(lines[1:]))
     row = next(i for i, line in enumerate(lines) if line.startswith("[") and '"DE' in line)
-    bad_timestamp = lines[:row] + [lines[row].replace('+00:00"', 'X"', 1)] + lines[row + 1:]
+    bad_timestamp = [*lines[:row], lines[row].replace('+00:00"', 'X"', 1), *lines[row + 1:]]
     assert bad_timestamp != lines
     return {
         "foreign": (b"\x89PNG\r\n\x1a\n" + bytes(range(256)), "not a simplane snapshot"),

@@ -230,7 +230,7 @@ def _reader(path: Path) -> Iterator[Iterator[Any]]:
 def _records(stream: IO[bytes], gzipped: bool) -> Iterator[Any]:
     number = 0
     try:
-        for number, line in enumerate(stream, 1):
+        for number, line in enumerate(stream, 1):  # noqa: B007 (the errors tell it)
             yield orjson.loads(line)
     except (OSError, EOFError, zlib.error) as exc:
         if number == 0 and not gzipped:
