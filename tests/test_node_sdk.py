@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.proxy.conftest import own
 from tests.support import raises
 
 SDK = "twilio@5"
@@ -47,6 +48,7 @@ def node_modules(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 def test_the_node_sdk_drives_every_product(server, account, node_modules):
     sims = server.provision(account.sid, 3)
+    own(account, "+14155550100", "+14155550101")  # for the Proxy pool
     done = subprocess.run(
         ["node", str(SCENARIO)], check=False, capture_output=True, text=True, timeout=120,
         env={**os.environ, "NODE_PATH": str(node_modules), "SIMPLANE_URL": server.base_url,
