@@ -20,8 +20,10 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[object]:
+    """One chromium for the console's tests, closed after the last of them: Playwright's sync API
+    runs an event loop in this thread while it is open, where later tests call asyncio.run."""
     missing = None
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
         missing = f"no chromium at {CHROMIUM} (apt-get install chromium)"
