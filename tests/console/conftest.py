@@ -73,6 +73,9 @@ class Console:
         size = self.page.viewport_size
         for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
             self.page.set_viewport_size(viewport)
+            width = self.page.evaluate("document.documentElement.scrollWidth")
+            if width > viewport["width"]:  # usable at that width: nothing runs off the side
+                self.problems.append(f"{name} is {width}px wide at {label} width")
             self.page.screenshot(path=str(self.shots / f"{name}-{label}.png"), full_page=True)
         if size:
             self.page.set_viewport_size(size)
