@@ -13,7 +13,7 @@ import orjson
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from simplane.core.clock import utc
+from simplane.core.clock import add_months, utc
 from simplane.core.sids import looks_like_sid
 from simplane.events.models import EventSink, OutboxEvent
 from simplane.network.models import (
@@ -221,14 +221,15 @@ def sim_usage(db: Session, product: str, sim_sid: str, now: datetime, granularit
 
 
 def account_usage(db: Session, account_sid: str, now: datetime, granularity: str) -> Series:
-    """An account's Wireless data use by hour today (granularity hourly: since midnight) or by
-    day this month (daily), from the account rollups."""
+    """An account's Wireless data use by hour today (granularity hourly) or by day this month
+    (daily), from the account rollups."""
     today = utc(now).replace(hour=0, minute=0, second=0, microsecond=0)
     if granularity == "hourly":
         periods = [today + timedelta(hours=n) for n in range(24)]
     else:
         first = today.replace(day=1)
-        periods = [first + timedelta(days=n) for n in range((today - first).days + 1)]
+        days = (add_months(first, 1) - first).days  # the whole month, its days to come at 0
+        periods = [first + timedelta(days=n) for n in range(days)]
         day = _day(db, AccountUsageHour.hour)
         return _daily(db.execute(
             select(day, AccountUsageHour.roaming,
