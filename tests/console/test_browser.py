@@ -43,6 +43,10 @@ def test_sign_in_search_and_read_a_sims_usage(signed_in: Console, server: Server
         expect(page.get_by_role("link", name=name, exact=True)).to_be_visible()
     page.get_by_role("link", name="Overview", exact=True).click()
     expect(page.locator("#open-sessions .big")).to_have_text("2")
+    hour = server.clock.now().strftime("%Y-%m-%d %H:00")
+    today_points = page.locator('table[data-points="chart-today"] tbody tr').filter(has_text=hour)
+    expect(today_points.locator("td")).to_have_text([hour, "6000", "0", "2500"])
+    expect(page.locator("#chart-today canvas").first).to_be_visible()
     signed_in.screenshot("overview")
 
     page.get_by_role("link", name="SIMs", exact=True).click()
