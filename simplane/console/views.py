@@ -765,7 +765,7 @@ def catalogue_save(request: Request, who: Who, kind: str, values: FormValues) ->
 
 # --- static assets ---------------------------------------------------------------------------
 
-@router.get("/static/{path:path}")
+@router.api_route("/static/{path:path}", methods=["GET", "HEAD"])
 async def static(request: Request, path: str) -> Response:
     response = await STATIC.get_response(path, request.scope)
     response.headers["Cache-Control"] = "public, max-age=3600"

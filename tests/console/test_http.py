@@ -110,3 +110,14 @@ def test_a_deleted_api_key_ends_its_sessions(server: Server, account: TestAccoun
 def _csrf(client: httpx.Client) -> str:
     page = client.get("/console/rate-plans")
     return re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+
+
+def test_assets_ship_with_the_package(server: Server) -> None:
+    """Scripts and their licences are served from the package: no CDN, no build step."""
+    for path, kind in (("vendor/htmx.min.js", "javascript"), ("vendor/uPlot.iife.min.js",
+                       "javascript"), ("vendor/htmx.LICENSE", ""), ("vendor/uPlot.LICENSE", ""),
+                       ("world.svg", "svg"), ("console.css", "css")):
+        got = httpx.get(f"{server.base_url}/console/static/{path}")
+        assert got.status_code == 200 and kind in got.headers["content-type"], path
+        assert httpx.head(f"{server.base_url}/console/static/{path}").status_code == 200
+    assert httpx.get(f"{server.base_url}/console/static/../views.py").status_code == 404

@@ -1,0 +1,129 @@
+"""The ASGI application: every product on one port, plus /healthz, /metrics and /openapi.json."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import re
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from simplane import products
+from simplane.console import views as console
+from simplane.core import spec
+from simplane.core.api import error_response, json_response
+from simplane.core.errors import TwilioError
+from simplane.core.metrics import REGISTRY
+from simplane.core.runtime import Runtime
+
+log = logging.getLogger("simplane.app")
+
+_PRODUCT_HOST = re.compile(r"^(?P<product>[a-z]+)(\.[a-z0-9-]+)*\.twilio\.com(:[0-9]+)?$")
+
+
+class HostRouting:
+    """`GET /v1/Sims` with `Host: wireless.twilio.com` is `GET /wireless/v1/Sims`."""
+
+    def __init__(self, app: ASGIApp, names: list[str]) -> None:
+        self.app = app
+        self.names = set(names)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+            host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), "")
+            match = _PRODUCT_HOST.match(host.lower())
+            if match and match.group("product") in self.names:
+                prefix = "/" + match.group("product")
+                scope = dict(scope, path=prefix + scope["path"],
+                             raw_path=prefix.encode() + scope.get("raw_path", scope["path"].encode()))
+                scope["simplane.host_routed"] = True
+        await self.app(scope, receive, send)
+
+
+def _console(request: Request) -> bool:
+    path = request.url.path
+    return path == "/console" or path.startswith("/console/")
+
+
+def create_app(runtime: Runtime | None = None) -> FastAPI:
+    runtime = runtime or Runtime()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):  # type: ignore[no-untyped-def]
+        runtime.start()
+        # What start-up loaded (specs, schemas, catalogues) lives as long as the process: keep
+        # it out of the collector's generations, so full collections stay short.
+        gc.collect()
+        gc.freeze()
+        yield
+        runtime.worker.stop()
+
+    app = FastAPI(title="simplane", openapi_url=None, docs_url=None, redoc_url=None,
+                  lifespan=lifespan)
+    app.state.runtime = runtime
+    for module in products.modules():
+        app.include_router(module.api.router)
+    app.include_router(console.router)
+    runtime.worker.add(products.jobs())
+
+    document = spec.public_document(products.NAMES)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi() -> Response:
+        return json_response(document)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> Response:
+        try:
+            with runtime.db.read() as db:
+                db.execute(text("SELECT 1"))
+        except Exception:
+            log.exception("health check failed")
+            return json_response({"status": "unavailable", "database": "down"}, 503)
+        return json_response({"status": "ok", "database": "up"})
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    @app.exception_handler(TwilioError)
+    async def twilio_error(_request: Request, exc: TwilioError) -> Response:
+        return error_response(exc)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if _console(request):
+            return console.error_page(request, exc.status_code, "There is no such page in the "
+                                      "console." if exc.status_code == 404 else str(exc.detail))
+        if exc.status_code == 404:
+            return error_response(TwilioError(404, 20404, "The requested resource was not found"))
+        if exc.status_code == 405:
+            return error_response(TwilioError(405, 20004, "Method not allowed"))
+        return error_response(TwilioError(exc.status_code, exc.status_code, str(exc.detail)))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> Response:
+        return error_response(TwilioError(400, 20001, "Invalid request"))
+
+    @app.exception_handler(IntegrityError)
+    async def integrity_error(_request: Request, exc: IntegrityError) -> Response:
+        return error_response(TwilioError(409, 20001, "The request conflicts with an existing resource"))
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        log.error("unhandled error", exc_info=exc)
+        if _console(request):
+            return console.error_page(request, 500, "The console could not show this page; "
+                                      "the error is in the server's log.")
+        return error_response(TwilioError(500, 20500, "Internal Server Error"))
+
+    app.add_middleware(HostRouting, names=products.NAMES)
+    return app

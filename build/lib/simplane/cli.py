@@ -1,0 +1,337 @@
+"""The `simplane` command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import Progress
+
+from simplane.cli_support import (
+    Account,
+    DatabaseUrl,
+    err,
+    progress,
+    resolve_account,
+    runtime,
+    setup_errors,
+)
+from simplane.config import Settings
+from simplane.events.cli import app as events_app
+from simplane.network.simulate_cli import simulate
+from simplane.proxy.cli import app as proxy_app
+
+app = typer.Typer(help="simplane: Twilio-compatible IoT connectivity, self-hosted.",
+                  no_args_is_help=True)
+accounts_app = typer.Typer(help="Accounts and their API keys.", no_args_is_help=True)
+sims_app = typer.Typer(help="SIM inventory.", no_args_is_help=True)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(sims_app, name="sims")
+app.add_typer(db_app, name="db")
+app.add_typer(proxy_app, name="proxy")
+app.add_typer(events_app, name="events")
+app.command("simulate")(simulate)
+
+
+def radius_clients(given: list[str]) -> dict[str, str]:
+    """--radius-client values (ADDRESS=SECRET or NETWORK/PREFIX=SECRET) as network → secret."""
+    import ipaddress
+
+    clients = {}
+    for value in given:
+        network, _, secret = value.partition("=")
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            network = ""
+        if not network or not secret:
+            raise typer.BadParameter(f"{value.split('=')[0]!r}: give ADDRESS=SECRET or "
+                                     "NETWORK/PREFIX=SECRET", param_hint="--radius-client")
+        clients[network] = secret
+    return clients
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    database_url: DatabaseUrl = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    radius_port: Annotated[int | None, typer.Option(
+        help="Also listen for RADIUS accounting (UDP) on this port, e.g. 1813.")] = None,
+    radius_secret: Annotated[str | None, typer.Option(
+        help="The RADIUS shared secret (default: $SIMPLANE_RADIUS_SECRET).",
+        envvar="SIMPLANE_RADIUS_SECRET")] = None,
+    radius_client: Annotated[list[str] | None, typer.Option(
+        help="ADDRESS=SECRET or NETWORK/PREFIX=SECRET: serve only these RADIUS clients, each "
+        "with its own secret (repeat it; default: $SIMPLANE_RADIUS_CLIENTS, space-separated).",
+        envvar="SIMPLANE_RADIUS_CLIENTS")] = None,
+    simulate: Annotated[int | None, typer.Option(
+        min=1, help="Also run the fleet simulator live with this many SIMs on the bootstrap "
+        "account (provisioned if it has fewer).")] = None,
+    simulate_speed: Annotated[float, typer.Option(
+        min=0.001, help="Simulated seconds per real second for --simulate.")] = 1.0,
+    product: Annotated[str, typer.Option(
+        help="What --simulate simulates: wireless or supersim.")] = "wireless",
+) -> None:
+    """Create or upgrade the schema, then serve every product on one port (and, with
+    --radius-port, RADIUS accounting from packet gateways on UDP beside it; with --simulate, a
+    live simulated fleet)."""
+    import uvicorn
+
+    from simplane.app import create_app
+    from simplane.core import logs
+    from simplane.core.runtime import Runtime
+
+    clients = radius_clients(radius_client or [])
+    if radius_port is not None and not radius_secret and not clients:
+        raise typer.BadParameter("a shared secret is needed (or --radius-client)",
+                                 param_hint="--radius-secret")
+    logs.configure(log_level)
+    with setup_errors():
+        settings = Settings(database_url=database_url) if database_url else Settings()
+        settings.check_bootstrap()
+        rt = Runtime(settings)
+        created = rt.ensure_bootstrap()
+    if created and not settings.auth_token:  # generated: the only time it is ever shown
+        err.print("[bold]Created the bootstrap account[/bold] (shown once; keep it safe):")
+        err.print(f"  TWILIO_ACCOUNT_SID={created.sid}")
+        err.print(f"  TWILIO_AUTH_TOKEN={created.secret}")
+    radius = None
+    if radius_port is not None:
+        from simplane.network.radius import RadiusServer
+
+        radius = RadiusServer(rt, radius_secret, host=host, port=radius_port,
+                              clients=clients).start()
+        err.print(f"RADIUS accounting on udp://{host}:{radius.port}")
+    if product not in ("wireless", "supersim"):
+        raise typer.BadParameter("must be wireless or supersim", param_hint="--product")
+    if simulate is not None:
+        import threading
+
+        from simplane.network.simulator import simulate as run_fleet
+
+        threading.Thread(target=run_fleet, name="simulator", daemon=True, kwargs=dict(
+            runtime=rt, sims=simulate, hours=24 * 365, speed=simulate_speed,
+            product=product)).start()
+        err.print(f"simulating {simulate} SIMs at {simulate_speed}x")
+    err.print(f"simplane listening on http://{host}:{port}")
+    try:
+        uvicorn.run(create_app(rt), host=host, port=port, log_level=log_level, access_log=False)
+    finally:
+        if radius is not None:
+            radius.stop()
+
+
+@db_app.command("upgrade")
+def db_upgrade(database_url: DatabaseUrl = None) -> None:
+    """Apply every migration."""
+    runtime(database_url).close()
+    err.print("schema is up to date")
+
+
+@db_app.command("snapshot")
+def db_snapshot(
+    file: Annotated[Path, typer.Argument(help="Where to write it (gzip; plain JSON lines when "
+                                         "the name ends in .jsonl).", dir_okay=False)],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Save every row of the database to FILE, for `simplane db restore` on SQLite or
+    PostgreSQL. It holds what the database holds, stored secrets included: keep it as safe."""
+    from simplane.core.snapshot import take
+
+    rt = runtime(database_url)
+    try:
+        with progress() as bar:
+            rows = take(rt.db.engine, file, _bar(bar))
+    except OSError as exc:
+        err.print(f"cannot write {file}: {exc.strerror}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    finally:
+        rt.close()
+    err.print(f"{rows} rows saved to {file}")
+
+
+@db_app.command("restore")
+def db_restore(
+    file: Annotated[Path, typer.Argument(help="A snapshot from `simplane db snapshot`.",
+                                         dir_okay=False)],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Replace every row of the database with the snapshot's, in one transaction (a snapshot
+    of an older schema is upgraded first). Stop the servers on the database while it runs."""
+    from simplane import products
+    from simplane.core.snapshot import SnapshotError, restore
+
+    rt = runtime(database_url)
+    try:
+        with progress() as bar:
+            rows = restore(rt.db.engine, file, _bar(bar), products.after_restore)
+    except SnapshotError as exc:
+        err.print(f"[red]cannot restore {file}:[/red] {exc}; the database is unchanged",
+                  markup=True, highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    finally:
+        rt.close()
+    err.print(f"{rows} rows restored from {file}")
+
+
+def _bar(bar: Progress):  # type: ignore[no-untyped-def]
+    """A progress bar per step, of its rows, told of rows as they go."""
+    def start(step: str, total: int):  # type: ignore[no-untyped-def]
+        task = bar.add_task(step, total=total)
+        return lambda rows: bar.advance(task, rows)
+    return start
+
+
+@accounts_app.command("create")
+def accounts_create(
+    friendly_name: Annotated[str | None, typer.Option(help="A name for the account.")] = None,
+    parent: Annotated[str | None, typer.Option(help="Make it a subaccount of this AC… SID.")] = None,
+    admin: Annotated[bool, typer.Option(help="May call operator endpoints (e.g. ingest).")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create an account; its SID and auth token are printed once."""
+    from simplane.core.accounts import create_account
+
+    rt = runtime(database_url)
+    with rt.db.write() as db:
+        creds = create_account(db, rt.box, rt.clock, friendly_name=friendly_name,
+                               owner_account_sid=parent, admin=admin)
+    typer.echo(f"TWILIO_ACCOUNT_SID={creds.sid}\nTWILIO_AUTH_TOKEN={creds.secret}")
+    rt.close()
+
+
+@accounts_app.command("key")
+def accounts_key(
+    account: Account = None,
+    friendly_name: Annotated[str | None, typer.Option(help="A name for the key.")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create an API key (SK…) for an account; its secret is printed once."""
+    from simplane.core.accounts import create_api_key
+
+    rt = runtime(database_url)
+    with rt.db.write() as db:
+        creds = create_api_key(db, rt.clock, resolve_account(db, account), friendly_name)
+    typer.echo(f"API_KEY_SID={creds.sid}\nAPI_KEY_SECRET={creds.secret}\n"
+               f"TWILIO_ACCOUNT_SID={creds.account_sid}")
+    rt.close()
+
+
+Product = Annotated[str, typer.Option(
+    help="wireless (Programmable Wireless SIMs, DE…) or supersim (Super SIMs, HS…: they wait in "
+    "the inventory until an account registers them with ICCID and registration code, or go "
+    "straight to --account).")]
+PRODUCTS = ("wireless", "supersim")
+
+
+@sims_app.command("provision")
+def sims_provision(
+    count: Annotated[int, typer.Option(min=1, help="How many SIMs.")],
+    status: Annotated[str, typer.Option(help="Their status.")] = "new",
+    rate_plan: Annotated[str | None, typer.Option(help="Rate plan SID or unique name.")] = None,
+    product: Product = "wireless",
+    account: Account = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Provision new SIMs (valid ICCIDs, IMSIs, registration codes); prints one DE… SID a line,
+    or for Super SIMs a CSV of sid,iccid,imsi,registration_code."""
+    from simplane.wireless import inventory
+    from simplane.wireless.service import NEEDS_RATE_PLAN
+
+    _check_product(product, status, rate_plan)
+    if product == "supersim":
+        from simplane.supersim import inventory as supersim_inventory
+
+        _load_supersim(database_url, account, supersim_inventory.generated_rows(count))
+        return
+    if status not in inventory.STATUSES:
+        raise typer.BadParameter(f"one of {', '.join(inventory.STATUSES)}", param_hint="--status")
+    if status in NEEDS_RATE_PLAN and not rate_plan:
+        err.print(f"[red]refused: nothing was provisioned[/red]\n--status {status} needs a rate "
+                  "plan: give --rate-plan (its SID or unique name)")
+        raise typer.Exit(1)
+    _load(database_url, account, rate_plan, inventory.generated_rows(count, status))
+
+
+@sims_app.command("import")
+def sims_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV inventory.")],
+    rate_plan: Annotated[str | None, typer.Option(help="Rate plan SID or unique name.")] = None,
+    product: Product = "wireless",
+    account: Account = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Load an operator's inventory (header row; iccid required; imsi, registration_code,
+    unique_name, status optional). All rows or none; prints the SIDs in file order (for Super
+    SIMs, the same CSV as provision)."""
+    from simplane.wireless import inventory
+
+    _check_product(product, "new", rate_plan)
+    try:
+        rows = inventory.read_csv(file)
+    except inventory.InventoryError as exc:
+        err.print(f"[red]{file}: refused[/red]\n{exc}")
+        raise typer.Exit(1) from None
+    if product == "supersim":
+        _load_supersim(database_url, account, rows)
+        return
+    _load(database_url, account, rate_plan, rows)
+
+
+def _check_product(product: str, status: str, rate_plan: str | None) -> None:
+    if product not in PRODUCTS:
+        raise typer.BadParameter(f"one of {', '.join(PRODUCTS)}", param_hint="--product")
+    if product == "supersim" and status != "new":
+        raise typer.BadParameter("Super SIMs are provisioned new; their account activates them",
+                                 param_hint="--status")
+    if product == "supersim" and rate_plan:
+        raise typer.BadParameter("Super SIMs have no rate plan (their Fleet sets their limits)",
+                                 param_hint="--rate-plan")
+
+
+def _load(database_url: str | None, account: str | None, rate_plan: str | None, rows) -> None:  # type: ignore[no-untyped-def]
+    from simplane.wireless import inventory
+
+    rt = runtime(database_url)
+    try:
+        with rt.db.write() as db, progress() as bar:
+            account_sid = resolve_account(db, account)
+            task = bar.add_task("provisioning SIMs", total=len(rows))
+            plan_pk = inventory.resolve_rate_plan(db, account_sid, rate_plan)
+            sids = inventory.add_sims(db, account_sid, rows, rt.clock.now(), plan_pk,
+                                      progress=lambda n: bar.advance(task, n))
+    except inventory.InventoryError as exc:
+        err.print(f"[red]refused: nothing was provisioned[/red]\n{exc}")
+        raise typer.Exit(1) from None
+    finally:
+        rt.close()
+    typer.echo("\n".join(sids))
+
+
+def _load_supersim(database_url: str | None, account: str | None, rows) -> None:  # type: ignore[no-untyped-def]
+    from simplane.supersim import inventory
+    from simplane.wireless.inventory import InventoryError
+
+    rt = runtime(database_url)
+    try:
+        with rt.db.write() as db, progress() as bar:
+            account_sid = resolve_account(db, account) if account else None
+            task = bar.add_task("provisioning Super SIMs", total=len(rows))
+            added = inventory.add_sims(db, rows, rt.clock.now(), account_sid,
+                                       progress=lambda n: bar.advance(task, n))
+    except InventoryError as exc:
+        err.print(f"[red]refused: nothing was provisioned[/red]\n{exc}")
+        raise typer.Exit(1) from None
+    finally:
+        rt.close()
+    typer.echo("sid,iccid,imsi,registration_code")
+    typer.echo("\n".join(f"{r['sid']},{r['iccid']},{r['imsi']},{r['registration_code']}"
+                          for r in added))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""The fleet console: web pages for people, on the products' services."""

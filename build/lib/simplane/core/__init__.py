@@ -1,0 +1,1 @@
+"""The Twilio conventions, written once: SIDs, auth, errors, parameters, paging, URLs, clock."""

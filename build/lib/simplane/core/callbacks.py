@@ -1,0 +1,113 @@
+"""Signed outbound callbacks through a durable queue.
+
+`enqueue` writes the callback in the caller's transaction, so a callback is owed exactly when the
+change that causes it commits. The worker sends what is due, signs it with the account's auth
+token, and retries with exponential backoff and jitter until it is delivered or gives up.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import httpx
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from simplane.core.metrics import CALLBACKS
+from simplane.core.models import Account, Callback
+from simplane.core.signature import sign_form
+
+if TYPE_CHECKING:
+    from simplane.core.runtime import Runtime
+
+log = logging.getLogger("simplane.callbacks")
+
+MAX_ATTEMPTS = 8
+BATCH = 50
+
+
+def enqueue(db: Session, runtime: Runtime, account_sid: str, url: str | None, method: str | None,
+            params: Mapping[str, str | None]) -> None:
+    if not url:
+        return
+    now = runtime.clock.now()
+    db.add(Callback(account_sid=account_sid, url=url, method=(method or "POST").upper(),
+                    params={k: v for k, v in params.items() if v is not None},
+                    status="pending", attempts=0, next_attempt_at=now, date_created=now))
+    runtime.worker.wake_after_commit(db)
+
+
+def send_due(runtime: Runtime) -> bool:
+    """Send the callbacks that are due; True when there was something to do."""
+    now = runtime.clock.now()
+    with runtime.db.read() as db:
+        due = list(db.scalars(
+            select(Callback).where(Callback.status == "pending", Callback.next_attempt_at <= now)
+            .order_by(Callback.pk).limit(BATCH)))
+        tokens = dict(db.execute(
+            select(Account.sid, Account.auth_token_sealed)
+            .where(Account.sid.in_({c.account_sid for c in due}))).all())
+    for cb in due:
+        try:
+            code = _deliver(runtime, cb, tokens.get(cb.account_sid))
+        except Exception:  # one callback must never hold up the ones behind it
+            log.exception("callback failed", extra={"fields": {"callback": cb.pk}})
+            code = None
+        ok = code is not None and 200 <= code < 300
+        attempts = cb.attempts + 1
+        values: dict = {"attempts": attempts, "last_status_code": code}
+        if ok:
+            values["status"] = "delivered"
+        elif attempts >= MAX_ATTEMPTS or (code is not None and 400 <= code < 500 and code != 429):
+            values["status"] = "failed"
+        else:
+            backoff = min(2 ** attempts, 600) * (0.5 + random.random())
+            values["next_attempt_at"] = runtime.clock.now() + timedelta(seconds=backoff)
+        CALLBACKS.labels(values.get("status", "retry")).inc()
+        with runtime.db.write() as db:
+            db.execute(update(Callback).where(Callback.pk == cb.pk, Callback.status == "pending")
+                       .values(**values))
+    return bool(due)
+
+
+USER_AGENT = "TwilioProxy/1.1"  # what Twilio's webhook requests say they are
+
+
+def account_token(db: Session, runtime: Runtime, account_sid: str) -> str:
+    """The account's auth token, which signs its callbacks."""
+    sealed = db.execute(select(Account.auth_token_sealed)
+                        .where(Account.sid == account_sid)).scalar_one()
+    return runtime.box.open(sealed)
+
+
+def send_signed(runtime: Runtime, token: str, url: str, params: dict[str, str],
+                method: str = "POST") -> httpx.Response | None:
+    """Send a webhook signed with `token` (X-Twilio-Signature) now and return the answer; None
+    when it could not be reached."""
+    params = {k: str(v) for k, v in params.items()}
+    headers = {"User-Agent": USER_AGENT, "Accept": "*/*"}
+    try:
+        if method == "GET":
+            parts = urlsplit(url)
+            query = "&".join(q for q in (parts.query, urlencode(params)) if q)
+            url = urlunsplit(parts._replace(query=query))
+            headers["X-Twilio-Signature"] = sign_form(token, url, {})
+            return runtime.http.get(url, headers=headers)
+        headers["X-Twilio-Signature"] = sign_form(token, url, params)
+        return runtime.http.post(url, data=params, headers=headers)
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:  # a URL stored before it was checked
+        log.info("callback failed", extra={"fields": {"host": urlsplit(url).hostname,
+                                                      "error": type(exc).__name__}})
+        return None
+
+
+def _deliver(runtime: Runtime, cb: Callback, sealed: str | None) -> int | None:
+    if sealed is None:
+        return None
+    response = send_signed(runtime, runtime.box.open(sealed), cb.url, cb.params, cb.method)
+    return None if response is None else response.status_code

@@ -1,0 +1,24 @@
+"""Prometheus metrics shared by every product."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+REQUESTS = Counter(
+    "simplane_http_requests", "HTTP requests answered, by route", ["method", "route", "status"],
+    registry=REGISTRY,
+)
+LATENCY = Histogram(
+    "simplane_http_request_seconds", "HTTP request latency, by route", ["method", "route"],
+    registry=REGISTRY, buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+CALLBACKS = Counter(
+    "simplane_callbacks", "Outbound callbacks, by outcome", ["outcome"], registry=REGISTRY,
+)
+
+
+def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    REQUESTS.labels(method, route, str(status)).inc()
+    LATENCY.labels(method, route).observe(seconds)

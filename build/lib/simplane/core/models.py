@@ -1,0 +1,58 @@
+"""The kernel's tables: accounts, their API keys, and the durable queue of outbound callbacks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy.orm import Mapped, mapped_column
+
+from simplane.core.db import Base, UTCDateTime
+
+PK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    sid: Mapped[str] = mapped_column(String(34), unique=True)
+    friendly_name: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    owner_account_sid: Mapped[str | None] = mapped_column(String(34), index=True)
+    auth_token_hash: Mapped[str] = mapped_column(String(200))
+    auth_token_sealed: Mapped[str] = mapped_column(Text)  # encrypted: callbacks are signed with it
+    date_created: Mapped[datetime] = mapped_column(UTCDateTime)
+    date_updated: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    sid: Mapped[str] = mapped_column(String(34), unique=True)
+    account_sid: Mapped[str] = mapped_column(
+        String(34), ForeignKey("accounts.sid", ondelete="CASCADE"), index=True
+    )
+    friendly_name: Mapped[str | None] = mapped_column(String(255))
+    secret_hash: Mapped[str] = mapped_column(String(200))
+    date_created: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Callback(Base):
+    """An outbound, signed HTTP request owed to a customer's URL; kept until delivered."""
+
+    __tablename__ = "callbacks"
+    __table_args__ = (Index("ix_callbacks_due", "status", "next_attempt_at"),)
+
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    account_sid: Mapped[str] = mapped_column(String(34))
+    url: Mapped[str] = mapped_column(Text)
+    method: Mapped[str] = mapped_column(String(8))
+    params: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|delivered|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    date_created: Mapped[datetime] = mapped_column(UTCDateTime)

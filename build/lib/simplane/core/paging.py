@@ -1,0 +1,125 @@
+"""Keyset paging with Twilio's `meta` envelope.
+
+PageToken is opaque to clients: `PA<key>` continues after a key, `PB<key>` goes back before one.
+Every page is an index range scan, so the last page of a million rows costs what the first does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from sqlalchemy import Select
+
+from simplane.core.errors import TwilioError, bad_request
+from simplane.core.params import INT64
+
+if TYPE_CHECKING:
+    from simplane.core.api import Ctx
+
+PAGING_PARAMS = ("PageSize", "Page", "PageToken")
+_TOKEN = re.compile(r"^P([AB])([0-9]{1,19})$")
+_OFFSET = re.compile(r"^PA([0-9]{1,12})$")
+
+
+def page_size(ctx: Ctx) -> int:
+    size = ctx.params.get("PageSize", 50)
+    if not 1 <= size <= 1000:
+        raise bad_request("Invalid PageSize: must be between 1 and 1000")
+    return size
+
+
+def page_of_list(ctx: Ctx, items: list, render: Callable[[Any], dict]) -> dict:
+    """A page of a list computed whole (a catalogue, billing periods, usage records): PageToken
+    `PA<n>` continues after the n-th item."""
+    size = page_size(ctx)
+    page = ctx.params.get("Page", 0)
+    if page < 0:
+        raise bad_request("Invalid Page: must not be negative")
+    start = 0
+    token = ctx.params.get("PageToken")
+    if token:
+        match = _OFFSET.match(token)
+        if not match:
+            raise TwilioError(400, 21481, f"Invalid PageToken: {token!r}")
+        start = int(match.group(1))
+    chunk = items[start:start + size]
+    more = start + size < len(items)
+    return envelope(ctx, [render(item) for item in chunk], size, page,
+                    next_token=f"PA{start + size}" if more else None,
+                    prev_token=f"PA{max(0, start - size)}" if start and page > 0 else None)
+
+
+def empty_page(ctx: Ctx) -> dict:
+    """The first and only page of a list a filter leaves empty."""
+    return envelope(ctx, [], page_size(ctx), ctx.params.get("Page", 0))
+
+
+def paginate(
+    ctx: Ctx, stmt: Select, key: Any, render: Callable[[Any], dict], *, descending: bool = False
+) -> dict:
+    """Run `stmt` (already filtered to the caller's rows) one page at a time, ordered by `key`."""
+    size = page_size(ctx)
+    page = ctx.params.get("Page", 0)
+    if page < 0:
+        raise bad_request("Invalid Page: must not be negative")
+    token = ctx.params.get("PageToken")
+    backwards = False
+    if token:
+        match = _TOKEN.match(token)
+        if match is None or int(match.group(2)) >= INT64:  # not a token, or past any 64-bit key
+            raise TwilioError(400, 21481, f"Invalid PageToken: {token!r}")
+        bound = int(match.group(2))
+        backwards = match.group(1) == "B"
+        after = backwards == descending  # towards smaller keys when going back on an ascending list
+        stmt = stmt.where(key > bound if after else key < bound)
+    ascending = descending == backwards
+    stmt = stmt.order_by(key.asc() if ascending else key.desc()).limit(size + 1)
+    rows = list(ctx.db.execute(stmt).scalars())
+    more = len(rows) > size
+    rows = rows[:size]
+    if backwards:
+        rows.reverse()
+    keys = [_key_of(row) for row in rows]
+    has_next = more if not backwards else True
+    has_prev = bool(token) and (more if backwards else True)
+    return envelope(
+        ctx, [render(row) for row in rows], size, page,
+        next_token=f"PA{keys[-1]}" if has_next and keys else None,
+        prev_token=f"PB{keys[0]}" if has_prev and keys and page > 0 else None,
+    )
+
+
+def _key_of(row: Any) -> int:
+    return row.pk
+
+
+def envelope(
+    ctx: Ctx, items: list[dict], size: int, page: int, *, next_token: str | None = None,
+    prev_token: str | None = None,
+) -> dict:
+    list_key = ctx.operation.list_key or "items"
+    filters = [(k, v) for k, v in ctx.query_pairs if k not in PAGING_PARAMS]
+    base = ctx.request_url
+
+    def link(page_no: int, token: str | None = None) -> str:
+        query = [*filters, ("PageSize", str(size)), ("Page", str(page_no))]
+        if token:
+            query.append(("PageToken", token))
+        return f"{base}?{urlencode(query)}"
+
+    this_token = ctx.params.get("PageToken")
+    return {
+        list_key: items,
+        "meta": {
+            "first_page_url": link(0),
+            "key": list_key,
+            "next_page_url": link(page + 1, next_token) if next_token else None,
+            "page": page,
+            "page_size": size,
+            "previous_page_url": link(page - 1, prev_token) if prev_token else None,
+            "url": link(page, this_token),
+        },
+    }

@@ -1,0 +1,176 @@
+"""Request parameters, parsed the way the official client sends them and typed by the spec.
+
+Lists are repeated keys; booleans are true/false; dates are ISO 8601; lists of objects are JSON
+strings under a repeated key. Unknown parameters are ignored, as Twilio does. A bad value is a 400
+that names the parameter.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from simplane.core.errors import bad_request
+from simplane.core.spec import Param
+
+INT64 = 2**63
+_DATE_ONLY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_INTEGER = re.compile(r"^\s*[+-]?[0-9]+\s*$")
+
+
+def check_text(name: str, value: str, code: int = 20001) -> str:
+    """A text value, unless it holds a NUL character: a client's mistake, which PostgreSQL can
+    neither store nor compare."""
+    if "\x00" in value:
+        raise bad_request(f"Invalid {name}: contains a NUL character", code)
+    return value
+
+
+def ascii_digits(value: str) -> bool:
+    """Whether `value` is digits 0-9 only (str.isdigit also takes other scripts' digits)."""
+    return value.isascii() and value.isdigit()
+
+
+def json_value(raw: str | bytes) -> Any:
+    """JSON from a client: ValueError when it is not JSON, or nested past what the parser
+    follows."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def parse_datetime(name: str, raw: str) -> datetime:
+    value = raw.strip()
+    try:
+        if _DATE_ONLY.match(value):
+            d = date.fromisoformat(value)
+            return datetime(d.year, d.month, d.day, tzinfo=UTC)
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise bad_request(f"Invalid {name}: {raw!r} is not an ISO 8601 date-time") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError:  # an offset that takes it past year 1 or 9999
+        raise bad_request(f"Invalid {name}: {raw!r} is out of range") from None
+
+
+def _scalar(param: Param, schema: dict[str, Any], raw: str) -> Any:
+    name = param.name
+    kind, fmt = schema.get("type"), schema.get("format")
+    if kind == "boolean":
+        low = raw.strip().lower()
+        if low in ("true", "false"):
+            return low == "true"
+        raise bad_request(f"Invalid {name}: {raw!r} is not true or false")
+    if kind == "integer":
+        try:
+            if not _INTEGER.match(raw):  # int() would also take "1_000" and other scripts' digits
+                raise ValueError(raw)
+            value = int(raw.strip())
+        except ValueError:
+            raise bad_request(f"Invalid {name}: {raw!r} is not an integer") from None
+        if not -INT64 <= value < INT64:
+            raise bad_request(f"Invalid {name}: out of range")
+        if "minimum" in schema and value < schema["minimum"]:
+            raise bad_request(f"Invalid {name}: must be at least {schema['minimum']}")
+        if "maximum" in schema and value > schema["maximum"]:
+            raise bad_request(f"Invalid {name}: must be at most {schema['maximum']}")
+        return value
+    if kind == "number":
+        try:
+            return float(raw.strip())
+        except ValueError:
+            raise bad_request(f"Invalid {name}: {raw!r} is not a number") from None
+    if kind == "object" or (kind is None and "enum" not in schema):
+        try:
+            value = json_value(raw)
+        except ValueError:
+            if kind == "object":
+                raise bad_request(f"Invalid {name}: {raw!r} is not a JSON object") from None
+            return raw
+        if kind == "object" and not isinstance(value, dict):
+            raise bad_request(f"Invalid {name}: must be a JSON object")
+        return value
+    if fmt == "date-time":
+        return parse_datetime(name, raw)
+    if fmt == "http-method":
+        method = raw.strip().upper()
+        if method not in schema.get("enum", ["GET", "POST"]):
+            raise bad_request(f"Invalid {name}: {raw!r} must be GET or POST")
+        return method
+    if "enum" in schema and raw not in schema["enum"]:
+        allowed = ", ".join(schema["enum"])
+        raise bad_request(f"Invalid {name}: {raw!r} is not one of {allowed}")
+    if fmt == "uri" and raw and not schema.get("x-twilio", {}).get("ignoreFormat"):
+        check_url(name, raw)
+    return check_text(name, raw)
+
+
+def check_url(name: str, raw: str) -> str:
+    """An absolute http(s) URL that the HTTP client sending callbacks takes as it is: no
+    whitespace or control characters (which urlsplit would quietly strip)."""
+    try:
+        parts = urlsplit(raw)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises on a bad port
+        ok = ok and raw.isprintable() and not any(c.isspace() for c in raw)
+        httpx.URL(raw)
+    except (ValueError, httpx.InvalidURL):
+        ok = False
+    if not ok:
+        raise bad_request(f"Invalid {name}: {raw!r} is not an absolute http(s) URL")
+    return raw
+
+
+class Params:
+    """The parameters a request carried, typed; absent ones are absent (not None)."""
+
+    def __init__(self, values: dict[str, Any], raw: dict[str, list[str]]) -> None:
+        self._values = values
+        self.raw = raw
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._values
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._values.get(name, default)
+
+    def items(self) -> Iterable[tuple[str, Any]]:
+        return self._values.items()
+
+
+def parse(spec_params: dict[str, Param], pairs: list[tuple[str, str]], where: str,
+          missing_code: int) -> Params:
+    """The parameters of a request; a required one missing is a 400 with `missing_code`."""
+    raw: dict[str, list[str]] = {}
+    for key, value in pairs:
+        raw.setdefault(key, []).append(value)
+    values: dict[str, Any] = {}
+    for name, param in spec_params.items():
+        if param.location == "path":
+            continue
+        given = raw.get(name)
+        if given is None:
+            if param.required:
+                raise bad_request(f"Missing required parameter {name} in the {where}",
+                                  missing_code)
+            continue
+        schema = param.schema
+        if schema.get("type") == "array":
+            items = schema.get("items") or {}
+            values[name] = [_scalar(param, items, v) for v in given]
+        else:
+            values[name] = _scalar(param, schema, given[-1])
+    return Params(values, raw)

@@ -1,0 +1,47 @@
+"""One running simplane: settings, database, clock, secrets, auth cache and background worker.
+
+The kernel knows no product: the worker runs the jobs it is given here or registered on it
+later (`simplane.app.create_app` registers every product's, see `simplane.products`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import httpx
+
+from simplane.config import Settings
+from simplane.core.accounts import Authenticator, Credentials, ensure_bootstrap_account
+from simplane.core.clock import Clock
+from simplane.core.db import Database, upgrade
+from simplane.core.secrets import SecretBox
+from simplane.core.worker import Job, Worker
+
+
+class Runtime:
+    def __init__(self, settings: Settings | None = None, clock: Clock | None = None,
+                 migrate: bool = True, jobs: Iterable[Job] = ()) -> None:
+        self.settings = settings or Settings()
+        self.clock = clock or Clock()
+        if migrate:
+            upgrade(self.settings.database_url)
+        self.db = Database(self.settings.database_url)
+        self.box = SecretBox.from_settings(self.settings.secret_key, self.settings.secret_key_path())
+        self.authenticator = Authenticator()
+        self.http = httpx.Client(timeout=self.settings.callback_timeout, follow_redirects=False)
+        self.worker = Worker(self, list(jobs))
+        self.bootstrap: Credentials | None = None
+
+    def ensure_bootstrap(self) -> Credentials | None:
+        with self.db.write() as db:
+            self.bootstrap = ensure_bootstrap_account(
+                db, self.box, self.clock, self.settings.account_sid, self.settings.auth_token)
+        return self.bootstrap
+
+    def start(self) -> None:
+        if self.settings.run_workers:
+            self.worker.start()
+
+    def close(self) -> None:
+        self.worker.stop()
+        self.http.close()
+        self.db.dispose()

@@ -1,0 +1,82 @@
+"""The background worker: runs the jobs registered on it (each product's delivery, timers,
+callbacks) in one thread.
+
+A job is a function of the runtime returning True when it found work; the worker loops while any
+job finds work and otherwise sleeps until woken or a short tick passes. Jobs are written to be
+safe when run concurrently (by another process on the same database, or by a test calling
+`run_once`), so every state change is a conditional UPDATE.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from simplane.core.runtime import Runtime
+
+log = logging.getLogger("simplane.worker")
+
+Job = Callable[["Runtime"], bool]
+
+
+class Worker:
+    def __init__(self, runtime: Runtime, jobs: Iterable[Job], tick: float = 0.25) -> None:
+        self.runtime = runtime
+        self.jobs = list(jobs)
+        self.tick = tick
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._run_lock = threading.Lock()
+
+    def add(self, jobs: Iterable[Job]) -> None:
+        """Register jobs to run on every pass (each product registers its own); a job already
+        registered is not added twice."""
+        with self._run_lock:
+            self.jobs.extend(job for job in jobs if job not in self.jobs)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="simplane-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout=10)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def wake_after_commit(self, db: Session) -> None:
+        event.listen(db, "after_commit", lambda _s: self.wake(), once=True)
+
+    def run_once(self) -> bool:
+        """Run every job once; True when any found work."""
+        busy = False
+        with self._run_lock:
+            for job in self.jobs:
+                try:
+                    busy = job(self.runtime) or busy
+                except Exception:  # a failing job must not stop the others
+                    log.exception("job failed", extra={"fields": {"job": job.__name__}})
+        return busy
+
+    def drain(self, rounds: int = 100) -> None:
+        """Run jobs until none finds work (tests use this instead of sleeping)."""
+        for _ in range(rounds):
+            if not self.run_once():
+                return
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            busy = self.run_once()
+            if not busy:
+                self._wake.wait(self.tick)
+                self._wake.clear()

@@ -1,0 +1,1 @@
+"""The network data plane: every source of network facts feeds one ingest function."""

@@ -1,0 +1,78 @@
+"""HTTP ingest for gateways that do not speak RADIUS: the normalised event as JSON, batched.
+
+    POST /network/v1/Events   (an admin account's credentials)
+    {"events": [{"kind": "session.updated", "imsi": "…", "time": "2026-01-01T00:06:00Z",
+                 "session_id": "…", "bytes_up": 1200, "bytes_down": 5300, …}, …]}
+
+The batch is ingested whole or not at all; the answer counts what was taken.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+
+import orjson
+
+from simplane.core.api import Ctx, ProductAPI
+from simplane.core.errors import bad_request
+from simplane.core.params import parse_datetime
+from simplane.network.events import NetworkEvent
+from simplane.network.ingest import ingest_into
+
+api = ProductAPI("network")
+MAX_BATCH = 10_000
+FIELDS = {f.name: f for f in fields(NetworkEvent)}
+INTEGERS = {"bytes_up", "bytes_down", "packets_up", "packets_down"}
+FLOATS = {"lat", "lon"}
+
+
+def parse_event(index: int, raw: object) -> NetworkEvent:
+    where = f"events[{index}]"
+    if not isinstance(raw, dict):
+        raise bad_request(f"Invalid {where}: must be an object")
+    unknown = set(raw) - set(FIELDS)
+    if unknown:
+        raise bad_request(f"Invalid {where}: unknown field {min(unknown)!r}")
+    values: dict = {}
+    for name, value in raw.items():
+        if value is None:
+            continue
+        if name == "time":
+            if not isinstance(value, str):
+                raise bad_request(f"Invalid {where}.time: must be an ISO 8601 string")
+            value = parse_datetime(f"{where}.time", value)
+        elif name in INTEGERS:
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
+                raise bad_request(f"Invalid {where}.{name}: must be a non-negative integer")
+        elif name in FLOATS:
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise bad_request(f"Invalid {where}.{name}: must be a number")
+        elif not isinstance(value, str) or len(value) > 256:
+            raise bad_request(f"Invalid {where}.{name}: must be a string")
+        values[name] = value
+    for required in ("kind", "imsi", "time"):
+        if required not in values:
+            raise bad_request(f"Missing required field {where}.{required}")
+    try:
+        return NetworkEvent(**values)
+    except ValueError as exc:
+        raise bad_request(f"Invalid {where}: {exc}") from None
+
+
+@api.operator("POST", "/v1/Events", status=202)
+def post_events(ctx: Ctx) -> dict:
+    ctx.require_admin()
+    try:
+        payload = orjson.loads(ctx.body or b"null")
+    except orjson.JSONDecodeError:
+        raise bad_request("Invalid body: must be JSON") from None
+    events = payload.get("events") if isinstance(payload, dict) else payload
+    if not isinstance(events, list) or not events:
+        raise bad_request("Invalid events: must be a non-empty list")
+    if len(events) > MAX_BATCH:
+        raise bad_request(f"Invalid events: at most {MAX_BATCH} in one batch")
+    parsed = [parse_event(i, e) for i, e in enumerate(events)]
+    result = ingest_into(ctx.db, parsed)
+    out = asdict(result)
+    out.pop("unknown")
+    return out

@@ -1,0 +1,1 @@
+"""Proxy v1: Services, PhoneNumbers, Sessions, Participants and Interactions."""

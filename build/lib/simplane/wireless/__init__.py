@@ -1,0 +1,1 @@
+"""Programmable Wireless v1: Sims, RatePlans, Commands, DataSessions and UsageRecords."""

@@ -1,0 +1,209 @@
+"""SIM inventory: what an operator provisions into an account (Wireless has no public create).
+
+ICCIDs are 19–20 digits ending in a Luhn check digit; every SIM gets an IMSI (generated when not
+given) and a registration code.
+"""
+
+from __future__ import annotations
+
+import csv
+import secrets
+import string
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+from stdnum import luhn
+from stdnum.exceptions import ValidationError
+
+from simplane.core.lookups import unique_name_problem
+from simplane.core.params import ascii_digits
+from simplane.core.sids import looks_like_sid, new_sid
+from simplane.wireless.models import RatePlan, Sim
+from simplane.wireless.service import NEEDS_RATE_PLAN
+
+# Issuer prefix of generated ICCIDs: 89 (telecom) + 882 (international) + issuer 0.
+ICCID_PREFIX = "898820"
+# Home network of generated IMSIs: MCC 901 (international) / MNC 42.
+IMSI_PREFIX = "90142"
+CODE_ALPHABET = string.ascii_uppercase + string.digits
+STATUSES = ("new", "ready", "active", "suspended", "deactivated", "canceled")
+
+
+class InventoryError(ValueError):
+    """Raised with every problem found, one per line."""
+
+
+@dataclass
+class SimRow:
+    iccid: str
+    imsi: str | None = None
+    registration_code: str | None = None
+    unique_name: str | None = None
+    status: str = "new"
+
+
+def new_iccid(prefix: str = ICCID_PREFIX, length: int = 19) -> str:
+    """A random ICCID of `length` digits (19 or 20) under `prefix`, with its Luhn digit."""
+    body = prefix + "".join(secrets.choice(string.digits)
+                            for _ in range(length - 1 - len(prefix)))
+    return body + luhn.calc_check_digit(body)
+
+
+def new_imsi(prefix: str = IMSI_PREFIX) -> str:
+    return prefix + "".join(secrets.choice(string.digits) for _ in range(15 - len(prefix)))
+
+
+def new_registration_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(10))
+
+
+def iccid_problem(iccid: str) -> str | None:
+    if not ascii_digits(iccid) or not 19 <= len(iccid) <= 20:
+        return f"iccid {iccid!r} must be 19 or 20 digits"
+    try:
+        luhn.validate(iccid)
+    except ValidationError:
+        return f"iccid {iccid!r} has a wrong check digit"
+    return None
+
+
+def imsi_problem(imsi: str) -> str | None:
+    if not ascii_digits(imsi) or not 14 <= len(imsi) <= 15:
+        return f"imsi {imsi!r} must be 14 or 15 digits"
+    return None
+
+
+def resolve_rate_plan(db: Session, account_sid: str, key: str | None) -> int | None:
+    if not key:
+        return None
+    column = RatePlan.sid if looks_like_sid(key, "WP") else RatePlan.unique_name
+    pk = db.scalar(select(RatePlan.pk).where(RatePlan.account_sid == account_sid, column == key))
+    if pk is None:
+        raise InventoryError(f"no rate plan {key!r} on account {account_sid}")
+    return pk
+
+
+def read_csv(path: Path) -> list[SimRow]:
+    """Parse an inventory file; every bad line is reported, with its line number."""
+    problems: list[str] = []
+    rows: list[SimRow] = []
+    seen: dict[tuple[str, str], int] = {}
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames is None or "iccid" not in [f.strip() for f in reader.fieldnames]:
+            raise InventoryError("line 1: a header row with an iccid column is required")
+        for record in reader:
+            line = reader.line_num
+            record = {(k or "").strip(): (v or "").strip() for k, v in record.items()}
+            row = SimRow(iccid=record.get("iccid", ""), imsi=record.get("imsi") or None,
+                         registration_code=record.get("registration_code") or None,
+                         unique_name=record.get("unique_name") or None,
+                         status=record.get("status") or "new")
+            found = [iccid_problem(row.iccid), row.imsi and imsi_problem(row.imsi)]
+            if row.status not in STATUSES:
+                found.append(f"status {row.status!r} is not one of {', '.join(STATUSES)}")
+            name_problem = row.unique_name and unique_name_problem(row.unique_name)
+            if name_problem:
+                found.append(f"unique_name {name_problem}")
+            for kind, value in (("iccid", row.iccid), ("imsi", row.imsi),
+                                ("unique_name", row.unique_name)):
+                if value and (kind, value) in seen:
+                    found.append(f"{kind} {value} repeats line {seen[(kind, value)]}")
+                elif value:
+                    seen[(kind, value)] = line
+            problems += [f"line {line}: {p}" for p in found if p]
+            rows.append(row)
+    if problems:
+        raise InventoryError("\n".join(problems))
+    return rows
+
+
+def _existing(db: Session, column: InstrumentedAttribute[Any],
+              values: Sequence[str | None]) -> set[str]:
+    found: set[str] = set()
+    for i in range(0, len(values), 500):
+        found |= set(db.scalars(select(column).where(column.in_(values[i:i + 500]))))
+    return found
+
+
+def fill_in(db: Session, rows: list[SimRow], imsi_prefix: str = IMSI_PREFIX) -> None:
+    """Give rows without an IMSI or registration code new ones: IMSIs drawn again until none
+    repeats another row's or one already provisioned (for either product)."""
+    from simplane.supersim.models import Sim as SuperSim  # one network serves both products
+
+    for row in rows:
+        row.registration_code = row.registration_code or new_registration_code()
+    drawn = [row for row in rows if not row.imsi]
+    used = {row.imsi for row in rows if row.imsi}
+    while drawn:
+        for row in drawn:
+            row.imsi = new_imsi(imsi_prefix)
+            while row.imsi in used:
+                row.imsi = new_imsi(imsi_prefix)
+            used.add(row.imsi)
+        values = [row.imsi for row in drawn]
+        taken = _existing(db, Sim.imsi, values) | _existing(db, SuperSim.imsi, values)
+        drawn = [row for row in drawn if row.imsi in taken]
+
+
+def add_sims(db: Session, account_sid: str, rows: Iterable[SimRow], now: datetime,
+             rate_plan_pk: int | None = None, batch: int = 5000,
+             progress: Callable[[int], None] | None = None) -> list[str]:
+    """Insert SIMs, all or none (the caller's transaction); returns their SIDs in order."""
+    rows = list(rows)
+    fill_in(db, rows)
+    problems = []
+    from simplane.supersim.models import Sim as SuperSim  # one network serves both products
+
+    for kind in ("iccid", "imsi"):
+        values = [getattr(r, kind) for r in rows]
+        taken = _existing(db, getattr(Sim, kind), values) | _existing(
+            db, getattr(SuperSim, kind), values)
+        problems += [f"line {i + 2}: {kind} {getattr(r, kind)} is already provisioned"
+                     for i, r in enumerate(rows) if getattr(r, kind) in taken]
+    names = [r.unique_name for r in rows if r.unique_name]
+    if names:
+        taken = set(db.scalars(select(Sim.unique_name).where(Sim.account_sid == account_sid,
+                                                             Sim.unique_name.in_(names))))
+        problems += [f"line {i + 2}: unique_name {r.unique_name} is already used on the account"
+                     for i, r in enumerate(rows) if r.unique_name in taken]
+    needs_plan = [i for i, r in enumerate(rows) if r.status in NEEDS_RATE_PLAN]
+    if needs_plan and rate_plan_pk is None:
+        problems += [f"line {i + 2}: status {rows[i].status} needs a rate plan (--rate-plan)"
+                     for i in needs_plan]
+    if problems:
+        raise InventoryError("\n".join(problems))
+    sids: list[str] = []
+    for start in range(0, len(rows), batch):
+        chunk = rows[start:start + batch]
+        values = []
+        for row in chunk:
+            sid = new_sid("DE")
+            sids.append(sid)
+            values.append({
+                "sid": sid, "account_sid": account_sid, "unique_name": row.unique_name,
+                "friendly_name": None, "iccid": row.iccid, "imsi": row.imsi, "e_id": None,
+                "registration_code": row.registration_code, "status": row.status,
+                "reset_status": None, "rate_plan_pk": rate_plan_pk,
+                "commands_callback_method": "POST", "sms_fallback_method": "POST",
+                "sms_method": "POST", "voice_fallback_method": "POST", "voice_method": "POST",
+                "date_status_changed": now, "date_created": now, "date_updated": now,
+                "date_activated": now if row.status == "active" else None,
+            })
+        db.execute(insert(Sim), values)
+        if progress:
+            progress(len(chunk))
+    return sids
+
+
+def generated_rows(count: int, status: str = "new", iccid_prefix: str = ICCID_PREFIX,
+                   iccid_length: int = 19) -> list[SimRow]:
+    iccids: set[str] = set()
+    while len(iccids) < count:
+        iccids.add(new_iccid(iccid_prefix, iccid_length))
+    return [SimRow(iccid=iccid, status=status) for iccid in iccids]

@@ -1,0 +1,107 @@
+"""Wireless background jobs: command delivery, connectivity resets and status timers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Select, func, or_, select, update
+
+from simplane.core.clock import months_bound, months_passed
+from simplane.network.models import SimState, SimUsageHour
+from simplane.wireless import gateway as gw
+from simplane.wireless import service
+from simplane.wireless.models import Command, RatePlan, Sim
+
+if TYPE_CHECKING:
+    from simplane.core.runtime import Runtime
+
+BATCH = 200
+
+
+def _deliverable() -> Select:
+    """Queued to-SIM commands that can move on: their device is attached, or they can no longer
+    be delivered (SIM gone, not ready/active, messaging disabled by its rate plan)."""
+    undeliverable = or_(Sim.pk.is_(None), Sim.status.not_in(service.CAN_TAKE_COMMANDS),
+                        RatePlan.messaging_enabled.is_not(True))
+    return (select(Command, Sim, undeliverable.label("undeliverable"))
+            .outerjoin(Sim, Sim.sid == Command.sim_sid)
+            .outerjoin(RatePlan, RatePlan.pk == Sim.rate_plan_pk)
+            .outerjoin(SimState, SimState.sim_sid == Command.sim_sid)
+            .where(Command.status == "queued", Command.direction == "to_sim",
+                   or_(undeliverable, SimState.attached.is_(True))))
+
+
+def deliver_commands(runtime: Runtime) -> bool:
+    """queued → sent → delivered (when a receipt was asked for) once the device is attached, or
+    failed when the SIM can no longer take commands."""
+    if not _any(runtime, _deliverable().with_only_columns(Command.pk)):
+        return False
+    with runtime.db.write() as db:
+        # Several workers on PostgreSQL: each command goes to the gateway from one of them only.
+        rows = db.execute(_deliverable().order_by(Command.pk).limit(BATCH)
+                          .with_for_update(of=Command, skip_locked=True)).all()
+        for command, sim, undeliverable in rows:
+            if undeliverable:
+                service.set_command_status(db, runtime, command, "failed", final=True)
+                continue
+            acknowledged = gw.gateway.deliver(sim, command)
+            receipt = command.delivery_receipt_requested
+            if not service.set_command_status(db, runtime, command, "sent", final=not receipt):
+                continue
+            if receipt:
+                service.set_command_status(db, runtime, command,
+                                           "delivered" if acknowledged else "failed", final=True)
+    return bool(rows)
+
+
+def finish_resets(runtime: Runtime) -> bool:
+    if not _any(runtime, select(Sim.pk).where(Sim.reset_status == "resetting")):
+        return False
+    with runtime.db.write() as db:
+        sims = list(db.scalars(select(Sim).where(Sim.reset_status == "resetting").limit(BATCH)))
+        for sim in sims:
+            if gw.gateway.reset(sim):
+                db.execute(update(Sim).where(Sim.pk == sim.pk, Sim.reset_status == "resetting")
+                           .values(reset_status=None, date_updated=runtime.clock.now()))
+    return bool(sims)
+
+
+def status_timers(runtime: Runtime) -> bool:
+    """ready → active after 3 months or 250 KB of data; deactivated → canceled after 72 hours.
+    One read finds the SIMs that are due; the write lock is taken only when there are some."""
+    now = runtime.clock.now()
+    used = (select(func.coalesce(func.sum(SimUsageHour.upload + SimUsageHour.download), 0))
+            .where(SimUsageHour.sim_sid == Sim.sid).scalar_subquery())  # all while ready
+    # The longest ready first: once one is not due, no later one is.
+    ready_old = (select(Sim.pk, Sim.date_status_changed)
+                 .where(Sim.status == "ready", Sim.date_status_changed <= months_bound(
+                     now, service.READY_MONTHS))
+                 .order_by(Sim.date_status_changed).limit(BATCH))
+    with runtime.db.read() as db:
+        due = dict.fromkeys(db.scalars(select(Sim.pk).where(Sim.status == "ready", used >= service.READY_DATA_ALLOWANCE).limit(BATCH)), "active")
+        due.update((pk, "active") for pk, since in db.execute(ready_old)
+                   if months_passed(since, service.READY_MONTHS, now))
+        due.update((pk, "canceled") for pk in db.scalars(select(Sim.pk).where(
+            Sim.status == "deactivated",
+            Sim.date_status_changed <= now - service.DEACTIVATED_TO_CANCELED_AFTER)
+            .limit(BATCH)))
+    if not due:
+        return False
+    busy = False
+    with runtime.db.write() as db:
+        for sim in db.scalars(select(Sim).where(Sim.pk.in_(sorted(due)))):
+            final = due[sim.pk]
+            if sim.status == ("ready" if final == "active" else "deactivated"):  # still due
+                service.change_status(db, runtime, sim, final, sim.status_callback_url,
+                                      sim.status_callback_method)
+                busy = True
+    return busy
+
+
+def _any(runtime: Runtime, stmt: Select) -> bool:
+    """A cheap read first, so that an idle worker never takes the write lock."""
+    with runtime.db.read() as db:
+        return db.execute(stmt.limit(1)).first() is not None
+
+
+JOBS = [deliver_commands, finish_resets, status_timers]
