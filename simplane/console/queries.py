@@ -362,3 +362,10 @@ def usage_by_roaming(db: Session, account_sid: str, since: datetime) -> dict[str
             .group_by(AccountUsageHour.roaming)):
         totals[roaming] += int(amount or 0)
     return {name: totals.get(name, 0) for name in ROAMING}
+
+
+def super_sim_usage(db: Session, account_sid: str, since: datetime) -> int:
+    """An account's Super SIM data since a time, from its hourly rollups."""
+    return int(db.scalar(select(func.sum(SuperUsageHour.data_total))
+                         .where(SuperUsageHour.account_sid == account_sid,
+                                SuperUsageHour.hour >= since)) or 0)

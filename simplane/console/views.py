@@ -305,6 +305,7 @@ def overview(request: Request, who: Who) -> Response:
             "today": queries.account_usage(db, s.account, now, "hourly"),
             "month": queries.account_usage(db, s.account, now, "daily"),
             "month_total": queries.usage_by_roaming(db, s.account, month),
+            "month_super": queries.super_sim_usage(db, s.account, month),
             "open_sessions": queries.open_sessions(db, s.account),
             "top": queries.top_sims(db, s.account),
             "events": queries.connection_events(db, s.account),

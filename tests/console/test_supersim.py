@@ -14,11 +14,11 @@ from tests.supersim.conftest import ATT, stock
 from tests.support import Server, TestAccount
 
 
-def on_network(server: Server, sid: str, kind: str) -> None:
+def on_network(server: Server, sid: str, kind: str, **facts: object) -> None:
     with server.runtime.db.read() as db:
         imsi = db.scalar(select(Sim.imsi).where(Sim.sid == sid))
     ingest(server.runtime, [NetworkEvent(kind=kind, imsi=imsi, time=server.clock.now(),
-                                         mcc="310", mnc="410")])  # AT&T, in the profile
+                                         mcc="310", mnc="410", **facts)])  # AT&T, in the profile
 
 
 def test_a_super_sims_page(signed_in: Console, server: Server, account: TestAccount) -> None:
@@ -59,6 +59,15 @@ def test_a_super_sims_page(signed_in: Console, server: Server, account: TestAcco
     assert [c.payload for c in client.sms_commands.list(sim=sid)] == ["hello device"]
     signed_in.screenshot("super-sim")
 
+    on_network(server, sid, "session.started", session_id="s1")
+    on_network(server, sid, "session.updated", session_id="s1", bytes_up=300, bytes_down=700)
+    page.reload()
+    today = server.clock.now().strftime("%Y-%m-%d")
+    expect(page.locator("table.points tbody tr").filter(has_text=today).locator("td")).to_have_text(
+        [today, "1000"])
+    expect(page.get_by_role("region", name="Data sessions").locator("li")).to_have_count(1)
+
     signed_in.goto("/console/overview")
+    expect(page.locator("#super-sim-month")).to_have_text("1.0 kB")
     expect(page.locator("#latest-events")).to_contain_text("attachment.accepted")
     expect(page.locator("#latest-events")).to_contain_text(sid)
