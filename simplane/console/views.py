@@ -20,6 +20,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
 
 from simplane.console import queries
@@ -147,12 +148,21 @@ def _messages(request: Request, session: Session) -> dict[str, str]:
     return {}
 
 
+FORM_LIMIT = 64 * 1024  # bytes: the console's forms are a few fields
+
+
 async def form(request: Request) -> dict[str, str]:
-    """The posted form (application/x-www-form-urlencoded), the last value of each name."""
+    """The posted form (application/x-www-form-urlencoded), the last value of each name; a body
+    past FORM_LIMIT is refused (413) as soon as that is known."""
     if request.method != "POST":
         return {}
-    body = await request.body()
-    return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > FORM_LIMIT:
+            raise HTTPException(413, "That form is too large.")
+        chunks.append(chunk)
+    return dict(parse_qsl(b"".join(chunks).decode("utf-8", "replace"), keep_blank_values=True))
 
 
 FormValues = Annotated[dict[str, str], Depends(form)]

@@ -121,3 +121,9 @@ def test_assets_ship_with_the_package(server: Server) -> None:
         assert got.status_code == 200 and kind in got.headers["content-type"], path
         assert httpx.head(f"{server.base_url}/console/static/{path}").status_code == 200
     assert httpx.get(f"{server.base_url}/console/static/../views.py").status_code == 404
+
+
+def test_an_oversized_form_is_refused(server: Server) -> None:
+    refused = httpx.post(f"{server.base_url}/console/sign-in", content=b"a=" + b"x" * 70_000,
+                         headers={"content-type": "application/x-www-form-urlencoded"})
+    assert refused.status_code == 413 and "too large" in refused.text
