@@ -36,6 +36,7 @@ def deliver_commands(runtime: Runtime) -> bool:
     failed when the SIM can no longer take commands."""
     if not _any(runtime, _deliverable().with_only_columns(Command.pk)):
         return False
+    moved = False
     with runtime.db.write() as db:
         # Several workers on PostgreSQL: each command goes to the gateway from one of them only.
         rows = db.execute(_deliverable().order_by(Command.pk).limit(BATCH)
@@ -43,15 +44,19 @@ def deliver_commands(runtime: Runtime) -> bool:
         for command, sim, undeliverable in rows:
             if undeliverable:
                 service.set_command_status(db, runtime, command, "failed", final=True)
+                moved = True
                 continue
             acknowledged = gw.gateway.deliver(sim, command)
+            if acknowledged is None:  # the device has not taken it yet
+                continue
+            moved = True
             receipt = command.delivery_receipt_requested
             if not service.set_command_status(db, runtime, command, "sent", final=not receipt):
                 continue
             if receipt:
                 service.set_command_status(db, runtime, command,
                                            "delivered" if acknowledged else "failed", final=True)
-    return bool(rows)
+    return moved
 
 
 def finish_resets(runtime: Runtime) -> bool:
