@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from simplane.admin.cli import app as clock_app
+from simplane.admin.cli import parse_time
 from simplane.config import Settings
 from simplane.events.cli import app as events_app
 from simplane.network.simulate_cli import simulate
@@ -24,6 +26,7 @@ app.add_typer(sims_app, name="sims")
 app.add_typer(db_app, name="db")
 app.add_typer(proxy_app, name="proxy")
 app.add_typer(events_app, name="events")
+app.add_typer(clock_app, name="clock")
 app.command("simulate")(simulate)
 
 err = Console(stderr=True)
@@ -89,6 +92,16 @@ def serve(
         min=0.001, help="Simulated seconds per real second for --simulate.")] = 1.0,
     product: Annotated[str, typer.Option(
         help="What --simulate simulates: wireless or supersim.")] = "wireless",
+    clock: Annotated[str | None, typer.Option(
+        help="virtual: run on a clock kept in the database, that admin accounts move "
+        "(`simplane clock`, /admin/v1/Clock) and every process on the database shares; real: "
+        "run on real time again (default: as the database was).")] = None,
+    clock_start: Annotated[str | None, typer.Option(
+        help="With --clock virtual: the time to start from (ISO 8601; default: where the "
+        "virtual clock was, else now).")] = None,
+    clock_speed: Annotated[float | None, typer.Option(
+        min=0, help="With --clock virtual: simulated seconds per real second (0 stands still; "
+        "default: as it was, else 1).")] = None,
 ) -> None:
     """Create or upgrade the schema, then serve every product on one port (and, with
     --radius-port, RADIUS accounting from packet gateways on UDP beside it; with --simulate, a
@@ -100,12 +113,19 @@ def serve(
     from simplane.core.runtime import Runtime
 
     clients = radius_clients(radius_client or [])
+    if clock not in (None, "virtual", "real"):
+        raise typer.BadParameter("must be virtual or real", param_hint="--clock")
+    if clock != "virtual" and (clock_start is not None or clock_speed is not None):
+        raise typer.BadParameter("only with --clock virtual",
+                                 param_hint="--clock-start" if clock_start else "--clock-speed")
+    start = parse_time(clock_start, "--clock-start") if clock_start else None
     if radius_port is not None and not radius_secret and not clients:
         raise typer.BadParameter("a shared secret is needed (or --radius-client)",
                                  param_hint="--radius-secret")
     logs.configure(log_level)
     settings = Settings(database_url=database_url) if database_url else Settings()
     rt = Runtime(settings)
+    _start_clock(rt, clock, start, clock_speed)
     created = rt.ensure_bootstrap()
     if created and not settings.auth_token:  # generated: the only time it is ever shown
         err.print("[bold]Created the bootstrap account[/bold] (shown once; keep it safe):")
@@ -135,6 +155,18 @@ def serve(
     finally:
         if radius is not None:
             radius.stop()
+
+
+def _start_clock(rt, mode: str | None, start, speed: float | None) -> None:  # type: ignore[no-untyped-def]
+    from simplane.core.clock import iso
+
+    if mode == "virtual":
+        rt.clock.start_virtual(start, speed)
+    elif mode == "real":
+        rt.clock.use_real()
+    if rt.clock.mode == "virtual":
+        err.print(f"on a virtual clock: now {iso(rt.clock.now())}, speed {rt.clock.speed:g} "
+                  "(move it with `simplane clock` or /admin/v1/Clock)")
 
 
 @db_app.command("upgrade")

@@ -1,15 +1,16 @@
-"""The products simplane serves. Each is a package with `api` (a ProductAPI) and `jobs`."""
+"""The products simplane serves. Each is a package with `api` (a ProductAPI) and `jobs` (its
+`JOBS`, and `NEXT_DUE` for those that wait for a moment)."""
 
 from __future__ import annotations
 
 from importlib import import_module
 from types import ModuleType
 
-from simplane.core.worker import Job
+from simplane.core.worker import Job, NextDue
 
 NAMES = ["wireless", "proxy", "supersim", "events"]
 # Operator-only routes that are not a Twilio product (no spec, no Host routing).
-OPERATOR = ["network"]
+OPERATOR = ["network", "admin"]
 
 
 def modules() -> list[ModuleType]:
@@ -23,3 +24,12 @@ def jobs() -> list[Job]:
     for name in NAMES:
         found.extend(getattr(import_module(f"simplane.{name}.jobs"), "JOBS", []))
     return [*found, send_due]
+
+
+def next_due() -> list[NextDue]:
+    from simplane.core.callbacks import next_due as callbacks_due
+
+    found: list[NextDue] = []
+    for name in NAMES:
+        found.extend(getattr(import_module(f"simplane.{name}.jobs"), "NEXT_DUE", []))
+    return [*found, callbacks_due]

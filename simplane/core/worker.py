@@ -1,7 +1,9 @@
 """The background worker: runs each product's jobs (delivery, timers, callbacks) in one thread.
 
 A job is a function of the runtime returning True when it found work; the worker loops while any
-job finds work and otherwise sleeps until woken or a short tick passes. Jobs are written to be
+job finds work and otherwise sleeps until woken or a short tick passes. A job whose work waits
+for a moment (a timer, a retry) has a `NextDue` beside it: the first moment after a given now
+that it will have work, so that a virtual clock can be moved on in steps that miss none. Jobs are written to be
 safe when run concurrently (by another process on the same database, or by a test calling
 `run_once`), so every state change is a conditional UPDATE.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import event
@@ -22,12 +25,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("simplane.worker")
 
 Job = Callable[["Runtime"], bool]
+NextDue = Callable[["Runtime", datetime], "datetime | None"]
 
 
 class Worker:
-    def __init__(self, runtime: Runtime, jobs: list[Job], tick: float = 0.25) -> None:
+    def __init__(self, runtime: Runtime, jobs: list[Job], tick: float = 0.25,
+                 next_due: list[NextDue] | None = None) -> None:
         self.runtime = runtime
         self.jobs = jobs
+        self.due = next_due or []
         self.tick = tick
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -66,6 +72,19 @@ class Worker:
         for _ in range(rounds):
             if not self.run_once():
                 return
+
+    def next_due(self, now: datetime) -> datetime | None:
+        """The first moment after `now` at which a job will have work (None: none waits)."""
+        found = []
+        for due in self.due:
+            try:
+                when = due(self.runtime, now)
+            except Exception:
+                log.exception("next due failed", extra={"fields": {"job": due.__name__}})
+                continue
+            if when is not None and when > now:
+                found.append(when)
+        return min(found, default=None)
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Select, func, or_, select, update
 
-from simplane.core.clock import months_bound, months_passed
+from simplane.core.clock import months_after_bound, months_bound, months_due, months_passed
 from simplane.wireless import gateway as gw
 from simplane.wireless import service
 from simplane.network.models import SimState, SimUsageHour
@@ -104,6 +105,23 @@ def status_timers(runtime: Runtime) -> bool:
     return busy
 
 
+def status_timers_due(runtime: Runtime, now: datetime) -> datetime | None:
+    """The first moment after `now` that `status_timers` will have a SIM to move."""
+    with runtime.db.read() as db:
+        ready = months_due(db.scalars(
+            select(Sim.date_status_changed)
+            .where(Sim.status == "ready",
+                   Sim.date_status_changed > months_after_bound(now, service.READY_MONTHS))
+            .order_by(Sim.date_status_changed).limit(BATCH)), service.READY_MONTHS, now)
+        deactivated = db.scalar(select(func.min(Sim.date_status_changed)).where(
+            Sim.status == "deactivated",
+            Sim.date_status_changed > now - service.DEACTIVATED_TO_CANCELED_AFTER))
+    if deactivated is not None:
+        canceled = deactivated + service.DEACTIVATED_TO_CANCELED_AFTER
+        return canceled if ready is None else min(ready, canceled)
+    return ready
+
+
 def _any(runtime: Runtime, stmt: Select) -> bool:
     """A cheap read first, so that an idle worker never takes the write lock."""
     with runtime.db.read() as db:
@@ -111,3 +129,4 @@ def _any(runtime: Runtime, stmt: Select) -> bool:
 
 
 JOBS = [deliver_commands, finish_resets, status_timers]
+NEXT_DUE = [status_timers_due]
