@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from sqlalchemy import select
 
-from simplane.core.clock import iso
+from simplane.core.clock import iso, utc
 from simplane.network.events import home_network
 from simplane.testing.faults import Faults
 
@@ -71,13 +71,29 @@ class Devices:
     # -- the gateway the delivery jobs call (Wireless, then Super SIM SMS)
     def deliver(self, sim: Any, command: Command) -> bool | None:
         delay = self.faults.delays.get(sim.sid)
-        if delay is not None and command.date_created + delay > self.runtime.clock.now():
+        if delay is not None and delay.after(utc(command.date_created)) > self.runtime.clock.now():
             return None  # the device has not taken it yet
         self._received(sim.sid, command.command)
         return True
 
     def reset(self, sim: Any) -> bool:
         return True
+
+    def next_delivery(self, runtime: Runtime, now: datetime) -> datetime | None:
+        """When the first command a delay holds back becomes deliverable (for the clock, which
+        stops there on its way)."""
+        from simplane.wireless.models import Command
+
+        delays = dict(self.faults.delays)
+        if not delays:
+            return None
+        with runtime.db.read() as db:
+            rows = db.execute(select(Command.sim_sid, Command.date_created).where(
+                Command.status == "queued", Command.direction == "to_sim",
+                Command.sim_sid.in_(delays))).all()
+        due = [when for sim_sid, created in rows
+               if (when := delays[sim_sid].after(utc(created))) > now]
+        return min(due, default=None)
 
     def deliver_sms(self, sim_sid: str, payload: str) -> bool:
         self._received(sim_sid, payload)
@@ -123,14 +139,13 @@ class Device:
                 imsi = db.scalar(select(Sim.imsi).where(Sim.sid == self.sim))
                 if imsi is not None:
                     self._facts = (imsi, False, home_network(imsi))
-                else:
-                    imsi = db.scalar(select(SuperSim.imsi).where(SuperSim.sid == self.sim))
-                    facts = sims_by_imsi(db, [imsi]).get(imsi) if imsi else None
-                    if facts is None:
-                        raise DeviceError(f"{self.sim} is not a SIM of this server (a Super "
-                                          "SIM must be registered to an account)")
-                    self._facts = (imsi, True, min(facts.allowed_networks,
-                                                   default=home_network(imsi)))
+                    return self._facts
+                imsi = db.scalar(select(SuperSim.imsi).where(SuperSim.sid == self.sim))
+                facts = sims_by_imsi(db, [imsi]).get(imsi) if imsi else None
+            if imsi is None or facts is None:
+                raise DeviceError(f"{self.sim} is not a SIM of this server (a Super SIM must "
+                                  "be registered to an account)")
+            self._facts = (imsi, True, min(facts.allowed_networks, default=home_network(imsi)))
         return self._facts
 
     def _event(self, kind: str, **facts: Any) -> dict[str, Any]:

@@ -8,11 +8,14 @@ HTTP client), so the delivery code sees a real answer: the status, and Retry-Aft
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import httpx
+
+from simplane.core.clock import Duration
 
 
 @dataclass
@@ -62,11 +65,11 @@ class FailingTransport(httpx.BaseTransport):
 class Faults:
     """`simplane.faults`: what goes wrong in this test (all of it undone by reset)."""
 
-    def __init__(self, transport: FailingTransport, sink_url: callable) -> None:  # type: ignore[valid-type]
+    def __init__(self, transport: FailingTransport, sink_url: Callable[[str], str]) -> None:
         self._transport = transport
         self._sink_url = sink_url
         self.refused: dict[str, int | None] = {}  # SIM SID → attachments left to refuse
-        self.delays: dict[str, timedelta] = {}  # SIM SID → how late its device takes commands
+        self.delays: dict[str, Duration] = {}  # SIM SID → how late its device takes commands
 
     def fail_sink(self, sink: str, times: int | None = 1, status: int = 500,
                   retry_after: float | None = None) -> None:
@@ -90,12 +93,12 @@ class Faults:
         one until the test ends): ingest hears `attachment.rejected`."""
         self.refused[sim] = times
 
-    def delay_commands(self, sim: str, by: timedelta | float | str) -> None:
-        """The SIM's device takes the commands sent to it `by` later (on the test's clock)
-        than it would: they stay `queued` until then."""
-        from simplane.testing.clock import duration
-
-        self.delays[sim] = duration(by)
+    def delay_commands(self, sim: str, by: Duration | timedelta | float | str) -> None:
+        """The SIM's device takes each Wireless Command sent to it `by` (a timedelta, seconds,
+        or text such as "15m") after it was created, on the test's clock: until then the
+        command stays `queued`, even with the device attached. `simplane.clock.advance` stops
+        at that moment on the way."""
+        self.delays[sim] = Duration.of(by)
 
     def refuses(self, sim: str) -> bool:
         """Whether the network refuses this attachment (counting it)."""
@@ -115,6 +118,3 @@ class Faults:
         self.refused.clear()
         self.delays.clear()
 
-
-def due(queued_at: datetime, delay: timedelta | None, now: datetime) -> bool:
-    return delay is None or queued_at + delay <= now

@@ -15,9 +15,9 @@ from sqlalchemy import MetaData, Table, insert, select
 from simplane.core.runtime import Runtime
 from simplane.network import cache
 
-# Rows that migrations create and code only ever moves forward: caches compare them, so they
-# are never deleted or moved back.
-COUNTERS = frozenset({"alembic_version", "network_ingest", "network_facts"})
+# Rows that migrations create: counters that code only ever moves forward (caches compare
+# them, so they are never deleted or moved back) and the clock (set, not deleted).
+KEPT_TABLES = frozenset({"alembic_version", "network_ingest", "network_facts", "clock"})
 
 
 class Reset:
@@ -27,7 +27,7 @@ class Reset:
         metadata.reflect(runtime.db.engine)
         # Children before the tables they refer to.
         self.tables: list[Table] = [t for t in reversed(metadata.sorted_tables)
-                                    if t.name not in COUNTERS]
+                                    if t.name not in KEPT_TABLES]
         self.accounts = metadata.tables["accounts"]
         with runtime.db.read() as db:
             self.kept: list[dict[str, Any]] = [dict(row._mapping) for row in db.execute(
@@ -48,5 +48,6 @@ class Reset:
 
 
 def empty(runtime: Runtime) -> None:
-    """Delete every row but the counters (a database the session takes over)."""
+    """Delete every row but the counters and the clock (a database the session takes
+    over)."""
     Reset(runtime, [])()

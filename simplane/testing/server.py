@@ -15,7 +15,6 @@ import uvicorn
 
 from simplane.config import Settings
 from simplane.core.accounts import Credentials, create_account
-from simplane.core.clock import ManualClock
 from simplane.core.runtime import Runtime
 
 
@@ -68,9 +67,11 @@ def settings(database_url: str, run_workers: bool) -> Settings:
 
 def runtime(database_url: str, start: datetime, run_workers: bool = True,
             transport: httpx.BaseTransport | None = None) -> Runtime:
-    """A Runtime on a ManualClock at `start` (the schema migrated); `transport` carries its
-    outbound HTTP (callbacks, webhook and Segment sinks)."""
-    rt = Runtime(settings(database_url, run_workers), clock=ManualClock(start))
+    """A Runtime on its database's clock, made virtual and standing still at `start` (the
+    schema migrated); `transport` carries its outbound HTTP (callbacks, webhook and Segment
+    sinks)."""
+    rt = Runtime(settings(database_url, run_workers))
+    rt.clock.start_virtual(start, speed=0)  # type: ignore[attr-defined]
     if transport is not None:
         rt.http.close()
         rt.http = httpx.Client(timeout=rt.settings.callback_timeout, follow_redirects=False,
