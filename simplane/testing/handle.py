@@ -28,8 +28,10 @@ class Webhooks:
 
     @property
     def url(self) -> str:
-        """http://127.0.0.1:PORT; any path under it reaches the receiver too."""
-        return self.receiver.url
+        """http://127.0.0.1:PORT/webhooks; any path under it (`url + "/status"`) reaches the
+        receiver too. (It has a path: a bare origin is requested as `/`, and a signature made
+        over the URL without that slash would not hold.)"""
+        return self.receiver.url + "/webhooks"
 
     @property
     def requests(self) -> list[Request]:

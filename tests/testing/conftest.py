@@ -4,20 +4,21 @@ run (`--simplane-database-url`)."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
 
 import pytest
 
-import simplane.app
-import simplane.testing.handle  # noqa: F401
-from simplane import products
+import simplane
 from tests.conftest import _postgres_database
 
 # pytester runs the user's pytest in this process and forgets the modules it imported: import
-# every module of the server here first, so that none (and no table) is defined twice.
-products.modules()
-products.jobs()
+# every module of simplane here first, so that none (and no table) is defined twice.
+for found in pkgutil.walk_packages(simplane.__path__, "simplane."):
+    if not found.name.startswith("simplane.migrations"):
+        importlib.import_module(found.name)
 
 # Where simplane is installed with its entry point the plugin loads itself, as for users; a
 # checkout installed before the entry point existed loads it by name.
