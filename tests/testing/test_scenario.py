@@ -30,7 +30,7 @@ def test_a_users_test_sees_lifecycle_usage_and_signed_webhooks(run) -> None:  # 
             assert (simplane.clock.now() - start).days == 95
             ready, active = simplane.webhooks.wait_for(2)
             assert (ready.form["SimStatus"], active.form["SimStatus"]) == ("ready", "active")
-            assert active.path == "/sims" and active.method == "POST"
+            assert active.path == "/webhooks/sims" and active.method == "POST"
             assert ready.valid_signature and active.valid_signature
             assert active.headers["x-twilio-signature"]
 
