@@ -21,7 +21,7 @@ from twilio.rest import Client
 import simplane
 from simplane.app import create_app
 from simplane.core.accounts import create_account, create_api_key
-from simplane.core.clock import ManualClock
+from simplane.core.clock import Clock
 from simplane.core.runtime import Runtime
 
 
@@ -48,7 +48,7 @@ class TestAccount:
 class Server:
     base_url: str
     runtime: Runtime
-    clock: ManualClock
+    clock: Clock  # the runtime's: the database's virtual clock
     _uvicorn: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
 
@@ -96,7 +96,7 @@ class Server:
         self.runtime.close()
 
 
-def start_server(runtime: Runtime, clock: ManualClock) -> Server:
+def start_server(runtime: Runtime) -> Server:
     port = free_port()
     config = uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning",
                             access_log=False, lifespan="on")
@@ -108,7 +108,7 @@ def start_server(runtime: Runtime, clock: ManualClock) -> Server:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("simplane did not start")
         time.sleep(0.02)
-    return Server(f"http://127.0.0.1:{port}", runtime, clock, server, thread)
+    return Server(f"http://127.0.0.1:{port}", runtime, runtime.clock, server, thread)
 
 
 @dataclass

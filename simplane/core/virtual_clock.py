@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 # Steps one move may take (each to the next moment a job has work); past it, the rest of the
 # way is taken in one step.
-MAX_STEPS = 100_000
+MAX_STEPS = 10_000
 
 
 @dataclass(frozen=True)
@@ -203,10 +203,14 @@ def _move(runtime: Runtime, target: datetime) -> datetime:
             due = worker.next_due(clock.now())
             if due is None or due >= target:
                 break
-            clock.set(due)
+            clock.set(_whole_second_at_or_after(due))  # clocks show whole seconds
             worker.drain()
         target = max(target, clock.now())  # a running clock may have passed it meanwhile
     now = clock.set(target)
     worker.drain()
     worker.wake()
     return now
+
+
+def _whole_second_at_or_after(when: datetime) -> datetime:
+    return when if not when.microsecond else when.replace(microsecond=0) + timedelta(seconds=1)
