@@ -10,12 +10,14 @@ from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
 
 import pytest
+import sqlalchemy.dialects.postgresql.psycopg  # noqa: F401 (see below)
 
 import simplane
 from tests.conftest import _postgres_database
 
 # pytester runs the user's pytest in this process and forgets the modules it imported: import
-# every module of simplane here first, so that none (and no table) is defined twice.
+# every module of simplane (and the PostgreSQL dialect) here first, so that none (and no table)
+# is defined twice.
 for found in pkgutil.walk_packages(simplane.__path__, "simplane."):
     if not found.name.startswith("simplane.migrations"):
         importlib.import_module(found.name)
