@@ -97,8 +97,7 @@ class Simplane:
             self.faults.clear()
             self._devices.clear()
             self.webhooks.receiver.clear()
-            self._reset()
-            self.runtime.clock.set(self.started_at)
+            self._reset(clock_at=self.started_at)
 
     def close(self) -> None:
         _uninstall(self._gateways)
