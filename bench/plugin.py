@@ -21,8 +21,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from simplane.core.db import upgrade  # noqa: E402
-from simplane.testing.handle import Simplane  # noqa: E402
+from simplane.core.db import upgrade
+from simplane.testing.handle import Simplane
 
 SIMS = 1000
 DEVICES = 50
