@@ -3,6 +3,11 @@
 
     .venv/bin/python bench/plugin.py [--database-url postgresql://127.0.0.1/bench] [--rounds 7]
 
+Start-up is measured as users meet it: whole `pytest` runs in fresh processes, of one test that
+asks for the fixture and of one that does not (the difference is what the server costs a
+session), and of the latter with the plugin disabled (`-p no:simplane`: what loading the plugin
+costs every session, fixture or not).
+
 Ceilings, measured in the same run:
 - start-up: migrating a fresh database alone (what any server on a new database pays first);
 - reset: the database's raw DELETE of the same rows, sent by its driver (sqlite3 or psycopg)
@@ -12,7 +17,10 @@ Ceilings, measured in the same run:
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +49,37 @@ def fill(plane: Simplane) -> None:
         device.use(up=1000, down=5000)
         plane.client.wireless.v1.commands.create(sim=sim, command="ping")
     plane.run_due()
+
+
+def pytest_run(workdir: Path, source: str, *args: str) -> float:
+    """Seconds a whole `pytest` run of one test file takes, in a fresh process."""
+    test = workdir / "test_one.py"
+    test.write_text(source)
+    env = dict(os.environ, PYTHONPATH=str(HERE.parent))
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "pytest", "-q", *args, str(test)], cwd=workdir,
+                   env=env, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def start_up(workdir: Path, rounds: int) -> None:
+    plain = "def test_plain():\n    assert True\n"
+    served = "def test_served(simplane):\n    assert simplane.sims.provision()\n"
+    without, loaded, migrating, copying = [], [], [], []
+    for _ in range(rounds):
+        without.append(pytest_run(workdir, plain, "-p", "no:simplane"))
+        loaded.append(pytest_run(workdir, plain))
+        shutil.rmtree(workdir / ".pytest_cache", ignore_errors=True)
+        migrating.append(pytest_run(workdir, served))  # no migrated file kept yet
+        copying.append(pytest_run(workdir, served))  # a copy of the one just kept
+    base, plugin, first, later = (statistics.median(x)
+                                  for x in (without, loaded, migrating, copying))
+    print(f"pytest, one test, plugin disabled:      {ms(base)}")
+    print(f"  plugin loaded, fixture unused:        {ms(plugin)}  (+{ms(plugin - base)})")
+    print(f"  the fixture used, first session:      {ms(first)}  (+{ms(first - plugin)} "
+          "for the server, migrating SQLite)")
+    print(f"  the fixture used, later sessions:     {ms(later)}  (+{ms(later - plugin)} "
+          "for the server, a copy of the migrated file)")
 
 
 def raw_delete(plane: Simplane, database_url: str) -> float:
@@ -83,12 +122,14 @@ def main() -> None:
     parser.add_argument("--database-url", default=None,
                         help="PostgreSQL database to use (its rows are deleted); default SQLite")
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--startup-rounds", type=int, default=3)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="simplane-plugin-bench-"))
     sqlite = args.database_url is None
     url = args.database_url or f"sqlite:///{workdir / 'plugin.db'}"
 
     if sqlite:
+        start_up(workdir, args.startup_rounds)
         started = time.perf_counter()
         upgrade(f"sqlite:///{workdir / 'migrated.db'}")
         migrate = time.perf_counter() - started
@@ -99,11 +140,11 @@ def main() -> None:
     started = time.perf_counter()
     plane = Simplane(url)  # the same database again: nothing to migrate
     again = time.perf_counter() - started
-    print(f"start-up, fresh database:    {ms(start)}")
+    print(f"server start-up in this process, fresh database: {ms(start)}")
     if sqlite:
         print(f"  migrating a fresh file alone (ceiling): {ms(migrate)}   "
-              f"plugin/migration = {start / migrate:.2f}")
-    print(f"start-up, migrated database: {ms(again)}")
+              f"start-up/migration = {start / migrate:.2f}")
+    print(f"server start-up in this process, migrated database: {ms(again)}")
 
     resets, raws, fresh = [], [], []
     for _ in range(args.rounds):

@@ -5,6 +5,7 @@ the test's account, clock, SIMs, devices, webhook receiver and faults."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from twilio.rest import Client  # type: ignore[import-untyped]
@@ -14,6 +15,7 @@ from simplane.testing.clock import TestClock
 from simplane.testing.devices import Device, Devices
 from simplane.testing.faults import FailingTransport, Faults
 from simplane.testing.reset import Reset, empty
+from simplane.testing.schema import migrated
 from simplane.testing.server import Serving, new_account, runtime, serve
 from simplane.testing.sims import Sims
 from simplane.testing.webhooks import Receiver, Request
@@ -49,8 +51,15 @@ class Webhooks:
 class Simplane:
     """The handle the `simplane` fixture gives each test."""
 
-    def __init__(self, database_url: str, start: datetime | None = None) -> None:
+    def __init__(self, database_url: str, start: datetime | None = None,
+                 schema_cache: Path | None = None) -> None:
+        """A server on `database_url` whose clock starts at `start` (default: now). With
+        `schema_cache`, a new SQLite file is a copy of a migrated one kept there."""
         self.started_at = (start or datetime.now(UTC)).replace(microsecond=0)
+        if schema_cache is not None and database_url.startswith("sqlite:///"):
+            database = Path(database_url.removeprefix("sqlite:///"))
+            if not database.exists():
+                migrated(database, schema_cache)
         self._transport = FailingTransport()
         self.runtime: Runtime = runtime(database_url, self.started_at,
                                         transport=self._transport)

@@ -9,6 +9,7 @@
 The server starts on the first test that asks for `simplane`, on a free loopback port, on
 SQLite in the session's temporary directory (`--simplane-database-url postgresql://…` runs it on
 that PostgreSQL database instead: a database of its own, since the plugin deletes its rows).
+A new SQLite file is a copy of one migrated by an earlier session, kept in pytest's cache.
 Before each test everything the last one made is deleted (accounts, SIMs, plans, sessions,
 events…), the clock goes back to where the session started it, and faults, webhooks and devices
 start empty; the test's account and its credentials stay the same all session.
@@ -42,7 +43,8 @@ def simplane_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
 
     url = request.config.getoption("simplane_database_url") or (
         f"sqlite:///{tmp_path_factory.mktemp('simplane') / 'simplane.db'}")
-    plane = Simplane(url)
+    cache = getattr(request.config, "cache", None)  # none with -p no:cacheprovider
+    plane = Simplane(url, schema_cache=cache.mkdir("simplane") if cache is not None else None)
     yield plane
     plane.close()
 

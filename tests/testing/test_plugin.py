@@ -4,6 +4,7 @@ before each test."""
 
 from __future__ import annotations
 
+import sqlite3
 import tomllib
 from pathlib import Path
 
@@ -54,3 +55,22 @@ def test_on_the_database_asked_for_and_reset_on_demand(run, plugin_database) -> 
             assert simplane.device(sim).attach()  # no fault left
     ''')
     result.assert_outcomes(passed=3)
+
+
+def test_a_migrated_sqlite_file_is_kept_in_pytests_cache(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile('''
+        from sqlalchemy import inspect
+
+        def test_served(simplane):
+            assert simplane.sims.provision(count=2)
+            print("tables:", sorted(inspect(simplane.runtime.db.engine).get_table_names()))
+    ''')
+    pytester.runpytest(*PLUGIN_ARGS, "-s").assert_outcomes(passed=1)
+    (kept,) = (pytester.path / ".pytest_cache").rglob("schema-*.db")
+    marked = sqlite3.connect(kept)  # the next session's database is a copy of it
+    marked.execute("CREATE TABLE copied_from_the_cache (id INTEGER)")
+    marked.commit()
+    marked.close()
+    result = pytester.runpytest(*PLUGIN_ARGS, "-s")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*tables:*copied_from_the_cache*"])
