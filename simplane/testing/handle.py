@@ -56,13 +56,15 @@ class Simplane:
         """A server on `database_url` whose clock starts at `start` (default: now). With
         `schema_cache`, a new SQLite file is a copy of a migrated one kept there."""
         self.started_at = (start or datetime.now(UTC)).replace(microsecond=0)
+        migrate = True
         if schema_cache is not None and database_url.startswith("sqlite:///"):
             database = Path(database_url.removeprefix("sqlite:///"))
             if not database.exists():
                 migrated(database, schema_cache)
+                migrate = False  # it is: asking alembic again costs a second or two
         self._transport = FailingTransport()
         self.runtime: Runtime = runtime(database_url, self.started_at,
-                                        transport=self._transport)
+                                        transport=self._transport, migrate=migrate)
         try:
             empty(self.runtime)  # a database an earlier session left behind
             user = new_account(self.runtime)

@@ -66,11 +66,11 @@ def settings(database_url: str, run_workers: bool) -> Settings:
 
 
 def runtime(database_url: str, start: datetime, run_workers: bool = True,
-            transport: httpx.BaseTransport | None = None) -> Runtime:
+            transport: httpx.BaseTransport | None = None, migrate: bool = True) -> Runtime:
     """A Runtime on its database's clock, made virtual and standing still at `start` (the
     schema migrated); `transport` carries its outbound HTTP (callbacks, webhook and Segment
-    sinks)."""
-    rt = Runtime(settings(database_url, run_workers))
+    sinks). `migrate=False` for a database known to be migrated."""
+    rt = Runtime(settings(database_url, run_workers), migrate=migrate)
     rt.clock.start_virtual(start, speed=0)  # type: ignore[attr-defined]
     if transport is not None:
         rt.http.close()
