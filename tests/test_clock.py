@@ -168,6 +168,16 @@ def test_a_time_may_be_set_either_way_and_forward_runs_what_falls_due(server, ac
 
 # --- the database's clock, across processes ---------------------------------------------------
 
+def test_a_command_on_the_database_uses_its_virtual_clock(server, account, database_url):
+    result = runner.invoke(app, ["sims", "provision", "--count", "1", "--account", account.sid,
+                                 "--database-url", database_url])
+    assert result.exit_code == 0, result.output
+    [sid] = result.stdout.split()
+    now = server.clock.now()
+    assert abs(now - datetime.now(UTC)) > timedelta(minutes=1)  # not the wall clock's
+    assert account.client.wireless.v1.sims(sid).fetch().date_created == now
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def fresh_url(request, tmp_path_factory) -> Iterator[str]:  # type: ignore[no-untyped-def]
     if request.param == "sqlite":

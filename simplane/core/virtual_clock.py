@@ -67,6 +67,7 @@ class DatabaseClock(Clock):
         self._wall = wall
         self._monotonic = monotonic
         self._lock = threading.Lock()
+        self._refreshing = threading.Lock()
         self._state: _State | None = None
         self._read_at = 0.0
 
@@ -74,9 +75,19 @@ class DatabaseClock(Clock):
 
     def state(self) -> _State:
         state, read_at = self._state, self._read_at
-        if state is None or self._monotonic() - read_at >= self.refresh_every:
+        if state is not None and self._monotonic() - read_at < self.refresh_every:
+            return state
+        # One thread reads the row; the others go on with what was read (on PostgreSQL a
+        # request holding a connection must not wait for the pool for a second one).
+        if state is None:
+            with self._refreshing:
+                return self.refresh()
+        if not self._refreshing.acquire(blocking=False):
+            return state
+        try:
             return self.refresh()
-        return state
+        finally:
+            self._refreshing.release()
 
     def refresh(self) -> _State:
         """Read the row again (another process may have moved the clock)."""
