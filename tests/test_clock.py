@@ -282,6 +282,25 @@ def test_a_virtual_clock_runs_at_its_speed_from_where_it_was_moved(real_server):
     assert clock.mode == "real"
 
 
+def test_a_clock_put_back_by_a_restore_is_read_as_it_is(real_server):
+    """A restored database's clock row may carry an earlier version than the one a process
+    last read: it is still the clock."""
+    from sqlalchemy import update
+
+    from simplane.core.models import ClockState
+
+    clock = DatabaseClock(real_server.runtime.db, refresh=0)
+    try:
+        clock.start_virtual(datetime(2030, 1, 1, tzinfo=UTC), speed=0)
+        clock.advance("P1D")
+        with real_server.runtime.db.write() as db:
+            db.execute(update(ClockState).values(virtual_base=datetime(2029, 6, 1, tzinfo=UTC),
+                                                 version=0))
+        assert clock.now() == datetime(2029, 6, 1, tzinfo=UTC)
+    finally:
+        clock.use_real()
+
+
 def test_serve_clock_options_are_checked():
     for args, named in ((["--clock", "fast"], "--clock"),
                         (["--clock-start", "2030-01-01"], "--clock-start"),

@@ -70,6 +70,7 @@ class DatabaseClock(Clock):
         self._refreshing = threading.Lock()
         self._state: _State | None = None
         self._read_at = 0.0
+        self._writes = 0  # moves made by this process
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -90,17 +91,23 @@ class DatabaseClock(Clock):
             self._refreshing.release()
 
     def refresh(self) -> _State:
-        """Read the row again (another process may have moved the clock)."""
+        """Read the row again (another process may have moved the clock, or a restore put
+        back an earlier one)."""
+        writes = self._writes
         with self.db.read() as db:
             row = db.get(ClockState, 1)
             state = _State("real", None, None, 1.0, 0) if row is None else _state(row)
-        return self._keep(state)
+        return self._keep(state, unless_written_since=writes)
 
-    def _keep(self, state: _State) -> _State:
+    def _keep(self, state: _State, unless_written_since: int | None = None) -> _State:
+        """Keep `state` as read now; a read that began before this process last moved the
+        clock is older than what that move kept, and is dropped."""
         with self._lock:
-            if self._state is None or state.version >= self._state.version:
+            if unless_written_since is None:
+                self._writes += 1
+            if unless_written_since in (None, self._writes) or self._state is None:
                 self._state = state
-            self._read_at = self._monotonic()
+                self._read_at = self._monotonic()
             return self._state
 
     def now(self) -> datetime:
