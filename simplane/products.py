@@ -1,16 +1,27 @@
-"""The products simplane serves. Each is a package with `api` (a ProductAPI) and `jobs` (its
-`JOBS`, and `NEXT_DUE` for those that wait for a moment)."""
+"""The products simplane serves. Each is a package with `views.api` (a ProductAPI) and `jobs.JOBS`
+(and `jobs.NEXT_DUE` for the jobs that wait for a moment, see `simplane.core.worker`).
+
+This is where products are plugged into the kernel, which knows none of them: `create_app`
+includes their routers and registers their jobs (and the kernel's callback delivery) with the
+runtime's worker (`register`)."""
 
 from __future__ import annotations
 
 from importlib import import_module
 from types import ModuleType
 
-from simplane.core.worker import Job, NextDue
+from simplane.core.callbacks import next_due as callbacks_due
+from simplane.core.callbacks import send_due
+from simplane.core.worker import Job, NextDue, Worker
 
 NAMES = ["wireless", "proxy", "supersim", "events"]
 # Operator-only routes that are not a Twilio product (no spec, no Host routing).
 OPERATOR = ["network", "admin"]
+
+
+def register(worker: Worker) -> None:
+    """Every product's jobs, and when each has work next, on a runtime's worker."""
+    worker.add(jobs(), next_due())
 
 
 def modules() -> list[ModuleType]:
@@ -18,8 +29,6 @@ def modules() -> list[ModuleType]:
 
 
 def jobs() -> list[Job]:
-    from simplane.core.callbacks import send_due
-
     found: list[Job] = []
     for name in NAMES:
         found.extend(getattr(import_module(f"simplane.{name}.jobs"), "JOBS", []))
@@ -27,8 +36,6 @@ def jobs() -> list[Job]:
 
 
 def next_due() -> list[NextDue]:
-    from simplane.core.callbacks import next_due as callbacks_due
-
     found: list[NextDue] = []
     for name in NAMES:
         found.extend(getattr(import_module(f"simplane.{name}.jobs"), "NEXT_DUE", []))

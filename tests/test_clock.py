@@ -168,6 +168,16 @@ def test_a_time_may_be_set_either_way_and_forward_runs_what_falls_due(server, ac
 
 # --- the database's clock, across processes ---------------------------------------------------
 
+def test_a_command_on_the_database_uses_its_virtual_clock(server, account, database_url):
+    result = runner.invoke(app, ["sims", "provision", "--count", "1", "--account", account.sid,
+                                 "--database-url", database_url])
+    assert result.exit_code == 0, result.output
+    [sid] = result.stdout.split()
+    now = server.clock.now()
+    assert abs(now - datetime.now(UTC)) > timedelta(minutes=1)  # not the wall clock's
+    assert account.client.wireless.v1.sims(sid).fetch().date_created == now
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def fresh_url(request, tmp_path_factory) -> Iterator[str]:  # type: ignore[no-untyped-def]
     if request.param == "sqlite":
@@ -270,6 +280,25 @@ def test_a_virtual_clock_runs_at_its_speed_from_where_it_was_moved(real_server):
     finally:
         clock.use_real()
     assert clock.mode == "real"
+
+
+def test_a_clock_put_back_by_a_restore_is_read_as_it_is(real_server):
+    """A restored database's clock row may carry an earlier version than the one a process
+    last read: it is still the clock."""
+    from sqlalchemy import update
+
+    from simplane.core.models import ClockState
+
+    clock = DatabaseClock(real_server.runtime.db, refresh=0)
+    try:
+        clock.start_virtual(datetime(2030, 1, 1, tzinfo=UTC), speed=0)
+        clock.advance("P1D")
+        with real_server.runtime.db.write() as db:
+            db.execute(update(ClockState).values(virtual_base=datetime(2029, 6, 1, tzinfo=UTC),
+                                                 version=0))
+        assert clock.now() == datetime(2029, 6, 1, tzinfo=UTC)
+    finally:
+        clock.use_real()
 
 
 def test_serve_clock_options_are_checked():

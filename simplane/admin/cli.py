@@ -2,41 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
 import typer
 
-from simplane.config import Settings
+from simplane.cli_support import DatabaseUrl, runtime
+from simplane.core.runtime import Runtime
 
 app = typer.Typer(help="The clock every process on the database reads (see serve --clock).",
                   no_args_is_help=True)
 
-DatabaseUrl = Annotated[str | None, typer.Option(
-    "--database-url", help="SQLAlchemy URL (default: $SIMPLANE_DATABASE_URL or "
-    "sqlite:///simplane.db).")]
 
-
-def _runtime(database_url: str | None):  # type: ignore[no-untyped-def]
-    from simplane.core.runtime import Runtime
-
-    settings = Settings(run_workers=False)
-    if database_url:
-        settings = Settings(database_url=database_url, run_workers=False)
-    return Runtime(settings)
-
-
-def _show(rt) -> None:  # type: ignore[no-untyped-def]
+def _show(rt: Runtime) -> None:
     from simplane.core.clock import iso
 
     clock = rt.clock
     typer.echo(f"{iso(clock.now())}  {clock.mode}  speed {clock.speed:g}")
 
 
-def _move(database_url: str | None, move) -> None:  # type: ignore[no-untyped-def]
+def _move(database_url: str | None, move: Callable[[Runtime], datetime]) -> None:
+    """Move the clock as `simplane serve` would: with every product's jobs run on the way."""
+    from simplane import products
     from simplane.core.clock import ClockError
 
-    rt = _runtime(database_url)
+    rt = runtime(database_url)
+    products.register(rt.worker)
     try:
         move(rt)
         _show(rt)
@@ -50,7 +42,7 @@ def _move(database_url: str | None, move) -> None:  # type: ignore[no-untyped-de
 @app.command()
 def show(database_url: DatabaseUrl = None) -> None:
     """Print now, the mode (real or virtual) and the speed."""
-    rt = _runtime(database_url)
+    rt = runtime(database_url)
     try:
         _show(rt)
     finally:

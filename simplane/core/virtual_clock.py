@@ -67,29 +67,47 @@ class DatabaseClock(Clock):
         self._wall = wall
         self._monotonic = monotonic
         self._lock = threading.Lock()
+        self._refreshing = threading.Lock()
         self._state: _State | None = None
         self._read_at = 0.0
+        self._writes = 0  # moves made by this process
 
     # --- reading ---------------------------------------------------------------------------
 
     def state(self) -> _State:
         state, read_at = self._state, self._read_at
-        if state is None or self._monotonic() - read_at >= self.refresh_every:
+        if state is not None and self._monotonic() - read_at < self.refresh_every:
+            return state
+        # One thread reads the row; the others go on with what was read (on PostgreSQL a
+        # request holding a connection must not wait for the pool for a second one).
+        if state is None:
+            with self._refreshing:
+                return self.refresh()
+        if not self._refreshing.acquire(blocking=False):
+            return state
+        try:
             return self.refresh()
-        return state
+        finally:
+            self._refreshing.release()
 
     def refresh(self) -> _State:
-        """Read the row again (another process may have moved the clock)."""
+        """Read the row again (another process may have moved the clock, or a restore put
+        back an earlier one)."""
+        writes = self._writes
         with self.db.read() as db:
             row = db.get(ClockState, 1)
             state = _State("real", None, None, 1.0, 0) if row is None else _state(row)
-        return self._keep(state)
+        return self._keep(state, unless_written_since=writes)
 
-    def _keep(self, state: _State) -> _State:
+    def _keep(self, state: _State, unless_written_since: int | None = None) -> _State:
+        """Keep `state` as read now; a read that began before this process last moved the
+        clock is older than what that move kept, and is dropped."""
         with self._lock:
-            if self._state is None or state.version >= self._state.version:
+            if unless_written_since is None:
+                self._writes += 1
+            if unless_written_since in (None, self._writes) or self._state is None:
                 self._state = state
-            self._read_at = self._monotonic()
+                self._read_at = self._monotonic()
             return self._state
 
     def now(self) -> datetime:

@@ -1,10 +1,11 @@
-"""The background worker: runs each product's jobs (delivery, timers, callbacks) in one thread.
+"""The background worker: runs the jobs registered on it (each product's delivery, timers,
+callbacks) in one thread.
 
 A job is a function of the runtime returning True when it found work; the worker loops while any
 job finds work and otherwise sleeps until woken or a short tick passes. A job whose work waits
 for a moment (a timer, a retry) has a `NextDue` beside it: the first moment after a given now
-that it will have work, so that a virtual clock can be moved on in steps that miss none. Jobs are written to be
-safe when run concurrently (by another process on the same database, or by a test calling
+that it will have work, so that a virtual clock can be moved on in steps that miss none. Jobs
+are written to be safe when run concurrently (by another process on the same database, or by a test calling
 `run_once`), so every state change is a conditional UPDATE.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -29,16 +30,24 @@ NextDue = Callable[["Runtime", datetime], "datetime | None"]
 
 
 class Worker:
-    def __init__(self, runtime: Runtime, jobs: list[Job], tick: float = 0.25,
-                 next_due: list[NextDue] | None = None) -> None:
+    def __init__(self, runtime: Runtime, jobs: Iterable[Job], tick: float = 0.25,
+                 next_due: Iterable[NextDue] = ()) -> None:
         self.runtime = runtime
-        self.jobs = jobs
-        self.due = next_due or []
+        self.jobs = list(jobs)
+        self.due = list(next_due)
         self.tick = tick
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._run_lock = threading.Lock()
+
+    def add(self, jobs: Iterable[Job], next_due: Iterable[NextDue] = ()) -> None:
+        """Register jobs to run on every pass (each product registers its own), and the
+        functions that say when those that wait for a moment have work next; none is added
+        twice."""
+        with self._run_lock:
+            self.jobs.extend(job for job in jobs if job not in self.jobs)
+            self.due.extend(due for due in next_due if due not in self.due)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="simplane-worker", daemon=True)

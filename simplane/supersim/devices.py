@@ -12,6 +12,9 @@
 SMS Commands wait until the network says the SIM's device is attached, then reach it through
 `gateway`: a simulated device gets them in `device.sms`; a device attached by other means (the
 fleet simulator, a real gateway) is a virtual one that acknowledges them.
+
+The fleet simulator's devices answer each IP Command with `answer_ip_command(payload)`, from the
+port they got it on (see simplane.supersim.udp for how they are reached).
 """
 
 from __future__ import annotations
@@ -78,7 +81,7 @@ class SimulatedDevice:
         with runtime.db.read() as db:
             imsi = db.scalar(select(Sim.imsi).where(Sim.sid == sim_sid))
             facts = access.sims_by_imsi(db, [imsi]).get(imsi) if imsi else None
-        if facts is None:
+        if facts is None or not imsi:
             raise DeviceRefused(f"{sim_sid} is not a registered Super SIM")
         mcc, mnc = network or min(facts.allowed_networks, default=("", ""))
         refusal = access.attach_decision(facts, mcc, mnc)
@@ -132,8 +135,8 @@ class SimulatedDevice:
         if self.esim_profile_sid is None:
             self.download_esim(runtime, eid, matching_id)
         with runtime.db.write() as db:
-            profile = db.scalar(select(EsimProfile).where(EsimProfile.sid ==
-                                                          self.esim_profile_sid))
+            profile = db.execute(select(EsimProfile).where(
+                EsimProfile.sid == self.esim_profile_sid)).scalar_one()
             service.esim_installed(db, runtime, profile)
             return profile.sid
 
@@ -150,6 +153,11 @@ class SimulatedDevice:
         if self.sim_sid:
             gateway.unregister(self.sim_sid)
         self.sock.close()
+
+
+def answer_ip_command(data: bytes) -> bytes:
+    """What a device of the fleet simulator answers to an IP Command: `ack <payload>`."""
+    return (b"ack " + data)[:service.MAX_IP_PAYLOAD]
 
 
 class SmsGateway:

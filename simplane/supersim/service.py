@@ -15,6 +15,7 @@ from stdnum.iso7064 import mod_97_10
 
 from simplane.core import callbacks
 from simplane.core.accounts import accounts_in_reach
+from simplane.core.db import changed
 from simplane.core.errors import TwilioError, bad_request, conflict, not_found
 from simplane.core.lookups import check_unique_name, get_by_key, get_by_key_or_404
 from simplane.core.params import ascii_digits, check_url
@@ -22,9 +23,16 @@ from simplane.core.sids import new_sid
 from simplane.supersim import errors as E
 from simplane.supersim import networks
 from simplane.supersim.access import CONNECTED
-from simplane.supersim.models import (EsimProfile, Fleet, IpCommand, NetworkAccessProfile,
-                                      NetworkAccessProfileNetwork, SettingsUpdate, Sim,
-                                      SmsCommand)
+from simplane.supersim.models import (
+    EsimProfile,
+    Fleet,
+    IpCommand,
+    NetworkAccessProfile,
+    NetworkAccessProfileNetwork,
+    SettingsUpdate,
+    Sim,
+    SmsCommand,
+)
 
 if TYPE_CHECKING:
     from simplane.core.runtime import Runtime
@@ -215,9 +223,9 @@ def register_sim(db: Session, runtime: Runtime, account_sid: str, params: Any) -
         raise bad_request(f"The Super SIM with ICCID {iccid} cannot be registered: check the ICCID "
                           "and the registration code", E.NOT_REGISTRABLE)
     now = runtime.clock.now()
-    claimed = db.execute(update(Sim).where(Sim.pk == sim.pk, Sim.account_sid.is_(None))
-                         .values(account_sid=account_sid, date_registered=now,
-                                 date_updated=now)).rowcount
+    claimed = changed(db.execute(update(Sim).where(Sim.pk == sim.pk, Sim.account_sid.is_(None))
+                                 .values(account_sid=account_sid, date_registered=now,
+                                         date_updated=now)))
     if not claimed:
         raise bad_request(f"The Super SIM with ICCID {iccid} cannot be registered",
                           E.NOT_REGISTRABLE)
@@ -407,8 +415,9 @@ def set_command_status(db: Session, runtime: Runtime, command: SmsCommand | IpCo
     """Move a command on if nobody else did, and report the new status to its callback."""
     model = type(command)
     now = runtime.clock.now()
-    moved = db.execute(update(model).where(model.pk == command.pk, model.status == command.status)
-                       .values(status=status, date_updated=now, **values)).rowcount
+    moved = changed(db.execute(
+        update(model).where(model.pk == command.pk, model.status == command.status)
+        .values(status=status, date_updated=now, **values)))
     if not moved:
         return False
     command.status = status
@@ -533,41 +542,67 @@ def esim_callback_params(profile: EsimProfile) -> dict[str, str]:
             "ActivationCode": profile.activation_code or ""}
 
 
-def available_esim_profile(db: Session, eid: str, matching_id: str | None) -> EsimProfile:
-    """The profile an eUICC may download: by matching ID, else the one reserved for its EID."""
+def available_esim_profile(db: Session, eid: str, matching_id: str | None,
+                           account_sid: str | None = None) -> EsimProfile:
+    """The profile an eUICC may download: by matching ID, else the one reserved for its EID
+    (of `account_sid`, when given)."""
     stmt = select(EsimProfile).where(EsimProfile.status == "available")
     stmt = stmt.where(EsimProfile.matching_id == matching_id) if matching_id else stmt.where(
         EsimProfile.eid == eid)
+    if account_sid is not None:
+        stmt = stmt.where(EsimProfile.account_sid == account_sid)
     profile = db.scalar(stmt.order_by(EsimProfile.pk).limit(1))
     if profile is None:
-        raise TwilioError(404, 20404, "No available eSIM Profile for this eUICC")
+        raise TwilioError(404, 20404, "No available eSIM Profile for this eUICC"
+                          + (f" (MatchingId {matching_id})" if matching_id else f" (Eid {eid})"))
     return profile
 
 
-# Why a download fails: the SM-DP+ checks the eUICC's EID (32 digits whose last two are check
-# digits, ISO 7064 MOD 97-10, as GSMA SGP.29 defines them).
-EID_INVALID = ("EID_INVALID", "The eUICC's EID {eid} fails its check digits: the SM-DP+ refused "
-               "the download")
+def downloaded_esim_profile(db: Session, eid: str, account_sid: str | None = None
+                            ) -> EsimProfile:
+    """The profile an eUICC downloaded and has yet to install."""
+    stmt = select(EsimProfile).where(EsimProfile.status == "downloaded", EsimProfile.eid == eid)
+    if account_sid is not None:
+        stmt = stmt.where(EsimProfile.account_sid == account_sid)
+    profile = db.scalar(stmt.order_by(EsimProfile.pk).limit(1))
+    if profile is None:
+        raise TwilioError(404, 20404, f"No downloaded eSIM Profile for this eUICC (Eid {eid})")
+    return profile
+
+
+# The SM-DP+ checks an eUICC's EID (32 digits whose last two are check digits, ISO 7064
+# MOD 97-10, as GSMA SGP.29 defines them) where it first meets it: when the profile is reserved
+# for that EID, or, for a profile ordered with a matching ID, when an eUICC downloads it.
+EID_INVALID = ("EID_INVALID", ("The eUICC's EID {eid} fails its check digits: the SM-DP+ "
+                               "refused the {step}"))
+
+
+def eid_refused(profile: EsimProfile, eid: str, step: str, now: datetime) -> bool:
+    """Fail the profile when the SM-DP+ refuses `eid` (True), else leave it be (False)."""
+    if mod_97_10.is_valid(eid):
+        return False
+    profile.status = "failed"
+    profile.error_code = EID_INVALID[0]
+    profile.error_message = EID_INVALID[1].format(eid=eid, step=step)
+    profile.date_updated = now
+    return True
 
 
 def esim_downloaded(db: Session, runtime: Runtime, profile: EsimProfile, eid: str) -> bool:
     """The device's eUICC downloaded an available profile from the SM-DP+; returns False when the
     download failed instead (the profile is then `failed`, with its error_code and
     error_message). The CallbackUrl hears of neither: Twilio calls it only when a profile
-    becomes `available`."""
+    goes from `reserving` to `available`."""
     if profile.status != "available":
         raise TwilioError(409, 20001, f"eSIM Profile {profile.sid} is {profile.status}, not "
                           "available")
     if profile.eid is not None and profile.eid != eid:
         raise TwilioError(409, 20001, f"eSIM Profile {profile.sid} is bound to another eUICC")
     profile.eid = eid
-    if mod_97_10.is_valid(eid):
+    now = runtime.clock.now()
+    if not eid_refused(profile, eid, "download", now):
         profile.status = "downloaded"
-    else:
-        profile.status = "failed"
-        profile.error_code = EID_INVALID[0]
-        profile.error_message = EID_INVALID[1].format(eid=eid)
-    profile.date_updated = runtime.clock.now()
+        profile.date_updated = now
     return profile.status == "downloaded"
 
 

@@ -83,7 +83,7 @@ class Simplane:
         self.webhooks = Webhooks(Receiver(lambda: self.auth_token), self.run_due)
         self._devices = Devices(self.runtime, self.url, (admin.sid, admin.secret), self.faults)
         self._gateways = _install(self._devices)
-        self.runtime.worker.due.append(self._devices.next_delivery)
+        self.runtime.worker.add([], next_due=[self._devices.next_delivery])
 
     def new_client(self, username: str, password: str, account_sid: str | None = None
                    ) -> Client:
