@@ -29,8 +29,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from simplane.core.db import upgrade
-from simplane.testing.handle import Simplane
+from simplane.core.db import upgrade  # noqa: E402 (after the path is set)
+from simplane.testing.handle import Simplane  # noqa: E402
 
 SIMS = 1000
 DEVICES = 50

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from twilio.rest import Client  # type: ignore[import-untyped]
+from twilio.rest import Client
 
 from simplane.core.runtime import Runtime
 from simplane.testing.clock import TestClock
