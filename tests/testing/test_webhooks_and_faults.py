@@ -98,6 +98,18 @@ def test_faults(run) -> None:  # type: ignore[no-untyped-def]
             (event,) = simplane.webhooks.wait_for(1)[0].json
             assert event["data"]["sim_sid"] == sim
 
+        def test_a_callback_url_fails_then_is_retried(simplane):
+            client = simplane.client
+            sim = simplane.sims.provision()[0]
+            url = simplane.webhooks.url + "/sims"
+            simplane.faults.fail_url(url, times=1, status=503)
+            client.wireless.v1.sims(sim).update(status="suspended", callback_url=url)
+            simplane.run_due()
+            assert simplane.webhooks.requests == []  # the first attempt got the 503
+            simplane.clock.advance("1m")  # the retry's backoff is seconds
+            (got,) = simplane.webhooks.wait_for(1)
+            assert got.form["SimStatus"] == "suspended" and got.valid_signature
+
         def test_a_command_reaches_the_device_late(simplane):
             client = simplane.client
             sim = simplane.sims.provision()[0]
@@ -115,4 +127,4 @@ def test_faults(run) -> None:  # type: ignore[no-untyped-def]
             # delivered when the delay ran out, on the way through the hour
             assert (delivered.date_updated - delivered.date_created).total_seconds() == 600
     ''')
-    result.assert_outcomes(passed=5)
+    result.assert_outcomes(passed=6)
