@@ -74,3 +74,20 @@ def test_a_migrated_sqlite_file_is_kept_in_pytests_cache(pytester: pytest.Pytest
     result = pytester.runpytest(*PLUGIN_ARGS, "-s")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*tables:*copied_from_the_cache*"])
+
+
+def test_reset_keeps_every_row_the_migrations_make(tmp_path: Path) -> None:
+    """A table a migration fills (a counter, the clock) must not be emptied between tests."""
+    from sqlalchemy import create_engine, func, inspect, select, table
+
+    from simplane.core.db import upgrade
+    from simplane.testing.reset import KEPT_TABLES
+
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    upgrade(url)
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        filled = {name for name in inspect(engine).get_table_names()
+                  if conn.scalar(select(func.count()).select_from(table(name)))}
+    engine.dispose()
+    assert filled and filled <= KEPT_TABLES
