@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -54,7 +55,7 @@ class Devices:
         self.devices: dict[str, Device] = {}
         self.inbox: dict[str, list[str]] = {}  # SIM SID → texts delivered, in order
 
-    def device(self, sim: str, run_due: Any) -> Device:
+    def device(self, sim: str, run_due: Callable[[], None]) -> Device:
         with self.lock:
             found = self.devices.get(sim)
             if found is None:
@@ -123,7 +124,7 @@ class _Session:
 class Device:
     devices: Devices
     sim: str
-    run_due: Any
+    run_due: Callable[[], None]
     network: tuple[str, str] | None = None  # MCC, MNC while attached
     session: _Session | None = None
     _facts: tuple[str, bool, tuple[str, str]] | None = field(default=None, repr=False)

@@ -1,9 +1,9 @@
 """The handle the `simplane` fixture gives each test: a simplane server in this process with
 the test's account, clock, SIMs, devices, webhook receiver and faults."""
 
-
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from simplane.testing.webhooks import Receiver, Request
 class Webhooks:
     """`simplane.webhooks`: a receiver on loopback for the test's callbacks and sinks."""
 
-    def __init__(self, receiver: Receiver, run_due: Any) -> None:
+    def __init__(self, receiver: Receiver, run_due: Callable[[], None]) -> None:
         self.receiver = receiver
         self._run_due = run_due
 
