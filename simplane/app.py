@@ -65,7 +65,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.state.runtime = runtime
     for module in products.modules():
         app.include_router(module.api.router)
-    runtime.worker.add(products.jobs())
+    products.register(runtime.worker)
 
     document = spec.public_document(products.NAMES)
 

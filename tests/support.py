@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import queue
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,16 +18,13 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
 import simplane
-from simplane.app import create_app
 from simplane.core.accounts import create_account, create_api_key
-from simplane.core.clock import ManualClock
+from simplane.core.clock import Clock
 from simplane.core.runtime import Runtime
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from simplane.testing.server import (
+    free_port,  # noqa: F401 (the tests import it from here)
+    serve,
+)
 
 
 @dataclass
@@ -48,7 +44,7 @@ class TestAccount:
 class Server:
     base_url: str
     runtime: Runtime
-    clock: ManualClock
+    clock: Clock  # the runtime's: the database's virtual clock
     _uvicorn: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
 
@@ -96,19 +92,10 @@ class Server:
         self.runtime.close()
 
 
-def start_server(runtime: Runtime, clock: ManualClock) -> Server:
-    port = free_port()
-    config = uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning",
-                            access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("simplane did not start")
-        time.sleep(0.02)
-    return Server(f"http://127.0.0.1:{port}", runtime, clock, server, thread)
+def start_server(runtime: Runtime) -> Server:
+    """The runtime served on a free loopback port, as the pytest plugin serves its own."""
+    serving = serve(runtime)
+    return Server(serving.url, runtime, runtime.clock, serving.server, serving.thread)
 
 
 @dataclass

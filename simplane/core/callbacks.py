@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from simplane.core.metrics import CALLBACKS
@@ -73,6 +73,13 @@ def send_due(runtime: Runtime) -> bool:
             db.execute(update(Callback).where(Callback.pk == cb.pk, Callback.status == "pending")
                        .values(**values))
     return bool(due)
+
+
+def next_due(runtime: Runtime, now: datetime) -> datetime | None:
+    """The first moment after `now` that a callback is to be retried."""
+    with runtime.db.read() as db:
+        return db.scalar(select(func.min(Callback.next_attempt_at)).where(
+            Callback.status == "pending", Callback.next_attempt_at > now))
 
 
 USER_AGENT = "TwilioProxy/1.1"  # what Twilio's webhook requests say they are

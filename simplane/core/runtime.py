@@ -14,6 +14,7 @@ from simplane.core.accounts import Authenticator, Credentials, ensure_bootstrap_
 from simplane.core.clock import Clock
 from simplane.core.db import Database, upgrade
 from simplane.core.secrets import SecretBox
+from simplane.core.virtual_clock import DatabaseClock
 from simplane.core.worker import Job, Worker
 
 
@@ -21,10 +22,11 @@ class Runtime:
     def __init__(self, settings: Settings | None = None, clock: Clock | None = None,
                  migrate: bool = True, jobs: Iterable[Job] = ()) -> None:
         self.settings = settings or Settings()
-        self.clock = clock or Clock()
         if migrate:
             upgrade(self.settings.database_url)
         self.db = Database(self.settings.database_url)
+        # The database's clock (real time until it is made virtual), unless one is given.
+        self.clock: Clock = clock or DatabaseClock(self.db)
         self.box = SecretBox.from_settings(self.settings.secret_key, self.settings.secret_key_path())
         self.authenticator = Authenticator()
         self.http = httpx.Client(timeout=self.settings.callback_timeout, follow_redirects=False)

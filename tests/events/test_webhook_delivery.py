@@ -128,6 +128,7 @@ def test_receiver_that_fails_times_out_then_recovers_gets_everything(  # type: i
     server.clock.advance(timedelta(minutes=20))
     server.drain()
     assert receiver.statuses == []
+    assert len(drain_received(receiver)) == 1  # the 502
     receiver.delay = 1.0  # longer than the webhook timeout
     server.clock.advance(timedelta(minutes=20))
     server.drain()
