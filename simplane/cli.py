@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from simplane.config import Settings
+from simplane.config import Settings, normalise_database_url
 from simplane.events.cli import app as events_app
 from simplane.network.simulate_cli import simulate
 from simplane.proxy.cli import app as proxy_app
@@ -89,6 +89,11 @@ def serve(
         min=0.001, help="Simulated seconds per real second for --simulate.")] = 1.0,
     product: Annotated[str, typer.Option(
         help="What --simulate simulates: wireless or supersim.")] = "wireless",
+    outbound_allow: Annotated[str | None, typer.Option(
+        help="What tenants' callback and webhook URLs may reach besides public addresses: "
+        "comma-separated CIDRs, host names, loopback, private, any or none (default: "
+        "$SIMPLANE_OUTBOUND_ALLOW, else loopback when --host is a loopback address, else "
+        "none).", envvar="SIMPLANE_OUTBOUND_ALLOW")] = None,
 ) -> None:
     """Create or upgrade the schema, then serve every product on one port (and, with
     --radius-port, RADIUS accounting from packet gateways on UDP beside it; with --simulate, a
@@ -103,8 +108,17 @@ def serve(
     if radius_port is not None and not radius_secret and not clients:
         raise typer.BadParameter("a shared secret is needed (or --radius-client)",
                                  param_hint="--radius-secret")
+    from simplane.core.outbound import Policy, default_allow
+
+    allow = outbound_allow if outbound_allow is not None else default_allow(host)
+    try:
+        Policy.parse(allow)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--outbound-allow") from None
     logs.configure(log_level)
-    settings = Settings(database_url=database_url) if database_url else Settings()
+    settings = Settings(outbound_allow=allow)
+    if database_url:
+        settings.database_url = normalise_database_url(database_url)
     rt = Runtime(settings)
     created = rt.ensure_bootstrap()
     if created and not settings.auth_token:  # generated: the only time it is ever shown

@@ -5,7 +5,9 @@ from __future__ import annotations
 import httpx
 
 from simplane.config import Settings
+from simplane.core import outbound
 from simplane.core.accounts import Authenticator, Credentials, ensure_bootstrap_account
+from simplane.core.callbacks import Waiting
 from simplane.core.clock import Clock
 from simplane.core.db import Database, upgrade
 from simplane.core.secrets import SecretBox
@@ -22,7 +24,15 @@ class Runtime:
         self.db = Database(self.settings.database_url)
         self.box = SecretBox.from_settings(self.settings.secret_key, self.settings.secret_key_path())
         self.authenticator = Authenticator()
-        self.http = httpx.Client(timeout=self.settings.callback_timeout, follow_redirects=False)
+        # Requests to tenants' URLs go only where the outbound policy allows; `http_async` is
+        # for those an API request waits for, so that the wait holds no thread.
+        self.outbound = outbound.Policy.parse(self.settings.outbound_allow or "none")
+        timeout = self.settings.callback_timeout
+        self.http = outbound.client(lambda: self.outbound, timeout)
+        self.http_async = outbound.async_client(lambda: self.outbound, timeout)
+        self.waiting = Waiting(self.settings.callback_concurrency)
+        # The operator's own endpoints (e.g. SIMPLANE_SEGMENT_URL) are not tenants' URLs.
+        self.http_trusted = httpx.Client(timeout=timeout, follow_redirects=False)
         self.worker = Worker(self, self._jobs())
         self.bootstrap: Credentials | None = None
 
@@ -45,4 +55,5 @@ class Runtime:
     def close(self) -> None:
         self.worker.stop()
         self.http.close()
+        self.http_trusted.close()
         self.db.dispose()

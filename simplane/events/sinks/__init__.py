@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from simplane.core import outbound
 from simplane.core.clock import utc
 from simplane.core.errors import bad_request
 from simplane.core.params import ascii_digits
@@ -58,10 +59,18 @@ def module(sink_type: str) -> ModuleType:
     return modules[sink_type]
 
 
-def configure(sink_type: str, config: Any) -> dict[str, Any]:
+def configure(sink_type: str, config: Any, policy: outbound.Policy | None = None
+              ) -> dict[str, Any]:
+    """The configuration as stored; a destination URL whose host is an IP address outside the
+    outbound `policy` is a 400."""
     if not isinstance(config, dict):
         raise bad_request("Invalid SinkConfiguration: must be a JSON object")
-    return module(sink_type).configure(config)
+    stored: dict[str, Any] = module(sink_type).configure(config)
+    destination = stored.get("destination")
+    if policy is not None and destination and not policy.check_literal(destination):
+        raise invalid("destination", "is an address outside the outbound policy "
+                      "(SIMPLANE_OUTBOUND_ALLOW)")
+    return stored
 
 
 def fields(config: dict[str, Any], required: dict[str, type], optional: dict[str, type]) -> None:
@@ -81,15 +90,16 @@ def invalid(name: str, why: str) -> Exception:
     return bad_request(f"Invalid SinkConfiguration.{name}: {why}")
 
 
-def deliver(runtime: Runtime, count: int, method: str, url: str, **request: Any) -> Result:
-    """One HTTP delivery of `count` events: all of them accepted on a 2xx, none otherwise."""
+def deliver(runtime: Runtime, count: int, method: str, url: str,
+            client: httpx.Client | None = None, **request: Any) -> Result:
+    """One HTTP delivery of `count` events: all of them accepted on a 2xx, none otherwise.
+    `client` is the runtime's, which goes only where the outbound policy allows, unless the
+    URL is the operator's own."""
     try:
-        response = runtime.http.request(method, url, timeout=runtime.settings.callback_timeout,
-                                        **request)
-    except httpx.TimeoutException:
-        return Result(0, "timeout")
+        response = (client or runtime.http).request(
+            method, url, timeout=runtime.settings.callback_timeout, **request)
     except httpx.HTTPError as exc:
-        return failure(exc)
+        return Result(0, outbound.failure_text(exc))
     if 200 <= response.status_code < 300:
         return Result(count)
     return Result(0, f"HTTP {response.status_code}",
