@@ -158,8 +158,9 @@ async def send_signed_async(runtime: Runtime, account_sid: str, token: str, url:
     with runtime.waiting.slot(account_sid):
         try:
             signed_url, headers, form = _signed(token, url, params, method)
-            return await runtime.http_async.request(method, signed_url, data=form,
-                                                    headers=headers)
+            return await runtime.http_async.request(
+                method, signed_url, data=form, headers=headers,
+                timeout=runtime.settings.callback_timeout)
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             _failed(url, exc)
             return None

@@ -113,7 +113,7 @@ def default_allow(listen_host: str) -> str:
         infos = socket.getaddrinfo(listen_host, None, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         return "none"
-    addresses = {ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos}
+    addresses = {ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos}
     return "loopback" if addresses and all(a.is_loopback for a in addresses) else "none"
 
 

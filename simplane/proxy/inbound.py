@@ -172,9 +172,9 @@ async def receive(runtime: Runtime, account_sid: str, inbound: Inbound) -> dict:
                           E.MESSAGE_TO_VOICE_ONLY)
     url = service.intercept_callback_url
     if url:
-        answer = await callbacks.send_signed_async(
+        verdict = await callbacks.send_signed_async(
             runtime, account_sid, token, url, inbound.webhook_params(account_sid, service.sid))
-        if answer is not None and answer.status_code == 403:
+        if verdict is not None and verdict.status_code == 403:
             raise TwilioError(403, E.BLOCKED, "The intercept callback blocked the interaction")
     return await to_thread.run_sync(_record, runtime, account_sid, service, route, inbound)
 
