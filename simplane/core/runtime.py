@@ -26,7 +26,10 @@ class Runtime:
         self.authenticator = Authenticator()
         # Requests to tenants' URLs go only where the outbound policy allows; `http_async` is
         # for those an API request waits for, so that the wait holds no thread.
-        self.outbound = outbound.Policy.parse(self.settings.outbound_allow or "none")
+        try:
+            self.outbound = outbound.Policy.parse(self.settings.outbound_allow or "none")
+        except ValueError as exc:
+            raise ValueError(f"SIMPLANE_OUTBOUND_ALLOW: {exc}") from None
         timeout = self.settings.callback_timeout
         self.http = outbound.client(lambda: self.outbound, timeout)
         self.http_async = outbound.async_client(lambda: self.outbound, timeout)
