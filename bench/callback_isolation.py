@@ -31,8 +31,8 @@ import argparse
 import asyncio
 import base64
 import json
-import statistics
 import os
+import statistics
 import sys
 import tempfile
 import threading

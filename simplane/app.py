@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
-import gc
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -66,6 +66,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.state.runtime = runtime
     for module in products.modules():
         app.include_router(module.api.router)
+    runtime.worker.add(products.jobs())
 
     document = spec.public_document(products.NAMES)
 

@@ -15,7 +15,7 @@ from simplane.core import callbacks
 from simplane.core.models import Callback
 from simplane.core.outbound import Policy, default_allow
 from simplane.events.models import EventSink
-from tests.proxy.conftest import carrier_post
+from tests.proxy.conftest import carrier_post, own
 from tests.support import Receiver, free_port
 
 INTERNAL = ("http://127.0.0.1/", "http://127.1/", "http://2130706433/", "http://0x7f.1/",
@@ -148,6 +148,7 @@ def test_proxy_callbacks_to_a_refused_address_are_not_sent(
     proxy = account.client.proxy.v1
     service = proxy.services.create(
         unique_name="s", out_of_session_callback_url=f"http://localhost:{receiver.port}/oos")
+    own(account, "+14155550100")
     proxy.services(service.sid).phone_numbers.create(phone_number="+14155550100")
     r = carrier_post(server, account, "Messages", From="+14155550199", To="+14155550100",
                      Body="hi")
@@ -177,6 +178,7 @@ def test_the_out_of_session_answer_is_acted_on_never_echoed(
     proxy = account.client.proxy.v1
     service = proxy.services.create(unique_name="s",
                                     out_of_session_callback_url=f"{receiver.url}/oos")
+    own(account, "+14155550100")
     proxy.services(service.sid).phone_numbers.create(phone_number="+14155550100")
     secret = "<Response><Secret>internal-token-42</Secret><Message>Closed</Message></Response>"
     receiver.answers = [(200, "text/xml", secret)]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -100,7 +102,8 @@ class Authenticator:
         self._cache: dict[bytes, tuple[str, float]] = {}
         self._lock = threading.Lock()
 
-    def authenticate(self, db_factory, username: str, password: str) -> str | None:  # type: ignore[no-untyped-def]
+    def authenticate(self, db_factory: Callable[[], AbstractContextManager[Session]],
+                     username: str, password: str) -> str | None:
         key = hashlib.sha256(f"{username}\0{password}".encode()).digest()
         now = time.monotonic()
         hit = self._cache.get(key)

@@ -192,7 +192,8 @@ class _AsyncBackend(httpcore.AsyncNetworkBackend):
         self._policy = policy
         self._inner = httpcore.AnyIOBackend()
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+    async def connect_tcp(self, host: str, port: int,
+                          timeout: float | None = None,  # noqa: ASYNC109 - httpcore's signature
                           local_address: str | None = None,
                           socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None
                           ) -> httpcore.AsyncNetworkStream:
@@ -226,7 +227,7 @@ class _Transport(httpx.HTTPTransport):
 class _AsyncTransport(httpx.AsyncHTTPTransport):
     def __init__(self, policy: Callable[[], Policy]) -> None:
         super().__init__(trust_env=False)
-        self._pool = httpcore.AsyncConnectionPool(  # type: ignore[assignment]
+        self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(trust_env=False), max_connections=None,
             max_keepalive_connections=20, keepalive_expiry=5.0,
             network_backend=_AsyncBackend(policy))

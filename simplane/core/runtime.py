@@ -1,10 +1,15 @@
-"""One running simplane: settings, database, clock, secrets, auth cache and background worker."""
+"""One running simplane: settings, database, clock, secrets, auth cache and background worker.
+
+The kernel knows no product: the worker runs the jobs it is given here or registered on it
+later (`simplane.app.create_app` registers every product's, see `simplane.products`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import httpx
 
-from simplane.config import Settings
+from simplane.config import ConfigError, Settings
 from simplane.core import outbound
 from simplane.core.accounts import Authenticator, Credentials, ensure_bootstrap_account
 from simplane.core.callbacks import Waiting
@@ -16,8 +21,12 @@ from simplane.core.worker import Job, Worker
 
 class Runtime:
     def __init__(self, settings: Settings | None = None, clock: Clock | None = None,
-                 migrate: bool = True) -> None:
+                 migrate: bool = True, jobs: Iterable[Job] = ()) -> None:
         self.settings = settings or Settings()
+        try:
+            self.outbound = outbound.Policy.parse(self.settings.outbound_allow or "none")
+        except ValueError as exc:
+            raise ConfigError(f"SIMPLANE_OUTBOUND_ALLOW: {exc}") from None
         self.clock = clock or Clock()
         if migrate:
             upgrade(self.settings.database_url)
@@ -26,24 +35,14 @@ class Runtime:
         self.authenticator = Authenticator()
         # Requests to tenants' URLs go only where the outbound policy allows; `http_async` is
         # for those an API request waits for, so that the wait holds no thread.
-        try:
-            self.outbound = outbound.Policy.parse(self.settings.outbound_allow or "none")
-        except ValueError as exc:
-            raise ValueError(f"SIMPLANE_OUTBOUND_ALLOW: {exc}") from None
         timeout = self.settings.callback_timeout
         self.http = outbound.client(lambda: self.outbound, timeout)
         self.http_async = outbound.async_client(lambda: self.outbound, timeout)
         self.waiting = Waiting(self.settings.callback_concurrency)
         # The operator's own endpoints (e.g. SIMPLANE_SEGMENT_URL) are not tenants' URLs.
         self.http_trusted = httpx.Client(timeout=timeout, follow_redirects=False)
-        self.worker = Worker(self, self._jobs())
+        self.worker = Worker(self, list(jobs))
         self.bootstrap: Credentials | None = None
-
-    @staticmethod
-    def _jobs() -> list[Job]:
-        from simplane import products
-
-        return products.jobs()
 
     def ensure_bootstrap(self) -> Credentials | None:
         with self.db.write() as db:

@@ -285,7 +285,7 @@ def _auto_create(runtime: Runtime, service: ProxyService, inbound: Inbound, text
     if spec.get("dateExpiry") is not None:
         params["DateExpiry"] = parse_datetime("dateExpiry", str(spec["dateExpiry"]))
     with runtime.db.write() as db:
-        service = db.get(ProxyService, service.pk)
+        service = db.get_one(ProxyService, service.pk)
         session = svc.create_session(db, runtime, service, params)
         sender = svc.active_participants(db, session)[0]
         return Route(service.pk, session.pk, sender.pk, session.mode)
@@ -344,7 +344,7 @@ def call_status(runtime: Runtime, account_sid: str, call_sid: str, status: str,
         if moves_back(current, status):
             # Reported late or replayed: the leg stays where it is (a leg the carrier has is
             # never pending again, so it is never placed twice; an ended call stays ended).
-            return _call_state(i, db.get(ProxySession, i.session_pk))
+            return _call_state(i, db.get_one(ProxySession, i.session_pk))
         setattr(i, f"{mine}_resource_status", status)
         other = getattr(i, f"{theirs}_resource_status")
         if status in CALL_ENDED and other is not None and other not in CALL_ENDED:
@@ -353,9 +353,9 @@ def call_status(runtime: Runtime, account_sid: str, call_sid: str, status: str,
         if duration is not None:
             i.data = json.dumps({"duration": duration})
         i.date_updated = now
-        session = db.get(ProxySession, i.session_pk)
+        session = db.get_one(ProxySession, i.session_pk)
         db.flush()
-        webhooks.interaction(db, runtime, db.get(ProxyService, i.service_pk), session, i)
+        webhooks.interaction(db, runtime, db.get_one(ProxyService, i.service_pk), session, i)
         return _call_state(i, session)
 
 

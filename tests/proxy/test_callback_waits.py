@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from simplane.core.callbacks import Waiting
-from tests.proxy.conftest import carrier_post
+from tests.proxy.conftest import carrier_post, own
 from tests.support import Receiver
 
 POOL = "+14155550100"
@@ -43,10 +43,12 @@ def test_waiting_callbacks_hold_no_request_thread_and_are_capped(
     proxy = account.client.proxy.v1
     service = proxy.services.create(unique_name="slow",
                                     out_of_session_callback_url=f"{receiver.url}/oos")
+    own(account, POOL)
     proxy.services(service.sid).phone_numbers.create(phone_number=POOL)
     other = server.new_account()
     theirs = other.client.proxy.v1.services.create(
         unique_name="quick", out_of_session_callback_url=f"{elsewhere.url}/oos")
+    own(other, OTHER_POOL)
     other.client.proxy.v1.services(theirs.sid).phone_numbers.create(phone_number=OTHER_POOL)
     elsewhere.answers = [(200, "text/xml", "<Response><Message>open</Message></Response>")]
     receiver.gate = threading.Event()
