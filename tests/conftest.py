@@ -51,9 +51,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     clock = ManualClock()
     # Background jobs run when a test calls server.drain(), not on their own: deterministic.
-    # Callbacks go to receivers on loopback, as `serve` allows when it listens on loopback.
-    settings = Settings(database_url=database_url, secret_key=_fernet_key(), run_workers=False,
-                        outbound_allow="loopback")
+    settings = Settings(database_url=database_url, secret_key=_fernet_key(), run_workers=False)
     runtime = Runtime(settings, clock=clock)
     srv = start_server(runtime, clock)
     yield srv

@@ -22,6 +22,7 @@ import simplane
 from simplane.app import create_app
 from simplane.core.accounts import create_account, create_api_key
 from simplane.core.clock import ManualClock
+from simplane.core.outbound import Policy, default_allow
 from simplane.core.runtime import Runtime
 
 
@@ -97,6 +98,10 @@ class Server:
 
 
 def start_server(runtime: Runtime, clock: ManualClock) -> Server:
+    """The app on a loopback port; unless its settings say otherwise, its callbacks may reach
+    loopback addresses (receivers), as `simplane serve` allows when it listens on loopback."""
+    if runtime.settings.outbound_allow is None:
+        runtime.outbound = Policy.parse(default_allow("127.0.0.1"))
     port = free_port()
     config = uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning",
                             access_log=False, lifespan="on")
