@@ -54,9 +54,11 @@ def test_waiting_callbacks_hold_no_request_thread_and_are_capped(
     receiver.gate = threading.Event()
     with ThreadPoolExecutor(WAITS) as pool:
         try:
-            held = [pool.submit(carrier_post, server, account, "Messages",
-                                From=f"+1415555{1000 + n}", To=POOL, Body="hi")
-                    for n in range(WAITS)]
+            held = [pool.submit(  # waiting as long as the test holds them, not httpx's 5 s
+                httpx.post, f"{server.base_url}/proxy/operator/Messages", timeout=120,
+                auth=(account.sid, account.token),
+                data={"From": f"+1415555{1000 + n}", "To": POOL, "Body": "hi"})
+                for n in range(WAITS)]
             for _ in range(WAITS):  # every callback has reached the receiver and is held there
                 receiver.get()
             # More callbacks awaited than the server has request threads: another account is
