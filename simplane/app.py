@@ -59,6 +59,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         gc.freeze()
         yield
         runtime.worker.stop()
+        await runtime.http_async.aclose()  # its connections belong to this event loop
 
     app = FastAPI(title="simplane", openapi_url=None, docs_url=None, redoc_url=None,
                   lifespan=lifespan)

@@ -93,6 +93,11 @@ def serve(
     clock_speed: Annotated[float | None, typer.Option(
         min=0, help="With --clock virtual: simulated seconds per real second (0 stands still; "
         "default: as it was, else 1).")] = None,
+    outbound_allow: Annotated[str | None, typer.Option(
+        help="What tenants' callback and webhook URLs may reach besides public addresses: "
+        "comma-separated CIDRs, host names, loopback, private, any or none (default: "
+        "$SIMPLANE_OUTBOUND_ALLOW, else loopback when --host is a loopback address, else "
+        "none).", envvar="SIMPLANE_OUTBOUND_ALLOW")] = None,
 ) -> None:
     """Create or upgrade the schema, then serve every product on one port (and, with
     --radius-port, RADIUS accounting from packet gateways on UDP beside it; with --simulate, a
@@ -113,9 +118,17 @@ def serve(
     if radius_port is not None and not radius_secret and not clients:
         raise typer.BadParameter("a shared secret is needed (or --radius-client)",
                                  param_hint="--radius-secret")
+    from simplane.core.outbound import Policy, default_allow
+
+    allow = outbound_allow if outbound_allow is not None else default_allow(host)
+    try:
+        Policy.parse(allow)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--outbound-allow") from None
     logs.configure(log_level)
     with setup_errors():
-        settings = Settings(database_url=database_url) if database_url else Settings()
+        settings = Settings(database_url=database_url, outbound_allow=allow) if database_url \
+            else Settings(outbound_allow=allow)
         settings.check_bootstrap()
         rt = Runtime(settings)
         _start_clock(rt, clock, start, clock_speed)

@@ -111,6 +111,10 @@ class Received:
         return self.form[name][0]
 
 
+class _HTTPServer(ThreadingHTTPServer):
+    request_queue_size = 128  # many senders at once connect without being turned away
+
+
 class Receiver:
     """An HTTP endpoint on loopback that records every request it gets, then answers with the
     status codes it is told to (200 once those run out), or the (status, content type, body)
@@ -124,6 +128,7 @@ class Receiver:
         self.answers: list[tuple[int, str, str]] = []  # used before `statuses`
         self.headers: dict[str, str] = {}  # sent with every answer
         self.delay = 0.0
+        self.gate: threading.Event | None = None  # when given, requests are held until it is set
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -136,10 +141,16 @@ class Receiver:
                         "application/x-www-form-urlencoded"):
                     form = parse_qs(body.decode(), keep_blank_values=True)
                 host = self.headers.get("Host")
+                received = Received(self.command, f"http://{host}{self.path}", parts.path,
+                                    dict(self.headers.items()), body, form)
+                gate = outer.gate
+                if gate is not None:  # recorded first: the test knows it is being held
+                    outer.requests.put(received)
+                    gate.wait()
                 if outer.delay:
                     time.sleep(outer.delay)
-                outer.requests.put(Received(self.command, f"http://{host}{self.path}", parts.path,
-                                            dict(self.headers.items()), body, form))
+                if gate is None:
+                    outer.requests.put(received)
                 if outer.answers:
                     status, kind, text = outer.answers.pop(0)
                 else:
@@ -159,7 +170,7 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.httpd = _HTTPServer(("127.0.0.1", port), Handler)
         self.port = self.httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)

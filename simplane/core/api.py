@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import inspect
 import logging
 import time
 from collections.abc import Callable
@@ -136,10 +137,15 @@ class ProductAPI:
         route = f"/{self.product}{op.path}"
 
         def register(handler: Handler) -> Handler:
+            waits = inspect.iscoroutinefunction(handler)
+
             async def endpoint(request: Request) -> Response:
                 started = time.perf_counter()
                 body = await request.body() if op.method == "POST" else b""
-                response = await run_in_threadpool(self.handle, request, op, handler, body)
+                if waits:
+                    response = await self.handle_async(request, op, handler, body)
+                else:
+                    response = await run_in_threadpool(self.handle, request, op, handler, body)
                 observe_request(op.method, route, response.status_code, time.perf_counter() - started)
                 return response
 
@@ -154,37 +160,74 @@ class ProductAPI:
         runtime: Runtime = request.app.state.runtime
         account_sid = None
         try:
-            username, password = basic_credentials(request)
-            account_sid = runtime.authenticator.authenticate(runtime.db.read, username, password)
-            if account_sid is None:
-                raise unauthorized()
-            query_pairs = parse_qsl(request.url.query, keep_blank_values=True)
-            pairs = query_pairs if op.method != "POST" else query_pairs + parse_qsl(
-                body.decode("utf-8", "replace"), keep_blank_values=True)
-            where = "post body" if op.method == "POST" else "query string"
-            parsed = params_mod.parse(op.params, pairs, where, op.missing_code)
-            root = request_root(request, self.product)
-            path_values = {k: str(v) for k, v in request.path_params.items()}
-            if any("\x00" in v for v in path_values.values()):  # names no resource, on any engine
-                raise TwilioError(404, 20404, "The requested resource was not found")
-            request_url = root + op.path.format(
-                **{k: quote(v, safe="") for k, v in path_values.items()})
+            account_sid = self._authenticate(request, runtime)
+            args = self._arguments(request, runtime, op, body)
             reads = op.method == "GET" or op.read_only
             session = runtime.db.read if reads else runtime.db.write
             with session() as db:
-                ctx = Ctx(runtime, db, account_sid, op, parsed, path_values, root, request_url,
-                          query_pairs, body)
-                result = handler(ctx)
+                result = handler(Ctx(runtime, db, account_sid, op, *args))
         except TwilioError as error:
             self._log(request, error.status, account_sid, error.code)
             return error_response(error)
-        status = op.success_status
+        return self._respond(request, op, result, account_sid)
+
+    async def handle_async(self, request: Request, op: spec.Operation, handler: Handler,
+                           body: bytes) -> Response:
+        """An `async def` handler waits on the network (a tenant's callback) without holding
+        one of the threads that serve requests: the caller is authenticated and the parameters
+        parsed on a thread, then the handler runs on the event loop and takes its own
+        transactions (on threads); its `ctx.db` is bound to no database."""
+        runtime: Runtime = request.app.state.runtime
+        account_sid: str | None = None
+
+        def prepare() -> tuple[str, tuple[Params, dict[str, str], str, str,
+                                          list[tuple[str, str]], bytes]]:
+            nonlocal account_sid
+            account_sid = self._authenticate(request, runtime)
+            return account_sid, self._arguments(request, runtime, op, body)
+
+        try:
+            caller, args = await run_in_threadpool(prepare)
+            result = await handler(Ctx(runtime, Session(), caller, op, *args))
+        except TwilioError as error:
+            self._log(request, error.status, account_sid, error.code)
+            return error_response(error)
+        return self._respond(request, op, result, account_sid)
+
+    @staticmethod
+    def _authenticate(request: Request, runtime: Runtime) -> str:
+        """The caller's account SID."""
+        username, password = basic_credentials(request)
+        account_sid = runtime.authenticator.authenticate(runtime.db.read, username, password)
+        if account_sid is None:
+            raise unauthorized()
+        return account_sid
+
+    def _arguments(self, request: Request, runtime: Runtime, op: spec.Operation, body: bytes
+                   ) -> tuple[Params, dict[str, str], str, str, list[tuple[str, str]], bytes]:
+        """The rest of a Ctx, after its database session: the parameters, path values, root,
+        request URL, query and body."""
+        query_pairs = parse_qsl(request.url.query, keep_blank_values=True)
+        pairs = query_pairs if op.method != "POST" else query_pairs + parse_qsl(
+            body.decode("utf-8", "replace"), keep_blank_values=True)
+        where = "post body" if op.method == "POST" else "query string"
+        parsed = params_mod.parse(op.params, pairs, where, op.missing_code, runtime.outbound)
+        root = request_root(request, self.product)
+        path_values = {k: str(v) for k, v in request.path_params.items()}
+        if any("\x00" in v for v in path_values.values()):  # names no resource, on any engine
+            raise TwilioError(404, 20404, "The requested resource was not found")
+        request_url = root + op.path.format(
+            **{k: quote(v, safe="") for k, v in path_values.items()})
+        return parsed, path_values, root, request_url, query_pairs, body
+
+    def _respond(self, request: Request, op: spec.Operation, result: Any,
+                 account_sid: str | None) -> Response:
         if isinstance(result, Response):
             response = result
         elif result is None:
             response = Response(status_code=204)
         else:
-            response = json_response(result, status)
+            response = json_response(result, op.success_status)
         self._log(request, response.status_code, account_sid)
         return response
 

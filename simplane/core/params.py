@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from simplane.core.errors import bad_request
+from simplane.core.outbound import Policy
 from simplane.core.spec import Param
 
 INT64 = 2**63
@@ -63,7 +64,7 @@ def parse_datetime(name: str, raw: str) -> datetime:
         raise bad_request(f"Invalid {name}: {raw!r} is out of range") from None
 
 
-def _scalar(param: Param, schema: dict[str, Any], raw: str) -> Any:
+def _scalar(param: Param, schema: dict[str, Any], raw: str, policy: Policy | None) -> Any:
     name = param.name
     kind, fmt = schema.get("type"), schema.get("format")
     if kind == "boolean":
@@ -111,13 +112,15 @@ def _scalar(param: Param, schema: dict[str, Any], raw: str) -> Any:
         allowed = ", ".join(schema["enum"])
         raise bad_request(f"Invalid {name}: {raw!r} is not one of {allowed}")
     if fmt == "uri" and raw and not schema.get("x-twilio", {}).get("ignoreFormat"):
-        check_url(name, raw)
+        check_url(name, raw, policy)
     return check_text(name, raw)
 
 
-def check_url(name: str, raw: str) -> str:
+def check_url(name: str, raw: str, policy: Policy | None = None) -> str:
     """An absolute http(s) URL that the HTTP client sending callbacks takes as it is: no
-    whitespace or control characters (which urlsplit would quietly strip)."""
+    whitespace or control characters (which urlsplit would quietly strip). With the outbound
+    `policy`, one whose host is an IP address the policy refuses is a 400 too (a host name is
+    checked when it is requested)."""
     try:
         parts = urlsplit(raw)
         ok = parts.scheme in ("http", "https") and bool(parts.hostname)
@@ -128,6 +131,9 @@ def check_url(name: str, raw: str) -> str:
         ok = False
     if not ok:
         raise bad_request(f"Invalid {name}: {raw!r} is not an absolute http(s) URL")
+    if policy is not None and not policy.check_literal(raw):
+        raise bad_request(f"Invalid {name}: {raw!r} is an address outside the outbound policy "
+                          "(SIMPLANE_OUTBOUND_ALLOW)")
     return raw
 
 
@@ -152,8 +158,9 @@ class Params:
 
 
 def parse(spec_params: dict[str, Param], pairs: list[tuple[str, str]], where: str,
-          missing_code: int) -> Params:
-    """The parameters of a request; a required one missing is a 400 with `missing_code`."""
+          missing_code: int, policy: Policy | None = None) -> Params:
+    """The parameters of a request; a required one missing is a 400 with `missing_code`. URLs
+    are checked against the outbound `policy`."""
     raw: dict[str, list[str]] = {}
     for key, value in pairs:
         raw.setdefault(key, []).append(value)
@@ -170,7 +177,7 @@ def parse(spec_params: dict[str, Param], pairs: list[tuple[str, str]], where: st
         schema = param.schema
         if schema.get("type") == "array":
             items = schema.get("items") or {}
-            values[name] = [_scalar(param, items, v) for v in given]
+            values[name] = [_scalar(param, items, v, policy) for v in given]
         else:
-            values[name] = _scalar(param, schema, given[-1])
+            values[name] = _scalar(param, schema, given[-1], policy)
     return Params(values, raw)

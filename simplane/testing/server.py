@@ -40,7 +40,10 @@ class Serving:
 def serve(runtime: Runtime, host: str = "127.0.0.1", port: int | None = None) -> Serving:
     """Serve every product of `runtime` on a loopback port; returns once it answers."""
     from simplane.app import create_app
+    from simplane.core.outbound import Policy, default_allow
 
+    if runtime.settings.outbound_allow is None:  # as `simplane serve` on loopback: receivers
+        runtime.outbound = Policy.parse(default_allow(host))  # on loopback can be reached
     port = port or free_port()
     config = uvicorn.Config(create_app(runtime), host=host, port=port, log_level="warning",
                             access_log=False, lifespan="on")
