@@ -89,6 +89,10 @@ def serve(
         min=0.001, help="Simulated seconds per real second for --simulate.")] = 1.0,
     product: Annotated[str, typer.Option(
         help="What --simulate simulates: wireless or supersim.")] = "wireless",
+    metrics_address: Annotated[str | None, typer.Option(
+        help="Also serve /metrics here (HOST:PORT), without authentication: for a Prometheus "
+        "that cannot authenticate (on the API port, admin accounts or $SIMPLANE_METRICS_TOKEN "
+        "read it).")] = None,
 ) -> None:
     """Create or upgrade the schema, then serve every product on one port (and, with
     --radius-port, RADIUS accounting from packet gateways on UDP beside it; with --simulate, a
@@ -129,12 +133,23 @@ def serve(
             runtime=rt, sims=simulate, hours=24 * 365, speed=simulate_speed,
             product=product)).start()
         err.print(f"simulating {simulate} SIMs at {simulate_speed}x")
+    metrics = None
+    if metrics_address is not None:
+        from simplane.core.metrics import serve_metrics
+
+        try:
+            metrics = serve_metrics(metrics_address)
+        except (ValueError, OSError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="--metrics-address") from None
+        err.print(f"metrics on http://{metrics_address}/metrics")
     err.print(f"simplane listening on http://{host}:{port}")
     try:
         uvicorn.run(create_app(rt), host=host, port=port, log_level=log_level, access_log=False)
     finally:
         if radius is not None:
             radius.stop()
+        if metrics is not None:
+            metrics.shutdown()
 
 
 @db_app.command("upgrade")
@@ -173,7 +188,7 @@ def accounts_key(
 
     rt = runtime(database_url)
     with rt.db.write() as db:
-        creds = create_api_key(db, rt.clock, _account(db, account), friendly_name)
+        creds = create_api_key(db, rt.box, rt.clock, _account(db, account), friendly_name)
     typer.echo(f"API_KEY_SID={creds.sid}\nAPI_KEY_SECRET={creds.secret}\n"
                f"TWILIO_ACCOUNT_SID={creds.account_sid}")
     rt.close()

@@ -26,6 +26,12 @@ class Settings:
     account_sid: str | None = field(default_factory=lambda: os.environ.get("SIMPLANE_ACCOUNT_SID"))
     auth_token: str | None = field(default_factory=lambda: os.environ.get("SIMPLANE_AUTH_TOKEN"))
     run_workers: bool = True
+    # The largest request body read (bytes); larger ones are refused with 413 before they are read.
+    max_body: int = field(default_factory=lambda: int(
+        os.environ.get("SIMPLANE_MAX_BODY", str(1024 * 1024))))
+    # A bearer token that may read /metrics (besides admin accounts).
+    metrics_token: str | None = field(
+        default_factory=lambda: os.environ.get("SIMPLANE_METRICS_TOKEN") or None)
     callback_timeout: float = 5.0  # also Event Streams' webhook timeout, as Twilio's
     # Event Streams: how long a failing sink is retried before it is marked failed (its backlog
     # is kept), events per delivery, and endpoint overrides for Kinesis (and STS) and Segment.

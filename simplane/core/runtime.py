@@ -21,7 +21,7 @@ class Runtime:
             upgrade(self.settings.database_url)
         self.db = Database(self.settings.database_url)
         self.box = SecretBox.from_settings(self.settings.secret_key, self.settings.secret_key_path())
-        self.authenticator = Authenticator()
+        self.authenticator = Authenticator(self.db, self.box)
         self.http = httpx.Client(timeout=self.settings.callback_timeout, follow_redirects=False)
         self.worker = Worker(self, self._jobs())
         self.bootstrap: Credentials | None = None
