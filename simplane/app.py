@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import hmac
 import logging
@@ -96,21 +97,24 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     async def metrics(request: Request) -> Response:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer":
-            check_metrics_token(request, token.strip())
+            await check_metrics_token(request, token.strip())
         else:
             await run_in_threadpool(admin, await authenticate(request))
         return Response(await run_in_threadpool(generate_latest, REGISTRY),
                         media_type=CONTENT_TYPE_LATEST)
 
-    def check_metrics_token(request: Request, token: str) -> None:
+    async def check_metrics_token(request: Request, token: str) -> None:
         """The bearer token SIMPLANE_METRICS_TOKEN, with the back-off of failed logins."""
+        authenticator = runtime.authenticator
         expected = runtime.settings.metrics_token
         address = request.client.host if request.client else ""
-        wait = runtime.authenticator.backoff(None, address)
+        wait = authenticator.backoff(address)
         if wait:
+            await asyncio.sleep(authenticator.DELAY)
             raise too_many_requests(wait)
         if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
-            runtime.authenticator.failed(None, address)
+            authenticator.failed(None, address)
+            await asyncio.sleep(authenticator.DELAY)
             raise unauthorized()
 
     @app.exception_handler(TwilioError)

@@ -83,10 +83,12 @@ def test_hashes_of_earlier_versions_are_replaced_on_the_next_login(server, accou
 
 def test_failed_logins_from_an_address_back_off_with_429(server, account, monkeypatch):
     """Past the limit, credentials from that address are not checked until the window is over
-    (Twilio's 20429, with Retry-After); credentials already verified still work, and other
-    addresses are not affected. The address is the client's, as uvicorn reads it from
-    X-Forwarded-For sent by a proxy on loopback."""
+    (Twilio's 20429, with Retry-After); credentials that held before are still checked (they are
+    remembered for 0 s here, so each request checks them again), and other addresses are not
+    affected. The address is the client's, as uvicorn reads it from X-Forwarded-For sent by a
+    proxy on loopback."""
     monkeypatch.setattr(server.runtime.authenticator.by_address, "limit", 3)
+    monkeypatch.setattr(server.runtime.authenticator, "TTL", 0.0)
     url = f"{server.base_url}/wireless/v1/Sims"
     known = server.new_account()
     assert httpx.get(url, auth=(known.sid, known.token),
@@ -101,22 +103,32 @@ def test_failed_logins_from_an_address_back_off_with_429(server, account, monkey
     # Right credentials not verified yet wait too: nothing is checked for that address.
     assert httpx.get(url, auth=(account.sid, account.token), headers=attacker).status_code == 429
     assert httpx.get(url, auth=(known.sid, known.token), headers=attacker).status_code == 200
+    assert httpx.get(url, auth=(known.sid, "guess" * 4), headers=attacker).status_code == 429
     other = {"X-Forwarded-For": "198.51.100.4"}
     assert httpx.get(url, auth=(account.sid, "guess" * 4), headers=other).status_code == 401
     assert httpx.get(url, auth=(account.sid, account.token), headers=other).status_code == 200
 
 
 def test_failed_logins_for_an_account_back_off_from_any_address(server, account, monkeypatch):
+    """Past the limit for one SID, its credentials are not checked, from any address, unless
+    they held before (remembered for 0 s here, so each request checks them again)."""
     monkeypatch.setattr(server.runtime.authenticator.by_sid, "limit", 3)
+    monkeypatch.setattr(server.runtime.authenticator, "TTL", 0.0)
     url = f"{server.base_url}/wireless/v1/Sims"
     key_sid, secret = account.api_key()
-    for i in range(3):
-        r = httpx.get(url, auth=(account.sid, "guess" * 4),
-                      headers={"X-Forwarded-For": f"192.0.2.{i + 1}"})
-        assert r.status_code == 401
+    sub = server.new_account(parent=account.sid)
+    assert sub.client.wireless.v1.sims.list() == []
+    for sid in (account.sid, sub.sid):
+        for i in range(3):
+            r = httpx.get(url, auth=(sid, "guess" * 4),
+                          headers={"X-Forwarded-For": f"192.0.2.{i + 1}"})
+            assert r.status_code == 401
+        r = httpx.get(url, auth=(sid, "guess" * 4), headers={"X-Forwarded-For": "192.0.2.99"})
+        assert r.status_code == 429 and r.json()["code"] == 20429 and "Retry-After" in r.headers
     r = httpx.get(url, auth=(account.sid, account.token),
                   headers={"X-Forwarded-For": "192.0.2.200"})
-    assert r.status_code == 429 and r.json()["code"] == 20429 and "Retry-After" in r.headers
+    assert r.status_code == 429  # never verified in this process: not checked either
+    assert sub.client.wireless.v1.sims.list() == []  # verified before: checked, and it holds
     # The account's API key is a credential of its own.
     assert server.client(key_sid, secret, account.sid).wireless.v1.sims.list() == []
 

@@ -127,9 +127,11 @@ class Authenticator:
     a client's requests touch the database once in a while, not each time. Failed attempts are
     counted per source address and per SID tried: past a limit within a minute, credentials that
     are not already verified are not checked until the minute is over (`backoff`), so guessing
-    neither gets far nor takes the server's time from other clients."""
+    neither gets far nor takes the server's time from other clients. The HTTP layer answers a
+    failed or refused login after DELAY seconds."""
 
     TTL = 30.0
+    DELAY = 0.25
     WINDOW = 60.0
     FAILURES_PER_ADDRESS = 50
     FAILURES_PER_SID = 200
@@ -137,7 +139,7 @@ class Authenticator:
     def __init__(self, db: Database, box: SecretBox) -> None:
         self._db = db
         self._box = box
-        self._cache: dict[bytes, tuple[str, float]] = {}
+        self._cache: dict[bytes, tuple[str, float]] = {}  # kept past their TTL: see backoff
         self._lock = threading.Lock()
         self.by_address = FailureCounter(self.FAILURES_PER_ADDRESS, self.WINDOW)
         self.by_sid = FailureCounter(self.FAILURES_PER_SID, self.WINDOW)
@@ -151,9 +153,14 @@ class Authenticator:
         hit = self._cache.get(self._key(username, password))
         return hit[0] if hit and hit[1] > time.monotonic() else None
 
-    def backoff(self, username: str | None, address: str) -> int:
+    def backoff(self, address: str, username: str | None = None,
+                password: str | None = None) -> int:
         """Seconds before credentials from `address` (for `username`, when there is one) are
-        checked again; 0 when they may be now."""
+        checked again; 0 when they may be now, and always for credentials that held before in
+        this process: whatever others try, a client that has logged in keeps working."""
+        if username is not None and password is not None and (
+                self._key(username, password) in self._cache):
+            return 0
         now = time.monotonic()
         wait = self.by_address.retry_after(address, now)
         return max(wait, self.by_sid.retry_after(username, now)) if username is not None else wait

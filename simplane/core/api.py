@@ -7,6 +7,7 @@ error), status codes from the spec, absolute URLs, metrics and logs.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
@@ -106,7 +107,9 @@ async def authenticate(request: Request) -> str:
 
     Credentials verified a moment ago are answered from memory; others are checked against the
     database in a worker thread, unless their source address or SID has failed too often lately
-    (429 with Retry-After, without a look at the database)."""
+    (429 with Retry-After, without a look at the database). A failed or refused login is
+    answered after a delay that holds no thread, so that a client guessing one request after
+    another gets few tries and takes little of the server's time."""
     runtime: Runtime = request.app.state.runtime
     authenticator = runtime.authenticator
     username, password = basic_credentials(request)
@@ -114,12 +117,14 @@ async def authenticate(request: Request) -> str:
     if account_sid is not None:
         return account_sid
     address = request.client.host if request.client else ""
-    wait = authenticator.backoff(username, address)
+    wait = authenticator.backoff(address, username, password)
     if wait:
+        await asyncio.sleep(authenticator.DELAY)
         raise too_many_requests(wait)
     account_sid = await run_in_threadpool(authenticator.verify, username, password)
     if account_sid is None:
         authenticator.failed(username, address)
+        await asyncio.sleep(authenticator.DELAY)
         raise unauthorized()
     return account_sid
 
