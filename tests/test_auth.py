@@ -81,6 +81,23 @@ def test_hashes_of_earlier_versions_are_replaced_on_the_next_login(server, accou
     assert httpx.get(url, auth=(account.sid, "wrong" * 4)).status_code == 401
 
 
+def test_the_bootstrap_account_hash_is_replaced_on_start(server):
+    """SIMPLANE_ACCOUNT_SID / SIMPLANE_AUTH_TOKEN name the bootstrap account: on start its hash
+    of an earlier version is replaced, as is one of another token (the operator rotated it)."""
+    from simplane.core.accounts import ensure_bootstrap_account
+
+    account = server.new_account()
+    box = server.runtime.box
+    for stored in (pbkdf2(account.token), box.digest(account.sid, "an-older-token-0123")):
+        with server.runtime.db.write() as db:
+            db.execute(Account.__table__.update().where(Account.sid == account.sid)
+                       .values(auth_token_hash=stored))
+        with server.runtime.db.write() as db:
+            assert ensure_bootstrap_account(db, box, server.clock, account.sid,
+                                            account.token) is None
+        assert stored_hashes(server, account.sid) == [box.digest(account.sid, account.token)]
+
+
 def test_failed_logins_from_an_address_back_off_with_429(server, account, monkeypatch):
     """Past the limit, credentials from that address are not checked until the window is over
     (Twilio's 20429, with Retry-After); credentials that held before are still checked (they are

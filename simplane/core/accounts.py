@@ -188,21 +188,23 @@ class Authenticator:
     def _check(self, db: Session, username: str, password: str) -> tuple[str | None, str | None]:
         """(account SID, the stored hash when it is of an earlier kind) or (None, None). A SID
         that does not exist costs what a wrong secret does."""
-        stored = active = None
+        row = None
         if username.startswith("AC"):
             row = db.execute(select(Account.auth_token_hash, Account.sid, Account.status)
                              .where(Account.sid == username)).first()
-        else:
+        elif username.startswith("SK"):
             row = db.execute(
                 select(ApiKey.secret_hash, Account.sid, Account.status)
                 .join(Account, Account.sid == ApiKey.account_sid)
                 .where(ApiKey.sid == username)
-            ).first() if username.startswith("SK") else None
-        if row is not None:
-            stored, active = row[0], row.sid if row.status == "active" else None
-        if not self._box.check(username, password, stored) or active is None:
+            ).first()
+        if row is None:
+            self._box.check(username, password, None)  # the same work, against a dummy
             return None, None
-        return active, stored if self._box.outdated(stored) else None  # type: ignore[arg-type]
+        stored, account_sid, status = row
+        if not self._box.check(username, password, stored) or status != "active":
+            return None, None
+        return account_sid, stored if self._box.outdated(stored) else None
 
     def _rehash(self, username: str, password: str, old: str) -> None:
         """Replace a hash of an earlier kind, now that the secret is known to match it."""
