@@ -195,6 +195,7 @@ class ProductAPI:
         def register(handler: Handler) -> Handler:
             async def endpoint(request: Request) -> Response:
                 started = time.perf_counter()
+                account_sid = None
                 try:
                     account_sid = await authenticate(request)
                     body = b""
@@ -202,7 +203,7 @@ class ProductAPI:
                         limit = max(request.app.state.runtime.settings.max_body, max_body)
                         body = await read_body(request, limit)
                 except TwilioError as error:
-                    self._log(request, error.status, None, error.code)
+                    self._log(request, error.status, account_sid, error.code)
                     response = error_response(error)
                     if op.method == "POST":  # what is left of the body is not read: hang up
                         response.headers["connection"] = "close"
