@@ -14,7 +14,6 @@ import time
 
 import aiohttp
 
-
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 

@@ -122,7 +122,7 @@ def timing(workdir: Path, tries: int) -> None:
         ratio = max(med.values()) / min(med.values())
         print(f"timing ({tries} tries each): unknown SID {med['unknown']:.2f} ms, known SID with a "
               f"wrong secret {med['known']:.2f} ms; slower/faster {ratio:.2f} (target ≤ 1.20), "
-              f"known − unknown {med['known'] - med['unknown']:+.2f} ms", flush=True)
+              f"known - unknown {med['known'] - med['unknown']:+.2f} ms", flush=True)
     finally:
         server.stop()
 

@@ -61,7 +61,7 @@ def receiver(port: int, ready) -> None:  # type: ignore[no-untyped-def]
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             now = time.time()
             try:
@@ -74,13 +74,14 @@ def receiver(port: int, ready) -> None:  # type: ignore[no-untyped-def]
                 for e in events:
                     seen.add(e["id"])
                     if self.path.startswith("/latency"):
-                        sent = datetime.strptime(e["time"], "%Y-%m-%dT%H:%M:%S.%fZ")
-                        stats["latencies"].append(now - sent.replace(tzinfo=UTC).timestamp())
+                        sent = datetime.strptime(e["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+                            tzinfo=UTC)
+                        stats["latencies"].append(now - sent.timestamp())
             self.send_response(200)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             with lock:
                 if self.path == "/reset":
                     seen.clear()

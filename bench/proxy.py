@@ -50,6 +50,7 @@ def serve(database_url: str, port: int, worker: bool) -> None:
     from simplane.core import logs
     from simplane.core.api import Ctx, ProductAPI
     from simplane.core.runtime import Runtime
+    from simplane.proxy.service import add_account_numbers
 
     api = ProductAPI("proxy")
 
@@ -61,6 +62,8 @@ def serve(database_url: str, port: int, worker: bool) -> None:
     logs.configure("warning")
     runtime = Runtime(Settings(database_url=database_url, run_workers=worker))
     runtime.ensure_bootstrap()
+    with runtime.db.write() as db:  # the pool's numbers, as `simplane proxy numbers add` gives
+        add_account_numbers(db, ACCOUNT_SID, POOL, runtime.clock.now())
     app = create_app(runtime)
     app.include_router(api.router)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
@@ -148,7 +151,7 @@ def main() -> None:
         "sessions": args.sessions,
         "bare_rps": round(med(r["rps"] for r in bare_runs)),
         "route_rps": round(med(r["rps"] for r in route_runs)),
-        "ratio": round(med(r["rps"] / b["rps"] for b, r in zip(bare_runs, route_runs)), 3),
+        "ratio": round(med(r["rps"] / b["rps"] for b, r in zip(bare_runs, route_runs, strict=True)), 3),
         "bare_cpu_us": round(med(r["server_cpu_us"] for r in bare_runs)),
         "route_cpu_us": round(med(r["server_cpu_us"] for r in route_runs)),
         "route_p50_ms": round(med(r["p50_ms"] for r in route_runs), 1),

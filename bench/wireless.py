@@ -26,8 +26,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (ACCOUNT_SID, AUTH_TOKEN, bench_serve, load, provision,
-                     simplane_serve)
+from _common import ACCOUNT_SID, AUTH_TOKEN, bench_serve, load, provision, simplane_serve
 
 AUTH = (ACCOUNT_SID, AUTH_TOKEN)
 
@@ -75,7 +74,7 @@ def bench_fetch(database_url: str, args: argparse.Namespace, workdir: Path) -> d
         "bare_rps": round(bare), "fetch_rps": round(fetch),
         # median over rounds of the ratio within each round (both runs back to back)
         "ratio": round(statistics.median(f["rps"] / b["rps"]
-                                         for b, f in zip(bare_runs, fetch_runs)), 3),
+                                         for b, f in zip(bare_runs, fetch_runs, strict=True)), 3),
         "bare_cpu_us": bare_cpu, "fetch_cpu_us": fetch_cpu,
         "cpu_ratio": round(bare_cpu / fetch_cpu, 3),
         "fetch_p50_ms": round(statistics.median(r["p50_ms"] for r in fetch_runs), 1),

@@ -19,9 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from ingest import postgres_database, provision_super_sims, setup
 from sqlalchemy import text
 
-from ingest import postgres_database, provision_super_sims, setup
+from simplane import products
 
 
 def pass_ms(run, passes: int) -> float:  # type: ignore[no-untyped-def]
@@ -36,6 +37,7 @@ def pass_ms(run, passes: int) -> float:  # type: ignore[no-untyped-def]
 def measure(name: str, url: str, sims: int, passes: int) -> dict:
     rt, _imsis = setup(url, sims, 10_000, "wireless")
     provision_super_sims(rt, sims)
+    rt.worker.add(products.jobs())  # what `simplane serve` registers
     jobs = rt.worker.jobs
 
     def ceiling() -> None:

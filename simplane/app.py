@@ -72,6 +72,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.state.runtime = runtime
     for module in products.modules():
         app.include_router(module.api.router)
+    runtime.worker.add(products.jobs())
 
     document = spec.public_document(products.NAMES)
 

@@ -6,9 +6,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from simplane.cli_support import (
+    Account,
+    DatabaseUrl,
+    err,
+    progress,
+    resolve_account,
+    runtime,
+    setup_errors,
+)
 from simplane.config import Settings
 from simplane.events.cli import app as events_app
 from simplane.network.simulate_cli import simulate
@@ -25,28 +32,6 @@ app.add_typer(db_app, name="db")
 app.add_typer(proxy_app, name="proxy")
 app.add_typer(events_app, name="events")
 app.command("simulate")(simulate)
-
-err = Console(stderr=True)
-
-DatabaseUrl = Annotated[str | None, typer.Option(
-    "--database-url", help="SQLAlchemy URL; postgresql://… or sqlite:///file.db "
-    "(default: $SIMPLANE_DATABASE_URL or sqlite:///simplane.db).")]
-Account = Annotated[str | None, typer.Option(
-    "--account", help="Account SID (default: the bootstrap account).")]
-
-
-def runtime(database_url: str | None):  # type: ignore[no-untyped-def]
-    from simplane.core.runtime import Runtime
-
-    settings = Settings(run_workers=False)
-    if database_url:
-        settings = Settings(database_url=database_url, run_workers=False)
-    return Runtime(settings)
-
-
-def progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeRemainingColumn(), console=err)
 
 
 def radius_clients(given: list[str]) -> dict[str, str]:
@@ -108,9 +93,11 @@ def serve(
         raise typer.BadParameter("a shared secret is needed (or --radius-client)",
                                  param_hint="--radius-secret")
     logs.configure(log_level)
-    settings = Settings(database_url=database_url) if database_url else Settings()
-    rt = Runtime(settings)
-    created = rt.ensure_bootstrap()
+    with setup_errors():
+        settings = Settings(database_url=database_url) if database_url else Settings()
+        settings.check_bootstrap()
+        rt = Runtime(settings)
+        created = rt.ensure_bootstrap()
     if created and not settings.auth_token:  # generated: the only time it is ever shown
         err.print("[bold]Created the bootstrap account[/bold] (shown once; keep it safe):")
         err.print(f"  TWILIO_ACCOUNT_SID={created.sid}")
@@ -188,27 +175,10 @@ def accounts_key(
 
     rt = runtime(database_url)
     with rt.db.write() as db:
-        creds = create_api_key(db, rt.box, rt.clock, _account(db, account), friendly_name)
+        creds = create_api_key(db, rt.box, rt.clock, resolve_account(db, account), friendly_name)
     typer.echo(f"API_KEY_SID={creds.sid}\nAPI_KEY_SECRET={creds.secret}\n"
                f"TWILIO_ACCOUNT_SID={creds.account_sid}")
     rt.close()
-
-
-def _account(db, account: str | None) -> str:  # type: ignore[no-untyped-def]
-    from sqlalchemy import select
-
-    from simplane.core.accounts import default_account_sid
-    from simplane.core.models import Account as AccountRow
-
-    if account:
-        if db.scalar(select(AccountRow.sid).where(AccountRow.sid == account)) is None:
-            raise typer.BadParameter(f"no account {account}", param_hint="--account")
-        return account
-    sid = default_account_sid(db)
-    if sid is None:
-        raise typer.BadParameter("no account yet: run `simplane serve` once or "
-                                 "`simplane accounts create`", param_hint="--account")
-    return sid
 
 
 Product = Annotated[str, typer.Option(
@@ -230,6 +200,7 @@ def sims_provision(
     """Provision new SIMs (valid ICCIDs, IMSIs, registration codes); prints one DE… SID a line,
     or for Super SIMs a CSV of sid,iccid,imsi,registration_code."""
     from simplane.wireless import inventory
+    from simplane.wireless.service import NEEDS_RATE_PLAN
 
     _check_product(product, status, rate_plan)
     if product == "supersim":
@@ -239,6 +210,10 @@ def sims_provision(
         return
     if status not in inventory.STATUSES:
         raise typer.BadParameter(f"one of {', '.join(inventory.STATUSES)}", param_hint="--status")
+    if status in NEEDS_RATE_PLAN and not rate_plan:
+        err.print(f"[red]refused: nothing was provisioned[/red]\n--status {status} needs a rate "
+                  "plan: give --rate-plan (its SID or unique name)")
+        raise typer.Exit(1)
     _load(database_url, account, rate_plan, inventory.generated_rows(count, status))
 
 
@@ -284,7 +259,7 @@ def _load(database_url: str | None, account: str | None, rate_plan: str | None, 
     rt = runtime(database_url)
     try:
         with rt.db.write() as db, progress() as bar:
-            account_sid = _account(db, account)
+            account_sid = resolve_account(db, account)
             task = bar.add_task("provisioning SIMs", total=len(rows))
             plan_pk = inventory.resolve_rate_plan(db, account_sid, rate_plan)
             sids = inventory.add_sims(db, account_sid, rows, rt.clock.now(), plan_pk,
@@ -304,7 +279,7 @@ def _load_supersim(database_url: str | None, account: str | None, rows) -> None:
     rt = runtime(database_url)
     try:
         with rt.db.write() as db, progress() as bar:
-            account_sid = _account(db, account) if account else None
+            account_sid = resolve_account(db, account) if account else None
             task = bar.add_task("provisioning Super SIMs", total=len(rows))
             added = inventory.add_sims(db, rows, rt.clock.now(), account_sid,
                                        progress=lambda n: bar.advance(task, n))

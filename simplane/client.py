@@ -58,7 +58,8 @@ class SimplaneAsyncHttpClient(AsyncHttpClient):
 
     async def request(self, method: str, uri: str, params: dict | None = None,
                       data: dict | None = None, headers: dict | None = None,
-                      auth: tuple[str, str] | None = None, timeout: float | None = None,
+                      auth: tuple[str, str] | None = None,
+                      timeout: float | None = None,  # noqa: ASYNC109 - twilio passes it
                       allow_redirects: bool = False) -> Response:
         response = await self._client.request(
             method, rewrite(self.base_url, uri), params=params, data=data, headers=headers,

@@ -5,8 +5,29 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from simplane.core.sids import looks_like_sid
 
 DEFAULT_DATABASE_URL = "sqlite:///simplane.db"
+MIN_AUTH_TOKEN = 16
+
+
+class ConfigError(ValueError):
+    """A setting simplane cannot start with: the message names it and says how to fix it."""
+
+
+def env_number(name: str, default: float, kind: type[int | float] = float) -> Any:
+    """The number an environment variable gives (`kind`), or `default` when it is unset."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise ConfigError(f"{name}={raw!r} is not {what}: set it to one (default "
+                          f"{default}), or unset it") from None
 
 
 def normalise_database_url(url: str) -> str:
@@ -27,18 +48,18 @@ class Settings:
     auth_token: str | None = field(default_factory=lambda: os.environ.get("SIMPLANE_AUTH_TOKEN"))
     run_workers: bool = True
     # The largest request body read (bytes); larger ones are refused with 413 before they are read.
-    max_body: int = field(default_factory=lambda: int(
-        os.environ.get("SIMPLANE_MAX_BODY", str(1024 * 1024))))
+    max_body: int = field(default_factory=lambda: env_number(
+        "SIMPLANE_MAX_BODY", 1024 * 1024, int))
     # A bearer token that may read /metrics (besides admin accounts).
     metrics_token: str | None = field(
         default_factory=lambda: os.environ.get("SIMPLANE_METRICS_TOKEN") or None)
     callback_timeout: float = 5.0  # also Event Streams' webhook timeout, as Twilio's
     # Event Streams: how long a failing sink is retried before it is marked failed (its backlog
     # is kept), events per delivery, and endpoint overrides for Kinesis (and STS) and Segment.
-    events_retry_horizon: float = field(default_factory=lambda: float(
-        os.environ.get("SIMPLANE_EVENTS_RETRY_HORIZON", 4 * 3600)))
-    events_batch_size: int = field(default_factory=lambda: int(
-        os.environ.get("SIMPLANE_EVENTS_BATCH_SIZE", 100)))
+    events_retry_horizon: float = field(default_factory=lambda: env_number(
+        "SIMPLANE_EVENTS_RETRY_HORIZON", 4 * 3600))
+    events_batch_size: int = field(default_factory=lambda: env_number(
+        "SIMPLANE_EVENTS_BATCH_SIZE", 100, int))
     kinesis_endpoint_url: str | None = field(
         default_factory=lambda: os.environ.get("SIMPLANE_KINESIS_ENDPOINT_URL"))
     segment_url: str = field(default_factory=lambda: os.environ.get(
@@ -46,6 +67,22 @@ class Settings:
 
     def __post_init__(self) -> None:
         self.database_url = normalise_database_url(self.database_url)
+
+    def check_bootstrap(self) -> None:
+        """The bootstrap account's credentials, when given, can make (or rotate) an account:
+        ConfigError saying what is wrong otherwise."""
+        sid, token = self.account_sid, self.auth_token
+        if bool(sid) != bool(token):
+            given, missing = (("SIMPLANE_ACCOUNT_SID", "SIMPLANE_AUTH_TOKEN") if sid
+                              else ("SIMPLANE_AUTH_TOKEN", "SIMPLANE_ACCOUNT_SID"))
+            raise ConfigError(f"{given} is set but {missing} is not: set both, or neither to "
+                              "have an account made (and its credentials printed) on first start")
+        if sid and not looks_like_sid(sid, "AC"):
+            raise ConfigError(f"SIMPLANE_ACCOUNT_SID={sid!r} is not an Account SID: it must be "
+                              "AC followed by 32 hex digits")
+        if token and len(token) < MIN_AUTH_TOKEN:
+            raise ConfigError(f"SIMPLANE_AUTH_TOKEN is {len(token)} characters long: it must be "
+                              f"at least {MIN_AUTH_TOKEN} (e.g. from `openssl rand -hex 16`)")
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,10 +1,15 @@
-"""The products simplane serves. Each is a package with `api` (a ProductAPI) and `jobs`."""
+"""The products simplane serves. Each is a package with `views.api` (a ProductAPI) and `jobs.JOBS`.
+
+This is where products are plugged into the kernel, which knows none of them: `create_app`
+includes their routers and registers their jobs (and the kernel's callback delivery) with the
+runtime's worker."""
 
 from __future__ import annotations
 
 from importlib import import_module
 from types import ModuleType
 
+from simplane.core.callbacks import send_due
 from simplane.core.worker import Job
 
 NAMES = ["wireless", "proxy", "supersim", "events"]
@@ -17,8 +22,6 @@ def modules() -> list[ModuleType]:
 
 
 def jobs() -> list[Job]:
-    from simplane.core.callbacks import send_due
-
     found: list[Job] = []
     for name in NAMES:
         found.extend(getattr(import_module(f"simplane.{name}.jobs"), "JOBS", []))

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from stdnum import luhn
 from typer.testing import CliRunner
 
+import simplane
 from simplane.cli import app
 from simplane.wireless.inventory import new_iccid
+from tests.support import free_port
 
 runner = CliRunner()
 
@@ -32,9 +39,14 @@ def test_provision_prints_one_sid_per_line(server, account, database_url):
 
 
 def test_provision_refuses_active_without_a_plan_and_unknown_accounts(account, database_url):
-    result = cli(database_url, "sims", "provision", "--count", "2", "--status", "active",
-                 "--account", account.sid)
-    assert result.exit_code == 1 and "needs a rate plan" in result.output
+    for status in ("active", "ready"):
+        result = cli(database_url, "sims", "provision", "--count", "2", "--status", status,
+                     "--account", account.sid)
+        # The option that is missing, not the wording of a CSV file's line.
+        assert result.exit_code == 1
+        assert (f"--status {status} needs a rate plan: give --rate-plan (its SID or unique "
+                "name)") in result.output, result.output
+        assert "line " not in result.output
     result = cli(database_url, "sims", "provision", "--count", "1", "--account", "AC" + "9" * 32)
     assert result.exit_code != 0 and "no account" in result.output
     assert account.client.wireless.v1.sims.list() == []
@@ -73,6 +85,15 @@ def test_import_refuses_the_whole_file_with_line_numbers(tmp_path, account, data
     assert "line 4: " in result.output and "19 or 20 digits" in result.output
     assert "line 5: " in result.output and "repeats line 2" in result.output
     assert "line 6: " in result.output and "sleeping" in result.output
+    assert account.client.wireless.v1.sims.list() == []
+
+
+def test_import_names_the_lines_that_need_a_rate_plan(tmp_path, account, database_url):
+    path = tmp_path / "inventory.csv"
+    path.write_text(f"iccid,status\n{new_iccid()},new\n{new_iccid()},active\n")
+    result = cli(database_url, "sims", "import", str(path), "--account", account.sid)
+    assert result.exit_code == 1
+    assert "line 3: status active needs a rate plan (--rate-plan)" in result.output
     assert account.client.wireless.v1.sims.list() == []
 
 
@@ -148,3 +169,72 @@ def test_import_super_sims_all_or_nothing(tmp_path, server, account, database_ur
     # A Wireless SIM cannot take an ICCID a Super SIM has.
     wireless = cli(database_url, "sims", "import", str(path), "--account", account.sid)
     assert wireless.exit_code == 1 and "already provisioned" in wireless.output
+
+
+def test_import_refuses_unique_names_that_could_not_be_fetched(tmp_path, account, database_url):
+    path = tmp_path / "inventory.csv"
+    path.write_text(f"iccid,unique_name\n{new_iccid()},tracker/1\n{new_iccid()},"
+                    f"DE{'a' * 32}\n{new_iccid()},tracker-3\n")
+    result = cli(database_url, "sims", "import", str(path), "--account", account.sid)
+    assert result.exit_code == 1
+    assert "line 2: unique_name 'tracker/1' contains a '/'" in result.output
+    assert "line 3: unique_name" in result.output and "looks like a SID" in result.output
+    assert account.client.wireless.v1.sims.list() == []
+
+
+def serve(database_url: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    """`simplane serve` run as an operator runs it, with these SIMPLANE_* variables only; each
+    case here must make it stop on its own."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SIMPLANE_")}
+    source = str(Path(simplane.__file__).resolve().parents[1])
+    clean["PYTHONPATH"] = os.pathsep.join([source, clean.get("PYTHONPATH", "")])
+    return subprocess.run(
+        [sys.executable, "-m", "simplane.cli", "serve", "--database-url", database_url,
+         "--port", str(free_port())], env={**clean, **env}, cwd=cwd, capture_output=True,
+        text=True, timeout=120, check=False)
+
+
+SID = "AC" + "0123456789abcdef" * 2
+TOKEN = "0123456789abcdef0"
+
+
+@pytest.mark.parametrize(("env", "says"), [
+    ({"SIMPLANE_ACCOUNT_SID": SID, "SIMPLANE_AUTH_TOKEN": "sh0rt"},
+     "SIMPLANE_AUTH_TOKEN is 5 characters long: it must be at least 16"),
+    ({"SIMPLANE_ACCOUNT_SID": "AC123", "SIMPLANE_AUTH_TOKEN": TOKEN},
+     "SIMPLANE_ACCOUNT_SID='AC123' is not an Account SID: it must be AC followed by 32 hex"),
+    ({"SIMPLANE_ACCOUNT_SID": SID}, "SIMPLANE_ACCOUNT_SID is set but SIMPLANE_AUTH_TOKEN is not"),
+    ({"SIMPLANE_AUTH_TOKEN": TOKEN}, "SIMPLANE_AUTH_TOKEN is set but SIMPLANE_ACCOUNT_SID is not"),
+    ({"SIMPLANE_SECRET_KEY": "not-a-key"}, "SIMPLANE_SECRET_KEY is not a Fernet key"),
+    ({"SIMPLANE_EVENTS_BATCH_SIZE": "ten"}, "SIMPLANE_EVENTS_BATCH_SIZE='ten' is not a whole"),
+], ids=["short-token", "bad-sid", "sid-alone", "token-alone", "bad-secret-key", "bad-number"])
+def test_serve_refuses_bootstrap_settings_in_one_line(tmp_path, env, says):
+    """What is wrong and how to fix it, on one line and with a non-zero status, never a
+    traceback; and no secret is repeated back. (Settings are checked before any database is
+    opened: the one with an existing account, on both databases, is the test after this.)"""
+    result = serve(f"sqlite:///{tmp_path / 'simplane.db'}", tmp_path, **env)
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("simplane: "), \
+        result.stderr
+    assert says in result.stderr
+    assert "sh0rt" not in result.stderr and "not-a-key" not in result.stderr
+
+
+def test_serve_rotates_no_bootstrap_token_to_a_short_one(tmp_path, account, database_url):
+    """An existing bootstrap account keeps its token when the one given is too short."""
+    result = serve(database_url, tmp_path, SIMPLANE_ACCOUNT_SID=account.sid,
+                   SIMPLANE_AUTH_TOKEN="sh0rt")
+    assert result.returncode == 2 and "SIMPLANE_AUTH_TOKEN is 5 characters" in result.stderr
+    assert account.client.wireless.v1.sims.list() == []  # its own token still authenticates
+
+
+def test_serve_says_in_one_line_when_it_cannot_open_the_database(tmp_path):
+    for url, reason in ((f"sqlite:///{tmp_path}/no/such/dir/simplane.db", "unable to open"),
+                        (f"postgresql://127.0.0.1:{free_port()}/simplane", "Connection refused"),
+                        ("mysteriousdb://host/simplane", "Can't load plugin")):
+        result = serve(url, tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.count("\n") == 1 and result.stderr.startswith(
+            "simplane: cannot open the database ("), result.stderr
+        assert reason in result.stderr and "--database-url" in result.stderr

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import httpx
 import schemathesis
-from schemathesis.checks import response_schema_conformance
 from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import response_schema_conformance
 
 EXAMPLES = 20
 

@@ -271,3 +271,61 @@ def test_numbers_are_ascii_digits_only(server, account):
     r = httpx.post(f"{server.base_url}/wireless/v1/RatePlans", auth=auth,
                    data={"UniqueName": "n", "DataLimit": " 12 "})
     assert r.status_code == 201 and r.json()["data_limit"] == 12, r.text
+
+
+def test_unique_names_must_be_fetchable_by_name(server, account):
+    """A resource is fetched by its unique name where its SID goes in the URL, and the official
+    client puts it there unescaped, so a name that looks like a SID, or holds a '/' (or a '?',
+    '#' or '%', which the URL reads otherwise too), could never be: every resource with a
+    UniqueName refuses them, at create and at update, with a 400 naming the parameter, and
+    keeps what it had."""
+    from tests.supersim.conftest import ATT, stock
+
+    c = account.client
+    plan = c.wireless.v1.rate_plans.create(unique_name="plan")
+    [sim] = server.provision(account.sid, 1)
+    nap = c.supersim.v1.network_access_profiles.create(unique_name="nap", networks=[ATT.sid])
+    fleet = c.supersim.v1.fleets.create(network_access_profile=nap.sid, unique_name="fleet")
+    [row] = stock(server)
+    super_sim = c.supersim.v1.sims.create(iccid=row["iccid"],
+                                          registration_code=row["registration_code"])
+    service = c.proxy.v1.services.create(unique_name="service")
+    sessions = c.proxy.v1.services(service.sid).sessions
+    session = sessions.create(unique_name="session")
+    resources = {  # what refuses the name, and the resources it must leave as they were
+        "rate plan": (lambda n: c.wireless.v1.rate_plans.create(unique_name=n),
+                      c.wireless.v1.rate_plans.list),
+        "rate plan update": (lambda n: c.wireless.v1.rate_plans(plan.sid).update(unique_name=n),
+                             c.wireless.v1.rate_plans.list),
+        "sim update": (lambda n: c.wireless.v1.sims(sim).update(unique_name=n),
+                       c.wireless.v1.sims.list),
+        "network access profile": (
+            lambda n: c.supersim.v1.network_access_profiles.create(unique_name=n),
+            c.supersim.v1.network_access_profiles.list),
+        "network access profile update": (
+            lambda n: c.supersim.v1.network_access_profiles(nap.sid).update(unique_name=n),
+            c.supersim.v1.network_access_profiles.list),
+        "fleet": (lambda n: c.supersim.v1.fleets.create(network_access_profile=nap.sid,
+                                                        unique_name=n), c.supersim.v1.fleets.list),
+        "fleet update": (lambda n: c.supersim.v1.fleets(fleet.sid).update(unique_name=n),
+                         c.supersim.v1.fleets.list),
+        "super sim update": (lambda n: c.supersim.v1.sims(super_sim.sid).update(unique_name=n),
+                             c.supersim.v1.sims.list),
+        "proxy service": (lambda n: c.proxy.v1.services.create(unique_name=n),
+                          c.proxy.v1.services.list),
+        "proxy service update": (lambda n: c.proxy.v1.services(service.sid).update(unique_name=n),
+                                 c.proxy.v1.services.list),
+        "proxy session": (lambda n: sessions.create(unique_name=n), sessions.list),
+    }
+    for what, (send, listing) in resources.items():
+        before = [(r.sid, r.unique_name) for r in listing()]
+        codes = set()
+        for bad in ("XX" + "0" * 32, "a/b", "/", "fleet/", "a?b", "a#b", "a%41b"):
+            with pytest.raises(TwilioRestException) as exc:
+                send(bad)
+            assert exc.value.status == 400, (what, bad, exc.value.msg)
+            assert "UniqueName" in exc.value.msg, (what, bad, exc.value.msg)
+            codes.add(exc.value.code)
+        assert len(codes) == 1, (what, codes)  # a '/' is refused as a SID look-alike is
+        assert [(r.sid, r.unique_name) for r in listing()] == before, what
+    assert c.proxy.v1.services(service.sid).sessions(session.sid).fetch().unique_name == "session"

@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 
 from simplane.core.db import UTCDateTime
 
-
 _pauses = 0  # batches running with the collector held off
 _restore = False  # whether the collector was on before the first of them
 _off_since = 0.0
@@ -105,7 +104,7 @@ class BulkSql:
         columns = ", ".join(f'"{name}"' for name in names)
         self._run(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", table, names, rows)
 
-    def select_in(self, columns: Sequence, source: str, keys: Sequence,  # type: ignore[no-untyped-def]
+    def select_in(self, columns: Sequence, source: str, keys: Sequence,
                   values: Iterable[tuple], processed: bool = True) -> list[tuple]:
         """SELECT columns FROM source WHERE (keys) IN values, the values sent as one parameter
         per key column (a JSON array on SQLite, arrays on PostgreSQL), rows read back through
@@ -133,10 +132,10 @@ class BulkSql:
             return [tuple(row) for row in rows]
         out = []
         for row in rows:
-            row = list(row)
+            values = list(row)
             for i, process in processors:
-                row[i] = process(row[i])
-            out.append(tuple(row))
+                values[i] = process(values[i])
+            out.append(tuple(values))
         return out
 
     def update(self, table, key: str, names: Sequence[str],  # type: ignore[no-untyped-def]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -31,7 +32,7 @@ BATCH = 50
 
 
 def enqueue(db: Session, runtime: Runtime, account_sid: str, url: str | None, method: str | None,
-            params: dict[str, str]) -> None:
+            params: Mapping[str, str | None]) -> None:
     if not url:
         return
     now = runtime.clock.now()
@@ -48,9 +49,9 @@ def send_due(runtime: Runtime) -> bool:
         due = list(db.scalars(
             select(Callback).where(Callback.status == "pending", Callback.next_attempt_at <= now)
             .order_by(Callback.pk).limit(BATCH)))
-        tokens = {sid: sealed for sid, sealed in db.execute(
+        tokens = dict(db.execute(
             select(Account.sid, Account.auth_token_sealed)
-            .where(Account.sid.in_({c.account_sid for c in due})))}
+            .where(Account.sid.in_({c.account_sid for c in due}))).all())
     for cb in due:
         try:
             code = _deliver(runtime, cb, tokens.get(cb.account_sid))
@@ -79,7 +80,8 @@ USER_AGENT = "TwilioProxy/1.1"  # what Twilio's webhook requests say they are
 
 def account_token(db: Session, runtime: Runtime, account_sid: str) -> str:
     """The account's auth token, which signs its callbacks."""
-    sealed = db.scalar(select(Account.auth_token_sealed).where(Account.sid == account_sid))
+    sealed = db.execute(select(Account.auth_token_sealed)
+                        .where(Account.sid == account_sid)).scalar_one()
     return runtime.box.open(sealed)
 
 

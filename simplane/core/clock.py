@@ -27,8 +27,8 @@ def iso(dt: datetime | None) -> str | None:
     if dt is None:
         return None
     dt = utc(dt)  # (strftime's %Y does not pad years before 1000)
-    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (dt.year, dt.month, dt.day, dt.hour, dt.minute,
-                                               dt.second)
+    return (f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}"
+            f"T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}Z")
 
 
 def add_months(when: datetime, months: int) -> datetime:

@@ -51,14 +51,33 @@ def get_by_sid(db: Session, model: Any, account_sid: str, sid: str, prefix: str,
     return found
 
 
+# What a client puts in a URL's path as it is, yet means something else there (the official
+# clients do not escape a resource's key): the path's end, the query's or fragment's start, an
+# escape.
+NOT_IN_PATH = "/?#%"
+
+
+def unique_name_problem(name: str) -> str | None:
+    """Why `name` cannot be a unique name, or None. A resource is fetched by its unique name
+    where its SID goes in the URL, so the name must not look like a SID, nor hold a character
+    of `NOT_IN_PATH`."""
+    if looks_like_sid(name):
+        return f"{name!r} looks like a SID"
+    for char in NOT_IN_PATH:
+        if char in name:
+            return f"{name!r} contains a {char!r} (it could not be fetched by name)"
+    return None
+
+
 def check_unique_name(db: Session, model: Any, account_sid: str, name: str,
                       current_pk: int | None = None, code: int = 20001) -> str | None:
-    """Unique names must not look like SIDs and are unique per account; an empty one clears
-    the name. Errors carry the product's `code`."""
+    """Unique names must have the shape `unique_name_problem` asks for and are unique per
+    account; an empty one clears the name. Errors carry the product's `code`."""
     if name == "":
         return None
-    if looks_like_sid(name):
-        raise bad_request(f"Invalid UniqueName: {name!r} looks like a SID", code)
+    problem = unique_name_problem(name)
+    if problem:
+        raise bad_request(f"Invalid UniqueName: {problem}", code)
     if len(name) > MAX_UNIQUE_NAME:
         raise bad_request(f"Invalid UniqueName: longer than {MAX_UNIQUE_NAME} characters", code)
     taken = db.scalar(select(model.pk).where(model.account_sid == account_sid,

@@ -69,9 +69,9 @@ def paginate(
     backwards = False
     if token:
         match = _TOKEN.match(token)
-        bound = int(match.group(2)) if match else INT64
-        if bound >= INT64:  # not a token, or past any 64-bit key
+        if match is None or int(match.group(2)) >= INT64:  # not a token, or past any 64-bit key
             raise TwilioError(400, 21481, f"Invalid PageToken: {token!r}")
+        bound = int(match.group(2))
         backwards = match.group(1) == "B"
         after = backwards == descending  # towards smaller keys when going back on an ascending list
         stmt = stmt.where(key > bound if after else key < bound)

@@ -1,6 +1,11 @@
-"""One running simplane: settings, database, clock, secrets, auth cache and background worker."""
+"""One running simplane: settings, database, clock, secrets, auth cache and background worker.
+
+The kernel knows no product: the worker runs the jobs it is given here or registered on it
+later (`simplane.app.create_app` registers every product's, see `simplane.products`)."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import httpx
 
@@ -14,7 +19,7 @@ from simplane.core.worker import Job, Worker
 
 class Runtime:
     def __init__(self, settings: Settings | None = None, clock: Clock | None = None,
-                 migrate: bool = True) -> None:
+                 migrate: bool = True, jobs: Iterable[Job] = ()) -> None:
         self.settings = settings or Settings()
         self.clock = clock or Clock()
         if migrate:
@@ -23,14 +28,8 @@ class Runtime:
         self.box = SecretBox.from_settings(self.settings.secret_key, self.settings.secret_key_path())
         self.authenticator = Authenticator(self.db, self.box)
         self.http = httpx.Client(timeout=self.settings.callback_timeout, follow_redirects=False)
-        self.worker = Worker(self, self._jobs())
+        self.worker = Worker(self, list(jobs))
         self.bootstrap: Credentials | None = None
-
-    @staticmethod
-    def _jobs() -> list[Job]:
-        from simplane import products
-
-        return products.jobs()
 
     def ensure_bootstrap(self) -> Credentials | None:
         with self.db.write() as db:

@@ -20,6 +20,8 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from simplane.config import ConfigError
+
 HMAC_PREFIX = "hmac-sha256$"
 
 
@@ -50,9 +52,9 @@ class SecretBox:
     @classmethod
     def from_settings(cls, secret_key: str | None, key_path: Path) -> SecretBox:
         if secret_key:
-            return cls(secret_key)
+            return cls._of(secret_key, "SIMPLANE_SECRET_KEY")
         if key_path.exists():
-            return cls(key_path.read_bytes().strip())
+            return cls._of(key_path.read_bytes().strip(), str(key_path))
         key = Fernet.generate_key()
         key_path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -62,6 +64,17 @@ class SecretBox:
         with os.fdopen(fd, "wb") as fh:
             fh.write(key)
         return cls(key)
+
+    @classmethod
+    def _of(cls, key: str | bytes, where: str) -> SecretBox:
+        try:
+            return cls(key)
+        except ValueError:  # never say more of the key than where it came from
+            raise ConfigError(
+                f"{where} is not a Fernet key (32 url-safe base64-encoded bytes): give the key "
+                "the data was encrypted with, or make a new one with `python -c 'from "
+                "cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'` "
+                "(auth tokens sealed with another key cannot be read then)") from None
 
     def seal(self, secret: str) -> str:
         return self._fernet.encrypt(secret.encode()).decode()

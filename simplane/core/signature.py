@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Mapping
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 
-def sign_form(auth_token: str, url: str, params: dict[str, str | list[str]]) -> str:
+def sign_form(auth_token: str, url: str, params: Mapping[str, str | list[str]]) -> str:
     """HMAC-SHA1 over the URL followed by each parameter name and value, names sorted."""
     payload = url
     for name in sorted(params):

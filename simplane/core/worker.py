@@ -1,4 +1,5 @@
-"""The background worker: runs each product's jobs (delivery, timers, callbacks) in one thread.
+"""The background worker: runs the jobs registered on it (each product's delivery, timers,
+callbacks) in one thread.
 
 A job is a function of the runtime returning True when it found work; the worker loops while any
 job finds work and otherwise sleeps until woken or a short tick passes. Jobs are written to be
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from sqlalchemy import event
@@ -25,14 +26,20 @@ Job = Callable[["Runtime"], bool]
 
 
 class Worker:
-    def __init__(self, runtime: Runtime, jobs: list[Job], tick: float = 0.25) -> None:
+    def __init__(self, runtime: Runtime, jobs: Iterable[Job], tick: float = 0.25) -> None:
         self.runtime = runtime
-        self.jobs = jobs
+        self.jobs = list(jobs)
         self.tick = tick
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._run_lock = threading.Lock()
+
+    def add(self, jobs: Iterable[Job]) -> None:
+        """Register jobs to run on every pass (each product registers its own); a job already
+        registered is not added twice."""
+        with self._run_lock:
+            self.jobs.extend(job for job in jobs if job not in self.jobs)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="simplane-worker", daemon=True)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
+
+if TYPE_CHECKING:
+    from simplane.core.runtime import Runtime
 
 app = typer.Typer(help="Event Streams: delivery to sinks and the live event stream.",
                   no_args_is_help=True)
@@ -18,7 +21,7 @@ DatabaseUrl = Annotated[str | None, typer.Option(
     "sqlite:///simplane.db).")]
 
 
-def _runtime(database_url: str | None):  # type: ignore[no-untyped-def]
+def _runtime(database_url: str | None) -> Runtime:
     from simplane.config import Settings
     from simplane.core.runtime import Runtime
 

@@ -35,6 +35,7 @@ import orjson
 from sqlalchemy import and_, exists, func, or_, select, update
 
 from simplane.core.callbacks import account_token
+from simplane.core.db import changed
 from simplane.events import catalogue, metrics, sinks
 from simplane.events.models import EventSink, EventSubscribedEvent, EventSubscription, OutboxEvent
 from simplane.events.outbox import (
@@ -159,7 +160,8 @@ def _work(runtime: Runtime, sink_pk: int, deadline: float) -> bool:
     (whether the pass delivered, failed or found nothing to send)."""
     sent, sink = _deliver(runtime, sink_pk, deadline)
     if sink is not None:
-        metrics.backlog(runtime, sink)
+        with runtime.db.read() as db:
+            metrics.backlog(sink, backlog(db, sink))
     return sent
 
 
@@ -312,7 +314,7 @@ def _finish(runtime: Runtime, sink: EventSink, result: Result, batch: Batch | No
         values.update(attempts=0, failing_since=None, last_error=None)
         if test_id is not None:
             values["test_pending"] = False
-        kept = ("test_pending",)  # as a /Test posted meanwhile left them
+        kept: tuple[str, ...] = ("test_pending",)  # as a /Test posted meanwhile left them
     else:
         failing_since = sink.failing_since or now
         attempts = sink.attempts + 1
@@ -327,9 +329,9 @@ def _finish(runtime: Runtime, sink: EventSink, result: Result, batch: Batch | No
         kept = ("test_pending", "status", "attempts", "failing_since", "next_attempt_at")
     leased = and_(EventSink.pk == sink.pk, EventSink.lease_owner == owner())
     with runtime.db.write() as db:
-        written = db.execute(
+        written = changed(db.execute(
             update(EventSink).where(leased, EventSink.test_id.is_not_distinct_from(sink.test_id))
-            .values(**values).execution_options(synchronize_session=False)).rowcount
+            .values(**values).execution_options(synchronize_session=False)))
         if not written:  # a /Test was posted meanwhile (or the lease is lost: nothing matches)
             values = {name: value for name, value in values.items() if name not in kept}
             db.execute(update(EventSink).where(leased).values(**values)

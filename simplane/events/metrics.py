@@ -11,7 +11,6 @@ from prometheus_client import Counter, Gauge, Histogram
 from simplane.core.metrics import REGISTRY
 
 if TYPE_CHECKING:
-    from simplane.core.runtime import Runtime
     from simplane.events.models import EventSink
 
 EVENTS = Counter(
@@ -46,8 +45,5 @@ def failed(sink: EventSink, count: int) -> None:
     EVENTS.labels(sink.sid, sink.sink_type, "failed").inc(count)
 
 
-def backlog(runtime: Runtime, sink: EventSink) -> None:
-    from simplane.events.dispatcher import backlog as count
-
-    with runtime.db.read() as db:
-        BACKLOG.labels(sink.sid, sink.sink_type).set(count(db, sink))
+def backlog(sink: EventSink, count: int) -> None:
+    BACKLOG.labels(sink.sid, sink.sink_type).set(count)

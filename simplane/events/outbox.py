@@ -32,11 +32,11 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import func, select, text, tuple_
+from sqlalchemy import ColumnElement, func, select, text, tuple_
 from sqlalchemy.orm import Session
 
-from simplane.core.clock import utc
 from simplane.core.bulk import BulkSql
+from simplane.core.clock import utc
 from simplane.core.sids import new_sid
 from simplane.events.models import OutboxEvent
 
@@ -62,9 +62,9 @@ def _row(account_sid: str, type_: str, data: Mapping[str, Any], subject: str | N
             event_time(when), orjson.dumps(data).decode(), now)
 
 
-def publish(db: Session, account_sid: str, type: str, data: Mapping[str, Any], *,  # noqa: A002
+def publish(db: Session, account_sid: str, type: str, data: Mapping[str, Any], *,
             subject: str | None = None, time: datetime | None = None,
-            id: str | None = None) -> str:  # noqa: A002
+            id: str | None = None) -> str:
     """Write one event in the caller's transaction; returns its id."""
     return publish_many(db, [{"account_sid": account_sid, "type": type, "data": data,
                               "subject": subject, "time": time, "id": id}])[0]
@@ -85,7 +85,7 @@ def position(db: Session) -> Position:
     """Where the outbox ends for this transaction: events published after it sort after it."""
     if db.get_bind().dialect.name == "postgresql":
         return int(db.scalar(text("SELECT (pg_current_xact_id()::text)::bigint"))), 0
-    return 0, int(db.scalar(select(func.coalesce(func.max(OutboxEvent.pk), 0))))
+    return 0, int(db.execute(select(func.coalesce(func.max(OutboxEvent.pk), 0))).scalar_one())
 
 
 # The oldest transaction of this database still running (a 64-bit xid), or the next xid to be
@@ -102,7 +102,7 @@ _OLDEST_RUNNING = text("""(
     FROM pg_current_snapshot() AS s)""")
 
 
-def visible_bound(db: Session):  # type: ignore[no-untyped-def]
+def visible_bound(db: Session) -> ColumnElement[bool] | None:
     """On PostgreSQL, a condition keeping only events of transactions older than every running
     one of this database (they can no longer be joined by an earlier, slower commit); None on
     SQLite, whose writers commit one after the other."""
@@ -112,17 +112,18 @@ def visible_bound(db: Session):  # type: ignore[no-untyped-def]
     return OutboxEvent.txid < _OLDEST_RUNNING
 
 
-def after(db: Session, cursor: Position):  # type: ignore[no-untyped-def]
-    """Events past a position. On PostgreSQL a row-value comparison, which it answers with an
-    index range scan; on SQLite, where txid is always 0, txid = 0 and a range of pk (SQLite
-    would only range over the first column of a row value)."""
+def after(db: Session, cursor: tuple[Any, Any]) -> ColumnElement[bool]:
+    """Events past a position (or the columns holding one). On PostgreSQL a row-value
+    comparison, which it answers with an index range scan; on SQLite, where txid is always 0,
+    txid = 0 and a range of pk (SQLite would only range over the first column of a row
+    value)."""
     txid, pk = cursor
     if db.get_bind().dialect.name != "postgresql":
         return (OutboxEvent.txid == 0) & (OutboxEvent.pk > pk)
     return tuple_(OutboxEvent.txid, OutboxEvent.pk) > tuple_(txid, pk)
 
 
-def up_to(db: Session, position: Position):  # type: ignore[no-untyped-def]
+def up_to(db: Session, position: Position) -> ColumnElement[bool]:
     if db.get_bind().dialect.name != "postgresql":
         return OutboxEvent.pk <= position[1]
     return tuple_(OutboxEvent.txid, OutboxEvent.pk) <= tuple_(*position)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, exists, select, tuple_
 
+from simplane.core.db import changed
 from simplane.events.models import EventSink, EventSubscription, OutboxEvent
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def prune(runtime: Runtime, now: float | None = None) -> int:
     if not pks:
         return 0
     with runtime.db.write() as db:  # a sink created meanwhile starts after these: still safe
-        return db.execute(delete(OutboxEvent).where(OutboxEvent.pk.in_(pks))).rowcount
+        return changed(db.execute(delete(OutboxEvent).where(OutboxEvent.pk.in_(pks))))
 
 
 def prune_job(runtime: Runtime) -> bool:

@@ -4,13 +4,14 @@ https://events-schemas.twilio.com/..., the URL in every event's `dataschema`).""
 
 from __future__ import annotations
 
+from fastapi.responses import Response
 from sqlalchemy import exists, select
 
 from simplane.core.api import Ctx, ProductAPI, json_response
 from simplane.core.clock import iso
 from simplane.core.errors import bad_request, not_found
-from simplane.core.params import ascii_digits
 from simplane.core.paging import page_of_list, paginate
+from simplane.core.params import ascii_digits
 from simplane.events import catalogue
 from simplane.events import service as svc
 from simplane.events.models import EventSink, EventSubscribedEvent, EventSubscription
@@ -125,7 +126,7 @@ def fetch_schema_version(ctx: Ctx) -> dict:
 
 
 @schemas_api.operator("GET", "/{Id}/{Version}")
-def raw_schema(ctx: Ctx):  # type: ignore[no-untyped-def]
+def raw_schema(ctx: Ctx) -> Response:
     version = _version(_schema_id(ctx), ctx.path["Version"])
     return json_response(catalogue.document(version.schema_id, version.version))
 
@@ -179,7 +180,7 @@ def delete_sink(ctx: Ctx) -> None:
 
 
 @api.operation("CreateSinkTest")
-def create_sink_test(ctx: Ctx):  # type: ignore[no-untyped-def]
+def create_sink_test(ctx: Ctx) -> Response:
     svc.test_sink(ctx.db, _sink(ctx), ctx.now())
     ctx.runtime.worker.wake_after_commit(ctx.db)
     return json_response({"result": "submitted"}, 201)
@@ -242,7 +243,7 @@ def list_subscribed_events(ctx: Ctx) -> dict:
 
 
 @api.operation("CreateSubscribedEvent")
-def create_subscribed_event(ctx: Ctx):  # type: ignore[no-untyped-def]
+def create_subscribed_event(ctx: Ctx) -> Response:
     sub = _subscription(ctx, "SubscriptionSid")
     row, created = svc.add_subscribed_event(ctx.db, sub, ctx.params, ctx.now())
     ctx.db.flush()

@@ -27,6 +27,7 @@ def run_offline() -> None:
 
 
 def run_online() -> None:
+    assert url, "sqlalchemy.url is not set"
     engine = create_engine(url, poolclass=pool.NullPool)
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=Base.metadata,

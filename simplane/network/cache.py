@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import event, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from simplane.network.models import FactsVersion, IngestGeneration
@@ -106,7 +106,7 @@ def _put(rows: dict, items: Iterable[tuple[Any, Any]], limit: int = LIMIT) -> No
         del rows[next(iter(rows))]  # dicts keep insertion order: the oldest first
 
 
-_caches: weakref.WeakKeyDictionary[Engine, IngestCache] = weakref.WeakKeyDictionary()
+_caches: weakref.WeakKeyDictionary[Engine | Connection, IngestCache] = weakref.WeakKeyDictionary()
 _caches_lock = threading.Lock()
 
 

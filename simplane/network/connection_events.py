@@ -116,5 +116,5 @@ def location_of(event: NetworkEvent, session: dict[str, Any] | None = None) -> d
         values = SESSION_CELL(session)
     else:
         return None
-    cell = {name: value for name, value in zip(CELL, values) if value is not None}
+    cell = {name: value for name, value in zip(CELL, values, strict=True) if value is not None}
     return cell or None

@@ -26,9 +26,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from simplane.core.bulk import BulkSql, gc_paused
@@ -50,8 +50,8 @@ from simplane.wireless.models import RatePlan, Sim
 if TYPE_CHECKING:
     from simplane.core.runtime import Runtime
 
-SESSIONS = DataSession.__table__
-STATES = SimState.__table__
+SESSIONS = cast(Table, DataSession.__table__)
+STATES = cast(Table, SimState.__table__)
 # Columns of a session that ingest reads and may change after the start.
 COUNTERS = ("bytes_up", "bytes_down", "packets_up", "packets_down", "last_updated",
             "window_start", "window_up", "window_down")
@@ -195,8 +195,8 @@ class _Batch:
             plan = plans.get(terms)
             if plan is None:
                 roaming = json.loads(roaming) if isinstance(roaming, str) else roaming
-                plan = plans[terms] = Plan.of(*row[3:9], roaming, row[10],
-                                              from_driver(row[11]))
+                plan = plans[terms] = Plan.of(row[3], row[4], row[5], row[6], row[7], row[8],
+                                              roaming, row[10], from_driver(row[11]))
             found[row[2]] = (row[0], row[1], plan)
         if len(found) < len(imsis):  # the others may be Super SIMs
             for imsi, facts in sims_by_imsi(self.db, imsis - found.keys()).items():
@@ -216,7 +216,7 @@ class _Batch:
         fleet = isinstance(plan, FleetPlan)
         kind, rejection = event.kind, None
         if fleet and kind == "attachment.accepted" and event.mcc and event.mnc:
-            rejection = attach_decision(plan.facts, event.mcc, event.mnc)
+            rejection = attach_decision(cast(FleetPlan, plan).facts, event.mcc, event.mnc)
             if rejection:
                 kind = "attachment.rejected"
         period = self._period(plan, event.time)
@@ -234,7 +234,7 @@ class _Batch:
         key = (sim_sid, event.session_id)
         session = self.sessions.get(key)
         opened = session is None
-        if opened:
+        if session is None:
             session = self._open(sim_sid, account_sid, plan, state, event, in_period)
             self.sessions[key] = session
             if session["status"] == "refused":
@@ -289,19 +289,21 @@ class _Batch:
                       growth=(session["window_up"], session["window_down"]), blocked=blocked)
         session.update(window_start=end, window_up=0, window_down=0)
 
-    def _publish(self, kind: str, plan: FleetPlan, event: NetworkEvent,
+    def _publish(self, kind: str, plan: Plan | FleetPlan, event: NetworkEvent,
                  session: dict[str, Any] | None = None, **facts: Any) -> None:
+        """A Connection Event (of a Super SIM: its plan is a FleetPlan)."""
         mcc, mnc = ((session["operator_mcc"], session["operator_mnc"]) if session
                     else (event.mcc, event.mnc))
+        sim = cast(FleetPlan, plan).facts
         data = connection_events.event(
-            kind, plan.facts, event.time, imsi=event.imsi,
-            imei=event.imei or (session and session["imei"]),
-            rat=event.rat or (session and session["radio_link"]), mcc=mcc, mnc=mnc,
+            kind, sim, event.time, imsi=event.imsi,
+            imei=event.imei or (session["imei"] if session else None),
+            rat=event.rat or (session["radio_link"] if session else None), mcc=mcc, mnc=mnc,
             location=connection_events.location_of(event, session), session=session, **facts)
         if data is not None:
             self.connection_events.append({
-                "account_sid": plan.facts.account_sid, "type": data["event_type"], "data": data,
-                "subject": plan.facts.sid, "time": event.time, "id": data["event_sid"]})
+                "account_sid": sim.account_sid, "type": data["event_type"], "data": data,
+                "subject": sim.sid, "time": event.time, "id": data["event_sid"]})
 
     def _period(self, plan: Plan | FleetPlan, when: datetime) -> str:
         """The billing period `when` falls in, by its first second: a month from activation
@@ -389,7 +391,7 @@ class _Batch:
                in_period: bool) -> tuple[int, int]:
         """Count the session's growth; returns the bytes (up, down) counted."""
         if event.time >= session["last_updated"]:
-            for name, value in zip(RADIO, RADIO_OF(event)):
+            for name, value in zip(RADIO, RADIO_OF(event), strict=True):
                 if value is not None and value != session[name]:
                     session[name] = value
                     self.reshaped.add(session["pk"])
@@ -470,6 +472,7 @@ class _Batch:
         for (sim_sid, hour, mcc, mnc), (up, down) in sorted(self.fleet_usage.items()):
             # A Super SIM's session is on a network of its Fleet's profile: in the catalogue.
             network = connection_events.network(mcc, mnc)
+            assert network is not None  # a Super SIM's session without its network is refused
             sim = facts[sim_sid]
             rows.append((sim.account_sid, sim_sid, sim.fleet_sid, network["sid"],
                          network["iso_country"], hour, up, down, up + down))

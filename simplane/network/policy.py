@@ -51,7 +51,8 @@ class Plan:
 
     @classmethod
     def of(cls, status: str, data_enabled: bool | None, data_limit: int, strategy: str,
-           national_enabled: bool, national_limit: int, international_roaming: Sequence[str],
+           national_enabled: bool, national_limit: int,
+           international_roaming: Sequence[str] | None,
            international_limit: int, activated: datetime | None) -> Plan:
         """From a SIM's status and its rate plan's columns (all None without a plan)."""
         if data_enabled is None:

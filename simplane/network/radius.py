@@ -26,11 +26,12 @@ import threading
 from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from prometheus_client import Counter
 from pyrad import packet as radius_packet
 from pyrad.dictionary import Dictionary
+from sqlalchemy import String
 
 from simplane.core.metrics import REGISTRY
 from simplane.core.params import ascii_digits
@@ -64,8 +65,14 @@ IGNORED = ("Tunnel-Start", "Tunnel-Stop", "Tunnel-Reject", "Tunnel-Link-Start",
 # 3GPP TS 29.061 section 16.4.7.2, 3GPP-RAT-Type
 RAT_TYPES = {1: "3G", 2: "2G", 5: "3G", 6: "LTE", 8: "NB-IoT", 9: "LTE-M", 10: "5G"}
 
+def _length(column: str) -> int:
+    length = cast(String, DataSession.__table__.c[column].type).length
+    assert length is not None  # each is a VARCHAR(n)
+    return length
+
+
 # The longest value each text field of an event may have: that of the column it is stored in.
-LENGTHS = {name: DataSession.__table__.c[column].type.length for name, column in (
+LENGTHS = {name: _length(column) for name, column in (
     ("session_id", "session_id"), ("imei", "imei"), ("apn", "apn"), ("rat", "radio_link"),
     ("mcc", "operator_mcc"), ("mnc", "operator_mnc"), ("cell_id", "cell_id"), ("lac", "lac"),
     ("ip_address", "ip_address"), ("gateway", "gateway"))}
@@ -88,7 +95,7 @@ class Dropped(Exception):
 
 # --- attribute decoding --------------------------------------------------------------------
 
-def _first(pkt: radius_packet.Packet, name: str):  # type: ignore[no-untyped-def]
+def _first(pkt: radius_packet.Packet, name: str) -> Any:
     values = pkt.get(name) if name in pkt else None
     return values[0] if values else None
 
@@ -135,7 +142,7 @@ def imei_from_imeisv(value: str | None) -> str | None:
     return value
 
 
-def rat_type(value) -> str | None:  # type: ignore[no-untyped-def]
+def rat_type(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, bytes):
@@ -320,7 +327,7 @@ class RadiusServer:
                 raise
             if not readable:
                 continue
-            datagrams = []
+            datagrams: list[tuple[bytes, tuple]] = []
             while len(datagrams) < self.BATCH:  # whatever is queued, without waiting for more
                 try:
                     datagrams.append(self.sock.recvfrom(4096))
@@ -445,7 +452,7 @@ class RadiusServer:
             raise Dropped("malformed", str(exc)) from None
         return key, (pkt, event, None if event else restart_of(pkt, now))
 
-    def _packet(self, kind: type, data: bytes, peer: tuple):  # type: ignore[no-untyped-def]
+    def _packet(self, kind: type, data: bytes, peer: tuple) -> radius_packet.Packet:
         """The datagram decoded as a packet of this kind with its client's secret, its
         attributes fitting it and its Message-Authenticator (if any) holding."""
         secret = self.secret_of(peer[0])

@@ -14,10 +14,10 @@ import secrets
 import string
 import time as real_time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from stdnum import luhn
@@ -184,7 +184,7 @@ class Device:
             bytes_up=up, bytes_down=down, packets_up=(up + 1399) // 1400,
             packets_down=(down + 1399) // 1400, error=error)
 
-    def attach(self, offset: float) -> Iterator[NetworkEvent]:
+    def attach(self, offset: float) -> Generator[NetworkEvent, None, float | None]:
         """Try to attach at `offset`; the generator returns when it attached (None: it could
         not), a second later per network tried. A
         Super SIM the network would refuse tries every visible network in turn (each rejection
@@ -221,7 +221,7 @@ class Device:
         self.used += up + down
         return up, down, False
 
-    def events(self, interval: float) -> Iterator[NetworkEvent | FromSim]:  # type: ignore[misc]
+    def events(self, interval: float) -> Iterator[NetworkEvent | FromSim]:
         if self.behaviour in ("tracker", "roamer", "heavy"):
             return self._connected(interval)
         return self._reporting()
@@ -377,7 +377,7 @@ def _default_fleet(db, account_sid: str, now: datetime, data_limit: int | None) 
             if network is not None and network.sid not in allowed:
                 allowed.append(network.sid)
     nap = create_nap(db, account_sid, {"UniqueName": "simulator", "Networks": allowed}, now)
-    params = {"UniqueName": "simulator", "NetworkAccessProfile": nap.sid}
+    params: dict[str, Any] = {"UniqueName": "simulator", "NetworkAccessProfile": nap.sid}
     if data_limit is not None:
         params["DataLimit"] = data_limit
     return create_fleet(db, account_sid, params, now).pk

@@ -28,14 +28,14 @@ def numbers_add(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Give an account phone numbers; prints one PN… SID a line (usable as PhoneNumbers' Sid)."""
-    from simplane.cli import _account, err, runtime
+    from simplane.cli_support import err, resolve_account, runtime
     from simplane.core.errors import TwilioError
     from simplane.proxy import service
 
     rt = runtime(database_url)
     try:
         with rt.db.write() as db:
-            rows = service.add_account_numbers(db, _account(db, account), numbers,
+            rows = service.add_account_numbers(db, resolve_account(db, account), numbers,
                                                rt.clock.now())
             sids = [r.sid for r in rows]
     except TwilioError as exc:
@@ -49,14 +49,14 @@ def numbers_add(
 @numbers_app.command("list")
 def numbers_list(account: AccountSid = None, database_url: DatabaseUrl = None) -> None:
     """The phone numbers an account owns."""
-    from simplane.cli import _account, runtime
+    from simplane.cli_support import resolve_account, runtime
     from simplane.proxy import service
 
     rt = runtime(database_url)
     try:
         with rt.db.read() as db:
             rows = [(r.sid, r.phone_number) for r in
-                    service.account_numbers(db, _account(db, account))]
+                    service.account_numbers(db, resolve_account(db, account))]
     finally:
         rt.close()
     table = Table("sid", "phone_number")
@@ -74,7 +74,7 @@ def outbox(
     database_url: DatabaseUrl = None,
 ) -> None:
     """What the simulated carrier delivered (messages and calls), newest first."""
-    from simplane.cli import runtime
+    from simplane.cli_support import runtime
     from simplane.proxy import carrier
 
     rt = runtime(database_url)

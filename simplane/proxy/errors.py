@@ -9,6 +9,7 @@ SERVICE_NAME_TAKEN = 80602  # Service UniqueName must be unique
 SESSION_NAME_TAKEN = 80603  # Session UniqueName must be unique
 DUPLICATE_PARTICIPANT = 80103  # "Participant Already In Session"
 PARTICIPANT_LIMIT = 80609  # "Too Many Added Participants": at most two per Session
+IDENTIFIER_INVALID = 80404  # "Participant Identifier Invalid": not a number or channel address
 IDENTIFIER_PAIR_INVALID = 80402  # "Identifier Proxy Pair Invalid": the pool cannot serve it
 PROXY_IDENTIFIER_IN_USE = 80604  # identifier/proxy pair already active in another Session
 SESSION_CLOSED = 80607  # updates to a closed Session (other than re-opening it)

@@ -175,8 +175,9 @@ def receive(runtime: Runtime, account_sid: str, inbound: Inbound) -> dict:
                           E.MESSAGE_TO_VOICE_ONLY)
     url = service.intercept_callback_url
     if url:
-        answer = callbacks.send_signed(runtime, token, url, inbound.webhook_params(account_sid, service.sid))
-        if answer is not None and answer.status_code == 403:
+        verdict = callbacks.send_signed(runtime, token, url,
+                                        inbound.webhook_params(account_sid, service.sid))
+        if verdict is not None and verdict.status_code == 403:
             raise TwilioError(403, E.BLOCKED, "The intercept callback blocked the interaction")
     return _record(runtime, account_sid, service, route, inbound)
 
@@ -272,7 +273,7 @@ def _auto_create(runtime: Runtime, service: ProxyService, inbound: Inbound, text
     if spec.get("dateExpiry") is not None:
         params["DateExpiry"] = parse_datetime("dateExpiry", str(spec["dateExpiry"]))
     with runtime.db.write() as db:
-        service = db.get(ProxyService, service.pk)
+        service = db.get_one(ProxyService, service.pk)
         session = svc.create_session(db, runtime, service, params)
         sender = svc.active_participants(db, session)[0]
         return Route(service.pk, session.pk, sender.pk, session.mode)
@@ -331,7 +332,7 @@ def call_status(runtime: Runtime, account_sid: str, call_sid: str, status: str,
         if moves_back(current, status):
             # Reported late or replayed: the leg stays where it is (a leg the carrier has is
             # never pending again, so it is never placed twice; an ended call stays ended).
-            return _call_state(i, db.get(ProxySession, i.session_pk))
+            return _call_state(i, db.get_one(ProxySession, i.session_pk))
         setattr(i, f"{mine}_resource_status", status)
         other = getattr(i, f"{theirs}_resource_status")
         if status in CALL_ENDED and other is not None and other not in CALL_ENDED:
@@ -340,9 +341,9 @@ def call_status(runtime: Runtime, account_sid: str, call_sid: str, status: str,
         if duration is not None:
             i.data = json.dumps({"duration": duration})
         i.date_updated = now
-        session = db.get(ProxySession, i.session_pk)
+        session = db.get_one(ProxySession, i.session_pk)
         db.flush()
-        webhooks.interaction(db, runtime, db.get(ProxyService, i.service_pk), session, i)
+        webhooks.interaction(db, runtime, db.get_one(ProxyService, i.service_pk), session, i)
         return _call_state(i, session)
 
 

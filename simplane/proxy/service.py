@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import phonenumbers
-from sqlalchemy import delete, false, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from simplane.core.db import changed
 from simplane.core.errors import TwilioError, bad_request, conflict, not_found
-from simplane.core.lookups import get_by_key_or_404
+from simplane.core.lookups import get_by_key_or_404, unique_name_problem
 from simplane.core.models import Account
 from simplane.core.params import ascii_digits, check_text, json_value
 from simplane.core.sids import looks_like_sid, new_sid
@@ -50,8 +52,9 @@ def invalid(message: str) -> TwilioError:
 def _unique_name(name: str, what: str) -> str:
     if name == "":
         raise invalid("Invalid UniqueName: must not be empty")
-    if looks_like_sid(name):
-        raise invalid(f"Invalid UniqueName: {name!r} looks like a SID")
+    problem = unique_name_problem(name)
+    if problem:
+        raise invalid(f"Invalid UniqueName: {problem}")
     if len(name) > MAX_UNIQUE_NAME:
         raise invalid(f"Invalid UniqueName: longer than {MAX_UNIQUE_NAME} characters")
     # (An out-of-session callback's uniqueName comes past the kernel's form checks.)
@@ -147,13 +150,20 @@ def delete_service(db: Session, service: ProxyService) -> None:
 
 # --- phone numbers ---------------------------------------------------------------------------
 
-def parse_e164(value: str, name: str) -> phonenumbers.PhoneNumber:
+def e164(value: str) -> phonenumbers.PhoneNumber | None:
+    """The phone number `value` is, written in E.164 (+ and digits) and possible; else None."""
     try:
         number = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException:
-        raise invalid(f"Invalid {name}: {value!r} is not an E.164 phone number") from None
-    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    if e164 != value or not phonenumbers.is_possible_number(number):
+        return None
+    if phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) != value:
+        return None
+    return number if phonenumbers.is_possible_number(number) else None
+
+
+def parse_e164(value: str, name: str) -> phonenumbers.PhoneNumber:
+    number = e164(value)
+    if number is None:
         raise invalid(f"Invalid {name}: {value!r} is not an E.164 phone number (+ and digits)")
     return number
 
@@ -162,7 +172,7 @@ def iso_country(number: phonenumbers.PhoneNumber) -> str | None:
     region = phonenumbers.region_code_for_number(number)
     if region and region != "ZZ":
         return region
-    region = phonenumbers.region_code_for_country_code(number.country_code)
+    region = phonenumbers.region_code_for_country_code(number.country_code or 0)
     return None if region == "ZZ" else region
 
 
@@ -180,32 +190,35 @@ CAPABILITIES = {"fax": False, "mms": True, "sms": True, "voice": True}
 
 def add_phone_number(db: Session, service: ProxyService, params: Any, now: datetime
                      ) -> ProxyPhoneNumber:
+    """A number the account owns (`simplane proxy numbers add`) joins the pool, by Sid or by
+    PhoneNumber; a number it does not own, whoever else does, is unknown to it (20404)."""
     sid_given, number_given = params.get("Sid"), params.get("PhoneNumber")
     if not sid_given and not number_given:
         raise bad_request("Either Sid or PhoneNumber is required", E.INVALID_VALUE)
-    known = None
     if sid_given:
         if not looks_like_sid(sid_given, "PN"):
             raise invalid(f"Invalid Sid: {sid_given!r} is not a PN… SID")
-        known = _owned(db, service.account_sid, ProxyAccountNumber.sid == sid_given,
-                       ProxyPhoneNumber.sid == sid_given)
-        if known is None:
+        owned = _owned(db, service.account_sid, ProxyAccountNumber.sid == sid_given)
+        if owned is None:
             raise bad_request(f"Invalid Sid: no phone number {sid_given} on this account",
                               20404)
-        if number_given and number_given != known[1]:
-            raise invalid(f"Invalid PhoneNumber: {sid_given} is {known[1]}")
-        number_given = known[1]
-    parsed = parse_e164(number_given, "PhoneNumber")
-    if db.scalar(select(ProxyPhoneNumber.pk).where(ProxyPhoneNumber.service_pk == service.pk,
-                                                   ProxyPhoneNumber.phone_number == number_given)):
-        raise conflict(f"Phone number {number_given} is already in the pool of {service.sid}",
-                       E.NUMBER_IN_POOL)
-    if known is None:  # the same number keeps one PN SID across the account's services
-        known = _owned(db, service.account_sid, ProxyAccountNumber.phone_number == number_given,
-                       ProxyPhoneNumber.phone_number == number_given)
-    number = ProxyPhoneNumber(
-        sid=known[0] if known else new_sid("PN"), account_sid=service.account_sid,
-        service_pk=service.pk, phone_number=number_given,
+        if number_given and number_given != owned.phone_number:
+            raise invalid(f"Invalid PhoneNumber: {sid_given} is {owned.phone_number}")
+    else:
+        parse_e164(number_given, "PhoneNumber")
+        owned = _owned(db, service.account_sid, ProxyAccountNumber.phone_number == number_given)
+        if owned is None:
+            raise bad_request(f"Invalid PhoneNumber: no phone number {number_given} on this "
+                              "account", 20404)
+    if db.scalar(select(ProxyPhoneNumber.pk).where(
+            ProxyPhoneNumber.service_pk == service.pk,
+            ProxyPhoneNumber.phone_number == owned.phone_number)):
+        raise conflict(f"Phone number {owned.phone_number} is already in the pool of "
+                       f"{service.sid}", E.NUMBER_IN_POOL)
+    parsed = parse_e164(owned.phone_number, "PhoneNumber")
+    number = ProxyPhoneNumber(  # the same number keeps its one PN SID across the services
+        sid=owned.sid, account_sid=service.account_sid,
+        service_pk=service.pk, phone_number=owned.phone_number,
         friendly_name=phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL),
         iso_country=iso_country(parsed), capabilities=dict(CAPABILITIES),
         is_reserved=params.get("IsReserved", False), date_created=now, date_updated=now,
@@ -215,33 +228,27 @@ def add_phone_number(db: Session, service: ProxyService, params: Any, now: datet
     return number
 
 
-def _owned(db: Session, account_sid: str, owned_match: Any, pooled_match: Any
-           ) -> tuple[str, str] | None:
-    """(PN SID, number) of a number the account owns, or has already put in a pool."""
-    row = db.execute(select(ProxyAccountNumber.sid, ProxyAccountNumber.phone_number).where(
-        ProxyAccountNumber.account_sid == account_sid, owned_match)).first()
-    if row is None:
-        row = db.execute(select(ProxyPhoneNumber.sid, ProxyPhoneNumber.phone_number).where(
-            ProxyPhoneNumber.account_sid == account_sid, pooled_match).limit(1)).first()
-    return (row[0], row[1]) if row else None
+def _owned(db: Session, account_sid: str, match: Any) -> ProxyAccountNumber | None:
+    """The number the account owns that `match` names, if any."""
+    return db.scalar(select(ProxyAccountNumber).where(
+        ProxyAccountNumber.account_sid == account_sid, match))
 
 
 def add_account_numbers(db: Session, account_sid: str, numbers: list[str], now: datetime
                         ) -> list[ProxyAccountNumber]:
     """Give the account phone numbers (the operator's job); a number it already owns keeps its
-    SID. All or nothing: one invalid number refuses the lot."""
+    SID, as does one already in its pools. All or nothing: one invalid number refuses the lot."""
     for value in numbers:
         parse_e164(value, "PhoneNumber")
     rows = []
     for value in numbers:
-        row = db.scalar(select(ProxyAccountNumber).where(
-            ProxyAccountNumber.account_sid == account_sid,
-            ProxyAccountNumber.phone_number == value))
+        row = _owned(db, account_sid, ProxyAccountNumber.phone_number == value)
         if row is None:
-            pooled = _owned(db, account_sid, false(), ProxyPhoneNumber.phone_number == value)
-            row = ProxyAccountNumber(sid=pooled[0] if pooled else new_sid("PN"),
-                                     account_sid=account_sid, phone_number=value,
-                                     date_created=now)
+            pooled = db.scalar(select(ProxyPhoneNumber.sid).where(
+                ProxyPhoneNumber.account_sid == account_sid,
+                ProxyPhoneNumber.phone_number == value).limit(1))
+            row = ProxyAccountNumber(sid=pooled or new_sid("PN"), account_sid=account_sid,
+                                     phone_number=value, date_created=now)
             db.add(row)
             db.flush()
         rows.append(row)
@@ -348,7 +355,8 @@ def _participant_spec(raw: Any) -> dict[str, Any]:
         raise invalid("Invalid Participants: each must be a JSON object")
     names = {"identifier": "Identifier", "friendlyname": "FriendlyName",
              "proxyidentifier": "ProxyIdentifier", "proxyidentifiersid": "ProxyIdentifierSid"}
-    spec = {names.get(str(k).lower().replace("_", ""), k): v for k, v in raw.items()}
+    spec: dict[Any, Any] = {names.get(str(k).lower().replace("_", ""), k): v
+                            for k, v in raw.items()}
     if not spec.get("Identifier"):
         raise bad_request("Invalid Participants: each needs an Identifier", E.INVALID_VALUE)
     for name in names.values():
@@ -429,10 +437,10 @@ def close_expired(db: Session, runtime: Runtime, now: datetime, limit: int) -> i
             ProxySession.expires_at <= now).values(
             status="closed", closed_reason=CLOSED_BY_EXPIRY, date_ended=now, expires_at=None,
             date_updated=now))
-        if result.rowcount:
+        if changed(result):
             closed += 1
             db.refresh(session)
-            webhooks.session_closed(db, runtime, db.get(ProxyService, session.service_pk),
+            webhooks.session_closed(db, runtime, db.get_one(ProxyService, session.service_pk),
                                     session)
     return closed
 
@@ -473,12 +481,23 @@ def _pair_taken(db: Session, account_sid: str, identifier: str, number_sid: str,
 
 
 def _identifier_number(identifier: str) -> phonenumbers.PhoneNumber | None:
-    """A phone-number identifier parsed; None for a channel address (e.g. messenger:123)."""
-    if identifier.startswith("+"):
-        return parse_e164(identifier, "Identifier")
-    if ascii_digits(identifier):
-        raise invalid(f"Invalid Identifier: {identifier!r} is not in E.164 format (+ and digits)")
-    return None
+    """A phone-number identifier parsed; None for a channel address Twilio's Proxy takes
+    (`messenger:` and a page-scoped ID, `whatsapp:` and an E.164 number). Anything else is
+    refused with Twilio's 80404 ("Participant Identifier Invalid")."""
+    channel, _, address = identifier.partition(":")
+    if channel in CHANNELS and CHANNELS[channel](address):
+        return None
+    number = e164(identifier)
+    if number is None:
+        raise bad_request(f"Invalid Identifier: {identifier!r} is neither a phone number in "
+                          "E.164 format (+ and digits) nor a channel address "
+                          f"({', '.join(f'{c}:…' for c in CHANNELS)})", E.IDENTIFIER_INVALID)
+    return number
+
+
+# Channel addresses a Participant's Identifier may be, by what follows the channel's prefix.
+CHANNELS: dict[str, Callable[[str], bool]] = {
+    "messenger": ascii_digits, "whatsapp": lambda address: e164(address) is not None}
 
 
 def select_number(db: Session, service: ProxyService, session: ProxySession, identifier: str

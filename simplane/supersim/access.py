@@ -90,13 +90,13 @@ def sims_by_imsi(db: Session, imsis: Iterable[str]) -> dict[str, SimFacts]:
 def attach_decision(facts: SimFacts, mcc: str, mnc: str) -> tuple[int, str] | None:
     """None when the SIM may attach to the network mcc/mnc, else Twilio's (code, message)."""
     if facts.status not in CONNECTED:
-        return (E.SIM_NOT_ACTIVE, f"Super SIM {facts.sid} is {facts.status}: only ready and "
-                "active Super SIMs may attach")
+        return (E.SIM_NOT_ACTIVE, (f"Super SIM {facts.sid} is {facts.status}: only ready and "
+                                   "active Super SIMs may attach"))
     if (mcc, mnc) not in facts.allowed_networks:
         network = networks.network_for(mcc, mnc)
         name = f"{network.friendly_name} ({mcc}-{mnc})" if network else f"{mcc}-{mnc}"
-        return (E.NETWORK_NOT_ALLOWED, f"Network {name} is not allowed by the Network Access "
-                f"Profile of Fleet {facts.fleet_sid}")
+        return (E.NETWORK_NOT_ALLOWED, (f"Network {name} is not allowed by the Network "
+                                        f"Access Profile of Fleet {facts.fleet_sid}"))
     return None
 
 

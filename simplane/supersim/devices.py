@@ -78,7 +78,7 @@ class SimulatedDevice:
         with runtime.db.read() as db:
             imsi = db.scalar(select(Sim.imsi).where(Sim.sid == sim_sid))
             facts = access.sims_by_imsi(db, [imsi]).get(imsi) if imsi else None
-        if facts is None:
+        if facts is None or not imsi:
             raise DeviceRefused(f"{sim_sid} is not a registered Super SIM")
         mcc, mnc = network or min(facts.allowed_networks, default=("", ""))
         refusal = access.attach_decision(facts, mcc, mnc)
@@ -132,8 +132,8 @@ class SimulatedDevice:
         if self.esim_profile_sid is None:
             self.download_esim(runtime, eid, matching_id)
         with runtime.db.write() as db:
-            profile = db.scalar(select(EsimProfile).where(EsimProfile.sid ==
-                                                          self.esim_profile_sid))
+            profile = db.execute(select(EsimProfile).where(
+                EsimProfile.sid == self.esim_profile_sid)).scalar_one()
             service.esim_installed(db, runtime, profile)
             return profile.sid
 

@@ -18,8 +18,14 @@ from simplane.core.clock import months_bound, months_passed
 from simplane.network.models import SimState
 from simplane.supersim import billing, devices, service, udp
 from simplane.supersim.inventory import add_sims, generated_rows
-from simplane.supersim.models import (EsimProfile, IpCommand, SettingsUpdate, Sim, SmsCommand,
-                                      UsageHour)
+from simplane.supersim.models import (
+    EsimProfile,
+    IpCommand,
+    SettingsUpdate,
+    Sim,
+    SmsCommand,
+    UsageHour,
+)
 
 if TYPE_CHECKING:
     from simplane.core.runtime import Runtime
@@ -65,7 +71,8 @@ def activate_ready_sims(runtime: Runtime) -> bool:
     with runtime.db.read() as db:
         due = set(db.scalars(used_stmt))
         due.update(pk for pk, date_ready in db.execute(old_stmt)
-                   if months_passed(date_ready, billing.READY_MONTHS, now))
+                   if date_ready is not None
+                   and months_passed(date_ready, billing.READY_MONTHS, now))
     if not due:
         return False
     with runtime.db.write() as db:

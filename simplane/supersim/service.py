@@ -15,6 +15,7 @@ from stdnum.iso7064 import mod_97_10
 
 from simplane.core import callbacks
 from simplane.core.accounts import accounts_in_reach
+from simplane.core.db import changed
 from simplane.core.errors import TwilioError, bad_request, conflict, not_found
 from simplane.core.lookups import check_unique_name, get_by_key, get_by_key_or_404
 from simplane.core.params import ascii_digits, check_url
@@ -22,9 +23,16 @@ from simplane.core.sids import new_sid
 from simplane.supersim import errors as E
 from simplane.supersim import networks
 from simplane.supersim.access import CONNECTED
-from simplane.supersim.models import (EsimProfile, Fleet, IpCommand, NetworkAccessProfile,
-                                      NetworkAccessProfileNetwork, SettingsUpdate, Sim,
-                                      SmsCommand)
+from simplane.supersim.models import (
+    EsimProfile,
+    Fleet,
+    IpCommand,
+    NetworkAccessProfile,
+    NetworkAccessProfileNetwork,
+    SettingsUpdate,
+    Sim,
+    SmsCommand,
+)
 
 if TYPE_CHECKING:
     from simplane.core.runtime import Runtime
@@ -215,9 +223,9 @@ def register_sim(db: Session, runtime: Runtime, account_sid: str, params: Any) -
         raise bad_request(f"The Super SIM with ICCID {iccid} cannot be registered: check the ICCID "
                           "and the registration code", E.NOT_REGISTRABLE)
     now = runtime.clock.now()
-    claimed = db.execute(update(Sim).where(Sim.pk == sim.pk, Sim.account_sid.is_(None))
-                         .values(account_sid=account_sid, date_registered=now,
-                                 date_updated=now)).rowcount
+    claimed = changed(db.execute(update(Sim).where(Sim.pk == sim.pk, Sim.account_sid.is_(None))
+                                 .values(account_sid=account_sid, date_registered=now,
+                                         date_updated=now)))
     if not claimed:
         raise bad_request(f"The Super SIM with ICCID {iccid} cannot be registered",
                           E.NOT_REGISTRABLE)
@@ -407,8 +415,9 @@ def set_command_status(db: Session, runtime: Runtime, command: SmsCommand | IpCo
     """Move a command on if nobody else did, and report the new status to its callback."""
     model = type(command)
     now = runtime.clock.now()
-    moved = db.execute(update(model).where(model.pk == command.pk, model.status == command.status)
-                       .values(status=status, date_updated=now, **values)).rowcount
+    moved = changed(db.execute(
+        update(model).where(model.pk == command.pk, model.status == command.status)
+        .values(status=status, date_updated=now, **values)))
     if not moved:
         return False
     command.status = status
@@ -546,8 +555,8 @@ def available_esim_profile(db: Session, eid: str, matching_id: str | None) -> Es
 
 # Why a download fails: the SM-DP+ checks the eUICC's EID (32 digits whose last two are check
 # digits, ISO 7064 MOD 97-10, as GSMA SGP.29 defines them).
-EID_INVALID = ("EID_INVALID", "The eUICC's EID {eid} fails its check digits: the SM-DP+ refused "
-               "the download")
+EID_INVALID = ("EID_INVALID", ("The eUICC's EID {eid} fails its check digits: the SM-DP+ "
+                              "refused the download"))
 
 
 def esim_downloaded(db: Session, runtime: Runtime, profile: EsimProfile, eid: str) -> bool:

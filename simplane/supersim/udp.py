@@ -37,7 +37,7 @@ class CommandPort:
 
     def receive(self, limit: int = 200) -> list[tuple[bytes, tuple[str, int]]]:
         """The datagrams waiting, at most `limit`, without blocking."""
-        got = []
+        got: list[tuple[bytes, tuple[str, int]]] = []
         while len(got) < limit:
             try:
                 data, source = self.sock.recvfrom(MAX_DATAGRAM)

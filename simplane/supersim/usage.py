@@ -23,7 +23,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from simplane.core.bulk import BulkSql
-from simplane.network.rollups import hour_of, spans as rollup_spans
+from simplane.network.rollups import hour_of
+from simplane.network.rollups import spans as rollup_spans
 from simplane.supersim.models import UsageHour
 
 COUNTERS = ["data_upload", "data_download", "data_total"]
@@ -79,8 +80,8 @@ def records(db: Session, account_sid: str, start: datetime, end: datetime, granu
             .where(UsageHour.account_sid == account_sid, UsageHour.hour >= hour_of(start),
                    UsageHour.hour < end)
             .group_by(UsageHour.hour, *([dim] if dim is not None else [])))
-    for name, value in filters.items():
-        stmt = stmt.where(getattr(UsageHour, GROUP_COLUMNS[name]) == value)
+    for name, wanted in filters.items():
+        stmt = stmt.where(getattr(UsageHour, GROUP_COLUMNS[name]) == wanted)
     spans = rollup_spans(start, end, STEPS.get(granularity))
     by_start = {span[0]: span for span in spans}
     totals: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])

@@ -9,19 +9,22 @@ from __future__ import annotations
 import csv
 import secrets
 import string
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 from stdnum import luhn
 from stdnum.exceptions import ValidationError
 
+from simplane.core.lookups import unique_name_problem
 from simplane.core.params import ascii_digits
 from simplane.core.sids import looks_like_sid, new_sid
 from simplane.wireless.models import RatePlan, Sim
+from simplane.wireless.service import NEEDS_RATE_PLAN
 
 # Issuer prefix of generated ICCIDs: 89 (telecom) + 882 (international) + issuer 0.
 ICCID_PREFIX = "898820"
@@ -89,7 +92,7 @@ def read_csv(path: Path) -> list[SimRow]:
     """Parse an inventory file; every bad line is reported, with its line number."""
     problems: list[str] = []
     rows: list[SimRow] = []
-    seen: dict[str, int] = {}
+    seen: dict[tuple[str, str], int] = {}
     with path.open(newline="") as fh:
         reader = csv.DictReader(fh)
         if reader.fieldnames is None or "iccid" not in [f.strip() for f in reader.fieldnames]:
@@ -104,14 +107,15 @@ def read_csv(path: Path) -> list[SimRow]:
             found = [iccid_problem(row.iccid), row.imsi and imsi_problem(row.imsi)]
             if row.status not in STATUSES:
                 found.append(f"status {row.status!r} is not one of {', '.join(STATUSES)}")
-            if row.unique_name and looks_like_sid(row.unique_name):
-                found.append(f"unique_name {row.unique_name!r} looks like a SID")
+            name_problem = row.unique_name and unique_name_problem(row.unique_name)
+            if name_problem:
+                found.append(f"unique_name {name_problem}")
             for kind, value in (("iccid", row.iccid), ("imsi", row.imsi),
                                 ("unique_name", row.unique_name)):
                 if value and (kind, value) in seen:
                     found.append(f"{kind} {value} repeats line {seen[(kind, value)]}")
                 elif value:
-                    seen[(kind, value)] = line  # type: ignore[index]
+                    seen[(kind, value)] = line
             problems += [f"line {line}: {p}" for p in found if p]
             rows.append(row)
     if problems:
@@ -119,7 +123,8 @@ def read_csv(path: Path) -> list[SimRow]:
     return rows
 
 
-def _existing(db: Session, column, values: list[str]) -> set[str]:  # type: ignore[no-untyped-def]
+def _existing(db: Session, column: InstrumentedAttribute[Any],
+              values: Sequence[str | None]) -> set[str]:
     found: set[str] = set()
     for i in range(0, len(values), 500):
         found |= set(db.scalars(select(column).where(column.in_(values[i:i + 500]))))
@@ -167,7 +172,7 @@ def add_sims(db: Session, account_sid: str, rows: Iterable[SimRow], now: datetim
                                                              Sim.unique_name.in_(names))))
         problems += [f"line {i + 2}: unique_name {r.unique_name} is already used on the account"
                      for i, r in enumerate(rows) if r.unique_name in taken]
-    needs_plan = [i for i, r in enumerate(rows) if r.status in ("ready", "active")]
+    needs_plan = [i for i, r in enumerate(rows) if r.status in NEEDS_RATE_PLAN]
     if needs_plan and rate_plan_pk is None:
         problems += [f"line {i + 2}: status {rows[i].status} needs a rate plan (--rate-plan)"
                      for i in needs_plan]

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Select, func, or_, select, update
 
 from simplane.core.clock import months_bound, months_passed
+from simplane.network.models import SimState, SimUsageHour
 from simplane.wireless import gateway as gw
 from simplane.wireless import service
-from simplane.network.models import SimState, SimUsageHour
 from simplane.wireless.models import Command, RatePlan, Sim
 
 if TYPE_CHECKING:
@@ -78,8 +78,7 @@ def status_timers(runtime: Runtime) -> bool:
                      now, service.READY_MONTHS))
                  .order_by(Sim.date_status_changed).limit(BATCH))
     with runtime.db.read() as db:
-        due = {pk: "active" for pk in db.scalars(select(Sim.pk).where(
-            Sim.status == "ready", used >= service.READY_DATA_ALLOWANCE).limit(BATCH))}
+        due = dict.fromkeys(db.scalars(select(Sim.pk).where(Sim.status == "ready", used >= service.READY_DATA_ALLOWANCE).limit(BATCH)), "active")
         due.update((pk, "active") for pk, since in db.execute(ready_old)
                    if months_passed(since, service.READY_MONTHS, now))
         due.update((pk, "canceled") for pk in db.scalars(select(Sim.pk).where(

@@ -12,11 +12,12 @@ from sqlalchemy.orm import Session
 
 from simplane.core import callbacks
 from simplane.core.accounts import accounts_in_reach
+from simplane.core.db import changed
 from simplane.core.errors import TwilioError, bad_request, conflict
 from simplane.core.lookups import check_unique_name, get_by_key, get_by_key_or_404
 from simplane.core.sids import new_sid
-from simplane.network.rollups import add_usage, hour_of
 from simplane.network.models import SimState
+from simplane.network.rollups import add_usage, hour_of
 from simplane.wireless import errors as E
 from simplane.wireless.models import Command, RatePlan, Sim
 
@@ -318,9 +319,9 @@ def set_command_status(db: Session, runtime: Runtime, command: Command, status: 
                        final: bool) -> bool:
     """Move a command on if nobody else did; on its final status, owe its callback."""
     now = runtime.clock.now()
-    moved = db.execute(update(Command).where(Command.pk == command.pk,
-                                             Command.status == command.status)
-                       .values(status=status, date_updated=now)).rowcount
+    moved = changed(db.execute(update(Command).where(Command.pk == command.pk,
+                                                     Command.status == command.status)
+                               .values(status=status, date_updated=now)))
     if not moved:
         return False
     command.status = status

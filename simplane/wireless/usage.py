@@ -9,6 +9,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from simplane.core.api import Ctx
 from simplane.core.clock import iso
@@ -17,7 +18,6 @@ from simplane.core.paging import envelope, page_size, paginate
 from simplane.network.models import AccountUsageHour, DataSession, SimUsageHour
 from simplane.network.rollups import spans, usage_window
 from simplane.wireless import service
-from simplane.wireless.views import api
 
 SESSION_WINDOW = timedelta(days=30)
 STEPS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1)}
@@ -37,7 +37,6 @@ def data_session_json(ctx: Ctx, s: DataSession) -> dict:
     }
 
 
-@api.operation("ListDataSession")
 def list_data_sessions(ctx: Ctx) -> dict:
     """The SIM's sessions of the last 30 days, newest first."""
     sim = service.get_sim(ctx.db, ctx.account_sid, ctx.path["SimSid"])
@@ -92,7 +91,9 @@ def _window(ctx: Ctx) -> tuple[datetime, datetime, str]:
     return start, end, granularity
 
 
-def _usage_records(ctx: Ctx, table, owner_column, owner: str, sim_sid: str | None) -> dict:  # type: ignore[no-untyped-def]
+def _usage_records(ctx: Ctx, table: type[SimUsageHour] | type[AccountUsageHour],
+                   owner_column: InstrumentedAttribute[str], owner: str,
+                   sim_sid: str | None) -> dict:
     start, end, granularity = _window(ctx)
     periods = spans(start, end, STEPS.get(granularity))
     size = page_size(ctx)
@@ -129,13 +130,11 @@ def _usage_records(ctx: Ctx, table, owner_column, owner: str, sim_sid: str | Non
     return envelope(ctx, records, size, ctx.params.get("Page", 0), next_token=next_token)
 
 
-@api.operation("ListUsageRecord")
 def list_usage_records(ctx: Ctx) -> dict:
     sim = service.get_sim(ctx.db, ctx.account_sid, ctx.path["SimSid"])
     return _usage_records(ctx, SimUsageHour, SimUsageHour.sim_sid, sim.sid, sim.sid)
 
 
-@api.operation("ListAccountUsageRecord")
 def list_account_usage_records(ctx: Ctx) -> dict:
     return _usage_records(ctx, AccountUsageHour, AccountUsageHour.account_sid, ctx.account_sid,
                           None)

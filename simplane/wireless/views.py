@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select
+from typing import Any
+
+from sqlalchemy import Row, bindparam, select
 
 from simplane.core.api import Ctx, ProductAPI
 from simplane.core.clock import iso
@@ -10,7 +12,7 @@ from simplane.core.errors import not_found
 from simplane.core.lookups import get_by_sid
 from simplane.core.paging import empty_page, paginate
 from simplane.core.sids import looks_like_sid
-from simplane.wireless import service
+from simplane.wireless import service, usage
 from simplane.wireless.models import Command, RatePlan, Sim
 
 api = ProductAPI("wireless")
@@ -33,7 +35,7 @@ def rate_plan_json(ctx: Ctx, plan: RatePlan) -> dict:
     }
 
 
-def sim_json(ctx: Ctx, sim: Sim, rate_plan_sid: str | None) -> dict:
+def sim_json(ctx: Ctx, sim: Sim | Row[*tuple[Any, ...]], rate_plan_sid: str | None) -> dict:
     url = ctx.url(f"/Sims/{sim.sid}")
     return {
         "sid": sim.sid, "unique_name": sim.unique_name, "account_sid": sim.account_sid,
@@ -204,4 +206,7 @@ def delete_command(ctx: Ctx) -> None:
     ctx.db.delete(_get_command(ctx))
 
 
-from simplane.wireless import usage  # noqa: F401  (registers DataSessions and UsageRecords)
+# Data sessions and usage records, read from the network's rollups.
+api.operation("ListDataSession")(usage.list_data_sessions)
+api.operation("ListUsageRecord")(usage.list_usage_records)
+api.operation("ListAccountUsageRecord")(usage.list_account_usage_records)

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import base64
-import logging
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import timedelta
@@ -258,7 +258,7 @@ def test_kinesis_partial_acceptance_keeps_order_and_loses_nothing(  # type: igno
         def __init__(self, client) -> None:  # type: ignore[no-untyped-def]
             self.client = client
 
-        def put_records(self, Records, **stream):  # type: ignore[no-untyped-def]  # noqa: N803
+        def put_records(self, Records, **stream):  # type: ignore[no-untyped-def]
             if throttled:
                 return self.client.put_records(Records=Records, **stream)
             throttled.append(len(Records))

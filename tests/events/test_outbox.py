@@ -16,11 +16,10 @@ def test_publish_commits_with_the_caller_and_rolls_back_with_it(account, server,
     sink = active_webhook(account, server, receiver)
     subscribe(account, sink, ALL_CONNECTION_TYPES)
     [kept, dropped] = [Fleet(account.sid, sims=1).rows(updates=0)[0] for _ in range(2)]
-    with pytest.raises(RuntimeError):
-        with server.runtime.db.write() as db:
-            outbox.publish(db, account.sid, dropped["type"], dropped["data"],
-                           subject=dropped["subject"], time=dropped["time"])
-            raise RuntimeError("the state change failed")
+    with pytest.raises(RuntimeError), server.runtime.db.write() as db:
+        outbox.publish(db, account.sid, dropped["type"], dropped["data"],
+                       subject=dropped["subject"], time=dropped["time"])
+        raise RuntimeError("the state change failed")
     with server.runtime.db.write() as db:
         event_id = outbox.publish(db, account.sid, kept["type"], kept["data"],
                                   subject=kept["subject"], time=datetime(2026, 3, 1, 12, 0, 0,

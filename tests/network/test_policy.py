@@ -92,7 +92,7 @@ def test_data_stops_at_the_limit_and_no_new_session_starts(server, account):
 
 
 def test_throttled_plans_are_not_capped(server, account):
-    sid, imsi = sim_on(server, account, data_limit=1, data_limit_strategy="throttle")
+    _sid, imsi = sim_on(server, account, data_limit=1, data_limit_strategy="throttle")
     result = ingest(server.runtime, [ev(server, imsi, "session.started", 0),
                                      ev(server, imsi, "session.updated", 60, MB, 2 * MB)])
     assert result.bytes_counted == 3 * MB and result.sessions_blocked == 0

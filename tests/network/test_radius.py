@@ -431,7 +431,7 @@ def test_a_packet_that_trips_a_bug_is_left_unanswered_and_the_listener_goes_on(
                    **{"3GPP-IMSI": imsi})
     peer = ("127.0.0.1", 40003)
     error = packets("error")
-    [(to, reply)] = gateway.handle([(trips.RequestPacket(), peer), (fine.RequestPacket(), peer)])
+    [(_to, reply)] = gateway.handle([(trips.RequestPacket(), peer), (fine.RequestPacket(), peer)])
     assert fine.VerifyReply(fine.CreateReply(packet=reply), reply)
     assert packets("error") == error + 1
     # A bug in a whole batch leaves it unanswered; the listener still serves the next one.

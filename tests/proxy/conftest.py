@@ -12,6 +12,17 @@ def service(account):  # type: ignore[no-untyped-def]
     return account.client.proxy.v1.services.create(unique_name="rides")
 
 
+def own(account, *numbers: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """Give the account phone numbers for its pools, as `simplane proxy numbers add` does;
+    returns their PN… SIDs."""
+    from simplane.proxy import service
+
+    server = account.server
+    with server.runtime.db.write() as db:
+        rows = service.add_account_numbers(db, account.sid, list(numbers), server.clock.now())
+        return [row.sid for row in rows]
+
+
 def raw(account, url: str, method: str = "GET",  # type: ignore[no-untyped-def]
         data: dict | None = None) -> dict:
     """The JSON body the server sent, fetched without the client (to see every field)."""
@@ -61,8 +72,8 @@ def ride(account, mode="voice-and-message", **service_kwargs):  # type: ignore[n
     driver)."""
     proxy = account.client.proxy.v1
     svc = proxy.services.create(unique_name="rides", **service_kwargs)
-    for number in ("+14155550100", "+14155550101"):
-        proxy.services(svc.sid).phone_numbers.create(phone_number=number)
+    for sid in own(account, "+14155550100", "+14155550101"):
+        proxy.services(svc.sid).phone_numbers.create(sid=sid)
     session = proxy.services(svc.sid).sessions.create(
         ttl=600, mode=mode,
         participants=[{"Identifier": "+14155550111"}, {"Identifier": "+14155550122"}])

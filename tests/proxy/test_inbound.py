@@ -5,10 +5,13 @@ import json
 import httpx
 from twilio.request_validator import RequestValidator
 
+from tests.proxy.conftest import own
+
 
 def _setup(account, **service_kwargs):  # type: ignore[no-untyped-def]
     proxy = account.client.proxy.v1
     svc = proxy.services.create(unique_name="inbound", **service_kwargs)
+    own(account, "+14155550100")
     proxy.services(svc.sid).phone_numbers.create(phone_number="+14155550100")
     session = proxy.services(svc.sid).sessions.create(
         ttl=600, participants=[{"Identifier": "+14155550111"}, {"Identifier": "+14155550122"}])

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from tests.proxy.conftest import raw
+from tests.proxy.conftest import own, raw
 from tests.support import raises
 
 INTERACTION_FIELDS = {
@@ -17,6 +17,7 @@ INTERACTION_FIELDS = {
 def _session(account, mode="voice-and-message"):  # type: ignore[no-untyped-def]
     proxy = account.client.proxy.v1
     svc = proxy.services.create(unique_name="chat")
+    own(account, "+14155550100")
     proxy.services(svc.sid).phone_numbers.create(phone_number="+14155550100")
     session = proxy.services(svc.sid).sessions.create(
         mode=mode, participants=[{"Identifier": "+14155550111"}, {"Identifier": "+14155550122"}])
@@ -77,6 +78,7 @@ def test_message_interaction_rules(account):
 def _session_named(account):  # type: ignore[no-untyped-def]
     proxy = account.client.proxy.v1
     svc = proxy.services.create(unique_name="chat2")
+    own(account, "+14155550101")
     proxy.services(svc.sid).phone_numbers.create(phone_number="+14155550101")
     session = proxy.services(svc.sid).sessions.create(
         participants=[{"Identifier": "+14155550111"}, {"Identifier": "+14155550122"}])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tests.proxy.conftest import carrier_post, outbox, signed
+from tests.proxy.conftest import carrier_post, outbox, own, signed
 
 POOL = "+14155550100"
 AGENT = "+14155550122"
@@ -16,6 +16,7 @@ def _service(account, receiver, **kwargs):  # type: ignore[no-untyped-def]
     proxy = account.client.proxy.v1
     svc = proxy.services.create(unique_name="directory",
                                 out_of_session_callback_url=f"{receiver.url}/oos", **kwargs)
+    own(account, POOL, "+14155550101")
     proxy.services(svc.sid).phone_numbers.create(phone_number=POOL, is_reserved=True)
     proxy.services(svc.sid).phone_numbers.create(phone_number="+14155550101")
     return proxy.services(svc.sid)

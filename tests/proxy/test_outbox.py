@@ -47,7 +47,7 @@ def test_outbox_is_for_admins(server, account, admin):
 
 
 def test_cli_outbox_prints_what_was_delivered(server, account, database_url):
-    session, rider, driver = ride(account)
+    session, rider, _driver = ride(account)
     session.participants(rider.sid).message_interactions.create(body="your driver is here")
     server.drain()
     result = runner.invoke(app, ["proxy", "outbox", "--to", rider.identifier,

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from tests.proxy.conftest import raw
+from tests.proxy.conftest import own, raw
 from tests.support import raises
 
 PARTICIPANT_FIELDS = {
@@ -13,7 +13,7 @@ PARTICIPANT_FIELDS = {
 def _service(account, *numbers, **kwargs):  # type: ignore[no-untyped-def]
     proxy = account.client.proxy.v1
     svc = proxy.services.create(unique_name=kwargs.pop("unique_name", "svc"), **kwargs)
-    pns = [proxy.services(svc.sid).phone_numbers.create(phone_number=n) for n in numbers]
+    pns = [proxy.services(svc.sid).phone_numbers.create(sid=n) for n in own(account, *numbers)]
     return proxy.services(svc.sid), pns
 
 
@@ -169,6 +169,7 @@ def test_geo_match_radius_falls_back_to_overlay(account):
     with raises(80402, 400) as failure:  # 628 overlays 415, not 510 or 213
         svc.sessions(s.sid).participants.create(identifier="+16285550199")
     assert "area code 628" in failure.error.msg
+    own(account, SF)
     svc.phone_numbers.create(phone_number=SF)
     assert svc.sessions(s.sid).participants.create(
         identifier="+16285550199").proxy_identifier == SF
@@ -220,7 +221,7 @@ def test_bad_identifiers_and_empty_pools(account):
     with raises(80402, 400) as failure:
         svc.sessions(s.sid).participants.create(identifier="+14155550111")
     assert "no phone numbers" in failure.error.msg
-    with raises(80601, 400):
+    with raises(80404, 400):
         svc.sessions(s.sid).participants.create(identifier="4155550111")
     with raises(80601, 400):
         svc.sessions.create(participants=["not json"])
@@ -328,3 +329,29 @@ def test_participants_nested_past_what_the_parser_follows_are_a_400(server, acco
                    auth=(account.sid, account.token), data={"Participants": deep})
     assert r.status_code == 400 and "Participants" in r.json()["message"], r.text
     assert service.sessions.list() == []
+
+
+def test_identifiers_are_phone_numbers_or_channel_addresses(account):
+    """Twilio's Proxy takes an E.164 number or a channel address (the spec's example is
+    `messenger:123456`; WhatsApp addresses are `whatsapp:` and an E.164 number). Anything else
+    is Twilio's 80404, "Participant Identifier Invalid" (https://www.twilio.com/docs/api/errors/80404:
+    "does not appear to be a valid, reachable phone number"), and gets no proxy number."""
+    svc, (pn,) = _service(account, "+14155550100")
+    s = svc.sessions.create()
+    parts = svc.sessions(s.sid).participants
+    for bad in ("not-a-number", "+1415", "+1 415 555 0111", "messenger:", "messenger:page",
+                "whatsapp:4155550111", "whatsapp:+1415", "sms:+14155550111", "4155550111",
+                "+14155550111 "):
+        with raises(80404, 400) as failure:
+            parts.create(identifier=bad)
+        assert "Identifier" in failure.error.msg
+    with raises(80404, 400):
+        svc.sessions.create(participants=[{"Identifier": "not-a-number"}])
+    with raises(80404, 400):  # nor as the second of two, leaving no Session behind
+        svc.sessions.create(unique_name="pair", participants=[{"Identifier": "+14155550111"},
+                                                              {"Identifier": "someone"}])
+    assert [x.sid for x in svc.sessions.list()] == [s.sid] and parts.list() == []
+    assert svc.phone_numbers(pn.sid).fetch().in_use == 0
+    for good in ("messenger:123456", "whatsapp:+14155550122"):
+        p = svc.sessions(svc.sessions.create().sid).participants.create(identifier=good)
+        assert (p.identifier, p.proxy_identifier) == (good, "+14155550100")

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from tests.proxy.conftest import raw
+from tests.proxy.conftest import own, raw
 from tests.support import raises
 
 SERVICE_FIELDS = {
@@ -108,6 +108,7 @@ def test_services_are_private_to_their_account(server, account):
 def test_deleting_a_service_deletes_everything_under_it(account):
     proxy = account.client.proxy.v1
     svc = proxy.services.create(unique_name="gone")
+    own(account, "+14155550100")
     proxy.services(svc.sid).phone_numbers.create(phone_number="+14155550100")
     s = proxy.services(svc.sid).sessions.create(
         participants=[{"Identifier": "+14155550111"}, {"Identifier": "+14155550122"}])

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tests.proxy.conftest import raw
+from tests.proxy.conftest import own, raw
 from tests.support import raises
 
 SESSION_FIELDS = {
@@ -13,8 +13,8 @@ SESSION_FIELDS = {
 
 
 def _pool(account, service, *numbers):  # type: ignore[no-untyped-def]
-    for number in numbers:
-        account.client.proxy.v1.services(service.sid).phone_numbers.create(phone_number=number)
+    for sid in own(account, *numbers):
+        account.client.proxy.v1.services(service.sid).phone_numbers.create(sid=sid)
 
 
 def test_create_defaults_and_every_field(server, account, service):

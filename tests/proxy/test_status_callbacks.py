@@ -14,7 +14,7 @@ def _all(receiver) -> list:  # type: ignore[no-untyped-def]
 
 
 def test_session_closed_on_expiry_is_reported(server, account, receiver):
-    session, rider, _ = ride(account, callback_url=f"{receiver.url}/cb")
+    session, _rider, _ = ride(account, callback_url=f"{receiver.url}/cb")
     server.clock.advance(599)
     server.drain()
     assert _all(receiver) == []

@@ -12,7 +12,6 @@ from simplane.supersim import usage
 from tests.supersim.conftest import ATT, VODAFONE_UK, stock
 
 
-
 @pytest.fixture
 def traffic(server, twilio, fleet, active_sim):  # type: ignore[no-untyped-def]
     """Two SIMs of the account, two networks, two days; and another account's usage."""

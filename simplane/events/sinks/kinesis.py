@@ -16,7 +16,7 @@ import orjson
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from simplane.events.sinks import Outgoing, Result, failure, fields, invalid
+from simplane.events.sinks.base import Outgoing, Result, failure, fields, invalid
 
 if TYPE_CHECKING:
     from simplane.config import Settings

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from simplane.events.outbox import event_time
-from simplane.events.sinks import Outgoing, Result, deliver, fields
+from simplane.events.sinks.base import Outgoing, Result, deliver, fields
 
 if TYPE_CHECKING:
     from simplane.config import Settings

@@ -10,9 +10,10 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import orjson
 
 from simplane.core.callbacks import USER_AGENT
+from simplane.core.errors import TwilioError
 from simplane.core.params import check_url
 from simplane.core.signature import sign_url, with_body_hash
-from simplane.events.sinks import Outgoing, Result, deliver, fields, invalid
+from simplane.events.sinks.base import Outgoing, Result, deliver, fields, invalid
 
 if TYPE_CHECKING:
     from simplane.config import Settings
@@ -24,7 +25,7 @@ def configure(config: dict[str, Any]) -> dict[str, Any]:
     fields(config, {"destination": str}, {"method": str, "batch_events": bool})
     try:
         check_url("destination", config["destination"])
-    except Exception:
+    except TwilioError:
         raise invalid("destination", "must be an absolute http(s) URL") from None
     method = config.get("method", "POST").upper()
     if method not in ("POST", "GET"):

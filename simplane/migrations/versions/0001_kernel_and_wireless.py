@@ -1,7 +1,7 @@
 """kernel and wireless
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-23 12:23:54.332213
 """
 
@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from alembic import op
 
 import simplane.core.db
-
 
 revision = '0001'
 down_revision = None

@@ -12,7 +12,6 @@ from alembic import op
 
 import simplane.core.db
 
-
 revision = '0002'
 down_revision = '0001'
 branch_labels = None

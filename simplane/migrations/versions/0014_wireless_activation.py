@@ -42,7 +42,8 @@ def upgrade() -> None:
         "SELECT s.sim_sid, s.period, w.date_activated FROM network_sim_states s "
         "JOIN wireless_sims w ON w.sid = s.sim_sid")).all()
     for sim_sid, month, activated in rows:
-        key = period_key(month, now, lambda when, a=from_driver(activated): (
+        anchor = from_driver(activated)
+        key = period_key(month, now, lambda when, a=anchor: (
             month_started(a, when) if a is not None and when >= a else None))
         connection.execute(sa.text("UPDATE network_sim_states SET period = :key "
                                    "WHERE sim_sid = :sid"), {"key": key, "sid": sim_sid})
