@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from stdnum import luhn
+from stdnum.iso7064 import mod_97_10
 
 from simplane.core.accounts import default_account_sid
-from simplane.core.clock import ManualClock, utc
+from simplane.core.clock import ManualClock, iso, utc
 from simplane.network.events import NetworkEvent, home_network, operator
-from simplane.network.ingest import ingest_into
+from simplane.network.ingest import gateway_restarted, ingest_into
 from simplane.network.policy import CAN_USE_DATA
 from simplane.wireless import inventory
 from simplane.wireless.models import RatePlan, Sim
@@ -33,6 +34,7 @@ from simplane.wireless.service import create_rate_plan, receive_from_sim
 
 if TYPE_CHECKING:
     from simplane.core.runtime import Runtime
+    from simplane.supersim.udp import SimulatedGateway
 
 MB = 1_000_000  # a rate plan's data_limit is in megabytes
 DEFAULT_LIMIT_MB = 1000
@@ -68,6 +70,7 @@ HOMES = [("234", "15"), ("262", "02"), ("208", "01"), ("204", "08"), ("311", "48
 BEHAVIOURS = {"tracker": 35, "reporter": 30, "poor_coverage": 10, "roamer": 15, "heavy": 10}
 APN = "iot.simplane"
 TICK = 60  # seconds of simulated time between pacing flushes (with a speed)
+CATCH_UP = timedelta(days=1)  # the most a live run starts before now
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,7 @@ class SimulationResult:
     kinds: Counter = field(default_factory=Counter)
     bytes_counted: int = 0
     unknown_imsi: int = 0
+    esim_profiles: dict[str, str] = field(default_factory=dict)  # SID → downloaded/installed/failed
 
 
 def _country_of(mcc: str, mnc: str, rng: random.Random) -> str:
@@ -139,6 +143,7 @@ class Device:
         self.sessions = 0
         self.run_id = f"{start:%Y%m%d%H%M%S}-{seed}-{spec.index}"
         self.ip = f"10.{64 + spec.index // 65536 % 64}.{spec.index // 256 % 256}.{spec.index % 256}"
+        self.gateway: str | None = None  # the simulated packet gateway carrying its sessions
         self._move()
 
     # -- where the device is
@@ -182,7 +187,7 @@ class Device:
             imei=self.imei, apn=self.apn, rat=self.rat, mcc=self.network[0], mnc=self.network[1],
             cell_id=self.cell_id, lac=self.lac, lat=self.lat, lon=self.lon, ip_address=self.ip,
             bytes_up=up, bytes_down=down, packets_up=(up + 1399) // 1400,
-            packets_down=(down + 1399) // 1400, error=error)
+            packets_down=(down + 1399) // 1400, error=error, gateway=self.gateway)
 
     def attach(self, offset: float) -> Generator[NetworkEvent, None, float | None]:
         """Try to attach at `offset`; the generator returns when it attached (None: it could
@@ -297,9 +302,9 @@ class Device:
 def fleet(runtime: Runtime, account_sid: str | None = None, sims: int | None = None,
           seed: int = 0, data_limit: int | None = None,
           product: str = "wireless") -> tuple[str | None, list[SimSpec]]:
-    """The SIMs to simulate: the account's (or every account's) active SIMs, by pk; with `sims`,
-    the first that many, provisioning new active SIMs when the account has fewer. For Super SIM,
-    every registered SIM whatever its status (the network rejects those that may not attach)."""
+    """The SIMs to simulate: the account's (or every account's) SIMs that may attach (active
+    Wireless SIMs; ready or active Super SIMs), by pk; with `sims`, the first that many,
+    provisioning new active SIMs when the account has fewer."""
     if sims is not None and account_sid is None:
         with runtime.db.read() as db:
             account_sid = default_account_sid(db)
@@ -330,12 +335,13 @@ def fleet(runtime: Runtime, account_sid: str | None = None, sims: int | None = N
 def _super_fleet(runtime: Runtime, account_sid: str | None, sims: int | None,
                  data_limit: int | None) -> list[SimSpec]:
     from simplane.supersim import inventory as stock
-    from simplane.supersim.access import sims_by_imsi
+    from simplane.supersim.access import CONNECTED, sims_by_imsi
     from simplane.supersim.models import Sim as SuperSim
     from simplane.supersim.service import change_status
 
     now = runtime.clock.now()
-    query = select(SuperSim.imsi).where(SuperSim.account_sid.is_not(None)).order_by(SuperSim.pk)
+    query = (select(SuperSim.imsi).where(SuperSim.account_sid.is_not(None),
+                                         SuperSim.status.in_(CONNECTED)).order_by(SuperSim.pk))
     if account_sid is not None:
         query = query.where(SuperSim.account_sid == account_sid)
     with runtime.db.write() as db:
@@ -402,6 +408,35 @@ def _provision(runtime: Runtime, db, account_sid: str, count: int, first: int,  
     inventory.add_sims(db, account_sid, rows, now, plan_pk)
 
 
+def _take_esim_profiles(runtime: Runtime, account_sid: str | None, seed: int) -> dict[str, str]:
+    """eUICCs of the fleet download and install every eSIM Profile available to the account (or
+    to every account), as a device given its activation code or EID would; a profile ordered with
+    a matching ID goes to an eUICC of the simulator's own (a valid EID). Returns each profile's
+    SID and its status after: `installed`, or `failed` when the SM-DP+ refused the eUICC. The
+    profiles' Super SIMs are `new` until their owner activates them, and join the simulated
+    fleet then."""
+    from simplane.supersim.models import EsimProfile
+    from simplane.supersim.service import esim_downloaded, esim_installed
+
+    outcome = {}
+    query = select(EsimProfile).where(EsimProfile.status == "available")
+    if account_sid is not None:
+        query = query.where(EsimProfile.account_sid == account_sid)
+    with runtime.db.write() as db:
+        for profile in db.scalars(query.order_by(EsimProfile.pk)):
+            eid = profile.eid or _eid(random.Random(f"simplane:{seed}:eid:{profile.pk}"))
+            if esim_downloaded(db, runtime, profile, eid):
+                esim_installed(db, runtime, profile)
+            outcome[profile.sid] = profile.status
+    return outcome
+
+
+def _eid(rng: random.Random) -> str:
+    """An EID with valid check digits (ISO 7064 MOD 97-10), of a GSMA-style eUICC number."""
+    body = "89049032" + "".join(rng.choice(string.digits) for _ in range(22))
+    return body + mod_97_10.calc_check_digits(body)
+
+
 def _receive(db, runtime: Runtime, commands: list[FromSim]) -> None:  # type: ignore[no-untyped-def]
     """Devices' from-SIM commands, in the same transaction as the batch they came with."""
     if not commands:
@@ -419,23 +454,77 @@ def _receive(db, runtime: Runtime, commands: list[FromSim]) -> None:  # type: ig
             receive_sms(db, runtime, sim, command.body)
 
 
+class WindowError(ValueError):
+    """A simulated window that would date data after the server's now, or ends before it
+    starts."""
+
+
+def window(now: datetime, hours: float, start: datetime | None = None,
+           end: datetime | None = None, speed: float | None = None) -> tuple[datetime, datetime]:
+    """The simulated window. As fast as ingest goes (no `speed`): `hours` up to `end`, by default
+    the server's now (or from `start`); it may not end after now, since simulated data is never
+    dated after the server's now. Live: `hours` from `start`, which may not be after now; by
+    default a little before now (60 simulated seconds per unit of speed above 1, at most a day), so
+    that the fleet has a recent past and catches up with the clock within a minute. A live run
+    never runs ahead of the server's clock."""
+    span = timedelta(hours=hours)
+    now = utc(now).replace(microsecond=0)
+    start = utc(start).replace(microsecond=0) if start else None
+    end = utc(end).replace(microsecond=0) if end else None
+    if speed:
+        begin = start or now - min(CATCH_UP, timedelta(seconds=60 * max(speed - 1, 0)))
+        stop = end or begin + span
+        if begin > now:
+            raise WindowError(f"the simulated window starts at {iso(begin)}, after the server's "
+                              f"now ({iso(now)}): give a start in the past")
+    else:
+        if start is not None:
+            begin, stop = start, end or start + span
+        else:
+            stop = end or now
+            begin = stop - span
+        if stop > now:
+            raise WindowError(f"the simulated window ends at {iso(stop)}, after the server's now "
+                              f"({iso(now)}): simulated data is never dated in the future; give "
+                              "an earlier --start or --end, or fewer --hours")
+    if stop < begin:
+        raise WindowError(f"the simulated window ends at {iso(stop)}, before it starts at "
+                          f"{iso(begin)}")
+    return begin, stop
+
+
 def simulate(runtime: Runtime, account_sid: str | None = None, sims: int | None = None,
              hours: float = 24, seed: int = 0, speed: float | None = None,
              start: datetime | None = None, interval: float = 360, batch_size: int = 25_000,
              data_limit: int | None = None, product: str = "wireless",
-             progress: Callable[[float, float], None] | None = None) -> SimulationResult:
-    """Run the fleet for `hours` of virtual time. `speed` is simulated seconds per real second
-    (None: as fast as ingest goes). `interval` is the trackers' interim-update period in seconds.
-    `data_limit` (MB) is used only for the rate plan (Wireless) or Fleet (Super SIM) created for
-    newly provisioned SIMs. `product` is "wireless" or "supersim".
-    `progress(done, total)` is called with simulated seconds."""
+             progress: Callable[[float, float], None] | None = None,
+             end: datetime | None = None,
+             sleep: Callable[[float], None] = real_time.sleep) -> SimulationResult:
+    """Run the fleet over a window of virtual time (see `window`): `hours` up to the server's
+    now, or from `start` / up to `end`. `speed` is simulated seconds per real second (None: as
+    fast as ingest goes); a live run never dates an event after the server's clock says now, so
+    once it has caught up it follows that clock. `interval` is the trackers' interim-update
+    period in seconds. `data_limit` (MB) is used only for the rate plan (Wireless) or Fleet
+    (Super SIM) created for newly provisioned SIMs. `product` is "wireless" or "supersim".
+    `progress(done, total)` is called with simulated seconds. Raises WindowError (before
+    anything is written) for a window after the server's now."""
+    begin, end = window(runtime.clock.now(), hours, start, end, speed)
     account_sid, specs = fleet(runtime, account_sid, sims, seed, data_limit, product)
-    begin = utc(start or runtime.clock.now()).replace(microsecond=0)
-    end = begin + timedelta(hours=hours)
     clock = ManualClock(begin)
     devices = [Device(spec, seed, begin, end) for spec in specs]
     result = SimulationResult(account_sid, specs, {d.spec.sid: d.behaviour for d in devices},
                               begin, end)
+    gateway: SimulatedGateway | None = None
+    if product == "supersim":
+        from simplane.supersim import udp
+
+        result.esim_profiles = _take_esim_profiles(runtime, account_sid, seed)
+        name = udp.VIRTUAL  # after the run, virtual devices answer for the sessions left open
+        if speed:  # live devices take IP Commands, through a gateway of their own
+            gateway = udp.SimulatedGateway(_answer({d.ip for d in devices}))
+            name = gateway.name
+        for device in devices:
+            device.gateway = name
     total = (end - begin).total_seconds()
     streams = [d.events(interval) for d in devices]
     merged = heapq.merge(*streams, key=lambda e: e.time)
@@ -458,26 +547,50 @@ def simulate(runtime: Runtime, account_sid: str | None = None, sims: int | None 
         if progress:
             progress((clock.now() - begin).total_seconds(), total)
 
-    for ev in merged:
-        if ev.time > clock.now():
-            if speed:
-                tick = (ev.time - begin).total_seconds() // TICK
-                if tick != (clock.now() - begin).total_seconds() // TICK:
-                    flush()
-                    wait = (ev.time - begin).total_seconds() / speed - (real_time.monotonic() - started)
-                    if wait > 0:
-                        real_time.sleep(wait)
-            clock.set(ev.time)
-        if isinstance(ev, FromSim):
-            commands.append(ev)
-        else:
-            batch.append(ev)
-        result.events += 1
-        result.kinds[ev.kind] += 1
-        if ev.session_id:
-            keys.add((ev.imsi, ev.session_id))
-        if len(batch) >= batch_size or len(keys) >= 8000:
-            flush()
-    clock.set(end)
-    flush()
+    def pace(when: datetime) -> None:
+        """Wait until `when` is due: `speed` times real time since the start, and not after the
+        server's now."""
+        assert speed
+        wait = (when - begin).total_seconds() / speed - (real_time.monotonic() - started)
+        if wait > 0:
+            sleep(wait)
+        while (ahead := (when - runtime.clock.now()).total_seconds()) > 0:
+            sleep(min(ahead, 1.0))
+
+    try:
+        for ev in merged:
+            if ev.time > clock.now():
+                if speed:
+                    tick = (ev.time - begin).total_seconds() // TICK
+                    if (tick != (clock.now() - begin).total_seconds() // TICK
+                            or ev.time > runtime.clock.now()):
+                        flush()
+                        pace(ev.time)
+                clock.set(ev.time)
+            if isinstance(ev, FromSim):
+                commands.append(ev)
+            else:
+                batch.append(ev)
+            result.events += 1
+            result.kinds[ev.kind] += 1
+            if ev.session_id:
+                keys.add((ev.imsi, ev.session_id))
+            if len(batch) >= batch_size or len(keys) >= 8000:
+                flush()
+        clock.set(end)
+        flush()
+    finally:
+        if gateway is not None:  # the gateway stops: the sessions it carried end, as it reports
+            gateway.close()
+            gateway_restarted(runtime, gateway.name, min(end, runtime.clock.now()))
     return result
+
+
+def _answer(ips: set[str]) -> Callable[[str, int, bytes], bytes | None]:
+    """How a live simulated Super SIM device answers an IP Command (devices.answer_ip_command),
+    from the port it got it on."""
+    from simplane.supersim.devices import answer_ip_command
+
+    def answer(ip: str, port: int, data: bytes) -> bytes | None:
+        return answer_ip_command(data) if ip in ips else None
+    return answer

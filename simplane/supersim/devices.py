@@ -12,6 +12,9 @@
 SMS Commands wait until the network says the SIM's device is attached, then reach it through
 `gateway`: a simulated device gets them in `device.sms`; a device attached by other means (the
 fleet simulator, a real gateway) is a virtual one that acknowledges them.
+
+The fleet simulator's devices answer each IP Command with `answer_ip_command(payload)`, from the
+port they got it on (see simplane.supersim.udp for how they are reached).
 """
 
 from __future__ import annotations
@@ -150,6 +153,11 @@ class SimulatedDevice:
         if self.sim_sid:
             gateway.unregister(self.sim_sid)
         self.sock.close()
+
+
+def answer_ip_command(data: bytes) -> bytes:
+    """What a device of the fleet simulator answers to an IP Command: `ack <payload>`."""
+    return (b"ack " + data)[:service.MAX_IP_PAYLOAD]
 
 
 class SmsGateway:

@@ -6,16 +6,18 @@ workers of several processes never handle the same row twice."""
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import string
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session
 
 from simplane.core import callbacks
 from simplane.core.clock import months_bound, months_passed
-from simplane.network.models import SimState
+from simplane.network.models import DataSession, SimState
 from simplane.supersim import billing, devices, service, udp
 from simplane.supersim.inventory import add_sims, generated_rows
 from simplane.supersim.models import (
@@ -123,8 +125,10 @@ def _ip_sendable(now: datetime) -> Select:
 
 
 def deliver_ip_commands(runtime: Runtime) -> bool:
-    """Send queued to-SIM IP Commands as UDP datagrams to the SIM's data-session address; a SIM
-    without a session keeps its commands queued for a day, then they fail."""
+    """Send queued to-SIM IP Commands as UDP datagrams to the SIM's data-session address (through
+    its simulated packet gateway's tunnel, or to a virtual device, for the fleet simulator's
+    SIMs: see udp); a SIM without a session keeps its commands queued for a day, then they
+    fail."""
     now = runtime.clock.now()
     if not _any(runtime, _ip_sendable(now).with_only_columns(IpCommand.pk)):
         return False
@@ -133,6 +137,8 @@ def deliver_ip_commands(runtime: Runtime) -> bool:
     with runtime.db.write() as db:
         rows = db.execute(_ip_sendable(now).order_by(IpCommand.pk).limit(BATCH)
                           .with_for_update(of=IpCommand, skip_locked=True)).all()
+        simulated = _simulated_gateways(db, [sim for _command, sim in rows
+                                             if sim is not None and sim.ip_address])
         for command, sim in rows:
             expired = now - command.date_created >= service.IP_COMMAND_TTL
             if sim is None or sim.status not in service.CONNECTED or (
@@ -142,30 +148,70 @@ def deliver_ip_commands(runtime: Runtime) -> bool:
             if sim.ip_address is None:
                 continue
             data = service.payload_bytes(command.payload, command.payload_type)
-            try:
-                port.send(sim.ip_address, command.device_port, data)
-            except OSError:
-                busy |= service.set_command_status(db, runtime, command, "failed", sim,
-                                                   device_ip=sim.ip_address)
-                continue
-            busy |= service.set_command_status(db, runtime, command, "sent", sim,
-                                               device_ip=sim.ip_address)
+            gateway = simulated.get(sim.sid)
+            if gateway != udp.VIRTUAL:
+                try:
+                    port.send(sim.ip_address, command.device_port, data,
+                              udp.tunnel_endpoint(gateway))
+                except OSError:
+                    busy |= service.set_command_status(db, runtime, command, "failed", sim,
+                                                       device_ip=sim.ip_address)
+                    continue
+            sent = service.set_command_status(db, runtime, command, "sent", sim,
+                                              device_ip=sim.ip_address)
+            busy |= sent
+            if sent and gateway == udp.VIRTUAL:  # a virtual device got it, and answers
+                service.receive_ip(db, runtime, sim, (sim.ip_address, command.device_port),
+                                   devices.answer_ip_command(data))
     return busy
+
+
+def _simulated_gateways(db: Session, sims: list[Sim]) -> dict[str, str]:
+    """SIM SID → the simulated packet gateway carrying its open data session (the latest with
+    the SIM's address), for the SIMs the fleet simulator's devices stand for (see udp)."""
+    if not sims:
+        return {}
+    rows = db.execute(select(DataSession.sim_sid, DataSession.ip_address, DataSession.gateway)
+                      .where(DataSession.sim_sid.in_([sim.sid for sim in sims]),
+                             DataSession.status == "open",
+                             DataSession.gateway.startswith(udp.VIRTUAL))
+                      .order_by(DataSession.pk))
+    addresses = {sim.sid: sim.ip_address for sim in sims}
+    return {sid: gateway for sid, ip, gateway in rows
+            if gateway and ip == addresses.get(sid) and (gateway == udp.VIRTUAL
+                                                         or udp.tunnel_endpoint(gateway))}
 
 
 def receive_ip_commands(runtime: Runtime) -> bool:
     """Datagrams devices sent to the IP Commands port become `received` IP Commands of the SIM
-    whose data session has the sender's address."""
+    whose data session has the sender's address. A datagram tunnelled by a simulated packet gateway
+    counts as sent from the address it carries, by the SIM whose open session that gateway
+    carries."""
     datagrams = udp.command_port(runtime).receive()
     if not datagrams:
         return False
+    direct: list[tuple[bytes, tuple[str, int]]] = []
+    tunnelled: list[tuple[bytes, tuple[str, int], str]] = []
+    for data, source in datagrams:
+        inner = udp.unwrap(data) if ipaddress.ip_address(source[0]).is_loopback else None
+        if inner is None:
+            direct.append((data, source))
+        else:
+            tunnelled.append((inner[2], (inner[0], inner[1]), udp.gateway_name(source)))
     with runtime.db.write() as db:
-        ips = {source[0] for _data, source in datagrams}
+        ips = {source[0] for _data, source in direct}
         sims = {sim.ip_address: sim for sim in db.scalars(
-            select(Sim).where(Sim.ip_address.in_(ips), Sim.account_sid.is_not(None)))}
-        for data, source in datagrams:
+            select(Sim).where(Sim.ip_address.in_(ips), Sim.account_sid.is_not(None)))} if ips else {}
+        for data, source in direct:
             sim = sims.get(source[0])
             if sim is not None:  # a datagram from no known session is dropped, as a network would
+                service.receive_ip(db, runtime, sim, source, data)
+        for data, source, gateway in tunnelled:
+            sim = db.scalar(select(Sim).join(DataSession, DataSession.sim_sid == Sim.sid).where(
+                DataSession.status == "open", DataSession.gateway == gateway,
+                DataSession.ip_address == source[0], Sim.ip_address == source[0],
+                Sim.account_sid.is_not(None)).limit(1))
+            if sim is not None:
                 service.receive_ip(db, runtime, sim, source, data)
     return True
 
@@ -202,7 +248,9 @@ def _matching_id() -> str:
 
 def reserve_esim_profiles(runtime: Runtime) -> bool:
     """new → reserving → available: a Super SIM is made for the profile on the SM-DP+ and
-    registered to the account; the CallbackUrl hears of `available`."""
+    registered to the account; the CallbackUrl hears of `available` (and only of it, as Twilio
+    documents). The SM-DP+ refuses to reserve a profile for an EID that fails its check digits:
+    reserving → failed."""
     pending = select(EsimProfile.pk).where(EsimProfile.status.in_(("new", "reserving")))
     if not _any(runtime, pending):
         return False
@@ -216,6 +264,9 @@ def reserve_esim_profiles(runtime: Runtime) -> bool:
             if profile.status == "new":
                 profile.status = "reserving"
                 continue
+            if profile.eid is not None and service.eid_refused(profile, profile.eid,
+                                                               "reservation", now):
+                continue  # failed: no Super SIM is made, and the CallbackUrl hears nothing
             [row] = add_sims(db, generated_rows(1), now)
             sim = db.scalar(select(Sim).where(Sim.sid == row["sid"]))
             assert sim is not None

@@ -542,41 +542,67 @@ def esim_callback_params(profile: EsimProfile) -> dict[str, str]:
             "ActivationCode": profile.activation_code or ""}
 
 
-def available_esim_profile(db: Session, eid: str, matching_id: str | None) -> EsimProfile:
-    """The profile an eUICC may download: by matching ID, else the one reserved for its EID."""
+def available_esim_profile(db: Session, eid: str, matching_id: str | None,
+                           account_sid: str | None = None) -> EsimProfile:
+    """The profile an eUICC may download: by matching ID, else the one reserved for its EID
+    (of `account_sid`, when given)."""
     stmt = select(EsimProfile).where(EsimProfile.status == "available")
     stmt = stmt.where(EsimProfile.matching_id == matching_id) if matching_id else stmt.where(
         EsimProfile.eid == eid)
+    if account_sid is not None:
+        stmt = stmt.where(EsimProfile.account_sid == account_sid)
     profile = db.scalar(stmt.order_by(EsimProfile.pk).limit(1))
     if profile is None:
-        raise TwilioError(404, 20404, "No available eSIM Profile for this eUICC")
+        raise TwilioError(404, 20404, "No available eSIM Profile for this eUICC"
+                          + (f" (MatchingId {matching_id})" if matching_id else f" (Eid {eid})"))
     return profile
 
 
-# Why a download fails: the SM-DP+ checks the eUICC's EID (32 digits whose last two are check
-# digits, ISO 7064 MOD 97-10, as GSMA SGP.29 defines them).
+def downloaded_esim_profile(db: Session, eid: str, account_sid: str | None = None
+                            ) -> EsimProfile:
+    """The profile an eUICC downloaded and has yet to install."""
+    stmt = select(EsimProfile).where(EsimProfile.status == "downloaded", EsimProfile.eid == eid)
+    if account_sid is not None:
+        stmt = stmt.where(EsimProfile.account_sid == account_sid)
+    profile = db.scalar(stmt.order_by(EsimProfile.pk).limit(1))
+    if profile is None:
+        raise TwilioError(404, 20404, f"No downloaded eSIM Profile for this eUICC (Eid {eid})")
+    return profile
+
+
+# The SM-DP+ checks an eUICC's EID (32 digits whose last two are check digits, ISO 7064
+# MOD 97-10, as GSMA SGP.29 defines them) where it first meets it: when the profile is reserved
+# for that EID, or, for a profile ordered with a matching ID, when an eUICC downloads it.
 EID_INVALID = ("EID_INVALID", ("The eUICC's EID {eid} fails its check digits: the SM-DP+ "
-                              "refused the download"))
+                               "refused the {step}"))
+
+
+def eid_refused(profile: EsimProfile, eid: str, step: str, now: datetime) -> bool:
+    """Fail the profile when the SM-DP+ refuses `eid` (True), else leave it be (False)."""
+    if mod_97_10.is_valid(eid):
+        return False
+    profile.status = "failed"
+    profile.error_code = EID_INVALID[0]
+    profile.error_message = EID_INVALID[1].format(eid=eid, step=step)
+    profile.date_updated = now
+    return True
 
 
 def esim_downloaded(db: Session, runtime: Runtime, profile: EsimProfile, eid: str) -> bool:
     """The device's eUICC downloaded an available profile from the SM-DP+; returns False when the
     download failed instead (the profile is then `failed`, with its error_code and
     error_message). The CallbackUrl hears of neither: Twilio calls it only when a profile
-    becomes `available`."""
+    goes from `reserving` to `available`."""
     if profile.status != "available":
         raise TwilioError(409, 20001, f"eSIM Profile {profile.sid} is {profile.status}, not "
                           "available")
     if profile.eid is not None and profile.eid != eid:
         raise TwilioError(409, 20001, f"eSIM Profile {profile.sid} is bound to another eUICC")
     profile.eid = eid
-    if mod_97_10.is_valid(eid):
+    now = runtime.clock.now()
+    if not eid_refused(profile, eid, "download", now):
         profile.status = "downloaded"
-    else:
-        profile.status = "failed"
-        profile.error_code = EID_INVALID[0]
-        profile.error_message = EID_INVALID[1].format(eid=eid)
-    profile.date_updated = runtime.clock.now()
+        profile.date_updated = now
     return profile.status == "downloaded"
 
 

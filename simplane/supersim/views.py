@@ -14,6 +14,7 @@ from simplane.core.clock import iso
 from simplane.core.errors import bad_request, not_found
 from simplane.core.lookups import get_by_key, get_by_sid
 from simplane.core.paging import empty_page, page_of_list, paginate
+from simplane.core.params import ascii_digits, check_text
 from simplane.network.rollups import usage_window
 from simplane.supersim import billing, networks, service
 from simplane.supersim import errors as E
@@ -427,3 +428,39 @@ def list_usage_records(ctx: Ctx) -> dict:
                 "data_total": r["data_total"], "data_total_billed": 0, "billed_unit": None}
 
     return page_of_list(ctx, found, render)
+
+
+# --- operator endpoints: the simulated SM-DP+ ------------------------------------------------
+# Outside Twilio's spec, with the same authentication and errors; each acts for the account
+# whose credentials call it, on that account's eSIM Profiles only.
+#
+# - `POST /supersim/operator/EsimDownloads` (`Eid`, optional `MatchingId`): an eUICC downloads
+#   the profile available to it (by matching ID, else the one reserved for its EID); answers
+#   with the profile, `downloaded`, or `failed` when the SM-DP+ refused the eUICC.
+# - `POST /supersim/operator/EsimInstalls` (`Eid`): the eUICC installs the profile it
+#   downloaded; answers with the profile, `installed`.
+
+def _operator_eid(ctx: Ctx) -> tuple[str, str | None]:
+    form = {name: check_text(name, values[-1]) for name, values in ctx.params.raw.items()}
+    eid = form.get("Eid", "")
+    if not eid:
+        raise bad_request("Missing required parameter Eid in the post body")
+    if not (ascii_digits(eid) and len(eid) == 32):
+        raise bad_request(f"Invalid Eid: {eid!r} must be 32 digits")
+    return eid, form.get("MatchingId") or None
+
+
+@api.operator("POST", "/operator/EsimDownloads")
+def download_esim_profile(ctx: Ctx) -> dict:
+    eid, matching_id = _operator_eid(ctx)
+    profile = service.available_esim_profile(ctx.db, eid, matching_id, ctx.account_sid)
+    service.esim_downloaded(ctx.db, ctx.runtime, profile, eid)
+    return esim_profile_json(ctx, profile)
+
+
+@api.operator("POST", "/operator/EsimInstalls")
+def install_esim_profile(ctx: Ctx) -> dict:
+    eid, _ = _operator_eid(ctx)
+    profile = service.downloaded_esim_profile(ctx.db, eid, ctx.account_sid)
+    service.esim_installed(ctx.db, ctx.runtime, profile)
+    return esim_profile_json(ctx, profile)

@@ -7,9 +7,10 @@ from collections import defaultdict
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from stdnum import luhn
 
+from simplane.core.clock import utc
 from simplane.network.events import operator
 from simplane.network.ingest import roaming_class
 from simplane.network.models import DataSession
@@ -22,7 +23,7 @@ LIMIT_MB = 20
 
 def run(server, seed=SEED):
     account = server.new_account()
-    start = server.clock.now().replace(minute=0, second=0)
+    start = (server.clock.now() - timedelta(hours=24)).replace(minute=0, second=0)
     result = simulate(server.runtime, account.sid, sims=FLEET, hours=24, seed=seed, start=start,
                       data_limit=LIMIT_MB, batch_size=2000)
     with server.runtime.db.read() as db:
@@ -157,7 +158,7 @@ def test_devices_send_commands_and_get_the_queued_ones_once_attached(server, rec
     server.drain()
     assert {c.status for c in wireless.commands.list(direction="to_sim")} == {"queued"}
 
-    simulate(server.runtime, account.sid, hours=24, seed=5, start=server.clock.now())
+    simulate(server.runtime, account.sid, hours=24, seed=5)
     server.drain()
     with server.runtime.db.read() as db:
         attached = set(db.scalars(select(SimState.sim_sid).where(
@@ -234,3 +235,158 @@ def test_simulate_command_runs_a_super_sim_fleet(server, database_url):
     bad = CliRunner().invoke(app, ["simulate", "--product", "nope", "--database-url",
                                    database_url])
     assert bad.exit_code != 0 and "--product" in bad.output
+
+
+def test_a_fast_run_fills_the_hours_up_to_now_so_default_usage_records_show_it(server):
+    """What a newcomer does first: `simulate --fast`, then UsageRecords with no window."""
+    account = server.new_account()
+    now = server.clock.now()
+    result = simulate(server.runtime, account.sid, sims=8, hours=6, seed=3)
+    assert (result.start, result.end) == (now - timedelta(hours=6), now)
+    with server.runtime.db.read() as db:
+        latest = db.scalar(select(func.max(DataSession.last_updated))
+                           .where(DataSession.account_sid == account.sid))
+    assert utc(latest) <= now
+    [record] = account.client.wireless.v1.usage_records.list()
+    assert record.data["total"] == result.bytes_counted > 0
+
+
+def test_a_window_after_the_servers_now_is_refused_before_anything_is_written(
+        server, database_url):
+    from typer.testing import CliRunner
+
+    from simplane.cli import app
+    from simplane.network.simulator import WindowError
+
+    account = server.new_account()
+    now = server.clock.now()
+    for start, end in ((now - timedelta(hours=1), None), (None, now + timedelta(minutes=1))):
+        with pytest.raises(WindowError, match="after the server's now"):
+            simulate(server.runtime, account.sid, sims=2, hours=2, start=start, end=end)
+    with pytest.raises(WindowError, match="after the server's now"):  # live, starting later
+        simulate(server.runtime, account.sid, sims=2, speed=60, start=now + timedelta(hours=1))
+    assert account.client.wireless.v1.sims.list() == []  # nothing provisioned
+    outcome = CliRunner().invoke(app, ["simulate", "--sims", "2", "--fast", "--start",
+                                       "2999-01-01T00:00:00", "--account", account.sid,
+                                       "--database-url", database_url])
+    assert outcome.exit_code == 2 and "after the server's now" in outcome.output
+    assert account.client.wireless.v1.sims.list() == []
+
+
+def test_a_live_run_never_dates_an_event_after_the_servers_clock(server):
+    """However fast the speed, a live run waits for the server's clock: here the only way it
+    can wait is by `sleep`, which moves the server's (manual) clock on."""
+    account = server.new_account()
+    start = server.clock.now() - timedelta(minutes=30)
+    seen = []
+
+    def sleep(seconds: float) -> None:
+        server.clock.advance(timedelta(seconds=max(seconds, 1)))
+
+    def progress(done: float, total: float) -> None:
+        with server.runtime.db.read() as db:
+            latest = db.scalar(select(func.max(DataSession.last_updated))
+                               .where(DataSession.account_sid == account.sid))
+        if latest is not None:
+            seen.append(utc(latest))
+            assert utc(latest) <= server.clock.now()
+
+    result = simulate(server.runtime, account.sid, sims=6, hours=2, seed=4, speed=1e9,
+                      start=start, interval=60, sleep=sleep, progress=progress)
+    assert seen and max(seen) > start + timedelta(minutes=31)  # it went on past the first now
+    assert server.clock.now() >= max(seen)
+    assert result.end == start + timedelta(hours=2)
+
+
+def test_a_live_run_starts_a_minute_of_real_time_behind_the_clock(server):
+    from simplane.network.simulator import window
+
+    now = server.clock.now()
+    assert window(now, 1, speed=1) == (now, now + timedelta(hours=1))
+    assert window(now, 1, speed=61)[0] == now - timedelta(hours=1)
+    assert window(now, 1, speed=3600)[0] == now - timedelta(days=1)
+
+
+def test_super_sims_that_cannot_attach_are_not_simulated(server):
+    from simplane.supersim import inventory
+
+    account = server.new_account()
+    result = simulate(server.runtime, account.sid, sims=2, hours=1, product="supersim")
+    with server.runtime.db.write() as db:  # two `new` SIMs in the account, never activated
+        fresh = inventory.add_sims(db, inventory.generated_rows(2), server.clock.now(),
+                                   account.sid)
+    again = simulate(server.runtime, account.sid, hours=1, product="supersim")
+    assert {s.sid for s in again.sims} == {s.sid for s in result.sims}
+    assert {s.status for s in again.sims} == {"active"}
+    assert not {r["sid"] for r in fresh} & {s.sid for s in again.sims}
+
+
+def test_live_simulated_super_sims_take_ip_commands_and_answer(server):
+    """A live run's devices are reached through their simulated packet gateway (a loopback UDP
+    port), so an IP Command is sent, the device gets it, and its answer comes back as a
+    from-SIM IP Command from the device's own address and port."""
+    import base64
+    import select as io
+
+    from simplane.supersim import udp
+    from simplane.supersim.models import Sim as SuperSim
+
+    account = server.new_account()
+    supersim = account.client.supersim.v1
+    port = udp.command_port(server.runtime)
+    seen: dict[str, str] = {}
+
+    def sleep(seconds: float) -> None:  # the run waits for the clock: act meanwhile
+        server.clock.advance(timedelta(seconds=max(seconds, 1)))
+        if seen:
+            return
+        with server.runtime.db.read() as db:
+            found = db.execute(select(SuperSim.sid, SuperSim.ip_address).where(
+                SuperSim.account_sid == account.sid, SuperSim.ip_address.is_not(None))).first()
+        if found is None:
+            return
+        command = supersim.ip_commands.create(sim=found.sid, payload="ping", device_port=6001)
+        server.drain()
+        assert supersim.ip_commands(command.sid).fetch().status == "sent"
+        if not supersim.ip_commands.list(direction="from_sim"):  # its answer is on its way
+            readable, _, _ = io.select([port.sock], [], [], 10)
+            assert readable
+            server.drain()
+        [answer] = supersim.ip_commands.list(direction="from_sim")
+        assert base64.b64decode(answer.payload) == b"ack ping"
+        assert (answer.sim_sid, answer.device_ip, answer.device_port) == (
+            found.sid, found.ip_address, 6001)
+        seen[found.sid] = found.ip_address
+
+    simulate(server.runtime, account.sid, sims=6, hours=1, seed=4, speed=1e9,
+             start=server.clock.now() - timedelta(minutes=30), interval=60, sleep=sleep,
+             product="supersim")
+    assert seen, "a device was on the network while the run waited for the clock"
+    with server.runtime.db.read() as db:  # the gateway stopped with the run: its sessions ended
+        assert not db.scalars(select(DataSession.pk).where(
+            DataSession.account_sid == account.sid, DataSession.status == "open")).all()
+        assert not db.scalars(select(SuperSim.ip_address).where(
+            SuperSim.account_sid == account.sid, SuperSim.ip_address.is_not(None))).all()
+
+
+def test_super_sims_a_fast_run_left_online_take_ip_commands_from_virtual_devices(server):
+    """Nothing runs a `--fast` run's devices once it is over, but their sessions are still open:
+    a virtual device gets each IP Command sent to them and answers as a simulated device does."""
+    import base64
+
+    from simplane.supersim.models import Sim as SuperSim
+
+    account = server.new_account()
+    supersim = account.client.supersim.v1
+    simulate(server.runtime, account.sid, sims=6, hours=2, seed=4, product="supersim")
+    with server.runtime.db.read() as db:
+        found = db.execute(select(SuperSim.sid, SuperSim.ip_address).where(
+            SuperSim.account_sid == account.sid, SuperSim.ip_address.is_not(None))).first()
+    assert found is not None, "some device is still online"
+    command = supersim.ip_commands.create(sim=found.sid, payload="status?", device_port=7001)
+    server.drain()
+    assert supersim.ip_commands(command.sid).fetch().status == "sent"
+    [answer] = supersim.ip_commands.list(direction="from_sim")
+    assert base64.b64decode(answer.payload) == b"ack status?"
+    assert (answer.sim_sid, answer.device_ip, answer.device_port) == (
+        found.sid, found.ip_address, 7001)

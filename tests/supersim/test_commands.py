@@ -272,3 +272,59 @@ def test_work_that_must_wait_costs_the_worker_no_write(server, twilio, active_si
     assert not jobs.deliver_ip_commands(server.runtime)
     assert not jobs.apply_settings_updates(server.runtime)
     assert writes == []
+
+
+def test_ip_commands_go_through_the_simulated_gateway_that_carries_the_session(
+        server, account, twilio, active_sim):
+    """A session a simulated packet gateway carries (its gateway names a loopback UDP port) is
+    reached through that gateway's tunnel; only that gateway may speak for the SIM, and a
+    gateway name off loopback (or a real gateway's) is never tunnelled to."""
+    import select as io
+    import socket
+
+    from sqlalchemy import select
+
+    from simplane.network.events import NetworkEvent
+    from simplane.network.ingest import ingest
+    from simplane.supersim.models import Sim
+
+    heard = []
+
+    def answer(ip: str, port: int, data: bytes) -> bytes:
+        heard.append((ip, port, data))
+        return b"pong"
+
+    gateway = udp.SimulatedGateway(answer)
+    try:
+        with server.runtime.db.read() as db:
+            imsi = db.scalar(select(Sim.imsi).where(Sim.sid == active_sim.sid))
+        ingest(server.runtime, [NetworkEvent(
+            "session.started", imsi, server.clock.now(), session_id="tunnelled", apn="super",
+            mcc="310", mnc="410", ip_address="10.64.200.1", gateway=gateway.name)])
+        command = twilio.supersim.v1.ip_commands.create(sim=active_sim.sid, payload="ping",
+                                                        device_port=6001)
+        port = udp.command_port(server.runtime)
+        server.drain()
+        assert twilio.supersim.v1.ip_commands(command.sid).fetch().status == "sent"
+        if not twilio.supersim.v1.ip_commands.list(direction="from_sim"):
+            assert io.select([port.sock], [], [], 10)[0]  # the device's answer is on its way
+            server.drain()
+        assert heard == [("10.64.200.1", 6001, b"ping")]
+        [got] = twilio.supersim.v1.ip_commands.list(direction="from_sim")
+        assert base64.b64decode(got.payload) == b"pong"
+        assert (got.sim_sid, got.device_ip, got.device_port) == (active_sim.sid, "10.64.200.1",
+                                                                 6001)
+
+        forger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # not the session's gateway
+        forger.bind(("127.0.0.1", 0))
+        forger.sendto(udp.wrap("10.64.200.1", 6001, b"forged"), port.address)
+        forger.close()
+        server.drain()
+        assert len(twilio.supersim.v1.ip_commands.list(direction="from_sim")) == 1
+    finally:
+        gateway.close()
+    assert udp.tunnel_endpoint(gateway.name) == ("127.0.0.1",
+                                                 int(gateway.name.rpartition(":")[2]))
+    for name in ("simulator udp://10.1.2.3:9", "simulator udp://169.254.169.254:80",
+                 "simulator udp://127.0.0.1:0", "pgw-9", None):
+        assert udp.tunnel_endpoint(name) is None

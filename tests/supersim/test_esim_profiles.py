@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
+from stdnum.iso7064 import mod_97_10
 from twilio.base.exceptions import TwilioRestException
 
 from simplane.core.errors import TwilioError
@@ -134,3 +136,89 @@ def test_download_by_an_euicc_whose_eid_fails_its_check_digits_fails_the_profile
     assert [p.sid for p in profiles.list(status="failed")] == [profile.sid]
     server.drain()
     assert receiver.requests.empty()  # the CallbackUrl hears only of `available`
+
+
+def test_an_eid_that_fails_its_check_digits_fails_at_reservation(server, twilio, receiver):
+    """The SM-DP+ checks an EID when a profile is reserved for it. Twilio's create answers at
+    once (`new`) and reserves asynchronously, so the order is taken and the reservation fails:
+    the profile is `failed` with error_code and error_message (as the resource documents them),
+    and no Super SIM is made. Twilio documents that the CallbackUrl is called only when a profile
+    goes from `reserving` to `available`, so it hears nothing of this."""
+    bad_eid = "89049032005008882600033489123456"  # 56: the check digits are 40
+    profiles = twilio.supersim.v1.esim_profiles
+    profile = profiles.create(eid=bad_eid, callback_url=f"{receiver.url}/esim")
+    assert profile.status == "new"
+    sims_before = twilio.supersim.v1.sims.list()
+    server.drain()
+    failed = profiles(profile.sid).fetch()
+    assert failed.status == "failed" and failed.eid == bad_eid
+    assert failed.sim_sid is None and failed.iccid is None and failed.smdp_plus_address is None
+    assert failed.error_code == "EID_INVALID"
+    assert bad_eid in failed.error_message and "reservation" in failed.error_message
+    assert twilio.supersim.v1.sims.list() == sims_before
+    assert receiver.requests.empty()
+
+
+def operator(server, account, path, **form):
+    return httpx.post(f"{server.base_url}/supersim/operator/{path}", data=form,
+                      auth=(account.sid, account.token))
+
+
+def test_a_device_downloads_and_installs_through_the_operator_endpoints(server, account,
+                                                                       twilio, receiver):
+    eid = "89049032005008882600033489888867"
+    assert mod_97_10.is_valid(eid)
+    profiles = twilio.supersim.v1.esim_profiles
+    profile = profiles.create(eid=eid, callback_url=f"{receiver.url}/esim")
+    coded = profiles.create(generate_matching_id=True)
+    server.drain()
+    assert receiver.get().form["Status"] == ["available"]
+
+    stranger = server.new_account()  # another account's credentials find nothing
+    assert operator(server, stranger, "EsimDownloads", Eid=eid).status_code == 404
+    answer = operator(server, account, "EsimDownloads", Eid=eid)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["sid"] == profile.sid and answer.json()["status"] == "downloaded"
+    assert profiles(profile.sid).fetch().status == "downloaded"
+    installed = operator(server, account, "EsimInstalls", Eid=eid)
+    assert installed.status_code == 200 and installed.json()["status"] == "installed"
+    assert profiles(profile.sid).fetch().status == "installed"
+    again = operator(server, account, "EsimInstalls", Eid=eid)
+    assert again.status_code == 404 and again.json()["code"] == 20404
+
+    # By matching ID, with an eUICC the SM-DP+ refuses: the profile is failed, and said so.
+    matching_id = profiles(coded.sid).fetch().matching_id
+    refused = operator(server, account, "EsimDownloads", Eid="89049032005008882600033489123456",
+                       MatchingId=matching_id)
+    assert refused.status_code == 200 and refused.json()["status"] == "failed"
+    assert refused.json()["error_code"] == "EID_INVALID"
+    assert profiles(coded.sid).fetch().status == "failed"
+    for form in ({}, {"Eid": "1234"}):
+        bad = operator(server, account, "EsimDownloads", **form)
+        assert bad.status_code == 400 and "Eid" in bad.json()["message"]
+    assert httpx.post(f"{server.base_url}/supersim/operator/EsimDownloads",
+                      data={"Eid": eid}).status_code == 401
+    server.drain()
+    assert receiver.requests.empty()  # only `available` is called back
+
+
+def test_the_fleet_simulator_downloads_and_installs_available_profiles(server):
+    from simplane.network.simulator import simulate
+
+    account = server.new_account()
+    profiles = account.client.supersim.v1.esim_profiles
+    by_eid = profiles.create(eid="89049032005008882600033489999932")
+    coded = profiles.create(generate_matching_id=True)
+    server.drain()
+    result = simulate(server.runtime, account.sid, sims=1, hours=1, product="supersim")
+    assert result.esim_profiles == {by_eid.sid: "installed", coded.sid: "installed"}
+    installed = profiles(coded.sid).fetch()
+    assert installed.status == "installed" and mod_97_10.is_valid(installed.eid)
+    assert profiles(by_eid.sid).fetch().status == "installed"
+    # The profiles' Super SIMs join the simulated fleet once their owner activates them.
+    sims = account.client.supersim.v1.sims
+    fleet = sims.list(status="active")[0].fleet_sid
+    sims(installed.sim_sid).update(fleet=fleet, status="active")
+    server.drain()
+    again = simulate(server.runtime, account.sid, hours=1, product="supersim")
+    assert installed.sim_sid in {s.sid for s in again.sims}
