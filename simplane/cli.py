@@ -98,6 +98,10 @@ def serve(
         "comma-separated CIDRs, host names, loopback, private, any or none (default: "
         "$SIMPLANE_OUTBOUND_ALLOW, else loopback when --host is a loopback address, else "
         "none).", envvar="SIMPLANE_OUTBOUND_ALLOW")] = None,
+    metrics_address: Annotated[str | None, typer.Option(
+        help="Also serve /metrics here (HOST:PORT), without authentication: for a Prometheus "
+        "that cannot authenticate (on the API port, admin accounts or $SIMPLANE_METRICS_TOKEN "
+        "read it).")] = None,
 ) -> None:
     """Create or upgrade the schema, then serve every product on one port (and, with
     --radius-port, RADIUS accounting from packet gateways on UDP beside it; with --simulate, a
@@ -155,12 +159,23 @@ def serve(
             runtime=rt, sims=simulate, hours=24 * 365, speed=simulate_speed,
             product=product)).start()
         err.print(f"simulating {simulate} SIMs at {simulate_speed}x")
+    metrics = None
+    if metrics_address is not None:
+        from simplane.core.metrics import serve_metrics
+
+        try:
+            metrics = serve_metrics(metrics_address)
+        except (ValueError, OSError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="--metrics-address") from None
+        err.print(f"metrics on http://{metrics_address}/metrics")
     err.print(f"simplane listening on http://{host}:{port}")
     try:
         uvicorn.run(create_app(rt), host=host, port=port, log_level=log_level, access_log=False)
     finally:
         if radius is not None:
             radius.stop()
+        if metrics is not None:
+            metrics.shutdown()
 
 
 def _start_clock(rt: Runtime, mode: str | None, start: datetime | None,
@@ -269,7 +284,7 @@ def accounts_key(
 
     rt = runtime(database_url)
     with rt.db.write() as db:
-        creds = create_api_key(db, rt.clock, resolve_account(db, account), friendly_name)
+        creds = create_api_key(db, rt.box, rt.clock, resolve_account(db, account), friendly_name)
     typer.echo(f"API_KEY_SID={creds.sid}\nAPI_KEY_SECRET={creds.secret}\n"
                f"TWILIO_ACCOUNT_SID={creds.account_sid}")
     rt.close()

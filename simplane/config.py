@@ -47,6 +47,12 @@ class Settings:
     account_sid: str | None = field(default_factory=lambda: os.environ.get("SIMPLANE_ACCOUNT_SID"))
     auth_token: str | None = field(default_factory=lambda: os.environ.get("SIMPLANE_AUTH_TOKEN"))
     run_workers: bool = True
+    # The largest request body read (bytes); larger ones are refused with 413 before they are read.
+    max_body: int = field(default_factory=lambda: env_number(
+        "SIMPLANE_MAX_BODY", 1024 * 1024, int))
+    # A bearer token that may read /metrics (besides admin accounts).
+    metrics_token: str | None = field(
+        default_factory=lambda: os.environ.get("SIMPLANE_METRICS_TOKEN") or None)
     callback_timeout: float = 5.0  # also Event Streams' webhook timeout, as Twilio's
     # What tenants' URLs may reach besides public addresses (simplane.core.outbound); unset:
     # public addresses only (`serve` adds `loopback` when it listens on loopback only).

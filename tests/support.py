@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import uvicorn
 from sqlalchemy import event
 from twilio.base.exceptions import TwilioRestException
@@ -36,7 +37,8 @@ class TestAccount:
 
     def api_key(self) -> tuple[str, str]:
         with self.server.runtime.db.write() as db:
-            creds = create_api_key(db, self.server.clock, self.sid, "test key")
+            creds = create_api_key(db, self.server.runtime.box, self.server.clock, self.sid,
+                                   "test key")
         return creds.sid, creds.secret
 
 
@@ -47,6 +49,7 @@ class Server:
     clock: Clock  # the runtime's: the database's virtual clock
     _uvicorn: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
+    _admin: TestAccount | None = None
 
     def new_account(self, parent: str | None = None, admin: bool = False) -> TestAccount:
         """A new account (a subaccount of `parent`); `admin` may call operator endpoints."""
@@ -54,6 +57,14 @@ class Server:
             creds = create_account(db, self.runtime.box, self.clock, owner_account_sid=parent,
                                    admin=admin)
         return TestAccount(creds.sid, creds.secret, self.client(creds.sid, creds.secret), self)
+
+    def metrics(self) -> str:
+        """/metrics, read with an admin account's credentials."""
+        if self._admin is None:
+            self._admin = self.new_account(admin=True)
+        response = httpx.get(f"{self.base_url}/metrics", auth=(self._admin.sid, self._admin.token))
+        response.raise_for_status()
+        return response.text
 
     def client(self, username: str, password: str, account_sid: str | None = None) -> Client:
         return simplane.client(self.base_url, username, password, account_sid)

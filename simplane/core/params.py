@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
@@ -31,6 +31,24 @@ def check_text(name: str, value: str, code: int = 20001) -> str:
     if "\x00" in value:
         raise bad_request(f"Invalid {name}: contains a NUL character", code)
     return value
+
+
+def form_pairs(raw: bytes, where: str) -> list[tuple[str, str]]:
+    """The name/value pairs of a query string or form body, which must be UTF-8 text once
+    percent-decoded: anything else is a 400 naming the parameter, not text with U+FFFD in it."""
+    pairs = []
+    # One character per byte first, so that percent-escapes and raw bytes are decoded alike below.
+    for name, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True,
+                                 encoding="latin-1"):
+        try:
+            name = name.encode("latin-1").decode()
+        except UnicodeDecodeError:
+            raise bad_request(f"Invalid {where}: a parameter name is not UTF-8 text") from None
+        try:
+            pairs.append((name, value.encode("latin-1").decode()))
+        except UnicodeDecodeError:
+            raise bad_request(f"Invalid {name}: not UTF-8 text (in the {where})") from None
+    return pairs
 
 
 def ascii_digits(value: str) -> bool:

@@ -34,7 +34,7 @@ class Runtime:
         # The database's clock (real time until it is made virtual), unless one is given.
         self.clock: Clock = clock or DatabaseClock(self.db)
         self.box = SecretBox.from_settings(self.settings.secret_key, self.settings.secret_key_path())
-        self.authenticator = Authenticator()
+        self.authenticator = Authenticator(self.db, self.box)
         # Requests to tenants' URLs go only where the outbound policy allows; `http_async` is
         # for those an API request waits for, so that the wait holds no thread.
         timeout = self.settings.callback_timeout
