@@ -3,7 +3,8 @@
 GET /wireless/v1/BenchBare/{Sid} goes through the same kernel as every product operation
 (`ProductAPI.operator` → `ProductAPI.handle`: Basic auth, parameter parsing, a read transaction,
 JSON rendering, metrics, logs) but its handler returns a constant dict without touching the
-database.
+database. GET /bench/plain is FastAPI alone: an `async def` route returning the same dict, with
+no authentication and no thread.
 """
 
 from __future__ import annotations
@@ -86,6 +87,11 @@ def main() -> None:
     runtime.ensure_bootstrap()
     app = create_app(runtime)
     app.include_router(bare_api().router)
+
+    @app.get("/bench/plain")
+    async def plain() -> dict:  # the framework alone: no simplane kernel, no thread
+        return BARE_BODY
+
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
 

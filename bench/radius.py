@@ -38,7 +38,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PYTHON, ServerProcess, free_port
+from _common import ACCOUNT_SID, AUTH_TOKEN, PYTHON, ServerProcess, free_port
 from usage import provision_active, runtime
 
 SECRET = "bench-radius-secret"
@@ -167,7 +167,7 @@ ACCEPTED = re.compile(r'^simplane_radius_packets_total\{outcome="accepted"\} (\S
 
 
 def accepted_packets(server: ServerProcess) -> int:
-    text = httpx.get(server.base_url + "/metrics", timeout=10).text
+    text = httpx.get(server.base_url + "/metrics", auth=(ACCOUNT_SID, AUTH_TOKEN), timeout=10).text
     match = ACCEPTED.search(text)
     return int(float(match.group(1))) if match else -1
 

@@ -37,7 +37,7 @@ def pass_ms(run, passes: int) -> float:  # type: ignore[no-untyped-def]
 def measure(name: str, url: str, sims: int, passes: int) -> dict:
     rt, _imsis = setup(url, sims, 10_000, "wireless")
     provision_super_sims(rt, sims)
-    rt.worker.add(products.jobs())  # what `simplane serve` registers
+    products.register(rt.worker)  # what `simplane serve` registers
     jobs = rt.worker.jobs
 
     def ceiling() -> None:

@@ -1,8 +1,14 @@
-"""The ASGI application: every product on one port, plus /healthz, /metrics and /openapi.json."""
+"""The ASGI application: every product on one port, plus /healthz, /metrics and /openapi.json.
+
+/metrics is read by admin accounts (Basic auth) or with the bearer token SIMPLANE_METRICS_TOKEN;
+`serve --metrics-address` also serves it, without authentication, on an address of its own.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import hmac
 import logging
 import re
 from contextlib import asynccontextmanager
@@ -13,14 +19,15 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from simplane import products
 from simplane.console import views as console
 from simplane.core import spec
-from simplane.core.api import error_response, json_response
-from simplane.core.errors import TwilioError
+from simplane.core.api import authenticate, error_response, json_response, require_admin
+from simplane.core.errors import TwilioError, too_many_requests, unauthorized
 from simplane.core.metrics import REGISTRY
 from simplane.core.runtime import Runtime
 
@@ -65,6 +72,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         gc.freeze()
         yield
         runtime.worker.stop()
+        await runtime.http_async.aclose()  # its connections belong to this event loop
 
     app = FastAPI(title="simplane", openapi_url=None, docs_url=None, redoc_url=None,
                   lifespan=lifespan)
@@ -72,7 +80,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     for module in products.modules():
         app.include_router(module.api.router)
     app.include_router(console.router)
-    runtime.worker.add(products.jobs())
+    products.register(runtime.worker)
 
     document = spec.public_document(products.NAMES)
 
@@ -90,9 +98,33 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
             return json_response({"status": "unavailable", "database": "down"}, 503)
         return json_response({"status": "ok", "database": "up"})
 
+    def admin(account_sid: str) -> None:
+        with runtime.db.read() as db:
+            require_admin(db, account_sid)
+
     @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
-        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    async def metrics(request: Request) -> Response:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer":
+            await check_metrics_token(request, token.strip())
+        else:
+            await run_in_threadpool(admin, await authenticate(request))
+        return Response(await run_in_threadpool(generate_latest, REGISTRY),
+                        media_type=CONTENT_TYPE_LATEST)
+
+    async def check_metrics_token(request: Request, token: str) -> None:
+        """The bearer token SIMPLANE_METRICS_TOKEN, with the back-off of failed logins."""
+        authenticator = runtime.authenticator
+        expected = runtime.settings.metrics_token
+        address = request.client.host if request.client else ""
+        wait = authenticator.backoff(address)
+        if wait:
+            await asyncio.sleep(authenticator.DELAY)
+            raise too_many_requests(wait)
+        if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
+            authenticator.failed(None, address)
+            await asyncio.sleep(authenticator.DELAY)
+            raise unauthorized()
 
     @app.exception_handler(TwilioError)
     async def twilio_error(_request: Request, exc: TwilioError) -> Response:

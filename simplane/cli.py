@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import Progress
 
+from simplane.admin.cli import app as clock_app
+from simplane.admin.cli import parse_time
 from simplane.cli_support import (
     Account,
     DatabaseUrl,
@@ -22,6 +24,11 @@ from simplane.events.cli import app as events_app
 from simplane.network.simulate_cli import simulate
 from simplane.proxy.cli import app as proxy_app
 
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from simplane.core.runtime import Runtime
+
 app = typer.Typer(help="simplane: Twilio-compatible IoT connectivity, self-hosted.",
                   no_args_is_help=True)
 accounts_app = typer.Typer(help="Accounts and their API keys.", no_args_is_help=True)
@@ -32,6 +39,7 @@ app.add_typer(sims_app, name="sims")
 app.add_typer(db_app, name="db")
 app.add_typer(proxy_app, name="proxy")
 app.add_typer(events_app, name="events")
+app.add_typer(clock_app, name="clock")
 app.command("simulate")(simulate)
 
 
@@ -75,6 +83,25 @@ def serve(
         min=0.001, help="Simulated seconds per real second for --simulate.")] = 1.0,
     product: Annotated[str, typer.Option(
         help="What --simulate simulates: wireless or supersim.")] = "wireless",
+    clock: Annotated[str | None, typer.Option(
+        help="virtual: run on a clock kept in the database, that admin accounts move "
+        "(`simplane clock`, /admin/v1/Clock) and every process on the database shares; real: "
+        "run on real time again (default: as the database was).")] = None,
+    clock_start: Annotated[str | None, typer.Option(
+        help="With --clock virtual: the time to start from (ISO 8601; default: where the "
+        "virtual clock was, else now).")] = None,
+    clock_speed: Annotated[float | None, typer.Option(
+        min=0, help="With --clock virtual: simulated seconds per real second (0 stands still; "
+        "default: as it was, else 1).")] = None,
+    outbound_allow: Annotated[str | None, typer.Option(
+        help="What tenants' callback and webhook URLs may reach besides public addresses: "
+        "comma-separated CIDRs, host names, loopback, private, any or none (default: "
+        "$SIMPLANE_OUTBOUND_ALLOW, else loopback when --host is a loopback address, else "
+        "none).", envvar="SIMPLANE_OUTBOUND_ALLOW")] = None,
+    metrics_address: Annotated[str | None, typer.Option(
+        help="Also serve /metrics here (HOST:PORT), without authentication: for a Prometheus "
+        "that cannot authenticate (on the API port, admin accounts or $SIMPLANE_METRICS_TOKEN "
+        "read it).")] = None,
 ) -> None:
     """Create or upgrade the schema, then serve every product on one port (and, with
     --radius-port, RADIUS accounting from packet gateways on UDP beside it; with --simulate, a
@@ -86,14 +113,29 @@ def serve(
     from simplane.core.runtime import Runtime
 
     clients = radius_clients(radius_client or [])
+    if clock not in (None, "virtual", "real"):
+        raise typer.BadParameter("must be virtual or real", param_hint="--clock")
+    if clock != "virtual" and (clock_start is not None or clock_speed is not None):
+        raise typer.BadParameter("only with --clock virtual",
+                                 param_hint="--clock-start" if clock_start else "--clock-speed")
+    start = parse_time(clock_start, "--clock-start") if clock_start else None
     if radius_port is not None and not radius_secret and not clients:
         raise typer.BadParameter("a shared secret is needed (or --radius-client)",
                                  param_hint="--radius-secret")
+    from simplane.core.outbound import Policy, default_allow
+
+    allow = outbound_allow if outbound_allow is not None else default_allow(host)
+    try:
+        Policy.parse(allow)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--outbound-allow") from None
     logs.configure(log_level)
     with setup_errors():
-        settings = Settings(database_url=database_url) if database_url else Settings()
+        settings = Settings(database_url=database_url, outbound_allow=allow) if database_url \
+            else Settings(outbound_allow=allow)
         settings.check_bootstrap()
         rt = Runtime(settings)
+        _start_clock(rt, clock, start, clock_speed)
         created = rt.ensure_bootstrap()
     if created and not settings.auth_token:  # generated: the only time it is ever shown
         err.print("[bold]Created the bootstrap account[/bold] (shown once; keep it safe):")
@@ -117,12 +159,39 @@ def serve(
             runtime=rt, sims=simulate, hours=24 * 365, speed=simulate_speed,
             product=product)).start()
         err.print(f"simulating {simulate} SIMs at {simulate_speed}x")
+    metrics = None
+    if metrics_address is not None:
+        from simplane.core.metrics import serve_metrics
+
+        try:
+            metrics = serve_metrics(metrics_address)
+        except (ValueError, OSError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="--metrics-address") from None
+        err.print(f"metrics on http://{metrics_address}/metrics")
     err.print(f"simplane listening on http://{host}:{port}")
     try:
         uvicorn.run(create_app(rt), host=host, port=port, log_level=log_level, access_log=False)
     finally:
         if radius is not None:
             radius.stop()
+        if metrics is not None:
+            metrics.shutdown()
+
+
+def _start_clock(rt: Runtime, mode: str | None, start: datetime | None,
+                 speed: float | None) -> None:
+    from simplane.core.clock import iso
+    from simplane.core.virtual_clock import DatabaseClock
+
+    clock = rt.clock
+    assert isinstance(clock, DatabaseClock)
+    if mode == "virtual":
+        clock.start_virtual(start, speed)
+    elif mode == "real":
+        clock.use_real()
+    if clock.mode == "virtual":
+        err.print(f"on a virtual clock: now {iso(clock.now())}, speed {clock.speed:g} "
+                  "(move it with `simplane clock` or /admin/v1/Clock)")
 
 
 @db_app.command("upgrade")
@@ -215,7 +284,7 @@ def accounts_key(
 
     rt = runtime(database_url)
     with rt.db.write() as db:
-        creds = create_api_key(db, rt.clock, resolve_account(db, account), friendly_name)
+        creds = create_api_key(db, rt.box, rt.clock, resolve_account(db, account), friendly_name)
     typer.echo(f"API_KEY_SID={creds.sid}\nAPI_KEY_SECRET={creds.secret}\n"
                f"TWILIO_ACCOUNT_SID={creds.account_sid}")
     rt.close()

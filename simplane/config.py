@@ -47,7 +47,21 @@ class Settings:
     account_sid: str | None = field(default_factory=lambda: os.environ.get("SIMPLANE_ACCOUNT_SID"))
     auth_token: str | None = field(default_factory=lambda: os.environ.get("SIMPLANE_AUTH_TOKEN"))
     run_workers: bool = True
+    # The largest request body read (bytes); larger ones are refused with 413 before they are read.
+    max_body: int = field(default_factory=lambda: env_number(
+        "SIMPLANE_MAX_BODY", 1024 * 1024, int))
+    # A bearer token that may read /metrics (besides admin accounts).
+    metrics_token: str | None = field(
+        default_factory=lambda: os.environ.get("SIMPLANE_METRICS_TOKEN") or None)
     callback_timeout: float = 5.0  # also Event Streams' webhook timeout, as Twilio's
+    # What tenants' URLs may reach besides public addresses (simplane.core.outbound); unset:
+    # public addresses only (`serve` adds `loopback` when it listens on loopback only).
+    outbound_allow: str | None = field(
+        default_factory=lambda: os.environ.get("SIMPLANE_OUTBOUND_ALLOW"))
+    # Callbacks an API request waits for (Proxy's intercept and out-of-session), at most this
+    # many at once per account.
+    callback_concurrency: int = field(default_factory=lambda: env_number(
+        "SIMPLANE_CALLBACK_CONCURRENCY", 16, int))
     # Event Streams: how long a failing sink is retried before it is marked failed (its backlog
     # is kept), events per delivery, and endpoint overrides for Kinesis (and STS) and Segment.
     events_retry_horizon: float = field(default_factory=lambda: env_number(

@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
 
 from simplane.config import Settings
-from simplane.core.clock import ManualClock
 from simplane.core.runtime import Runtime
 from tests.support import Receiver, Server, TestAccount, start_server
 
@@ -49,11 +49,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 @pytest.fixture(scope="session")
 def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    clock = ManualClock()
-    # Background jobs run when a test calls server.drain(), not on their own: deterministic.
+    # Background jobs run when a test calls server.drain(), not on their own; the database's
+    # clock is virtual and stands still until a test moves it: deterministic.
     settings = Settings(database_url=database_url, secret_key=_fernet_key(), run_workers=False)
-    runtime = Runtime(settings, clock=clock)
-    srv = start_server(runtime, clock)
+    runtime = Runtime(settings)
+    runtime.clock.start_virtual(datetime(2026, 1, 1, tzinfo=UTC), speed=0)
+    srv = start_server(runtime)
     yield srv
     srv.stop()
 

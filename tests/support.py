@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import queue
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -13,22 +12,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import uvicorn
 from sqlalchemy import event
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
 import simplane
-from simplane.app import create_app
 from simplane.core.accounts import create_account, create_api_key
-from simplane.core.clock import ManualClock
+from simplane.core.clock import Clock
 from simplane.core.runtime import Runtime
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from simplane.testing.server import (
+    free_port,  # noqa: F401 (the tests import it from here)
+    serve,
+)
 
 
 @dataclass
@@ -40,7 +37,8 @@ class TestAccount:
 
     def api_key(self) -> tuple[str, str]:
         with self.server.runtime.db.write() as db:
-            creds = create_api_key(db, self.server.clock, self.sid, "test key")
+            creds = create_api_key(db, self.server.runtime.box, self.server.clock, self.sid,
+                                   "test key")
         return creds.sid, creds.secret
 
 
@@ -48,9 +46,10 @@ class TestAccount:
 class Server:
     base_url: str
     runtime: Runtime
-    clock: ManualClock
+    clock: Clock  # the runtime's: the database's virtual clock
     _uvicorn: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
+    _admin: TestAccount | None = None
 
     def new_account(self, parent: str | None = None, admin: bool = False) -> TestAccount:
         """A new account (a subaccount of `parent`); `admin` may call operator endpoints."""
@@ -58,6 +57,14 @@ class Server:
             creds = create_account(db, self.runtime.box, self.clock, owner_account_sid=parent,
                                    admin=admin)
         return TestAccount(creds.sid, creds.secret, self.client(creds.sid, creds.secret), self)
+
+    def metrics(self) -> str:
+        """/metrics, read with an admin account's credentials."""
+        if self._admin is None:
+            self._admin = self.new_account(admin=True)
+        response = httpx.get(f"{self.base_url}/metrics", auth=(self._admin.sid, self._admin.token))
+        response.raise_for_status()
+        return response.text
 
     def client(self, username: str, password: str, account_sid: str | None = None) -> Client:
         return simplane.client(self.base_url, username, password, account_sid)
@@ -96,19 +103,10 @@ class Server:
         self.runtime.close()
 
 
-def start_server(runtime: Runtime, clock: ManualClock) -> Server:
-    port = free_port()
-    config = uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning",
-                            access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("simplane did not start")
-        time.sleep(0.02)
-    return Server(f"http://127.0.0.1:{port}", runtime, clock, server, thread)
+def start_server(runtime: Runtime) -> Server:
+    """The runtime served on a free loopback port, as the pytest plugin serves its own."""
+    serving = serve(runtime)
+    return Server(serving.url, runtime, runtime.clock, serving.server, serving.thread)
 
 
 @dataclass
@@ -124,6 +122,10 @@ class Received:
         return self.form[name][0]
 
 
+class _HTTPServer(ThreadingHTTPServer):
+    request_queue_size = 128  # many senders at once connect without being turned away
+
+
 class Receiver:
     """An HTTP endpoint on loopback that records every request it gets, then answers with the
     status codes it is told to (200 once those run out), or the (status, content type, body)
@@ -137,6 +139,7 @@ class Receiver:
         self.answers: list[tuple[int, str, str]] = []  # used before `statuses`
         self.headers: dict[str, str] = {}  # sent with every answer
         self.delay = 0.0
+        self.gate: threading.Event | None = None  # when given, requests are held until it is set
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -149,10 +152,16 @@ class Receiver:
                         "application/x-www-form-urlencoded"):
                     form = parse_qs(body.decode(), keep_blank_values=True)
                 host = self.headers.get("Host")
+                received = Received(self.command, f"http://{host}{self.path}", parts.path,
+                                    dict(self.headers.items()), body, form)
+                gate = outer.gate
+                if gate is not None:  # recorded first: the test knows it is being held
+                    outer.requests.put(received)
+                    gate.wait()
                 if outer.delay:
                     time.sleep(outer.delay)
-                outer.requests.put(Received(self.command, f"http://{host}{self.path}", parts.path,
-                                            dict(self.headers.items()), body, form))
+                if gate is None:
+                    outer.requests.put(received)
                 if outer.answers:
                     status, kind, text = outer.answers.pop(0)
                 else:
@@ -172,7 +181,7 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.httpd = _HTTPServer(("127.0.0.1", port), Handler)
         self.port = self.httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)

@@ -107,7 +107,9 @@ def test_import_refuses_iccids_already_provisioned(tmp_path, server, account, da
     assert len(account.client.wireless.v1.sims.list()) == 1
 
 
-def test_accounts_and_keys(server, database_url):
+def test_accounts_and_keys(server, database_url, monkeypatch):
+    # Credentials are hashed with the server key: the CLI uses the server's.
+    monkeypatch.setenv("SIMPLANE_SECRET_KEY", server.runtime.settings.secret_key)
     result = cli(database_url, "accounts", "create", "--friendly-name", "ops")
     assert result.exit_code == 0, result.output
     values = dict(line.split("=", 1) for line in result.stdout.split())

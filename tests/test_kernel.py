@@ -79,7 +79,7 @@ def test_unknown_parameters_are_ignored(server, account):
 def test_healthz_metrics_and_openapi(server, account):
     assert httpx.get(f"{server.base_url}/healthz").json() == {"status": "ok", "database": "up"}
     account.client.wireless.v1.sims.list()
-    metrics = httpx.get(f"{server.base_url}/metrics").text
+    metrics = server.metrics()
     assert 'simplane_http_requests_total{method="GET",route="/wireless/v1/Sims",status="200"}' in metrics
     assert "simplane_http_request_seconds_bucket" in metrics
     assert account.token not in metrics

@@ -87,7 +87,7 @@ def test_restores_every_row_on_either_database(server, account, other_url, tmp_p
     clock = ManualClock()
     restored = start_server(Runtime(Settings(
         database_url=other_url, secret_key=server.runtime.settings.secret_key,
-        run_workers=False), clock=clock), clock)
+        run_workers=False), clock=clock))
     try:
         same = restored.client(account.sid, account.token).wireless.v1
         assert sorted(s.sid for s in same.sims.list()) == sorted(sims)
@@ -232,7 +232,7 @@ def test_event_positions_keep_their_meaning_on_the_restoring_database(old_url, o
     def serve(url: str):  # type: ignore[no-untyped-def]
         clock = ManualClock()
         settings = Settings(database_url=url, secret_key=key, run_workers=False)
-        return start_server(Runtime(settings, clock=clock), clock)
+        return start_server(Runtime(settings, clock=clock))
 
     def publish(server, account_sid: str, fleet: Fleet) -> str:  # type: ignore[no-untyped-def]
         [started] = [r for r in fleet.rows(updates=0) if r["type"].endswith("started")]
@@ -294,7 +294,7 @@ def test_a_checked_in_fixture_fleet_is_restored(other_url):
     assert result.exit_code == 0, result.output
     clock = ManualClock(datetime(2026, 1, 1, 1, tzinfo=UTC))
     restored = start_server(Runtime(Settings(
-        database_url=other_url, secret_key=FIXTURE_KEY, run_workers=False), clock=clock), clock)
+        database_url=other_url, secret_key=FIXTURE_KEY, run_workers=False), clock=clock))
     try:
         client = restored.client(*FIXTURE_ACCOUNT)
         wireless = client.wireless.v1

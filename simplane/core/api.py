@@ -1,20 +1,22 @@
 """How a product declares its operations: one decorator per spec operation.
 
-The kernel does the rest once for every product: authentication, typed parameters, one
-transaction per request (rolled back whole on any error), status codes from the spec, absolute
-URLs, metrics and logs.
+The kernel does the rest once for every product: authentication (before a body is read), a
+limit on the body's size, typed parameters, one transaction per request (rolled back whole on any
+error), status codes from the spec, absolute URLs, metrics and logs.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import inspect
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, Request
@@ -25,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from simplane.core import params as params_mod
 from simplane.core import spec
-from simplane.core.errors import TwilioError, unauthorized
+from simplane.core.errors import TwilioError, too_many_requests, unauthorized
 from simplane.core.metrics import observe_request
 from simplane.core.models import Account
 from simplane.core.params import Params
@@ -61,15 +63,19 @@ class Ctx:
         return self.runtime.clock.now()
 
     def require_admin(self) -> None:
-        """Operator endpoints: only an admin account (the bootstrap one, or one created with
-        `simplane accounts create --admin`) may call them."""
-        if not self.db.scalar(select(Account.admin).where(Account.sid == self.account_sid)):
-            raise TwilioError(403, 20403, "This endpoint is for operators: the account is not an "
-                              "admin account")
+        require_admin(self.db, self.account_sid)
 
     def url(self, path: str) -> str:
         """Absolute URL of a path under this product's /v1, e.g. ctx.url("/Sims/DE…")."""
         return f"{self.root}/v1{path}"
+
+
+def require_admin(db: Session, account_sid: str) -> None:
+    """Operator endpoints: only an admin account (the bootstrap one, or one created with
+    `simplane accounts create --admin`) may call them."""
+    if not db.scalar(select(Account.admin).where(Account.sid == account_sid)):
+        raise TwilioError(403, 20403, "This endpoint is for operators: the account is not an "
+                          "admin account")
 
 
 def request_root(request: Request, product: str) -> str:
@@ -97,12 +103,61 @@ def basic_credentials(request: Request) -> tuple[str, str]:
     return username, password
 
 
+async def authenticate(request: Request) -> str:
+    """The account of the request's Basic credentials, before anything else of it is read.
+
+    Credentials verified a moment ago are answered from memory; others are checked against the
+    database in a worker thread, unless their source address or SID has failed too often lately
+    (429 with Retry-After, without a look at the database). A failed or refused login is
+    answered after a delay that holds no thread, so that a client guessing one request after
+    another gets few tries and takes little of the server's time."""
+    runtime: Runtime = request.app.state.runtime
+    authenticator = runtime.authenticator
+    username, password = basic_credentials(request)
+    account_sid = authenticator.cached(username, password)
+    if account_sid is not None:
+        return account_sid
+    address = request.client.host if request.client else ""
+    wait = authenticator.backoff(address, username, password)
+    if wait:
+        await asyncio.sleep(authenticator.DELAY)
+        raise too_many_requests(wait)
+    account_sid = await run_in_threadpool(authenticator.verify, username, password)
+    if account_sid is None:
+        authenticator.failed(username, address)
+        await asyncio.sleep(authenticator.DELAY)
+        raise unauthorized()
+    return account_sid
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it is known to be longer than `limit` bytes:
+    from its Content-Length, or while it streams in (chunked)."""
+    length = request.headers.get("content-length", "")
+    if length.isascii() and length.isdigit() and int(length) > limit:
+        raise body_too_large(limit)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise body_too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def body_too_large(limit: int) -> TwilioError:
+    return TwilioError(413, 20413, f"Request body too large: at most {limit} bytes "
+                       "(SIMPLANE_MAX_BODY)")
+
+
 def json_response(body: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
 def error_response(error: TwilioError) -> Response:
-    return json_response(error.body(), error.status)
+    response = json_response(error.body(), error.status)
+    response.headers.update(error.headers)
+    return response
 
 
 class ProductAPI:
@@ -121,25 +176,47 @@ class ProductAPI:
             op = replace(op, missing_code=missing_code)
         return self._register(op)
 
-    def operator(self, method: str, path: str, status: int = 200,
-                 own_transactions: bool = False) -> Callable[[Handler], Handler]:
+    def operator(self, method: str, path: str, status: int = 200, own_transactions: bool = False,
+                 max_body: int = 0, form: bool = True) -> Callable[[Handler], Handler]:
         """Bind a handler to an operator endpoint outside the Twilio spec (e.g. a carrier
         simulator or a gateway's ingest), under /{product}{path}, with the same authentication,
         transaction and error handling. Its parameters are in `ctx.params.raw`. A handler that
         must not hold the write lock (it calls out over HTTP between writes) asks for
-        `own_transactions` and gets a read-only `ctx.db`."""
+        `own_transactions` and gets a read-only `ctx.db`. `max_body` raises the body limit for
+        this endpoint above SIMPLANE_MAX_BODY (e.g. for a batch of events); a body that is not a
+        form (`form=False`, e.g. JSON) is left to the handler, in `ctx.body`."""
         return self._register(spec.Operation(f"{method} {path}", method, path, {}, status,
-                                             read_only=own_transactions))
+                                             read_only=own_transactions), max_body, form)
 
-    def _register(self, op: spec.Operation) -> Callable[[Handler], Handler]:
+    def _register(self, op: spec.Operation, max_body: int = 0,
+                  form: bool = True) -> Callable[[Handler], Handler]:
         operation_id = op.operation_id
         route = f"/{self.product}{op.path}"
 
         def register(handler: Handler) -> Handler:
+            waits = inspect.iscoroutinefunction(handler)
+
             async def endpoint(request: Request) -> Response:
                 started = time.perf_counter()
-                body = await request.body() if op.method == "POST" else b""
-                response = await run_in_threadpool(self.handle, request, op, handler, body)
+                account_sid = None
+                try:
+                    account_sid = await authenticate(request)
+                    body = b""
+                    if op.method == "POST":
+                        limit = max(request.app.state.runtime.settings.max_body, max_body)
+                        body = await read_body(request, limit)
+                except TwilioError as error:
+                    self._log(request, error.status, account_sid, error.code)
+                    response = error_response(error)
+                    if op.method == "POST":  # what is left of the body is not read: hang up
+                        response.headers["connection"] = "close"
+                else:
+                    if waits:
+                        response = await self.handle_async(request, op, handler, body,
+                                                           account_sid, form)
+                    else:
+                        response = await run_in_threadpool(self.handle, request, op, handler,
+                                                           body, account_sid, form)
                 observe_request(op.method, route, response.status_code, time.perf_counter() - started)
                 return response
 
@@ -150,42 +227,64 @@ class ProductAPI:
 
         return register
 
-    def handle(self, request: Request, op: spec.Operation, handler: Handler, body: bytes) -> Response:
+    def handle(self, request: Request, op: spec.Operation, handler: Handler, body: bytes,
+               account_sid: str, form: bool = True) -> Response:
+        """The request of an authenticated caller, whose body has been read."""
         runtime: Runtime = request.app.state.runtime
-        account_sid = None
         try:
-            username, password = basic_credentials(request)
-            account_sid = runtime.authenticator.authenticate(runtime.db.read, username, password)
-            if account_sid is None:
-                raise unauthorized()
-            query_pairs = parse_qsl(request.url.query, keep_blank_values=True)
-            pairs = query_pairs if op.method != "POST" else query_pairs + parse_qsl(
-                body.decode("utf-8", "replace"), keep_blank_values=True)
-            where = "post body" if op.method == "POST" else "query string"
-            parsed = params_mod.parse(op.params, pairs, where, op.missing_code)
-            root = request_root(request, self.product)
-            path_values = {k: str(v) for k, v in request.path_params.items()}
-            if any("\x00" in v for v in path_values.values()):  # names no resource, on any engine
-                raise TwilioError(404, 20404, "The requested resource was not found")
-            request_url = root + op.path.format(
-                **{k: quote(v, safe="") for k, v in path_values.items()})
+            args = self._arguments(request, runtime, op, body, form)
             reads = op.method == "GET" or op.read_only
             session = runtime.db.read if reads else runtime.db.write
             with session() as db:
-                ctx = Ctx(runtime, db, account_sid, op, parsed, path_values, root, request_url,
-                          query_pairs, body)
-                result = handler(ctx)
+                result = handler(Ctx(runtime, db, account_sid, op, *args))
         except TwilioError as error:
             self._log(request, error.status, account_sid, error.code)
             return error_response(error)
-        status = op.success_status
+        return self._respond(request, op, result, account_sid)
+
+    async def handle_async(self, request: Request, op: spec.Operation, handler: Handler,
+                           body: bytes, account_sid: str, form: bool = True) -> Response:
+        """An `async def` handler waits on the network (a tenant's callback) without holding
+        one of the threads that serve requests: the parameters are parsed on a thread, then the
+        handler runs on the event loop and takes its own transactions (on threads); its
+        `ctx.db` is bound to no database."""
+        runtime: Runtime = request.app.state.runtime
+        try:
+            args = await run_in_threadpool(self._arguments, request, runtime, op, body, form)
+            result = await handler(Ctx(runtime, Session(), account_sid, op, *args))
+        except TwilioError as error:
+            self._log(request, error.status, account_sid, error.code)
+            return error_response(error)
+        return self._respond(request, op, result, account_sid)
+
+    def _arguments(self, request: Request, runtime: Runtime, op: spec.Operation, body: bytes,
+                   form: bool) -> tuple[Params, dict[str, str], str, str,
+                                        list[tuple[str, str]], bytes]:
+        """The rest of a Ctx, after its database session: the parameters, path values, root,
+        request URL, query and body."""
+        query_pairs = params_mod.form_pairs(request.scope["query_string"], "query string")
+        pairs = query_pairs if op.method != "POST" or not form else (
+            query_pairs + params_mod.form_pairs(body, "post body"))
+        where = "post body" if op.method == "POST" else "query string"
+        parsed = params_mod.parse(op.params, pairs, where, op.missing_code, runtime.outbound)
+        root = request_root(request, self.product)
+        path_values = {k: str(v) for k, v in request.path_params.items()}
+        if any("\x00" in v for v in path_values.values()):  # names no resource, on any engine
+            raise TwilioError(404, 20404, "The requested resource was not found")
+        request_url = root + op.path.format(
+            **{k: quote(v, safe="") for k, v in path_values.items()})
+        return parsed, path_values, root, request_url, query_pairs, body
+
+    @staticmethod
+    def _respond(request: Request, op: spec.Operation, result: Any,
+                 account_sid: str | None) -> Response:
         if isinstance(result, Response):
             response = result
         elif result is None:
             response = Response(status_code=204)
         else:
-            response = json_response(result, status)
-        self._log(request, response.status_code, account_sid)
+            response = json_response(result, op.success_status)
+        ProductAPI._log(request, response.status_code, account_sid)
         return response
 
     @staticmethod

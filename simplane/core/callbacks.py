@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Mapping
-from datetime import timedelta
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from simplane.core import outbound
+from simplane.core.errors import TwilioError
 from simplane.core.metrics import CALLBACKS
 from simplane.core.models import Account, Callback
 from simplane.core.signature import sign_form
@@ -75,6 +79,13 @@ def send_due(runtime: Runtime) -> bool:
     return bool(due)
 
 
+def next_due(runtime: Runtime, now: datetime) -> datetime | None:
+    """The first moment after `now` that a callback is to be retried."""
+    with runtime.db.read() as db:
+        return db.scalar(select(func.min(Callback.next_attempt_at)).where(
+            Callback.status == "pending", Callback.next_attempt_at > now))
+
+
 USER_AGENT = "TwilioProxy/1.1"  # what Twilio's webhook requests say they are
 
 
@@ -85,25 +96,82 @@ def account_token(db: Session, runtime: Runtime, account_sid: str) -> str:
     return runtime.box.open(sealed)
 
 
-def send_signed(runtime: Runtime, token: str, url: str, params: dict[str, str],
-                method: str = "POST") -> httpx.Response | None:
-    """Send a webhook signed with `token` (X-Twilio-Signature) now and return the answer; None
-    when it could not be reached."""
+def _signed(token: str, url: str, params: dict[str, str], method: str
+            ) -> tuple[str, dict[str, str], dict[str, str] | None]:
+    """URL, headers and form of a webhook request signed with `token` (X-Twilio-Signature):
+    a GET carries the parameters in its query."""
     params = {k: str(v) for k, v in params.items()}
     headers = {"User-Agent": USER_AGENT, "Accept": "*/*"}
+    if method == "GET":
+        parts = urlsplit(url)
+        query = "&".join(q for q in (parts.query, urlencode(params)) if q)
+        url = urlunsplit(parts._replace(query=query))
+        headers["X-Twilio-Signature"] = sign_form(token, url, {})
+        return url, headers, None
+    headers["X-Twilio-Signature"] = sign_form(token, url, params)
+    return url, headers, params
+
+
+def _failed(url: str, exc: Exception) -> None:
+    error = outbound.failure_text(exc) if isinstance(exc, httpx.HTTPError) else "invalid URL"
+    log.info("callback failed", extra={"fields": {"host": urlsplit(url).hostname,
+                                                  "error": error}})
+
+
+def send_signed(runtime: Runtime, token: str, url: str, params: dict[str, str],
+                method: str = "POST") -> httpx.Response | None:
+    """Send a webhook signed with `token` now and return the answer; None when it could not be
+    reached, or the outbound policy refused its address."""
     try:
-        if method == "GET":
-            parts = urlsplit(url)
-            query = "&".join(q for q in (parts.query, urlencode(params)) if q)
-            url = urlunsplit(parts._replace(query=query))
-            headers["X-Twilio-Signature"] = sign_form(token, url, {})
-            return runtime.http.get(url, headers=headers)
-        headers["X-Twilio-Signature"] = sign_form(token, url, params)
-        return runtime.http.post(url, data=params, headers=headers)
+        signed_url, headers, form = _signed(token, url, params, method)
+        return runtime.http.request(method, signed_url, data=form, headers=headers)
     except (httpx.HTTPError, httpx.InvalidURL) as exc:  # a URL stored before it was checked
-        log.info("callback failed", extra={"fields": {"host": urlsplit(url).hostname,
-                                                      "error": type(exc).__name__}})
+        _failed(url, exc)
         return None
+
+
+class Waiting:
+    """Callbacks that API requests are waiting for, counted per account: at most `cap` at
+    once, so that one account cannot hold any number of connections and sockets open."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self._counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def slot(self, account_sid: str) -> Iterator[None]:
+        with self._lock:
+            count = self._counts.get(account_sid, 0)
+            if count >= self.cap:
+                raise TwilioError(429, 20429, f"Too many requests: {self.cap} of this "
+                                  "account's callbacks are already awaited; try again when they "
+                                  "have answered")
+            self._counts[account_sid] = count + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                left = self._counts.pop(account_sid) - 1
+                if left:
+                    self._counts[account_sid] = left
+
+
+async def send_signed_async(runtime: Runtime, account_sid: str, token: str, url: str,
+                            params: dict[str, str], method: str = "POST"
+                            ) -> httpx.Response | None:
+    """`send_signed` for an API request that waits for the answer: it waits on the event loop,
+    holding no thread, and the account may have `callback_concurrency` of them at once (one
+    more is a 429)."""
+    with runtime.waiting.slot(account_sid):
+        try:
+            signed_url, headers, form = _signed(token, url, params, method)
+            return await runtime.http_async.request(
+                method, signed_url, data=form, headers=headers,
+                timeout=runtime.settings.callback_timeout)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            _failed(url, exc)
+            return None
 
 
 def _deliver(runtime: Runtime, cb: Callback, sealed: str | None) -> int | None:

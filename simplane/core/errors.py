@@ -4,11 +4,13 @@ from __future__ import annotations
 
 
 class TwilioError(Exception):
-    def __init__(self, status: int, code: int, message: str) -> None:
+    def __init__(self, status: int, code: int, message: str,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers or {}
 
     def body(self) -> dict:
         return {
@@ -33,3 +35,8 @@ def conflict(message: str, code: int = 20001) -> TwilioError:
 
 def unauthorized() -> TwilioError:
     return TwilioError(401, 20003, "Authenticate")
+
+
+def too_many_requests(retry_after: int) -> TwilioError:
+    return TwilioError(429, 20429, "Too Many Requests: too many failed logins; retry later",
+                       {"Retry-After": str(retry_after)})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -22,3 +24,14 @@ CALLBACKS = Counter(
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
     REQUESTS.labels(method, route, str(status)).inc()
     LATENCY.labels(method, route).observe(seconds)
+
+
+def serve_metrics(address: str) -> WSGIServer:
+    """/metrics, without authentication, on an address of its own (HOST:PORT, [IPv6]:PORT),
+    served by a thread of prometheus_client's; ValueError for an address that is not one."""
+    host, _, port = address.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not host or not (port.isascii() and port.isdigit()) or not 0 <= int(port) < 65536:
+        raise ValueError(f"{address!r} is not HOST:PORT")
+    server, _thread = start_http_server(int(port), addr=host, registry=REGISTRY)
+    return server

@@ -1,10 +1,22 @@
-"""The kernel's tables: accounts, their API keys, and the durable queue of outbound callbacks."""
+"""The kernel's tables: accounts, their API keys, the durable queue of outbound callbacks, and
+the clock."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from simplane.core.db import Base, UTCDateTime
@@ -56,3 +68,18 @@ class Callback(Base):
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     date_created: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ClockState(Base):
+    """The database's one "now", shared by every process on it (a single row, id 1): real time,
+    or a virtual time that was `virtual_base` at wall-clock second `real_base` and runs at
+    `speed` (0: stands still). `version` counts the changes."""
+
+    __tablename__ = "clock"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mode: Mapped[str] = mapped_column(String(8))  # real | virtual
+    virtual_base: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    real_base: Mapped[float | None] = mapped_column(Float)
+    speed: Mapped[float] = mapped_column(Float)
+    version: Mapped[int] = mapped_column(Integer)

@@ -12,11 +12,12 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
 from simplane.core.errors import bad_request
+from simplane.core.outbound import Policy
 from simplane.core.spec import Param
 
 INT64 = 2**63
@@ -30,6 +31,24 @@ def check_text(name: str, value: str, code: int = 20001) -> str:
     if "\x00" in value:
         raise bad_request(f"Invalid {name}: contains a NUL character", code)
     return value
+
+
+def form_pairs(raw: bytes, where: str) -> list[tuple[str, str]]:
+    """The name/value pairs of a query string or form body, which must be UTF-8 text once
+    percent-decoded: anything else is a 400 naming the parameter, not text with U+FFFD in it."""
+    pairs = []
+    # One character per byte first, so that percent-escapes and raw bytes are decoded alike below.
+    for name, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True,
+                                 encoding="latin-1"):
+        try:
+            name = name.encode("latin-1").decode()
+        except UnicodeDecodeError:
+            raise bad_request(f"Invalid {where}: a parameter name is not UTF-8 text") from None
+        try:
+            pairs.append((name, value.encode("latin-1").decode()))
+        except UnicodeDecodeError:
+            raise bad_request(f"Invalid {name}: not UTF-8 text (in the {where})") from None
+    return pairs
 
 
 def ascii_digits(value: str) -> bool:
@@ -63,7 +82,7 @@ def parse_datetime(name: str, raw: str) -> datetime:
         raise bad_request(f"Invalid {name}: {raw!r} is out of range") from None
 
 
-def _scalar(param: Param, schema: dict[str, Any], raw: str) -> Any:
+def _scalar(param: Param, schema: dict[str, Any], raw: str, policy: Policy | None) -> Any:
     name = param.name
     kind, fmt = schema.get("type"), schema.get("format")
     if kind == "boolean":
@@ -111,13 +130,15 @@ def _scalar(param: Param, schema: dict[str, Any], raw: str) -> Any:
         allowed = ", ".join(schema["enum"])
         raise bad_request(f"Invalid {name}: {raw!r} is not one of {allowed}")
     if fmt == "uri" and raw and not schema.get("x-twilio", {}).get("ignoreFormat"):
-        check_url(name, raw)
+        check_url(name, raw, policy)
     return check_text(name, raw)
 
 
-def check_url(name: str, raw: str) -> str:
+def check_url(name: str, raw: str, policy: Policy | None = None) -> str:
     """An absolute http(s) URL that the HTTP client sending callbacks takes as it is: no
-    whitespace or control characters (which urlsplit would quietly strip)."""
+    whitespace or control characters (which urlsplit would quietly strip). With the outbound
+    `policy`, one whose host is an IP address the policy refuses is a 400 too (a host name is
+    checked when it is requested)."""
     try:
         parts = urlsplit(raw)
         ok = parts.scheme in ("http", "https") and bool(parts.hostname)
@@ -128,6 +149,9 @@ def check_url(name: str, raw: str) -> str:
         ok = False
     if not ok:
         raise bad_request(f"Invalid {name}: {raw!r} is not an absolute http(s) URL")
+    if policy is not None and not policy.check_literal(raw):
+        raise bad_request(f"Invalid {name}: {raw!r} is an address outside the outbound policy "
+                          "(SIMPLANE_OUTBOUND_ALLOW)")
     return raw
 
 
@@ -152,8 +176,9 @@ class Params:
 
 
 def parse(spec_params: dict[str, Param], pairs: list[tuple[str, str]], where: str,
-          missing_code: int) -> Params:
-    """The parameters of a request; a required one missing is a 400 with `missing_code`."""
+          missing_code: int, policy: Policy | None = None) -> Params:
+    """The parameters of a request; a required one missing is a 400 with `missing_code`. URLs
+    are checked against the outbound `policy`."""
     raw: dict[str, list[str]] = {}
     for key, value in pairs:
         raw.setdefault(key, []).append(value)
@@ -170,7 +195,7 @@ def parse(spec_params: dict[str, Param], pairs: list[tuple[str, str]], where: st
         schema = param.schema
         if schema.get("type") == "array":
             items = schema.get("items") or {}
-            values[name] = [_scalar(param, items, v) for v in given]
+            values[name] = [_scalar(param, items, v, policy) for v in given]
         else:
-            values[name] = _scalar(param, schema, given[-1])
+            values[name] = _scalar(param, schema, given[-1], policy)
     return Params(values, raw)

@@ -9,11 +9,14 @@ from collections.abc import Iterable
 
 import httpx
 
-from simplane.config import Settings
+from simplane.config import ConfigError, Settings
+from simplane.core import outbound
 from simplane.core.accounts import Authenticator, Credentials, ensure_bootstrap_account
+from simplane.core.callbacks import Waiting
 from simplane.core.clock import Clock
 from simplane.core.db import Database, upgrade
 from simplane.core.secrets import SecretBox
+from simplane.core.virtual_clock import DatabaseClock
 from simplane.core.worker import Job, Worker
 
 
@@ -21,13 +24,25 @@ class Runtime:
     def __init__(self, settings: Settings | None = None, clock: Clock | None = None,
                  migrate: bool = True, jobs: Iterable[Job] = ()) -> None:
         self.settings = settings or Settings()
-        self.clock = clock or Clock()
+        try:
+            self.outbound = outbound.Policy.parse(self.settings.outbound_allow or "none")
+        except ValueError as exc:
+            raise ConfigError(f"SIMPLANE_OUTBOUND_ALLOW: {exc}") from None
         if migrate:
             upgrade(self.settings.database_url)
         self.db = Database(self.settings.database_url)
+        # The database's clock (real time until it is made virtual), unless one is given.
+        self.clock: Clock = clock or DatabaseClock(self.db)
         self.box = SecretBox.from_settings(self.settings.secret_key, self.settings.secret_key_path())
-        self.authenticator = Authenticator()
-        self.http = httpx.Client(timeout=self.settings.callback_timeout, follow_redirects=False)
+        self.authenticator = Authenticator(self.db, self.box)
+        # Requests to tenants' URLs go only where the outbound policy allows; `http_async` is
+        # for those an API request waits for, so that the wait holds no thread.
+        timeout = self.settings.callback_timeout
+        self.http = outbound.client(lambda: self.outbound, timeout)
+        self.http_async = outbound.async_client(lambda: self.outbound, timeout)
+        self.waiting = Waiting(self.settings.callback_concurrency)
+        # The operator's own endpoints (e.g. SIMPLANE_SEGMENT_URL) are not tenants' URLs.
+        self.http_trusted = httpx.Client(timeout=timeout, follow_redirects=False)
         self.worker = Worker(self, list(jobs))
         self.bootstrap: Credentials | None = None
 
@@ -44,4 +59,5 @@ class Runtime:
     def close(self) -> None:
         self.worker.stop()
         self.http.close()
+        self.http_trusted.close()
         self.db.dispose()

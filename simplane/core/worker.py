@@ -2,8 +2,10 @@
 callbacks) in one thread.
 
 A job is a function of the runtime returning True when it found work; the worker loops while any
-job finds work and otherwise sleeps until woken or a short tick passes. Jobs are written to be
-safe when run concurrently (by another process on the same database, or by a test calling
+job finds work and otherwise sleeps until woken or a short tick passes. A job whose work waits
+for a moment (a timer, a retry) has a `NextDue` beside it: the first moment after a given now
+that it will have work, so that a virtual clock can be moved on in steps that miss none. Jobs
+are written to be safe when run concurrently (by another process on the same database, or by a test calling
 `run_once`), so every state change is a conditional UPDATE.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import event
@@ -23,23 +26,28 @@ if TYPE_CHECKING:
 log = logging.getLogger("simplane.worker")
 
 Job = Callable[["Runtime"], bool]
+NextDue = Callable[["Runtime", datetime], "datetime | None"]
 
 
 class Worker:
-    def __init__(self, runtime: Runtime, jobs: Iterable[Job], tick: float = 0.25) -> None:
+    def __init__(self, runtime: Runtime, jobs: Iterable[Job], tick: float = 0.25,
+                 next_due: Iterable[NextDue] = ()) -> None:
         self.runtime = runtime
         self.jobs = list(jobs)
+        self.due = list(next_due)
         self.tick = tick
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._run_lock = threading.Lock()
 
-    def add(self, jobs: Iterable[Job]) -> None:
-        """Register jobs to run on every pass (each product registers its own); a job already
-        registered is not added twice."""
+    def add(self, jobs: Iterable[Job], next_due: Iterable[NextDue] = ()) -> None:
+        """Register jobs to run on every pass (each product registers its own), and the
+        functions that say when those that wait for a moment have work next; none is added
+        twice."""
         with self._run_lock:
             self.jobs.extend(job for job in jobs if job not in self.jobs)
+            self.due.extend(due for due in next_due if due not in self.due)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="simplane-worker", daemon=True)
@@ -73,6 +81,19 @@ class Worker:
         for _ in range(rounds):
             if not self.run_once():
                 return
+
+    def next_due(self, now: datetime) -> datetime | None:
+        """The first moment after `now` at which a job will have work (None: none waits)."""
+        found = []
+        for due in self.due:
+            try:
+                when = due(self.runtime, now)
+            except Exception:
+                log.exception("next due failed", extra={"fields": {"job": due.__name__}})
+                continue
+            if when is not None and when > now:
+                found.append(when)
+        return min(found, default=None)
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -22,13 +22,9 @@ DatabaseUrl = Annotated[str | None, typer.Option(
 
 
 def _runtime(database_url: str | None) -> Runtime:
-    from simplane.config import Settings
-    from simplane.core.runtime import Runtime
+    from simplane.cli_support import runtime
 
-    settings = Settings(run_workers=False)
-    if database_url:
-        settings = Settings(database_url=database_url, run_workers=False)
-    return Runtime(settings)
+    return runtime(database_url)  # a setting it cannot start with is one line, not a traceback
 
 
 @app.command()

@@ -28,7 +28,7 @@ import secrets
 import socket
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -123,6 +123,14 @@ def _due(runtime: Runtime) -> list[int]:
                        and_(EventSink.status == "active", exists(pending))))
             .order_by(EventSink.next_attempt_at)).all()
     return [r.pk for r in rows if lease_free(r.lease_owner, r.lease_until, wall)]
+
+
+def dispatch_due(runtime: Runtime, now: datetime) -> datetime | None:
+    """The first moment after `now` that a sink is to be retried."""
+    with runtime.db.read() as db:
+        return db.scalar(select(func.min(EventSink.next_attempt_at)).where(
+            or_(EventSink.status == "active", EventSink.test_pending),
+            EventSink.next_attempt_at > now))
 
 
 def _claim(runtime: Runtime, sink_pk: int) -> bool:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from simplane.core.errors import bad_request, conflict, not_found
 from simplane.core.lookups import get_by_sid
+from simplane.core.outbound import Policy
 from simplane.core.params import Params, json_value
 from simplane.core.secrets import SecretBox
 from simplane.core.sids import new_sid
@@ -45,11 +46,11 @@ def configuration(box: SecretBox, sink: EventSink) -> dict[str, Any]:
 
 
 def create_sink(db: Session, box: SecretBox, account_sid: str, params: Params,
-                now: datetime) -> EventSink:
+                now: datetime, policy: Policy | None = None) -> EventSink:
     config = params["SinkConfiguration"]
     if isinstance(config, str):  # not JSON at all: the kernel passed the text through
         raise bad_request("Invalid SinkConfiguration: must be a JSON object")
-    config = sinks.configure(params["SinkType"], config)
+    config = sinks.configure(params["SinkType"], config, policy)
     txid, pk = outbox.position(db)  # a sink receives what is published from now on
     sink = EventSink(
         sid=new_sid("DG"), account_sid=account_sid, description=description(params["Description"]),

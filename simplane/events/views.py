@@ -143,7 +143,7 @@ def _sink(ctx: Ctx) -> EventSink:
 @api.operation("CreateSink")
 def create_sink(ctx: Ctx) -> dict:
     return sink_json(ctx, svc.create_sink(ctx.db, ctx.runtime.box, ctx.account_sid, ctx.params,
-                                         ctx.now()))
+                                         ctx.now(), ctx.runtime.outbound))
 
 
 @api.operation("FetchSink")

@@ -4,7 +4,8 @@
     {"events": [{"kind": "session.updated", "imsi": "…", "time": "2026-01-01T00:06:00Z",
                  "session_id": "…", "bytes_up": 1200, "bytes_down": 5300, …}, …]}
 
-The batch is ingested whole or not at all; the answer counts what was taken.
+The batch (at most 10,000 events, and 10 MiB unless SIMPLANE_MAX_BODY is larger) is ingested
+whole or not at all; the answer counts what was taken.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def parse_event(index: int, raw: object) -> NetworkEvent:
         raise bad_request(f"Invalid {where}: {exc}") from None
 
 
-@api.operator("POST", "/v1/Events", status=202)
+@api.operator("POST", "/v1/Events", status=202, max_body=MAX_BATCH * 1024, form=False)
 def post_events(ctx: Ctx) -> dict:
     ctx.require_admin()
     try:

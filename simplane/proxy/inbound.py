@@ -25,8 +25,9 @@ Its answer is acted on as Twilio documents:
   `participantFriendlyName`). The Session is created with the sender (on the proxy number they
   reached) and that participant, and the traffic is then routed as if it had found it open.
 - `application/xml` or `text/xml`: TwiML for the sender. The simulated carrier carries out each
-  `<Message>` (a reply from the proxy number to the sender, kept in the outbox) and returns the
-  whole document to the caller of the operator endpoint for the verbs it does not play.
+  `<Message>` (a reply from the proxy number to the sender, kept in the outbox); the caller of
+  the operator endpoint hears what was sent, never the callback's answer itself, so the
+  callback cannot be used to read what its URL serves.
 - any other 2xx answer: nothing can route it (80905); a non-2xx answer or no answer: 80913.
 """
 
@@ -39,6 +40,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from anyio import to_thread
 from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.orm import Session
 
@@ -153,17 +155,12 @@ def find_route(db: Session, account_sid: str, sender: str, proxy_number: str
     return None, db.scalar(pool, {"account_sid": account_sid, "number": proxy_number})
 
 
-def receive(runtime: Runtime, account_sid: str, inbound: Inbound) -> dict:
-    """Route one inbound message or call; returns what happened to it."""
-    with runtime.db.read() as db:
-        route, service = find_route(db, account_sid, inbound.sender, inbound.to)
-        if service is None:
-            raise TwilioError(404, 20404, f"{inbound.to} is not a proxy number of this account")
-        calls_out = service.intercept_callback_url or (
-            route is None and service.out_of_session_callback_url)
-        token = callbacks.account_token(db, runtime, account_sid) if calls_out else ""
+async def receive(runtime: Runtime, account_sid: str, inbound: Inbound) -> dict:
+    """Route one inbound message or call; returns what happened to it. The callbacks it waits
+    for are awaited on the event loop; the database is used on threads."""
+    route, service, token = await to_thread.run_sync(_find, runtime, account_sid, inbound)
     if route is None:
-        answer = _out_of_session(runtime, token, service, account_sid, inbound)
+        answer = await _out_of_session(runtime, token, service, account_sid, inbound)
         if not isinstance(answer, Route):
             return answer
         route = answer
@@ -175,11 +172,25 @@ def receive(runtime: Runtime, account_sid: str, inbound: Inbound) -> dict:
                           E.MESSAGE_TO_VOICE_ONLY)
     url = service.intercept_callback_url
     if url:
-        verdict = callbacks.send_signed(runtime, token, url,
-                                        inbound.webhook_params(account_sid, service.sid))
+        verdict = await callbacks.send_signed_async(
+            runtime, account_sid, token, url, inbound.webhook_params(account_sid, service.sid))
         if verdict is not None and verdict.status_code == 403:
             raise TwilioError(403, E.BLOCKED, "The intercept callback blocked the interaction")
-    return _record(runtime, account_sid, service, route, inbound)
+    return await to_thread.run_sync(_record, runtime, account_sid, service, route, inbound)
+
+
+def _find(runtime: Runtime, account_sid: str, inbound: Inbound
+          ) -> tuple[Route | None, ProxyService, str]:
+    """The route, the service, and the token that signs its callbacks ("" when it has none
+    to make)."""
+    with runtime.db.read() as db:
+        route, service = find_route(db, account_sid, inbound.sender, inbound.to)
+        if service is None:
+            raise TwilioError(404, 20404, f"{inbound.to} is not a proxy number of this account")
+        calls_out = service.intercept_callback_url or (
+            route is None and service.out_of_session_callback_url)
+        token = callbacks.account_token(db, runtime, account_sid) if calls_out else ""
+    return route, service, token
 
 
 def _record(runtime: Runtime, account_sid: str, service: ProxyService, route: Route,
@@ -225,23 +236,24 @@ def _record(runtime: Runtime, account_sid: str, service: ProxyService, route: Ro
 
 # --- out of session --------------------------------------------------------------------------
 
-def _out_of_session(runtime: Runtime, token: str, service: ProxyService, account_sid: str,
-                    inbound: Inbound) -> Route | dict:
+async def _out_of_session(runtime: Runtime, token: str, service: ProxyService,
+                          account_sid: str, inbound: Inbound) -> Route | dict:
     unroutable = TwilioError(404, E.OUT_OF_SESSION,
                              f"No open Session routes {inbound.sender} → {inbound.to}")
     url = service.out_of_session_callback_url
     if not url:
         raise unroutable
-    response = callbacks.send_signed(runtime, token, url, inbound.webhook_params(account_sid, service.sid))
+    response = await callbacks.send_signed_async(
+        runtime, account_sid, token, url, inbound.webhook_params(account_sid, service.sid))
     if response is None or not 200 <= response.status_code < 300:
-        status = "no answer" if response is None else f"HTTP {response.status_code}"
         raise TwilioError(502, E.OUT_OF_SESSION_CALLBACK_FAILED,
-                          f"The out-of-session callback failed ({status})")
+                          "The out-of-session callback failed")
     content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
-        return _auto_create(runtime, service, inbound, response.text)
+        return await to_thread.run_sync(_auto_create, runtime, service, inbound, response.text)
     if content_type in ("application/xml", "text/xml"):
-        return _twiml(runtime, service, account_sid, inbound, response.text)
+        return await to_thread.run_sync(_twiml, runtime, service, account_sid, inbound,
+                                        response.text)
     raise unroutable
 
 
@@ -262,8 +274,8 @@ def _auto_create(runtime: Runtime, service: ProxyService, inbound: Inbound, text
         params["UniqueName"] = str(spec["uniqueName"])
     if spec.get("mode") is not None:
         if spec["mode"] not in svc.MODES:
-            raise svc.invalid(f"Invalid mode in the out-of-session callback's JSON: "
-                              f"{spec['mode']!r}")
+            raise svc.invalid("Invalid mode in the out-of-session callback's JSON: must be one "
+                              f"of {', '.join(svc.MODES)}")
         params["Mode"] = spec["mode"]
     if spec.get("ttl") is not None:
         try:
@@ -296,7 +308,7 @@ def _twiml(runtime: Runtime, service: ProxyService, account_sid: str, inbound: I
                 sid=sid, account_sid=account_sid, from_number=inbound.to,
                 to_number=inbound.sender, body=body, service_sid=service.sid), now)
             replies.append({"sid": sid, "from": inbound.to, "to": inbound.sender, "body": body})
-    return {"twiml": text, "messages": replies}
+    return {"messages": replies}
 
 
 # --- call progress ---------------------------------------------------------------------------

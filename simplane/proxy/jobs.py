@@ -3,9 +3,10 @@ carrier."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 
 from simplane.proxy import service
 from simplane.proxy.models import ProxyInteraction, ProxySession
@@ -26,6 +27,13 @@ def expire_sessions(runtime: Runtime) -> bool:
         return service.close_expired(db, runtime, now, BATCH) > 0
 
 
+def expire_sessions_due(runtime: Runtime, now: datetime) -> datetime | None:
+    """The first moment after `now` that a session expires."""
+    with runtime.db.read() as db:
+        return db.scalar(select(func.min(ProxySession.expires_at)).where(
+            ProxySession.status.in_(service.ACTIVE), ProxySession.expires_at > now))
+
+
 def deliver_outbound(runtime: Runtime) -> bool:
     if not _any(runtime, select(ProxyInteraction.pk).where(
             ProxyInteraction.outbound_resource_status.in_(service.PENDING))):
@@ -41,3 +49,4 @@ def _any(runtime: Runtime, stmt: Select) -> bool:
 
 
 JOBS = [expire_sessions, deliver_outbound]
+NEXT_DUE = [expire_sessions_due]

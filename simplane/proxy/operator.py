@@ -9,7 +9,10 @@
 - `GET /proxy/operator/Outbox`: what the carrier delivered, newest first (`To`, `AccountSid`,
   `PageSize` filters); admin accounts only, since it spans accounts.
 
-Each acts for the account whose credentials call it, and only on that account's numbers.
+Each acts for the account whose credentials call it, and only on that account's numbers. The
+first two wait for the service's intercept or out-of-session callback without holding a thread;
+an account may have SIMPLANE_CALLBACK_CONCURRENCY of those callbacks awaited at once (default
+16): one more is a 429 (20429), which the carrier retries.
 """
 
 from __future__ import annotations
@@ -40,11 +43,12 @@ def _form(ctx: Ctx, *required: str) -> dict[str, str]:
 
 
 def _routed(result: dict) -> dict | Response:
-    """TwiML answered for the sender is a 200; a routed interaction is a 201."""
-    return json_response(result, 200) if "twiml" in result else result
+    """Replies sent from the out-of-session callback's TwiML are a 200; a routed interaction
+    is a 201."""
+    return result if "interaction_sid" in result else json_response(result, 200)
 
 
-def messages(ctx: Ctx) -> dict | Response:
+async def messages(ctx: Ctx) -> dict | Response:
     form = _form(ctx, "From", "To")
     media = [form[k] for k in sorted(form) if k.startswith("MediaUrl") and k[8:].isdigit()]
     body = form.get("Body", "")
@@ -56,11 +60,11 @@ def messages(ctx: Ctx) -> dict | Response:
     sid = form.get("MessageSid") or new_sid("SM")
     if not (looks_like_sid(sid, "SM") or looks_like_sid(sid, "MM")):
         raise bad_request(f"Invalid MessageSid: {sid!r} is not an SM… or MM… SID")
-    return _routed(inbound.receive(ctx.runtime, ctx.account_sid, inbound.Inbound(
+    return _routed(await inbound.receive(ctx.runtime, ctx.account_sid, inbound.Inbound(
         "message", form["From"], form["To"], sid, body=body, media_urls=media)))
 
 
-def calls(ctx: Ctx) -> dict | Response:
+async def calls(ctx: Ctx) -> dict | Response:
     form = _form(ctx, "From", "To")
     sid = form.get("CallSid") or new_sid("CA")
     if not looks_like_sid(sid, "CA"):
@@ -69,7 +73,7 @@ def calls(ctx: Ctx) -> dict | Response:
     if status not in ("queued", "ringing", "in-progress"):
         raise bad_request(f"Invalid CallStatus: a new inbound call is queued, ringing or "
                           f"in-progress, not {status!r}")
-    return _routed(inbound.receive(ctx.runtime, ctx.account_sid, inbound.Inbound(
+    return _routed(await inbound.receive(ctx.runtime, ctx.account_sid, inbound.Inbound(
         "voice", form["From"], form["To"], sid, call_status=status)))
 
 

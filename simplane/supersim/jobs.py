@@ -16,7 +16,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from simplane.core import callbacks
-from simplane.core.clock import months_bound, months_passed
+from simplane.core.clock import months_after_bound, months_bound, months_due, months_passed
 from simplane.network.models import DataSession, SimState
 from simplane.supersim import billing, devices, service, udp
 from simplane.supersim.inventory import add_sims, generated_rows
@@ -82,6 +82,16 @@ def activate_ready_sims(runtime: Runtime) -> bool:
                               .with_for_update(skip_locked=True)):
             service.change_status(db, runtime, sim, "active")
     return True
+
+
+def activate_ready_sims_due(runtime: Runtime, now: datetime) -> datetime | None:
+    """The first moment after `now` that a ready SIM's 3 months are up."""
+    with runtime.db.read() as db:
+        return months_due(db.scalars(
+            select(Sim.date_ready)
+            .where(Sim.status == "ready",
+                   Sim.date_ready > months_after_bound(now, billing.READY_MONTHS))
+            .order_by(Sim.date_ready).limit(BATCH)), billing.READY_MONTHS, now)
 
 
 def _sms_deliverable() -> Select:
@@ -164,6 +174,15 @@ def deliver_ip_commands(runtime: Runtime) -> bool:
                 service.receive_ip(db, runtime, sim, (sim.ip_address, command.device_port),
                                    devices.answer_ip_command(data))
     return busy
+
+
+def deliver_ip_commands_due(runtime: Runtime, now: datetime) -> datetime | None:
+    """The first moment after `now` that a queued to-SIM IP Command has waited too long."""
+    with runtime.db.read() as db:
+        oldest = db.scalar(select(func.min(IpCommand.date_created)).where(
+            IpCommand.status == "queued", IpCommand.direction == "to_sim",
+            IpCommand.date_created > now - service.IP_COMMAND_TTL))
+    return None if oldest is None else oldest + service.IP_COMMAND_TTL
 
 
 def _simulated_gateways(db: Session, sims: list[Sim]) -> dict[str, str]:
@@ -285,3 +304,4 @@ def reserve_esim_profiles(runtime: Runtime) -> bool:
 
 JOBS = [complete_status_changes, activate_ready_sims, deliver_sms_commands, deliver_ip_commands,
         receive_ip_commands, apply_settings_updates, reserve_esim_profiles]
+NEXT_DUE = [activate_ready_sims_due, deliver_ip_commands_due]

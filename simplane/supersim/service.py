@@ -522,7 +522,7 @@ def create_esim_profile(db: Session, runtime: Runtime, account_sid: str,
     if eid is not None and not (ascii_digits(eid) and len(eid) == 32):
         raise bad_request(f"Invalid Eid: {eid!r} must be 32 digits")
     if params.get("CallbackUrl"):  # a plain string in the spec: the sender must still take it
-        check_url("CallbackUrl", params["CallbackUrl"])
+        check_url("CallbackUrl", params["CallbackUrl"], runtime.outbound)
     now = runtime.clock.now()
     profile = EsimProfile(sid=new_sid("HP"), account_sid=account_sid, status="new", eid=eid,
                           generate_matching_id=generate, callback_url=params.get("CallbackUrl"),

@@ -14,8 +14,9 @@ from simplane.wireless.models import Command, Sim
 
 
 class DeviceGateway(Protocol):
-    def deliver(self, sim: Sim, command: Command) -> bool:
-        """Hand the command to the attached device; True when the device acknowledged it."""
+    def deliver(self, sim: Sim, command: Command) -> bool | None:
+        """Hand the command to the attached device; True when the device acknowledged it, None
+        when the device has not taken it yet (it stays queued and is offered again)."""
 
     def reset(self, sim: Sim) -> bool:
         """Reset the SIM's connectivity; True when done."""

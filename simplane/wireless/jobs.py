@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Select, func, or_, select, update
 
-from simplane.core.clock import months_bound, months_passed
+from simplane.core.clock import months_after_bound, months_bound, months_due, months_passed
 from simplane.network.models import SimState, SimUsageHour
 from simplane.wireless import gateway as gw
 from simplane.wireless import service
@@ -36,6 +37,7 @@ def deliver_commands(runtime: Runtime) -> bool:
     failed when the SIM can no longer take commands."""
     if not _any(runtime, _deliverable().with_only_columns(Command.pk)):
         return False
+    moved = False
     with runtime.db.write() as db:
         # Several workers on PostgreSQL: each command goes to the gateway from one of them only.
         rows = db.execute(_deliverable().order_by(Command.pk).limit(BATCH)
@@ -43,15 +45,19 @@ def deliver_commands(runtime: Runtime) -> bool:
         for command, sim, undeliverable in rows:
             if undeliverable:
                 service.set_command_status(db, runtime, command, "failed", final=True)
+                moved = True
                 continue
             acknowledged = gw.gateway.deliver(sim, command)
+            if acknowledged is None:  # the device has not taken it yet
+                continue
+            moved = True
             receipt = command.delivery_receipt_requested
             if not service.set_command_status(db, runtime, command, "sent", final=not receipt):
                 continue
             if receipt:
                 service.set_command_status(db, runtime, command,
                                            "delivered" if acknowledged else "failed", final=True)
-    return bool(rows)
+    return moved
 
 
 def finish_resets(runtime: Runtime) -> bool:
@@ -98,6 +104,23 @@ def status_timers(runtime: Runtime) -> bool:
     return busy
 
 
+def status_timers_due(runtime: Runtime, now: datetime) -> datetime | None:
+    """The first moment after `now` that `status_timers` will have a SIM to move."""
+    with runtime.db.read() as db:
+        ready = months_due(db.scalars(
+            select(Sim.date_status_changed)
+            .where(Sim.status == "ready",
+                   Sim.date_status_changed > months_after_bound(now, service.READY_MONTHS))
+            .order_by(Sim.date_status_changed).limit(BATCH)), service.READY_MONTHS, now)
+        deactivated = db.scalar(select(func.min(Sim.date_status_changed)).where(
+            Sim.status == "deactivated",
+            Sim.date_status_changed > now - service.DEACTIVATED_TO_CANCELED_AFTER))
+    if deactivated is not None:
+        canceled = deactivated + service.DEACTIVATED_TO_CANCELED_AFTER
+        return canceled if ready is None else min(ready, canceled)
+    return ready
+
+
 def _any(runtime: Runtime, stmt: Select) -> bool:
     """A cheap read first, so that an idle worker never takes the write lock."""
     with runtime.db.read() as db:
@@ -105,3 +128,4 @@ def _any(runtime: Runtime, stmt: Select) -> bool:
 
 
 JOBS = [deliver_commands, finish_resets, status_timers]
+NEXT_DUE = [status_timers_due]

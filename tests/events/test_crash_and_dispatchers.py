@@ -22,7 +22,9 @@ SIMPLANE = [sys.executable, "-m", "simplane.cli"]
 
 
 def dispatcher(server, log: Path) -> subprocess.Popen:  # type: ignore[no-untyped-def]
-    env = dict(os.environ, SIMPLANE_SECRET_KEY=server.runtime.settings.secret_key)
+    # A process that serves nothing reaches public addresses only, unless told otherwise.
+    env = dict(os.environ, SIMPLANE_SECRET_KEY=server.runtime.settings.secret_key,
+               SIMPLANE_OUTBOUND_ALLOW="loopback")
     return subprocess.Popen(
         [*SIMPLANE, "events", "dispatch", "--database-url", server.runtime.settings.database_url,
          "--log-level", "debug"], env=env, stdout=subprocess.DEVNULL,

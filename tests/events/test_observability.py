@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import httpx
 from typer.testing import CliRunner
 
 from simplane.cli import app
@@ -11,7 +10,7 @@ from tests.events.conftest import ALL_CONNECTION_TYPES, Fleet, active_webhook, s
 
 
 def metric(server, name: str, **labels: str) -> float:  # type: ignore[no-untyped-def]
-    text = httpx.get(f"{server.base_url}/metrics").text
+    text = server.metrics()
     for line in text.splitlines():
         if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
             return float(line.rsplit(" ", 1)[1])

@@ -11,8 +11,9 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
+from simplane.core import outbound
 from simplane.core.errors import bad_request
-from simplane.events.sinks.base import Outgoing, Result, failure
+from simplane.events.sinks.base import Outgoing, Result, failure, invalid
 
 __all__ = ["Outgoing", "Result", "configure", "failure", "module"]
 
@@ -27,7 +28,15 @@ def module(sink_type: str) -> ModuleType:
     return modules[sink_type]
 
 
-def configure(sink_type: str, config: Any) -> dict[str, Any]:
+def configure(sink_type: str, config: Any, policy: outbound.Policy | None = None
+              ) -> dict[str, Any]:
+    """The configuration as stored; a destination URL whose host is an IP address outside the
+    outbound `policy` is a 400."""
     if not isinstance(config, dict):
         raise bad_request("Invalid SinkConfiguration: must be a JSON object")
-    return module(sink_type).configure(config)
+    stored: dict[str, Any] = module(sink_type).configure(config)
+    destination = stored.get("destination")
+    if policy is not None and destination and not policy.check_literal(destination):
+        raise invalid("destination", "is an address outside the outbound policy "
+                      "(SIMPLANE_OUTBOUND_ALLOW)")
+    return stored

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from simplane.core import outbound
 from simplane.core.clock import utc
 from simplane.core.errors import bad_request
 from simplane.core.params import ascii_digits
@@ -59,15 +60,16 @@ def invalid(name: str, why: str) -> Exception:
     return bad_request(f"Invalid SinkConfiguration.{name}: {why}")
 
 
-def deliver(runtime: Runtime, count: int, method: str, url: str, **request: Any) -> Result:
-    """One HTTP delivery of `count` events: all of them accepted on a 2xx, none otherwise."""
+def deliver(runtime: Runtime, count: int, method: str, url: str,
+            client: httpx.Client | None = None, **request: Any) -> Result:
+    """One HTTP delivery of `count` events: all of them accepted on a 2xx, none otherwise.
+    `client` is the runtime's, which goes only where the outbound policy allows, unless the
+    URL is the operator's own."""
     try:
-        response = runtime.http.request(method, url, timeout=runtime.settings.callback_timeout,
-                                        **request)
-    except httpx.TimeoutException:
-        return Result(0, "timeout")
+        response = (client or runtime.http).request(
+            method, url, timeout=runtime.settings.callback_timeout, **request)
     except httpx.HTTPError as exc:
-        return failure(exc)
+        return Result(0, outbound.failure_text(exc))
     if 200 <= response.status_code < 300:
         return Result(count)
     return Result(0, f"HTTP {response.status_code}",

@@ -41,7 +41,7 @@ def send(runtime: Runtime, config: dict[str, Any], events: list[Outgoing], token
     body = orjson.dumps({"batch": [track(e) for e in events],
                          "sentAt": event_time(runtime.clock.now())})
     url = runtime.settings.segment_url.rstrip("/") + "/v1/batch"
-    return deliver(runtime, len(events), "POST", url, content=body,
+    return deliver(runtime, len(events), "POST", url, runtime.http_trusted, content=body,
                    auth=(config["write_key"], ""),
                    headers={"Content-Type": "application/json",
                             "User-Agent": "simplane-event-streams"})

@@ -1,0 +1,1 @@
+"""Operator endpoints and commands that belong to no product: the clock."""
