@@ -4,11 +4,8 @@ check behind the sign-in form (the kernel's authenticator, with failed attempts 
 from __future__ import annotations
 
 import hmac
-import math
 import secrets
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import asdict, dataclass
 
 import orjson
@@ -121,52 +118,21 @@ class Throttled(Exception):
         self.wait = wait
 
 
-class _Failures:
-    """Failed sign-ins per key (the address, the SID tried) in fixed windows."""
-
-    def __init__(self, limit: int, window: float, size: int = 10_000) -> None:
-        self.limit, self.window, self.size = limit, window, size
-        self._counts: OrderedDict[str, tuple[float, int]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def add(self, key: str, now: float) -> None:
-        with self._lock:
-            started, count = self._counts.pop(key, (now, 0))
-            if now - started >= self.window:
-                started, count = now, 0
-            self._counts[key] = (started, count + 1)
-            if len(self._counts) > self.size:
-                self._counts.popitem(last=False)
-
-    def retry_after(self, key: str, now: float) -> int:
-        started, count = self._counts.get(key, (now, 0))
-        left = started + self.window - now
-        return math.ceil(left) if count >= self.limit and left > 0 else 0
-
-
-BY_ADDRESS = _Failures(limit=10, window=60.0)
-BY_SID = _Failures(limit=20, window=60.0)
-
-
 def verify(request: Request, username: str, password: str) -> str | None:
     """The account of an Account SID and auth token, or an API key SID and secret; None when
-    they do not hold. Raises Throttled when the address or the SID has failed too often in the
-    last minute. Runs in a worker thread (the check is a slow hash)."""
+    they do not hold. Raises Throttled when the address or the SID has failed too often lately
+    (the kernel's authenticator counts the API's failed logins and the console's alike). Runs in
+    a worker thread (the check is a slow hash)."""
     runtime: Runtime = request.app.state.runtime
+    authenticator = runtime.authenticator
+    account_sid = authenticator.cached(username, password)
+    if account_sid is not None:
+        return account_sid
     address = request.client.host if request.client else ""
-    now = time.monotonic()
-    wait = max(BY_ADDRESS.retry_after(address, now), BY_SID.retry_after(username, now))
+    wait = authenticator.backoff(address, username, password)
     if wait:
         raise Throttled(wait)
-    account_sid = runtime.authenticator.authenticate(runtime.db.read, username, password)
+    account_sid = authenticator.verify(username, password)
     if account_sid is None:
-        BY_ADDRESS.add(address, now)
-        BY_SID.add(username, now)
+        authenticator.failed(username, address)
     return account_sid
-
-
-def forget_failures() -> None:
-    """Start counting failed sign-ins afresh (after an operator has looked into them)."""
-    for counter in (BY_ADDRESS, BY_SID):
-        with counter._lock:
-            counter._counts.clear()

@@ -254,9 +254,11 @@ async def sign_in(request: Request, values: FormValues) -> Response:
     try:
         account_sid = await run_in_threadpool(sessions.verify, request, username, password)
     except sessions.Throttled as throttled:
+        await asyncio.sleep(_runtime(request).authenticator.DELAY)
         return again(f"Too many failed sign-ins: try again in {throttled.wait} seconds.", 429,
                      throttled.wait)
     if account_sid is None:
+        await asyncio.sleep(_runtime(request).authenticator.DELAY)
         return again("Those credentials are not valid: check the SID and the token.", 401)
     response = RedirectResponse(target, 303)
     sessions.start(request, response, username, account_sid)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from simplane.console import session as console_session
+from simplane.core.accounts import FailureCounter
 from tests.support import Server, TestAccount
 
 CHROMIUM = os.environ.get("SIMPLANE_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -93,12 +93,19 @@ def console(browser, server: Server, tmp_path: Path) -> Iterator[Console]:  # ty
     assert not tab.problems, tab.problems
 
 
+def forget_failures(server: Server) -> None:
+    authenticator = server.runtime.authenticator
+    authenticator.by_address = FailureCounter(authenticator.FAILURES_PER_ADDRESS,
+                                              authenticator.WINDOW)
+    authenticator.by_sid = FailureCounter(authenticator.FAILURES_PER_SID, authenticator.WINDOW)
+
+
 @pytest.fixture(autouse=True)
-def _fresh_failures() -> Iterator[None]:
+def _fresh_failures(server: Server) -> Iterator[None]:
     """Failed sign-ins are counted per address, and every test signs in from 127.0.0.1."""
-    console_session.forget_failures()
+    forget_failures(server)
     yield
-    console_session.forget_failures()
+    forget_failures(server)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import re
 import httpx
 from sqlalchemy import delete
 
+from simplane.core.accounts import Authenticator
 from simplane.core.models import ApiKey
 from tests.support import Server, TestAccount
 
@@ -64,8 +65,8 @@ def test_failed_sign_ins_are_throttled(server: Server, account: TestAccount) -> 
         token = sign_in_form(client)
         statuses = [client.post("/console/sign-in", data={
             "csrf": token, "username": account.sid, "password": "not the token"}).status_code
-            for _ in range(10)]
-        assert statuses == [401] * 10
+            for _ in range(Authenticator.FAILURES_PER_ADDRESS)]
+        assert statuses == [401] * Authenticator.FAILURES_PER_ADDRESS
         refused = client.post("/console/sign-in", data={
             "csrf": token, "username": account.sid, "password": account.token})
         assert refused.status_code == 429
