@@ -1,4 +1,5 @@
-"""The products simplane serves. Each is a package with `views.api` (a ProductAPI) and `jobs.JOBS`.
+"""The products simplane serves. Each is a package with `views.api` (a ProductAPI) and `jobs.JOBS`
+(as is the network data plane, the operator's).
 
 This is where products are plugged into the kernel, which knows none of them: `create_app`
 includes their routers and registers their jobs (and the kernel's callback delivery) with the
@@ -23,6 +24,6 @@ def modules() -> list[ModuleType]:
 
 def jobs() -> list[Job]:
     found: list[Job] = []
-    for name in NAMES:
+    for name in NAMES + OPERATOR:
         found.extend(getattr(import_module(f"simplane.{name}.jobs"), "JOBS", []))
     return [*found, send_due]

@@ -21,7 +21,8 @@ from simplane.network.ingest import ingest_into
 
 api = ProductAPI("network")
 MAX_BATCH = 10_000
-FIELDS = {f.name: f for f in fields(NetworkEvent)}
+# Not from HTTP: only the RADIUS listener says where a gateway takes Disconnect-Requests.
+FIELDS = {f.name: f for f in fields(NetworkEvent) if f.name not in ("user_name", "disconnect_to")}
 INTEGERS = {"bytes_up", "bytes_down", "packets_up", "packets_down"}
 FLOATS = {"lat", "lon"}
 
