@@ -110,7 +110,9 @@ def serve(
         err.print("[bold]Created the bootstrap account[/bold] (shown once; keep it safe):")
         err.print(f"  TWILIO_ACCOUNT_SID={created.sid}")
         err.print(f"  TWILIO_AUTH_TOKEN={created.secret}")
-    listeners = []
+    from simplane.network.radius import RadiusListener
+
+    listeners: list[RadiusListener] = []
     if radius_port is not None:
         from simplane.network.radius import RadiusServer
 

@@ -17,7 +17,7 @@ class ConfigError(ValueError):
     """A setting simplane cannot start with: the message names it and says how to fix it."""
 
 
-def env_number(name: str, default: float, kind: type[int | float] = float) -> Any:
+def env_number(name: str, default: float | None, kind: type[int | float] = float) -> Any:
     """The number an environment variable gives (`kind`), or `default` when it is unset."""
     raw = os.environ.get(name)
     if raw is None:

@@ -55,7 +55,7 @@ def queue(db: Session, sessions: Iterable[Mapping[str, Any]], reason: str,
     if not wanted:
         return 0
     keys = list(wanted)
-    known = set()
+    known: set[tuple[str, str]] = set()
     for at in range(0, len(keys), 500):
         known.update(db.execute(select(Disconnect.sim_sid, Disconnect.session_id).where(
             tuple_(Disconnect.sim_sid, Disconnect.session_id).in_(keys[at:at + 500]))).all())

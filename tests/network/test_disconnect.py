@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from datetime import timedelta
 
+import httpx
 import pytest
 from pyrad import packet as radius_packet
 from pyrad.client import Client as RadiusClient
@@ -135,6 +136,11 @@ def request_of(server, sim_sid: str) -> Disconnect:  # type: ignore[no-untyped-d
         return db.scalars(select(Disconnect).where(Disconnect.sim_sid == sim_sid)).one()
 
 
+def shown_to(server, account, sim_sid: str) -> httpx.Response:  # type: ignore[no-untyped-def]
+    return httpx.get(f"{server.base_url}/network/v1/Sims/{sim_sid}/Disconnects",
+                     auth=(account.sid, account.token), timeout=10)
+
+
 @pytest.fixture
 def sims(server, account):  # type: ignore[no-untyped-def]
     """Two active Wireless SIMs, (SID, IMSI) each."""
@@ -191,6 +197,13 @@ def test_a_nak_and_a_silent_gateway_are_retried_and_hold_up_no_other(
     refused, silent = request_of(server, nak_sid), request_of(server, silent_sid)
     assert (refused.status, refused.attempts, refused.last_error) == ("pending", 1, "NAK 506")
     assert (silent.status, silent.attempts) == ("pending", 1)
+    # The SIM's account sees how it goes; another account does not see it at all.
+    [shown] = shown_to(server, account, nak_sid).json()["disconnects"]
+    assert {k: shown[k] for k in ("session_id", "gateway", "reason", "status", "attempts",
+                                  "last_error")} == {
+        "session_id": "s-nak", "gateway": "127.0.0.1", "reason": "SIM_NOT_ACTIVE",
+        "status": "pending", "attempts": 1, "last_error": "NAK 506"}
+    assert shown_to(server, server.new_account(), nak_sid).status_code == 404
     assert session_of(server, nak_sid, "s-nak").status == "open"
     # Not again before the backoff.
     server.drain()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+
 import pytest
 from pyrad import packet as radius_packet
 from pyrad.client import Client as RadiusClient
