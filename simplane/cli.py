@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import Progress
 
 from simplane.cli_support import (
     Account,
@@ -151,6 +152,60 @@ def db_upgrade(database_url: DatabaseUrl = None) -> None:
     """Apply every migration."""
     runtime(database_url).close()
     err.print("schema is up to date")
+
+
+@db_app.command("snapshot")
+def db_snapshot(
+    file: Annotated[Path, typer.Argument(help="Where to write it (gzip; plain JSON lines when "
+                                         "the name ends in .jsonl).", dir_okay=False)],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Save every row of the database to FILE, for `simplane db restore` on SQLite or
+    PostgreSQL. It holds what the database holds, stored secrets included: keep it as safe."""
+    from simplane.core.snapshot import take
+
+    rt = runtime(database_url)
+    try:
+        with progress() as bar:
+            rows = take(rt.db.engine, file, _bar(bar))
+    except OSError as exc:
+        err.print(f"cannot write {file}: {exc.strerror}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    finally:
+        rt.close()
+    err.print(f"{rows} rows saved to {file}")
+
+
+@db_app.command("restore")
+def db_restore(
+    file: Annotated[Path, typer.Argument(help="A snapshot from `simplane db snapshot`.",
+                                         dir_okay=False)],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Replace every row of the database with the snapshot's, in one transaction (a snapshot
+    of an older schema is upgraded first). Stop the servers on the database while it runs."""
+    from simplane import products
+    from simplane.core.snapshot import SnapshotError, restore
+
+    rt = runtime(database_url)
+    try:
+        with progress() as bar:
+            rows = restore(rt.db.engine, file, _bar(bar), products.after_restore)
+    except SnapshotError as exc:
+        err.print(f"[red]cannot restore {file}:[/red] {exc}; the database is unchanged",
+                  markup=True, highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    finally:
+        rt.close()
+    err.print(f"{rows} rows restored from {file}")
+
+
+def _bar(bar: Progress):  # type: ignore[no-untyped-def]
+    """A progress bar per step, of its rows, told of rows as they go."""
+    def start(step: str, total: int):  # type: ignore[no-untyped-def]
+        task = bar.add_task(step, total=total)
+        return lambda rows: bar.advance(task, rows)
+    return start
 
 
 @accounts_app.command("create")

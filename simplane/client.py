@@ -5,8 +5,10 @@
     client.wireless.v1.sims.list()
 
 Only the host is rewritten: `https://wireless.twilio.com/v1/Sims` becomes
-`http://127.0.0.1:8080/wireless/v1/Sims`; paths, parameters, headers and auth are the client's own.
-URLs that already point at simplane (paging links) pass through untouched.
+`http://127.0.0.1:8080/wireless/v1/Sims`, as do the hosts of every region and edge
+(`wireless.dublin.ie1.twilio.com`, set by `client.region`/`client.edge` or TWILIO_REGION/TWILIO_EDGE);
+paths, parameters, headers and auth are the client's own. URLs that already point at simplane
+(paging links) pass through untouched.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ TWILIO_SUFFIX = ".twilio.com"
 
 
 def rewrite(base_url: str, url: str) -> str:
-    """https://{product}.twilio.com/v1/... → {base_url}/{product}/v1/..."""
+    """https://{product}[.{edge}][.{region}].twilio.com/v1/... → {base_url}/{product}/v1/..."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     if not host.endswith(TWILIO_SUFFIX):
@@ -86,9 +88,16 @@ def async_client(base_url: str, username: str, password: str, account_sid: str |
     return _client(username, password, account_sid, SimplaneAsyncHttpClient(base_url, timeout))
 
 
+class SimplaneClient(Client):
+    """`twilio.rest.Client` whose region and edge rename Twilio's hosts only (which the adapter
+    sends to simplane whatever their region and edge): its own would make simplane's paging
+    links `127.dublin.ie1.0.1:8080`, a name for the real DNS."""
+
+    def get_hostname(self, uri: str) -> str:
+        if (urlsplit(uri).hostname or "").endswith(TWILIO_SUFFIX):
+            return str(super().get_hostname(uri))
+        return uri
+
+
 def _client(username: str, password: str, account_sid: str | None, http: HttpClient) -> Client:
-    twilio = Client(username, password, account_sid, http_client=http)
-    # region/edge (also read from TWILIO_EDGE/TWILIO_REGION) would rewrite hosts again and mangle
-    # simplane's own URLs: never let them be set.
-    twilio.edge = twilio.region = None
-    return twilio
+    return SimplaneClient(username, password, account_sid, http_client=http)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from importlib import import_module
 from types import ModuleType
 
+from sqlalchemy.engine import Connection
+
 from simplane.core.callbacks import send_due
 from simplane.core.worker import Job
 
@@ -27,3 +29,12 @@ def jobs() -> list[Job]:
     for name in NAMES + OPERATOR:
         found.extend(getattr(import_module(f"simplane.{name}.jobs"), "JOBS", []))
     return [*found, send_due]
+
+
+def after_restore(conn: Connection) -> None:
+    """Each product makes right, in the restoring transaction, what its restored rows meant only
+    on the database a snapshot was taken from (a product's `models.after_restore`)."""
+    for name in NAMES:
+        hook = getattr(import_module(f"simplane.{name}.models"), "after_restore", None)
+        if hook is not None:
+            hook(conn)

@@ -16,8 +16,13 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    func,
+    select,
     text,
+    union_all,
+    update,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, mapped_column
 
 from simplane.core.db import Base, UTCDateTime
@@ -111,3 +116,23 @@ class EventSubscribedEvent(Base):
     since_txid: Mapped[int] = mapped_column(BigInteger, default=0)
     since_pk: Mapped[int] = mapped_column(BigInteger, default=0)
 
+
+
+def after_restore(conn: Connection) -> None:
+    """Outbox positions (txid, pk) restored from a snapshot, made to mean here what they meant
+    where it was taken. On PostgreSQL every txid moves by one amount so that the newest is the
+    restoring transaction's: their order is kept, and every event published later sorts after
+    them (xids of the database the snapshot came from may be ahead of this one's). On SQLite,
+    where positions are pks alone, every txid is 0."""
+    positions = [OutboxEvent.txid, EventSink.cursor_txid, EventSubscribedEvent.since_txid]
+    if conn.dialect.name != "postgresql":
+        for column in positions:
+            conn.execute(update(column.class_).values({column: 0}))
+        return
+    newest = conn.scalar(select(func.max(union_all(*(
+        select(column.label("txid")) for column in positions)).subquery().c.txid)))
+    if newest is None:
+        return
+    shift = int(conn.scalar(text("SELECT (pg_current_xact_id()::text)::bigint"))) - newest
+    for column in positions:
+        conn.execute(update(column.class_).values({column: column + shift}))
