@@ -97,7 +97,7 @@ class Dropped(Exception):
 # --- attribute decoding --------------------------------------------------------------------
 
 def _first(pkt: radius_packet.Packet, name: str) -> Any:
-    values = pkt.get(name) if name in pkt else None
+    values = pkt.get(name)  # one look-up: a missing attribute is None
     return values[0] if values else None
 
 
