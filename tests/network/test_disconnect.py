@@ -311,3 +311,27 @@ def test_a_super_sim_made_inactive_is_disconnected_with_data_session_ended(serve
     assert request_of(server, sim.sid).status == "acknowledged"
     assert session_of(server, sim.sid, "s-super").status == "ended"
     assert emitted(server, sim.sid)[-1]["event_type"].endswith("data-session.ended")
+
+
+def test_a_request_never_answered_is_given_up_after_the_retry_horizon(server, account, sims,
+                                                                      network, monkeypatch):
+    (sid, imsi), _other = sims
+    start_session(network, imsi, "s-lost")
+    network["pgw-1"].answer = "silent"
+    monkeypatch.setattr(server.runtime.settings, "radius_dae_wait", 0.1)
+    monkeypatch.setattr(server.runtime.settings, "radius_dae_retry_horizon", 3600)
+    wireless = account.client.wireless.v1
+    wireless.sims(sid).update(reset_status="resetting")
+    failed = disconnects("failed")
+    for _ in range(13):  # an hour of retries, 5 minutes apart at most
+        server.drain()
+        server.clock.advance(LATER / 2)
+    server.drain()
+    sent = len(network["pgw-1"].requests())
+    row = request_of(server, sid)
+    assert (row.status, row.attempts, row.last_error) == ("failed", sent, "no answer")
+    assert 5 <= sent <= 14
+    assert disconnects("failed") == failed + 1
+    # The reset no longer waits for it; the session is left as accounting reports it.
+    assert wireless.sims(sid).fetch().reset_status is None
+    assert session_of(server, sid, "s-lost").status == "open"
