@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter
 from pyrad import packet as radius_packet
@@ -134,14 +134,15 @@ def authorize(runtime: Runtime, requests: list[AccessRequest]) -> list[Answer]:
     with runtime.db.read() as db:
         plans = plans_of(db, imsis)
         sids = {sid for sid, _a, _p in plans.values()}
-        states = {row.sim_sid: row for row in db.execute(
-            select(SimState.sim_sid, SimState.period, SimState.used_home,
-                   SimState.used_national, SimState.used_international)
-            .where(SimState.sim_sid.in_(sids)))} if sids else {}
-        addresses = dict(db.execute(select(Sim.sid, Sim.ip_address)
-                                    .where(Sim.sid.in_(sids))).all()) if sids else {}
-        addresses.update(db.execute(select(SuperSim.sid, SuperSim.ip_address).where(
-            SuperSim.sid.in_(sids - addresses.keys()))).all() if sids - addresses.keys() else ())
+        # Each SIM's address and usage this period, Wireless SIMs first, in one read each.
+        states: dict[str, Any] = {}
+        for model in (Sim, SuperSim):
+            if sids - states.keys():
+                states.update((row.sid, row) for row in db.execute(
+                    select(model.sid, model.ip_address, SimState.period, SimState.used_home,
+                           SimState.used_national, SimState.used_international)
+                    .outerjoin(SimState, SimState.sim_sid == model.sid)
+                    .where(model.sid.in_(sids - states.keys()))))
     answers: list[Answer] = []
     refused: list[NetworkEvent] = []
     for request in requests:
@@ -166,7 +167,7 @@ def authorize(runtime: Runtime, requests: list[AccessRequest]) -> list[Answer]:
         timeout = None
         if decision.room is not None:  # a limit: ask again when it renews
             timeout = max(int((plan.period_end(now) - now).total_seconds()), 1)
-        answers.append(Answer(None, addresses.get(sid), timeout))
+        answers.append(Answer(None, state.ip_address if state is not None else None, timeout))
     if refused:
         ingest(runtime, refused)
     return answers
