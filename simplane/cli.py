@@ -69,6 +69,14 @@ def serve(
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     radius_port: Annotated[int | None, typer.Option(
         help="Also listen for RADIUS accounting (UDP) on this port, e.g. 1813.")] = None,
+    radius_auth_port: Annotated[int | None, typer.Option(
+        help="Also answer RADIUS Access-Requests (UDP) on this port, e.g. 1812: accept the "
+        "SIMs that may use data now, reject the others.")] = None,
+    radius_dae_port: Annotated[int | None, typer.Option(
+        help="Cut off data sessions the SIM may no longer have (suspended, deactivated, reset, "
+        "off data, over its limit) with a RADIUS Disconnect-Request to this port of the "
+        "gateway that carries them, e.g. 3799 (default: $SIMPLANE_RADIUS_DAE_PORT).",
+        envvar="SIMPLANE_RADIUS_DAE_PORT")] = None,
     radius_secret: Annotated[str | None, typer.Option(
         help="The RADIUS shared secret (default: $SIMPLANE_RADIUS_SECRET).",
         envvar="SIMPLANE_RADIUS_SECRET")] = None,
@@ -104,8 +112,9 @@ def serve(
         "read it).")] = None,
 ) -> None:
     """Create or upgrade the schema, then serve every product on one port (and, with
-    --radius-port, RADIUS accounting from packet gateways on UDP beside it; with --simulate, a
-    live simulated fleet)."""
+    --radius-port and --radius-auth-port, RADIUS accounting and authorisation for packet
+    gateways on UDP beside it, with --radius-dae-port their Disconnect-Requests; with
+    --simulate, a live simulated fleet)."""
     import uvicorn
 
     from simplane.app import create_app
@@ -119,7 +128,8 @@ def serve(
         raise typer.BadParameter("only with --clock virtual",
                                  param_hint="--clock-start" if clock_start else "--clock-speed")
     start = parse_time(clock_start, "--clock-start") if clock_start else None
-    if radius_port is not None and not radius_secret and not clients:
+    radius_ports = (radius_port, radius_auth_port, radius_dae_port)
+    if any(p is not None for p in radius_ports) and not radius_secret and not clients:
         raise typer.BadParameter("a shared secret is needed (or --radius-client)",
                                  param_hint="--radius-secret")
     from simplane.core.outbound import Policy, default_allow
@@ -133,6 +143,8 @@ def serve(
     with setup_errors():
         settings = Settings(database_url=database_url, outbound_allow=allow) if database_url \
             else Settings(outbound_allow=allow)
+        settings.radius_secret, settings.radius_clients = radius_secret, clients
+        settings.radius_dae_port = radius_dae_port
         settings.check_bootstrap()
         rt = Runtime(settings)
         _start_clock(rt, clock, start, clock_speed)
@@ -141,13 +153,23 @@ def serve(
         err.print("[bold]Created the bootstrap account[/bold] (shown once; keep it safe):")
         err.print(f"  TWILIO_ACCOUNT_SID={created.sid}")
         err.print(f"  TWILIO_AUTH_TOKEN={created.secret}")
-    radius = None
+    from simplane.network.radius import RadiusListener
+
+    listeners: list[RadiusListener] = []
     if radius_port is not None:
         from simplane.network.radius import RadiusServer
 
-        radius = RadiusServer(rt, radius_secret, host=host, port=radius_port,
-                              clients=clients).start()
-        err.print(f"RADIUS accounting on udp://{host}:{radius.port}")
+        listeners.append(RadiusServer(rt, radius_secret, host=host, port=radius_port,
+                                      clients=clients).start())
+        err.print(f"RADIUS accounting on udp://{host}:{listeners[-1].port}")
+    if radius_auth_port is not None:
+        from simplane.network.authorization import AuthServer
+
+        listeners.append(AuthServer(rt, radius_secret, host=host, port=radius_auth_port,
+                                    clients=clients).start())
+        err.print(f"RADIUS authorisation on udp://{host}:{listeners[-1].port}")
+    if radius_dae_port is not None:
+        err.print(f"RADIUS Disconnect-Requests to the gateways' udp port {radius_dae_port}")
     if product not in ("wireless", "supersim"):
         raise typer.BadParameter("must be wireless or supersim", param_hint="--product")
     if simulate is not None:
@@ -172,8 +194,8 @@ def serve(
     try:
         uvicorn.run(create_app(rt), host=host, port=port, log_level=log_level, access_log=False)
     finally:
-        if radius is not None:
-            radius.stop()
+        for listener in listeners:
+            listener.stop()
         if metrics is not None:
             metrics.shutdown()
 

@@ -1,5 +1,6 @@
 """The products simplane serves. Each is a package with `views.api` (a ProductAPI) and `jobs.JOBS`
-(and `jobs.NEXT_DUE` for the jobs that wait for a moment, see `simplane.core.worker`).
+(and `jobs.NEXT_DUE` for the jobs that wait for a moment, see `simplane.core.worker`), as is
+the network data plane, the operator's.
 
 This is where products are plugged into the kernel, which knows none of them: `create_app`
 includes their routers and registers their jobs (and the kernel's callback delivery) with the
@@ -32,7 +33,7 @@ def modules() -> list[ModuleType]:
 
 def jobs() -> list[Job]:
     found: list[Job] = []
-    for name in NAMES:
+    for name in NAMES + OPERATOR:
         found.extend(getattr(import_module(f"simplane.{name}.jobs"), "JOBS", []))
     return [*found, send_due]
 

@@ -182,7 +182,8 @@ def test_import_refuses_unique_names_that_could_not_be_fetched(tmp_path, account
     assert account.client.wireless.v1.sims.list() == []
 
 
-def serve(database_url: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
+def serve(database_url: str, cwd: Path, *options: str, **env: str
+          ) -> subprocess.CompletedProcess:
     """`simplane serve` run as an operator runs it, with these SIMPLANE_* variables only; each
     case here must make it stop on its own."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SIMPLANE_")}
@@ -190,7 +191,7 @@ def serve(database_url: str, cwd: Path, **env: str) -> subprocess.CompletedProce
     clean["PYTHONPATH"] = os.pathsep.join([source, clean.get("PYTHONPATH", "")])
     return subprocess.run(
         [sys.executable, "-m", "simplane.cli", "serve", "--database-url", database_url,
-         "--port", str(free_port())], env={**clean, **env}, cwd=cwd, capture_output=True,
+         "--port", str(free_port()), *options], env={**clean, **env}, cwd=cwd, capture_output=True,
         text=True, timeout=120, check=False)
 
 
@@ -238,3 +239,13 @@ def test_serve_says_in_one_line_when_it_cannot_open_the_database(tmp_path):
         assert result.stderr.count("\n") == 1 and result.stderr.startswith(
             "simplane: cannot open the database ("), result.stderr
         assert reason in result.stderr and "--database-url" in result.stderr
+
+
+@pytest.mark.parametrize("option", ["--radius-port", "--radius-auth-port", "--radius-dae-port"])
+def test_serve_needs_a_radius_secret_for_any_radius_port(tmp_path, option):
+    result = serve(f"sqlite:///{tmp_path / 'simplane.db'}", tmp_path, option, "3799",
+                   COLUMNS="200")
+    assert result.returncode == 2, result.stderr
+    assert "a shared secret is needed (or --radius-client)" in result.stderr
+    assert "--radius-secret" in result.stderr
+    assert not (tmp_path / "simplane.db").exists()  # refused before anything was opened

@@ -20,6 +20,7 @@ from simplane.core.errors import TwilioError, bad_request, conflict, not_found
 from simplane.core.lookups import check_unique_name, get_by_key, get_by_key_or_404
 from simplane.core.params import ascii_digits, check_url
 from simplane.core.sids import new_sid
+from simplane.network import disconnects
 from simplane.supersim import errors as E
 from simplane.supersim import networks
 from simplane.supersim.access import CONNECTED
@@ -183,7 +184,8 @@ def create_fleet(db: Session, account_sid: str, params: Any, now: datetime) -> F
     return fleet
 
 
-def update_fleet(db: Session, fleet: Fleet, params: Any, now: datetime) -> None:
+def update_fleet(db: Session, runtime: Runtime, fleet: Fleet, params: Any,
+                 now: datetime) -> None:
     nap = None
     if "NetworkAccessProfile" in params:
         nap = param_resource(db, NetworkAccessProfile, fleet.account_sid,
@@ -203,6 +205,9 @@ def update_fleet(db: Session, fleet: Fleet, params: Any, now: datetime) -> None:
         if name in params:
             setattr(fleet, attr, params[name])
     fleet.date_updated = now
+    if nap is not None or limit is not None:  # its SIMs' sessions may be over the new terms
+        disconnects.enforce(db, runtime, db.scalars(select(Sim.sid).where(
+            Sim.fleet_pk == fleet.pk, Sim.status.in_(CONNECTED))).all())
 
 
 # --- SIMs ------------------------------------------------------------------------------------
@@ -292,6 +297,8 @@ def update_sim(db: Session, runtime: Runtime, account_sid: str, sim: Sim, params
         sim.status = "scheduled"
         sim.date_status_changed = now
         runtime.worker.wake_after_commit(db)
+    elif "Fleet" in params:  # another Fleet's limits and networks
+        disconnects.enforce(db, runtime, [sim.sid])
     sim.date_updated = now
     return target is not None
 
@@ -313,6 +320,7 @@ def change_status(db: Session, runtime: Runtime, sim: Sim, status: str) -> None:
     sim.date_updated = now
     if status == "inactive":
         sim.ip_address = None  # blocked: its data session is gone
+    disconnects.enforce(db, runtime, [sim.sid])  # its gateway cuts off what it may no longer do
     assert sim.account_sid is not None
     callbacks.enqueue(db, runtime, sim.account_sid, sim.callback_url, sim.callback_method,
                       sim_callback_params(db, sim))

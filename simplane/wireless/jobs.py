@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Select, func, or_, select, update
 
 from simplane.core.clock import months_after_bound, months_bound, months_due, months_passed
+from simplane.network import disconnects
 from simplane.network.models import SimState, SimUsageHour
 from simplane.wireless import gateway as gw
 from simplane.wireless import service
@@ -61,15 +62,18 @@ def deliver_commands(runtime: Runtime) -> bool:
 
 
 def finish_resets(runtime: Runtime) -> bool:
+    """A reset completes once the packet gateway acknowledged the end of the SIM's sessions
+    (their Disconnect-Requests are no longer pending) and the device gateway reset it."""
     if not _any(runtime, select(Sim.pk).where(Sim.reset_status == "resetting")):
         return False
     with runtime.db.write() as db:
         sims = list(db.scalars(select(Sim).where(Sim.reset_status == "resetting").limit(BATCH)))
+        waiting = disconnects.pending(db, {sim.sid for sim in sims})
         for sim in sims:
-            if gw.gateway.reset(sim):
+            if sim.sid not in waiting and gw.gateway.reset(sim):
                 db.execute(update(Sim).where(Sim.pk == sim.pk, Sim.reset_status == "resetting")
                            .values(reset_status=None, date_updated=runtime.clock.now()))
-    return bool(sims)
+    return len(waiting) < len(sims)
 
 
 def status_timers(runtime: Runtime) -> bool:

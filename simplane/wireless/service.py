@@ -16,6 +16,7 @@ from simplane.core.db import changed
 from simplane.core.errors import TwilioError, bad_request, conflict
 from simplane.core.lookups import check_unique_name, get_by_key, get_by_key_or_404
 from simplane.core.sids import new_sid
+from simplane.network import disconnects
 from simplane.network.models import SimState
 from simplane.network.rollups import add_usage, hour_of
 from simplane.wireless import errors as E
@@ -221,6 +222,10 @@ def update_sim(db: Session, runtime: Runtime, account_sid: str, sim: Sim, params
     if target_status is not None:
         change_status(db, runtime, sim, target_status, params.get("CallbackUrl"),
                       params.get("CallbackMethod", "POST"))
+    if "ResetStatus" in params:  # the gateway ends its sessions: the device attaches afresh
+        disconnects.reset(db, runtime, [sim.sid])
+    elif target_status is not None or plan_given or new_account:
+        disconnects.enforce(db, runtime, [sim.sid])  # cut off what it may no longer do
     sim.date_updated = now
     return sim
 
