@@ -58,6 +58,9 @@ class Settings:
         default_factory=lambda: os.environ.get("SIMPLANE_KINESIS_ENDPOINT_URL"))
     segment_url: str = field(default_factory=lambda: os.environ.get(
         "SIMPLANE_SEGMENT_URL", "https://api.segment.io"))
+    # HOST:PORT of the SMSC that to-SIM SMS commands go through (network/smpp.py, `serve
+    # --smpp`); None: the simulated device gateway delivers them.
+    smpp: str | None = None
 
     def __post_init__(self) -> None:
         self.database_url = normalise_database_url(self.database_url)
