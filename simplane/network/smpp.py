@@ -249,10 +249,10 @@ class SmppLink:
                 coding, message = BINARY, base64.b64decode(body)
             else:
                 coding, message = encode_text(body)
-            out.append(Outgoing("wireless", pk, msisdn, coding, message, receipt))
+            out.append(Outgoing("wireless", pk, msisdn or "", coding, message, receipt))
         for pk, payload, msisdn in supersim:
             coding, message = encode_text(payload)
-            out.append(Outgoing("supersim", pk, msisdn, coding, message, True))
+            out.append(Outgoing("supersim", pk, msisdn or "", coding, message, True))
         return out
 
     def submit_pdu(self, client: Client, item: Outgoing) -> Any:

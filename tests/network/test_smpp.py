@@ -223,3 +223,32 @@ def test_throttling_pauses_submission_and_submits_again(server, account, smsc, l
     assert len(smsc.submitted) == len(accepted) == 20
     for message, throttled_at in smsc.throttled:  # submitted again, once the pause was over
         assert accepted[message].at >= throttled_at + link.throttle_pause
+
+
+def test_a_restart_while_commands_stream_loses_and_repeats_none(server, account, smsc, link):
+    smsc.receipts = "DELIVRD"
+    sid, _msisdn = wireless_sim(server, account)
+    total = 300
+    with server.runtime.db.write() as db:
+        for i in range(total):
+            service.create_command(db, server.runtime, account.sid,
+                                   {"Sim": sid, "Command": f"command {i}"})
+    link.wake()
+    smsc.wait_for(lambda: len(smsc.submitted) >= 50)
+    link.stop()  # waits for the SMSC's answers to what it submitted, and stores them
+    stopped_at = len(smsc.submitted)
+    assert stopped_at < total
+    again = SmppLink(server.runtime, "127.0.0.1", smsc.port, "simplane", "secret",
+                     window=32, poll=0.02).start()
+    try:
+        def delivered() -> bool:
+            with server.runtime.db.read() as db:
+                return db.scalar(select(func.count()).select_from(Command).where(
+                    Command.account_sid == account.sid, Command.status == "delivered")) == total
+
+        smsc.wait_for(delivered, timeout=60)
+    finally:
+        again.stop()
+    sent = Counter(item.message for item in smsc.submitted)
+    assert len(sent) == total and set(sent.values()) == {1}
+    assert smsc.binds == 2
