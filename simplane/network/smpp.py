@@ -39,7 +39,7 @@ import socket
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from smpplib import consts, exceptions, smpp
@@ -68,6 +68,17 @@ TRANSIENT = {consts.SMPP_ESME_RTHROTTLED, consts.SMPP_ESME_RMSGQFUL}
 DELIVERED, FAILED_STATES = 2, {3, 4, 5, 7, 8}
 RECEIPT_STATS = {"DELIVRD": 2, "EXPIRED": 3, "DELETED": 4, "UNDELIV": 5, "ACCEPTD": 6,
                  "UNKNOWN": 7, "REJECTD": 8, "ENROUTE": 1}
+
+
+@dataclass
+class Batch:
+    """What one read of the SMSC's PDUs asks to write: per kind of command, pk → message_id."""
+
+    accepted: dict[str, dict[int, str | None]] = field(
+        default_factory=lambda: {"wireless": {}, "supersim": {}})
+    refused: dict[str, dict[int, str | None]] = field(
+        default_factory=lambda: {"wireless": {}, "supersim": {}})
+    receipts: dict[str, bool] = field(default_factory=dict)  # message_id → delivered
 
 
 class LinkDown(Exception):
@@ -272,52 +283,25 @@ class SmppLink:
 
     # --- what the SMSC says, in one transaction ------------------------------------------------
 
-    def accepted(self, db: Session, item: Outgoing, message_id: str) -> None:
-        """The SMSC took the command: `sent`, with its message_id (final for a Wireless Command
-        without a receipt asked for)."""
-        runtime = self.runtime
-        if item.kind == "wireless":
-            command = db.get(Command, item.pk)
-            if command is not None and command.status == "queued":
-                command.smsc_message_id = message_id
-                wireless_service.set_command_status(db, runtime, command, "sent",
-                                                    final=not item.receipt)
+    def apply(self, db: Session, batch: Batch) -> None:
+        """What a batch of PDUs said, in set-wise writes: accepted commands are `sent` with
+        their message_id (final for a Wireless Command without a receipt asked for), refused
+        ones `failed`, receipts finish `sent` ones."""
+        runtime, moves = self.runtime, {"wireless": wireless_service.move_commands,
+                                        "supersim": supersim_service.move_sms_commands}
+        for kind, move in moves.items():
+            move(db, runtime, batch.accepted[kind], "queued", "sent")
+            move(db, runtime, batch.refused[kind], "queued", "failed")
+        if not batch.receipts:
             return
-        sms = db.get(SmsCommand, item.pk)
-        if sms is not None and sms.status == "queued":
-            sim = db.scalar(sql_select(SuperSim).where(SuperSim.sid == sms.sim_sid))
-            supersim_service.set_command_status(db, runtime, sms, "sent", sim,
-                                                smsc_message_id=message_id)
-
-    def refused(self, db: Session, item: Outgoing, status: int) -> None:
-        log.warning("the SMSC refused a command: %s",
-                    consts.DESCRIPTIONS.get(status, f"status {status:#x}"))
-        self.finish(db, item.kind, item.pk, delivered=False)
-
-    def finish(self, db: Session, kind: str, pk: int, delivered: bool) -> None:
-        status = "delivered" if delivered else "failed"
-        if kind == "wireless":
-            command = db.get(Command, pk)
-            if command is not None and command.status in ("queued", "sent"):
-                wireless_service.set_command_status(db, self.runtime, command, status, final=True)
-            return
-        sms = db.get(SmsCommand, pk)
-        if sms is not None and sms.status in ("queued", "sent"):
-            sim = db.scalar(sql_select(SuperSim).where(SuperSim.sid == sms.sim_sid))
-            supersim_service.set_command_status(db, self.runtime, sms, status, sim)
-
-    def receipt(self, db: Session, message_id: str, state: int) -> None:
-        if state != DELIVERED and state not in FAILED_STATES:
-            return  # en route, accepted: not final yet
-        pk = db.scalar(sql_select(Command.pk).where(Command.smsc_message_id == message_id,
-                                                    Command.status == "sent"))
-        if pk is not None:
-            self.finish(db, "wireless", pk, state == DELIVERED)
-            return
-        pk = db.scalar(sql_select(SmsCommand.pk).where(SmsCommand.smsc_message_id == message_id,
-                                                       SmsCommand.status == "sent"))
-        if pk is not None:
-            self.finish(db, "supersim", pk, state == DELIVERED)
+        ids = sorted(batch.receipts)
+        for kind, model in (("wireless", Command), ("supersim", SmsCommand)):
+            found = db.execute(sql_select(model.pk, model.smsc_message_id).where(
+                model.smsc_message_id.in_(ids), model.status == "sent")).all()
+            for delivered in (True, False):
+                moves[kind](db, runtime, {pk: None for pk, message_id in found
+                                          if batch.receipts.get(message_id or "") == delivered},
+                            "sent", "delivered" if delivered else "failed")
 
     def mobile_originated(self, db: Session, pdu: Any) -> int:
         """A message from a SIM's MSISDN: a from-SIM command. Returns the deliver_sm_resp's
@@ -377,12 +361,17 @@ class _Session:
         if not self.pending and (now >= self.next_look or link._wake.is_set()):
             link._wake.clear()
             busy = {(item.kind, item.pk) for item, _ in self.outstanding.values()}
-            found = link.due(link.window * 2, busy)
+            found = link.due(link.window * 4, busy)
             self.pending.extend(found)
             self.next_look = now if found else now + link.poll
-        while self.pending and len(self.outstanding) < link.window:
+        self._send_pending(now, link.window)
+
+    def _send_pending(self, now: float, window: int) -> None:
+        if now < self.paused_until:
+            return
+        while self.pending and len(self.outstanding) < window:
             item = self.pending.popleft()
-            pdu = link.submit_pdu(self.client, item)
+            pdu = self.link.submit_pdu(self.client, item)
             self._send(pdu)
             self.outstanding[pdu.sequence] = (item, now)
 
@@ -399,18 +388,32 @@ class _Session:
         except exceptions.ConnectionError as exc:
             closed = exc
         self.last_heard = time.monotonic()
+        # The window the answers free is used at once, from what was already looked up, so
+        # that the SMSC works while this batch is written.
+        answered = sum(1 for pdu in pdus if pdu.command == "submit_sm_resp"
+                       and pdu.sequence in self.outstanding)
+        lost: LinkDown | None = None
+        if closed is None and not self.link._stop.is_set():
+            try:
+                self._send_pending(time.monotonic(), self.link.window + answered)
+            except LinkDown as exc:  # the batch read still counts
+                lost = exc
         answers: list[Any] = []
+        batch = Batch()
         with self.link.runtime.db.write() as db:
             for pdu in pdus:
-                unbound |= self._apply(db, pdu, answers)
+                unbound |= self._apply(db, pdu, answers, batch)
+            self.link.apply(db, batch)
         if closed is not None:
             raise LinkDown("the SMSC closed the connection") from closed
+        if lost is not None:
+            raise lost
         for answer in answers:
             self._send(answer)
         if unbound:
             raise LinkDown("the SMSC unbound")
 
-    def _apply(self, db: Session, pdu: Any, answers: list[Any]) -> bool:
+    def _apply(self, db: Session, pdu: Any, answers: list[Any], batch: Batch) -> bool:
         link, command = self.link, pdu.command
         if command == "submit_sm_resp":
             entry = self.outstanding.pop(pdu.sequence, None)
@@ -418,18 +421,22 @@ class _Session:
                 return False
             item = entry[0]
             if pdu.status == consts.SMPP_ESME_ROK:
-                link.accepted(db, item, _text(pdu.message_id))
+                batch.accepted[item.kind][item.pk] = _text(pdu.message_id)
             elif pdu.status in TRANSIENT:
                 link.throttled += 1
                 self.paused_until = time.monotonic() + link.throttle_pause
                 self.pending.clear()  # looked up again, in order, once the pause is over
             else:
-                link.refused(db, item, pdu.status)
+                log.warning("the SMSC refused a command: %s",
+                            consts.DESCRIPTIONS.get(pdu.status, f"status {pdu.status:#x}"))
+                batch.refused[item.kind][item.pk] = None
         elif command == "deliver_sm":
             status = consts.SMPP_ESME_ROK
             receipt = (pdu.esm_class or 0) & 0x3C == RECEIPT_TYPE and parse_receipt(pdu)
             if receipt:
-                link.receipt(db, *receipt)
+                message_id, state = receipt
+                if state == DELIVERED or state in FAILED_STATES:  # else en route: not final yet
+                    batch.receipts[message_id] = state == DELIVERED
             elif (pdu.esm_class or 0) & 0x3C == 0:
                 status = link.mobile_originated(db, pdu)
             answer = smpp.make_pdu("deliver_sm_resp", client=self.client, status=status)
@@ -476,10 +483,12 @@ class _Session:
             while select.select([sock], [], [], 0.5)[0]:
                 pdus.append(self.client.read_pdu())
         if pdus:
+            batch = Batch()
             with self.link.runtime.db.write() as db:
                 for pdu in pdus:
                     if pdu.command == "submit_sm_resp":
-                        self._apply(db, pdu, [])
+                        self._apply(db, pdu, [], batch)
+                self.link.apply(db, batch)
 
     def _send(self, pdu: Any) -> None:
         try:
