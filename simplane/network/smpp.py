@@ -11,7 +11,10 @@ a restart only delays commands: on a new bind, whatever is still queued is submi
 
 Delivery guarantees, where a PDU can be lost:
 - A `submit_sm` whose response has not come when the connection drops is submitted again on
-  the next bind (the SMSC took no responsibility for it until it answered).
+  the next bind (the SMSC took no responsibility for it until it answered). Every answer the
+  SMSC sent before it closed the connection is read and stored first, so an SMSC that goes
+  away causes no duplicate; one whose answer was lost in the network (a connection that died
+  with it in flight) is sent twice, as in the crash window below.
 - The crash window: the SMSC answered `submit_sm_resp`, but the process died before the
   transaction that stores the message_id committed. The command is still `queued` and is
   submitted again after the restart: at least once, never lost. At most the window of
