@@ -294,3 +294,10 @@ def test_import_refuses_bad_and_repeated_msisdns(tmp_path, server, account, data
     assert result.exit_code == 1 and "msisdn 447700900555 is already provisioned" in result.output
     refused = cli(database_url, "sims", "provision", "--count", "1", "--msisdn-prefix", "+44")
     assert refused.exit_code != 0 and "--msisdn-prefix" in refused.output
+
+
+def test_serve_refuses_an_smsc_it_could_not_bind_to(database_url):
+    result = cli(database_url, "serve", "--smpp", "smsc-without-port")
+    assert result.exit_code != 0 and "--smpp" in result.output and "HOST:PORT" in result.output
+    result = cli(database_url, "serve", "--smpp", "127.0.0.1:2775")
+    assert result.exit_code != 0 and "--smpp-system-id" in result.output
