@@ -5,6 +5,7 @@ and mobile-originated messages, and can throttle or drop the connection on deman
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import socket
@@ -31,6 +32,7 @@ class Submitted:
     message: bytes  # short_message, or message_payload
     receipt: bool
     at: float = 0.0  # when it came (time.monotonic())
+    in_payload: bool = False  # carried in message_payload rather than short_message
 
 
 class Smsc:
@@ -46,6 +48,10 @@ class Smsc:
         self.drops = 0
         self.unanswered: dict[int, Any] = {}  # deliver_sm not answered yet: sent again on a bind
         self.binds = 0
+        self.enquiries = 0  # enquire_link received
+        self.bind_attempts = 0
+        self.connections = 0
+        self.silent = False  # answer nothing (an SMSC that hangs)
         self.answers: dict[int, int] = {}  # deliver_sm sequence → the ESME's status
         self.changed = threading.Condition()
         self._ids = itertools.count(1000)
@@ -82,7 +88,8 @@ class Smsc:
         """Close the connection, as an SMSC that goes away does."""
         conn, self._conn = self._conn, None
         if conn is not None:
-            conn.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):  # already gone
+                conn.shutdown(socket.SHUT_RDWR)
             conn.close()
 
     def close(self) -> None:
@@ -131,6 +138,9 @@ class Smsc:
             except OSError:
                 return
             self._conn = conn
+            with self.changed:
+                self.connections += 1
+                self.changed.notify_all()
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _read(self, conn: socket.socket) -> Any:
@@ -161,10 +171,15 @@ class Smsc:
 
     def _handle(self, conn: socket.socket, pdu: Any) -> None:
         command, seq = pdu.command_id, pdu.sequence_number
+        if command == t.CommandId.enquire_link:
+            self.enquiries += 1
+        if self.silent:
+            return
         if command == t.CommandId.bind_transceiver:
             ok = (pdu.params["system_id"] == self.system_id
                   and pdu.params["password"] == self.password)
             self.binds += ok
+            self.bind_attempts += 1
             self._send(op.BindTransceiverResp(
                 seq, status=t.CommandStatus.ESME_ROK if ok else t.CommandStatus.ESME_RBINDFAIL,
                 system_id="smsc"))
@@ -182,7 +197,7 @@ class Smsc:
                              params.get("short_message") or params.get("message_payload") or b"",
                              params["registered_delivery"].receipt
                              != t.RegisteredDeliveryReceipt.NO_SMSC_DELIVERY_RECEIPT_REQUESTED,
-                             time.monotonic())
+                             time.monotonic(), not params.get("short_message"))
             self.submitted.append(item)
             self._send(op.SubmitSMResp(seq, message_id=item.message_id))
             if item.receipt and self.receipts:

@@ -153,6 +153,13 @@ def test_super_sim_sms_commands_go_out_and_their_receipts_finish_them(
     server.drain()
     statuses = [receiver.get().form["Status"][0] for _ in range(2)]
     assert statuses == ["sent", "delivered"]  # a Super SIM's callback hears every status
+    # Longer than one UCS-2 SMS (70 characters): in message_payload, for the SMSC to split.
+    long = sms.create(sim=sid, payload="ł" * 160)
+    smsc.wait_for(lambda: len(smsc.submitted) == 2)
+    assert smsc.submitted[1].in_payload and not smsc.submitted[0].in_payload
+    assert smsc.submitted[1].message == ("ł" * 160).encode("utf-16-be")
+    smsc.receipt(smsc.submitted[1], "EXPIRED")
+    wait(lambda: sms(long.sid).fetch().status == "failed")
 
 
 def test_a_message_from_a_sims_msisdn_is_a_command_from_the_sim(server, account, receiver,
@@ -252,3 +259,32 @@ def test_a_restart_while_commands_stream_loses_and_repeats_none(server, account,
     sent = Counter(item.message for item in smsc.submitted)
     assert len(sent) == total and set(sent.values()) == {1}
     assert smsc.binds == 2
+
+
+def test_a_quiet_bind_is_kept_alive_and_a_silent_smsc_is_left_for_a_new_bind(server, smsc):
+    link = SmppLink(server.runtime, "127.0.0.1", smsc.port, "simplane", "secret",
+                    enquire_interval=0.05, response_timeout=0.5, backoff=(0.01, 0.05)).start()
+    try:
+        smsc.wait_for(lambda: smsc.enquiries >= 3)  # enquire_link while nothing else is said
+        assert smsc.binds == 1
+        smsc.silent = True  # it stops answering: no enquire_link_resp, so the link connects anew
+        smsc.wait_for(lambda: smsc.connections >= 3)  # (and gives up binds left unanswered)
+        assert smsc.binds == 1
+        smsc.silent = False
+        smsc.wait_for(lambda: smsc.binds == 2)
+    finally:
+        link.stop()
+
+
+def test_a_refused_bind_is_tried_again_with_backoff(server, smsc):
+    smsc.password = "changed"
+    link = SmppLink(server.runtime, "127.0.0.1", smsc.port, "simplane", "secret",
+                    backoff=(0.01, 0.05)).start()
+    try:
+        attempts = smsc.wait_for(lambda: smsc.bind_attempts >= 3 and smsc.bind_attempts)
+        assert smsc.binds == 0 and not link.bound.is_set() and attempts >= 3
+        smsc.password = "secret"
+        smsc.wait_for(lambda: smsc.binds == 1)
+        assert link.bound.wait(10)
+    finally:
+        link.stop()
