@@ -45,12 +45,14 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from prometheus_client import Counter, Gauge
 from smpplib import consts, exceptions, smpp
 from smpplib.client import Client
 from smpplib.gsm import GSM_CHARACTER_TABLE, gsm_encode
 from sqlalchemy import select as sql_select
 from sqlalchemy.orm import Session
 
+from simplane.core.metrics import REGISTRY
 from simplane.supersim import service as supersim_service
 from simplane.supersim.access import CONNECTED
 from simplane.supersim.models import Sim as SuperSim
@@ -62,6 +64,14 @@ if TYPE_CHECKING:
     from simplane.core.runtime import Runtime
 
 log = logging.getLogger("simplane.smpp")
+
+SUBMITS = Counter("simplane_smpp_submits", "submit_sm answered by the SMSC, by outcome "
+                  "(accepted, throttled, refused)", ["outcome"], registry=REGISTRY)
+DELIVERS = Counter("simplane_smpp_delivers", "deliver_sm from the SMSC, by kind (receipt, "
+                   "mobile_originated, refused: from a number no SIM has)", ["kind"],
+                   registry=REGISTRY)
+BINDS = Counter("simplane_smpp_binds", "Transceiver binds to the SMSC", registry=REGISTRY)
+BOUND = Gauge("simplane_smpp_bound", "1 while bound to the SMSC", registry=REGISTRY)
 
 GSM_DEFAULT, BINARY, UCS2 = 0x00, 0x04, 0x08
 SHORT_MESSAGE_MAX = {GSM_DEFAULT: 160, BINARY: 140, UCS2: 140}  # octets in one submit_sm
@@ -215,6 +225,8 @@ class SmppLink:
                                         system_type="", interface_version=0x34)
                 self.binds += 1
                 self.bound.set()
+                BINDS.inc()
+                BOUND.set(1)
                 delay = self.backoff[0]
                 log.info("bound to the SMSC", extra={"fields": {"smsc": f"{self.host}:{self.port}"}})
                 _Session(self, client).run()
@@ -225,6 +237,7 @@ class SmppLink:
                 log.exception("SMSC link failed; binding again")
             finally:
                 self.bound.clear()
+                BOUND.set(0)
                 with contextlib.suppress(OSError):
                     client.disconnect()
             if self._stop.wait(delay):
@@ -424,12 +437,15 @@ class _Session:
                 return False
             item = entry[0]
             if pdu.status == consts.SMPP_ESME_ROK:
+                SUBMITS.labels("accepted").inc()
                 batch.accepted[item.kind][item.pk] = _text(pdu.message_id)
             elif pdu.status in TRANSIENT:
+                SUBMITS.labels("throttled").inc()
                 link.throttled += 1
                 self.paused_until = time.monotonic() + link.throttle_pause
                 self.pending.clear()  # looked up again, in order, once the pause is over
             else:
+                SUBMITS.labels("refused").inc()
                 log.warning("the SMSC refused a command: %s",
                             consts.DESCRIPTIONS.get(pdu.status, f"status {pdu.status:#x}"))
                 batch.refused[item.kind][item.pk] = None
@@ -437,11 +453,14 @@ class _Session:
             status = consts.SMPP_ESME_ROK
             receipt = (pdu.esm_class or 0) & 0x3C == RECEIPT_TYPE and parse_receipt(pdu)
             if receipt:
+                DELIVERS.labels("receipt").inc()
                 message_id, state = receipt
                 if state == DELIVERED or state in FAILED_STATES:  # else en route: not final yet
                     batch.receipts[message_id] = state == DELIVERED
             elif (pdu.esm_class or 0) & 0x3C == 0:
                 status = link.mobile_originated(db, pdu)
+                DELIVERS.labels("mobile_originated" if status == consts.SMPP_ESME_ROK
+                                else "refused").inc()
             answer = smpp.make_pdu("deliver_sm_resp", client=self.client, status=status)
             answer.sequence = pdu.sequence
             answers.append(answer)

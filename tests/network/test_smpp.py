@@ -217,7 +217,18 @@ def test_an_smsc_dropped_ten_times_loses_and_repeats_no_command(server, account,
     assert set(sent) == {f"command {i}".encode() for i in range(total)}
 
 
+def metric(server, line: str) -> float:  # type: ignore[no-untyped-def]
+    import httpx
+
+    for row in httpx.get(f"{server.base_url}/metrics").text.splitlines():
+        if row.startswith(line + " "):
+            return float(row.split()[-1])
+    return 0.0
+
+
 def test_throttling_pauses_submission_and_submits_again(server, account, smsc, link):
+    throttled = 'simplane_smpp_submits_total{outcome="throttled"}'
+    before = metric(server, throttled)
     smsc.receipts = "DELIVRD"
     smsc.throttle = 5
     sid, _msisdn = wireless_sim(server, account)
@@ -226,6 +237,8 @@ def test_throttling_pauses_submission_and_submits_again(server, account, smsc, l
     wait(lambda: all(account.client.wireless.v1.commands(c.sid).fetch().status == "delivered"
                      for c in commands))
     assert link.throttled == 5 and len(smsc.throttled) == 5
+    assert metric(server, throttled) == before + 5
+    assert metric(server, "simplane_smpp_bound") == 1
     accepted = {item.message: item for item in smsc.submitted}
     assert len(smsc.submitted) == len(accepted) == 20
     for message, throttled_at in smsc.throttled:  # submitted again, once the pause was over
