@@ -20,11 +20,12 @@ Delivery guarantees, where a PDU can be lost:
   submitted again after the restart: at least once, never lost. At most the window of
   outstanding PDUs can be sent twice, and only on a crash (a stop waits for the answers and
   commits them). The alternative, committing "submitting" before the send and failing what a
-  crash left so, would lose commands silently; a duplicate is visible and a device can drop
-  it by the command's SID (`IncludeSid`).
+  crash left so, would lose commands silently; a duplicate is visible, and a device can drop
+  it by the command's SID (a Wireless Command's `IncludeSid`).
 - A `deliver_sm` (receipt or mobile-originated) is answered only after its transaction
   committed: an SMSC that gets no answer delivers it again. A receipt applied twice changes
-  nothing (status moves are conditional).
+  nothing (status moves are conditional); a mobile-originated message whose answer was lost
+  after the commit becomes a second from-SIM command.
 
 Throttling: `ESME_RTHROTTLED` (or `ESME_RMSGQFUL`) in a `submit_sm_resp` pauses submission
 for `throttle_pause` seconds; the command is submitted again. Other refusals fail the command.
@@ -121,8 +122,10 @@ def encode_text(text: str) -> tuple[int, bytes]:
 
 def decode(data_coding: int, message: bytes) -> tuple[str, str]:
     """A mobile-originated message as (text or base64, mode): binary for 8-bit data."""
-    scheme = data_coding & 0x0F if data_coding & 0xF0 == 0xF0 else data_coding
-    if scheme in (0x02, BINARY) or (data_coding & 0xF0 == 0xF0 and data_coding & 0x04):
+    scheme = data_coding
+    if data_coding & 0xF0 == 0xF0:  # a message class given: bit 2 says 8-bit data
+        scheme = BINARY if data_coding & 0x04 else GSM_DEFAULT
+    if scheme in (0x02, BINARY):
         return base64.b64encode(message).decode(), "binary"
     if scheme == UCS2:
         return message.decode("utf-16-be", errors="replace"), "text"
@@ -142,7 +145,7 @@ def gsm_decode(message: bytes) -> str:
         index = octet + 0x80 if escape else octet
         escape = False
         char = GSM_CHARACTER_TABLE[index] if index < len(GSM_CHARACTER_TABLE) else "?"
-        chars.append("?" if char == "`" and index != 0x60 else char)
+        chars.append("?" if char == "`" else char)  # "`" fills the table's unused places
     return "".join(chars)
 
 
