@@ -95,9 +95,9 @@ def serve_smsc(port: int) -> None:
         conn.close()
 
 
-def smsc_process(port_file: Path) -> subprocess.Popen:
+def smsc_process() -> tuple[subprocess.Popen, int]:
+    """The SMSC in a process of its own, once it accepts connections; and its port."""
     port = free_port()
-    port_file.write_text(str(port))
     proc = subprocess.Popen([sys.executable, __file__, "--smsc", str(port)])
     deadline = time.monotonic() + 20
     while True:
@@ -108,7 +108,7 @@ def smsc_process(port_file: Path) -> subprocess.Popen:
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise RuntimeError("the SMSC did not start") from None
             time.sleep(0.05)
-    return proc
+    return proc, port
 
 
 def free_port() -> int:
@@ -127,8 +127,9 @@ def ceiling(port: int, commands: int, window: int) -> float:
     client.bind_transceiver(system_id="simplane", password="secret")
     sock = client._socket
     sent = answered = 0
-    started = time.perf_counter()
-    while answered < commands:
+
+    def fill() -> None:
+        nonlocal sent
         while sent < commands and sent - answered < window:
             client.send_pdu(smpp.make_pdu(
                 "submit_sm", client=client, service_type="", source_addr_ton=1,
@@ -137,12 +138,18 @@ def ceiling(port: int, commands: int, window: int) -> float:
                 priority_flag=0, registered_delivery=1, replace_if_present_flag=0,
                 data_coding=0, sm_default_msg_id=0, short_message=f"command {sent}".encode()))
             sent += 1
+
+    started = time.perf_counter()
+    while answered < commands:  # the link's loop, less the database
+        fill()
         select.select([sock], [], [], 1)
+        pdus = []
         while select.select([sock], [], [], 0)[0]:
-            pdu = client.read_pdu()
-            if pdu.command == "submit_sm_resp":
-                answered += 1
-            elif pdu.command == "deliver_sm":
+            pdus.append(client.read_pdu())
+        answered += sum(1 for pdu in pdus if pdu.command == "submit_sm_resp")
+        fill()  # the window the answers freed, before answering the receipts
+        for pdu in pdus:
+            if pdu.command == "deliver_sm":
                 answer = smpp.make_pdu("deliver_sm_resp", client=client)
                 answer.sequence = pdu.sequence
                 client.send_pdu(answer)
@@ -233,10 +240,8 @@ def main() -> None:
     rows: list[tuple[str, float, float | None]] = []
     try:
         for round_ in range(args.rounds):
-            port_file = workdir / f"port-{round_}"
-            smsc = smsc_process(port_file)
+            smsc, port = smsc_process()
             try:
-                port = int(port_file.read_text())
                 rows.append(("ceiling", ceiling(port, args.commands, args.window), None))
                 db = workdir / f"round-{round_}.db"
                 rows.append(("sqlite", *simplane_run(f"sqlite:///{db}", port, args.commands,
