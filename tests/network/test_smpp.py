@@ -301,3 +301,46 @@ def test_a_refused_bind_is_tried_again_with_backoff(server, smsc):
         assert link.bound.wait(10)
     finally:
         link.stop()
+
+
+def test_serve_smpp_binds_and_sends_commands_through_the_smsc(server, account, smsc, tmp_path):
+    """`simplane serve --smpp` as an operator runs it, on the same database."""
+    import os
+    import subprocess
+    import sys
+
+    import httpx
+
+    import simplane
+    from tests.support import free_port
+
+    sid, msisdn = wireless_sim(server, account)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIMPLANE_")}
+    env.update(SIMPLANE_SECRET_KEY=server.runtime.settings.secret_key,
+               SIMPLANE_SMPP_PASSWORD="secret")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simplane.cli", "serve", "--database-url",
+         server.runtime.settings.database_url, "--port", str(port), "--log-level", "warning",
+         "--smpp", f"127.0.0.1:{smsc.port}", "--smpp-system-id", "simplane",
+         "--smpp-source-addr", "447700900000"], env=env, cwd=tmp_path,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        def up() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+            except httpx.HTTPError:
+                assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+                return False
+
+        wait(up, timeout=60)
+        smsc.wait_for(lambda: smsc.binds == 1)
+        client = simplane.client(f"http://127.0.0.1:{port}", account.sid, account.token)
+        command = client.wireless.v1.commands.create(sim=sid, command="over the air")
+        [item] = smsc.wait_for(lambda: smsc.submitted)
+        assert (item.destination, item.message) == (msisdn, b"over the air")
+        smsc.receipt(item, "DELIVRD")
+        wait(lambda: client.wireless.v1.commands(command.sid).fetch().status == "delivered")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
