@@ -72,6 +72,9 @@ class Settings:
         default_factory=lambda: os.environ.get("SIMPLANE_KINESIS_ENDPOINT_URL"))
     segment_url: str = field(default_factory=lambda: os.environ.get(
         "SIMPLANE_SEGMENT_URL", "https://api.segment.io"))
+    # HOST:PORT of the SMSC that to-SIM SMS commands go through (network/smpp.py, `serve
+    # --smpp`); None: the simulated device gateway delivers them.
+    smpp: str | None = None
 
     # RADIUS: the shared secret, or clients (address or network → secret) with theirs, of the
     # packet gateways; the port on which they take Disconnect-Requests (RFC 5176; None: none

@@ -7,10 +7,11 @@ import base64
 import binascii
 import secrets
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from stdnum.iso7064 import mod_97_10
 
 from simplane.core import callbacks
@@ -436,6 +437,40 @@ def set_command_status(db: Session, runtime: Runtime, command: SmsCommand | IpCo
     callbacks.enqueue(db, runtime, command.account_sid, command.callback_url,
                       command.callback_method, params)
     return True
+
+
+def move_sms_commands(db: Session, runtime: Runtime, moves: dict[int, str | None],
+                      from_status: str, status: str) -> list[SmsCommand]:
+    """set_command_status for many SMS Commands at once (a batch from the SMSC): those of
+    `moves` (pk → SMSC message_id to store, or None) still in `from_status` move to `status`,
+    each reported to its callback. Returns the commands moved."""
+    if not moves:
+        return []
+    now = runtime.clock.now()
+    commands = list(db.scalars(select(SmsCommand).where(SmsCommand.pk.in_(sorted(moves)),
+                                                        SmsCommand.status == from_status)
+                               .with_for_update()))
+    if not commands:
+        return []
+    table = cast(Table, SmsCommand.__table__)
+    db.execute(update(table).where(table.c.pk == bindparam("b_pk"),
+                                   table.c.status == from_status)
+               .values(status=status, date_updated=now,
+                       smsc_message_id=bindparam("b_message_id")),
+               [{"b_pk": c.pk, "b_message_id": moves[c.pk] or c.smsc_message_id}
+                for c in commands])
+    for command in commands:
+        set_committed_value(command, "status", status)
+        set_committed_value(command, "smsc_message_id", moves[command.pk] or command.smsc_message_id)
+    reported = [c for c in commands if c.callback_url]
+    if reported:
+        sims = {sim.sid: sim for sim in db.scalars(
+            select(Sim).where(Sim.sid.in_({c.sim_sid for c in reported})))}
+        for command in reported:
+            callbacks.enqueue(db, runtime, command.account_sid, command.callback_url,
+                              command.callback_method,
+                              sms_callback_params(command, sims.get(command.sim_sid)))
+    return commands
 
 
 def sms_callback_params(command: SmsCommand, sim: Sim | None) -> dict[str, str]:
