@@ -7,7 +7,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Float, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Connection,
+    Float,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    update,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from simplane.core.db import Base, UTCDateTime
@@ -165,3 +175,11 @@ class Disconnect(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     date_created: Mapped[datetime] = mapped_column(UTCDateTime)
     date_updated: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+def after_restore(conn: Connection) -> None:
+    """Restored rows are news to every process on the database: move the counters that tell a
+    process its cached sessions and SIM facts are stale past their restored values (the triggers
+    that bump the facts version while rows are inserted count the restore's inserts only)."""
+    conn.execute(update(IngestGeneration).values(generation=IngestGeneration.generation + 1))
+    conn.execute(update(FactsVersion).values(version=FactsVersion.version + 1))
