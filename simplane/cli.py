@@ -61,6 +61,15 @@ def radius_clients(given: list[str]) -> dict[str, str]:
     return clients
 
 
+def smpp_address(value: str) -> tuple[str, int]:
+    """--smpp HOST:PORT as (host, port)."""
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise typer.BadParameter(f"{value!r}: give HOST:PORT, e.g. smsc.example.net:2775",
+                                 param_hint="--smpp")
+    return host.strip("[]"), int(port)
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -69,6 +78,14 @@ def serve(
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     radius_port: Annotated[int | None, typer.Option(
         help="Also listen for RADIUS accounting (UDP) on this port, e.g. 1813.")] = None,
+    radius_auth_port: Annotated[int | None, typer.Option(
+        help="Also answer RADIUS Access-Requests (UDP) on this port, e.g. 1812: accept the "
+        "SIMs that may use data now, reject the others.")] = None,
+    radius_dae_port: Annotated[int | None, typer.Option(
+        help="Cut off data sessions the SIM may no longer have (suspended, deactivated, reset, "
+        "off data, over its limit) with a RADIUS Disconnect-Request to this port of the "
+        "gateway that carries them, e.g. 3799 (default: $SIMPLANE_RADIUS_DAE_PORT).",
+        envvar="SIMPLANE_RADIUS_DAE_PORT")] = None,
     radius_secret: Annotated[str | None, typer.Option(
         help="The RADIUS shared secret (default: $SIMPLANE_RADIUS_SECRET).",
         envvar="SIMPLANE_RADIUS_SECRET")] = None,
@@ -102,10 +119,22 @@ def serve(
         help="Also serve /metrics here (HOST:PORT), without authentication: for a Prometheus "
         "that cannot authenticate (on the API port, admin accounts or $SIMPLANE_METRICS_TOKEN "
         "read it).")] = None,
+    smpp: Annotated[str | None, typer.Option(
+        help="HOST:PORT of an SMSC: bind to it (SMPP 3.4 transceiver) and send to-SIM SMS "
+        "commands through it, to the SIMs' MSISDNs (default: the simulated device gateway).")
+    ] = None,
+    smpp_system_id: Annotated[str | None, typer.Option(
+        help="The system_id to bind to the SMSC with.", envvar="SIMPLANE_SMPP_SYSTEM_ID")] = None,
+    smpp_password: Annotated[str | None, typer.Option(
+        help="The SMSC password (default: $SIMPLANE_SMPP_PASSWORD).",
+        envvar="SIMPLANE_SMPP_PASSWORD")] = None,
+    smpp_source_addr: Annotated[str, typer.Option(
+        help="The source address of to-SIM SMS (a number, or an alphanumeric name).")] = "",
 ) -> None:
     """Create or upgrade the schema, then serve every product on one port (and, with
-    --radius-port, RADIUS accounting from packet gateways on UDP beside it; with --simulate, a
-    live simulated fleet)."""
+    --radius-port and --radius-auth-port, RADIUS accounting and authorisation for packet
+    gateways on UDP beside it, with --radius-dae-port their Disconnect-Requests; with
+    --simulate, a live simulated fleet)."""
     import uvicorn
 
     from simplane.app import create_app
@@ -113,13 +142,17 @@ def serve(
     from simplane.core.runtime import Runtime
 
     clients = radius_clients(radius_client or [])
+    smsc = smpp_address(smpp) if smpp else None
+    if smsc and not smpp_system_id:
+        raise typer.BadParameter("the SMSC needs a system_id", param_hint="--smpp-system-id")
     if clock not in (None, "virtual", "real"):
         raise typer.BadParameter("must be virtual or real", param_hint="--clock")
     if clock != "virtual" and (clock_start is not None or clock_speed is not None):
         raise typer.BadParameter("only with --clock virtual",
                                  param_hint="--clock-start" if clock_start else "--clock-speed")
     start = parse_time(clock_start, "--clock-start") if clock_start else None
-    if radius_port is not None and not radius_secret and not clients:
+    radius_ports = (radius_port, radius_auth_port, radius_dae_port)
+    if any(p is not None for p in radius_ports) and not radius_secret and not clients:
         raise typer.BadParameter("a shared secret is needed (or --radius-client)",
                                  param_hint="--radius-secret")
     from simplane.core.outbound import Policy, default_allow
@@ -133,6 +166,9 @@ def serve(
     with setup_errors():
         settings = Settings(database_url=database_url, outbound_allow=allow) if database_url \
             else Settings(outbound_allow=allow)
+        settings.radius_secret, settings.radius_clients = radius_secret, clients
+        settings.radius_dae_port = radius_dae_port
+        settings.smpp = smpp
         settings.check_bootstrap()
         rt = Runtime(settings)
         _start_clock(rt, clock, start, clock_speed)
@@ -141,13 +177,30 @@ def serve(
         err.print("[bold]Created the bootstrap account[/bold] (shown once; keep it safe):")
         err.print(f"  TWILIO_ACCOUNT_SID={created.sid}")
         err.print(f"  TWILIO_AUTH_TOKEN={created.secret}")
-    radius = None
+    from simplane.network.radius import RadiusListener
+
+    listeners: list[RadiusListener] = []
     if radius_port is not None:
         from simplane.network.radius import RadiusServer
 
-        radius = RadiusServer(rt, radius_secret, host=host, port=radius_port,
-                              clients=clients).start()
-        err.print(f"RADIUS accounting on udp://{host}:{radius.port}")
+        listeners.append(RadiusServer(rt, radius_secret, host=host, port=radius_port,
+                                      clients=clients).start())
+        err.print(f"RADIUS accounting on udp://{host}:{listeners[-1].port}")
+    if radius_auth_port is not None:
+        from simplane.network.authorization import AuthServer
+
+        listeners.append(AuthServer(rt, radius_secret, host=host, port=radius_auth_port,
+                                    clients=clients).start())
+        err.print(f"RADIUS authorisation on udp://{host}:{listeners[-1].port}")
+    if radius_dae_port is not None:
+        err.print(f"RADIUS Disconnect-Requests to the gateways' udp port {radius_dae_port}")
+    link = None
+    if smsc is not None:
+        from simplane.network.smpp import SmppLink
+
+        link = SmppLink(rt, smsc[0], smsc[1], smpp_system_id or "", smpp_password or "",
+                        smpp_source_addr).start()
+        err.print(f"SMS commands through the SMSC at {smpp}")
     if product not in ("wireless", "supersim"):
         raise typer.BadParameter("must be wireless or supersim", param_hint="--product")
     if simulate is not None:
@@ -172,8 +225,10 @@ def serve(
     try:
         uvicorn.run(create_app(rt), host=host, port=port, log_level=log_level, access_log=False)
     finally:
-        if radius is not None:
-            radius.stop()
+        for listener in listeners:
+            listener.stop()
+        if link is not None:
+            link.stop()
         if metrics is not None:
             metrics.shutdown()
 
@@ -303,6 +358,9 @@ def sims_provision(
     status: Annotated[str, typer.Option(help="Their status.")] = "new",
     rate_plan: Annotated[str | None, typer.Option(help="Rate plan SID or unique name.")] = None,
     product: Product = "wireless",
+    msisdn_prefix: Annotated[str | None, typer.Option(
+        help="Give each SIM an MSISDN (the number an SMSC reaches it on, for `serve --smpp`): "
+        "this country code and number start, then random digits.")] = None,
     account: Account = None,
     database_url: DatabaseUrl = None,
 ) -> None:
@@ -312,10 +370,14 @@ def sims_provision(
     from simplane.wireless.service import NEEDS_RATE_PLAN
 
     _check_product(product, status, rate_plan)
+    problem = msisdn_prefix is not None and inventory.msisdn_prefix_problem(msisdn_prefix)
+    if problem:
+        raise typer.BadParameter(problem, param_hint="--msisdn-prefix")
     if product == "supersim":
         from simplane.supersim import inventory as supersim_inventory
 
-        _load_supersim(database_url, account, supersim_inventory.generated_rows(count))
+        _load_supersim(database_url, account, supersim_inventory.generated_rows(count),
+                       msisdn_prefix)
         return
     if status not in inventory.STATUSES:
         raise typer.BadParameter(f"one of {', '.join(inventory.STATUSES)}", param_hint="--status")
@@ -323,7 +385,8 @@ def sims_provision(
         err.print(f"[red]refused: nothing was provisioned[/red]\n--status {status} needs a rate "
                   "plan: give --rate-plan (its SID or unique name)")
         raise typer.Exit(1)
-    _load(database_url, account, rate_plan, inventory.generated_rows(count, status))
+    _load(database_url, account, rate_plan, inventory.generated_rows(count, status),
+          msisdn_prefix)
 
 
 @sims_app.command("import")
@@ -335,7 +398,7 @@ def sims_import(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Load an operator's inventory (header row; iccid required; imsi, registration_code,
-    unique_name, status optional). All rows or none; prints the SIDs in file order (for Super
+    unique_name, status, msisdn optional). All rows or none; prints the SIDs in file order (for Super
     SIMs, the same CSV as provision)."""
     from simplane.wireless import inventory
 
@@ -362,7 +425,8 @@ def _check_product(product: str, status: str, rate_plan: str | None) -> None:
                                  param_hint="--rate-plan")
 
 
-def _load(database_url: str | None, account: str | None, rate_plan: str | None, rows) -> None:  # type: ignore[no-untyped-def]
+def _load(database_url: str | None, account: str | None, rate_plan: str | None, rows,  # type: ignore[no-untyped-def]
+          msisdn_prefix: str | None = None) -> None:
     from simplane.wireless import inventory
 
     rt = runtime(database_url)
@@ -372,7 +436,8 @@ def _load(database_url: str | None, account: str | None, rate_plan: str | None, 
             task = bar.add_task("provisioning SIMs", total=len(rows))
             plan_pk = inventory.resolve_rate_plan(db, account_sid, rate_plan)
             sids = inventory.add_sims(db, account_sid, rows, rt.clock.now(), plan_pk,
-                                      progress=lambda n: bar.advance(task, n))
+                                      progress=lambda n: bar.advance(task, n),
+                                      msisdn_prefix=msisdn_prefix)
     except inventory.InventoryError as exc:
         err.print(f"[red]refused: nothing was provisioned[/red]\n{exc}")
         raise typer.Exit(1) from None
@@ -381,7 +446,8 @@ def _load(database_url: str | None, account: str | None, rate_plan: str | None, 
     typer.echo("\n".join(sids))
 
 
-def _load_supersim(database_url: str | None, account: str | None, rows) -> None:  # type: ignore[no-untyped-def]
+def _load_supersim(database_url: str | None, account: str | None, rows,  # type: ignore[no-untyped-def]
+                   msisdn_prefix: str | None = None) -> None:
     from simplane.supersim import inventory
     from simplane.wireless.inventory import InventoryError
 
@@ -391,7 +457,8 @@ def _load_supersim(database_url: str | None, account: str | None, rows) -> None:
             account_sid = resolve_account(db, account) if account else None
             task = bar.add_task("provisioning Super SIMs", total=len(rows))
             added = inventory.add_sims(db, rows, rt.clock.now(), account_sid,
-                                       progress=lambda n: bar.advance(task, n))
+                                       progress=lambda n: bar.advance(task, n),
+                                       msisdn_prefix=msisdn_prefix)
     except InventoryError as exc:
         err.print(f"[red]refused: nothing was provisioned[/red]\n{exc}")
         raise typer.Exit(1) from None

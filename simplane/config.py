@@ -17,7 +17,7 @@ class ConfigError(ValueError):
     """A setting simplane cannot start with: the message names it and says how to fix it."""
 
 
-def env_number(name: str, default: float, kind: type[int | float] = float) -> Any:
+def env_number(name: str, default: float | None, kind: type[int | float] = float) -> Any:
     """The number an environment variable gives (`kind`), or `default` when it is unset."""
     raw = os.environ.get(name)
     if raw is None:
@@ -72,6 +72,22 @@ class Settings:
         default_factory=lambda: os.environ.get("SIMPLANE_KINESIS_ENDPOINT_URL"))
     segment_url: str = field(default_factory=lambda: os.environ.get(
         "SIMPLANE_SEGMENT_URL", "https://api.segment.io"))
+    # HOST:PORT of the SMSC that to-SIM SMS commands go through (network/smpp.py, `serve
+    # --smpp`); None: the simulated device gateway delivers them.
+    smpp: str | None = None
+
+    # RADIUS: the shared secret, or clients (address or network → secret) with theirs, of the
+    # packet gateways; the port on which they take Disconnect-Requests (RFC 5176; None: none
+    # are sent), how long a pass of the sender waits for answers (s), and how long a request
+    # is retried before it is given up (s).
+    radius_secret: str | None = field(
+        default_factory=lambda: os.environ.get("SIMPLANE_RADIUS_SECRET"))
+    radius_clients: dict[str, str] = field(default_factory=dict)
+    radius_dae_port: int | None = field(default_factory=lambda: env_number(
+        "SIMPLANE_RADIUS_DAE_PORT", None, int))
+    radius_dae_wait: float = 0.2
+    radius_dae_retry_horizon: float = field(default_factory=lambda: env_number(
+        "SIMPLANE_RADIUS_DAE_RETRY_HORIZON", 24 * 3600))
 
     def __post_init__(self) -> None:
         self.database_url = normalise_database_url(self.database_url)

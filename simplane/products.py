@@ -1,5 +1,6 @@
 """The products simplane serves. Each is a package with `views.api` (a ProductAPI) and `jobs.JOBS`
-(and `jobs.NEXT_DUE` for the jobs that wait for a moment, see `simplane.core.worker`).
+(and `jobs.NEXT_DUE` for the jobs that wait for a moment, see `simplane.core.worker`), as is
+the network data plane, the operator's.
 
 This is where products are plugged into the kernel, which knows none of them: `create_app`
 includes their routers and registers their jobs (and the kernel's callback delivery) with the
@@ -8,6 +9,7 @@ runtime's worker (`register`)."""
 from __future__ import annotations
 
 from importlib import import_module
+from importlib.util import find_spec
 from types import ModuleType
 
 from sqlalchemy.engine import Connection
@@ -30,24 +32,25 @@ def modules() -> list[ModuleType]:
     return [import_module(f"simplane.{name}.views") for name in NAMES + OPERATOR]
 
 
+def _rooms(room: str) -> list[ModuleType]:
+    """Each product's (and operator folder's) module `room`, where it has one."""
+    return [import_module(f"simplane.{name}.{room}") for name in NAMES + OPERATOR
+            if find_spec(f"simplane.{name}.{room}") is not None]
+
+
 def jobs() -> list[Job]:
-    found: list[Job] = []
-    for name in NAMES:
-        found.extend(getattr(import_module(f"simplane.{name}.jobs"), "JOBS", []))
-    return [*found, send_due]
+    return [*(job for module in _rooms("jobs") for job in getattr(module, "JOBS", [])), send_due]
 
 
 def next_due() -> list[NextDue]:
-    found: list[NextDue] = []
-    for name in NAMES:
-        found.extend(getattr(import_module(f"simplane.{name}.jobs"), "NEXT_DUE", []))
-    return [*found, callbacks_due]
+    return [*(due for module in _rooms("jobs") for due in getattr(module, "NEXT_DUE", [])),
+            callbacks_due]
 
 
 def after_restore(conn: Connection) -> None:
     """Each product makes right, in the restoring transaction, what its restored rows meant only
     on the database a snapshot was taken from (a product's `models.after_restore`)."""
-    for name in NAMES:
-        hook = getattr(import_module(f"simplane.{name}.models"), "after_restore", None)
+    for module in _rooms("models"):
+        hook = getattr(module, "after_restore", None)
         if hook is not None:
             hook(conn)

@@ -182,7 +182,8 @@ def test_import_refuses_unique_names_that_could_not_be_fetched(tmp_path, account
     assert account.client.wireless.v1.sims.list() == []
 
 
-def serve(database_url: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
+def serve(database_url: str, cwd: Path, *options: str, **env: str
+          ) -> subprocess.CompletedProcess:
     """`simplane serve` run as an operator runs it, with these SIMPLANE_* variables only; each
     case here must make it stop on its own."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SIMPLANE_")}
@@ -190,7 +191,7 @@ def serve(database_url: str, cwd: Path, **env: str) -> subprocess.CompletedProce
     clean["PYTHONPATH"] = os.pathsep.join([source, clean.get("PYTHONPATH", "")])
     return subprocess.run(
         [sys.executable, "-m", "simplane.cli", "serve", "--database-url", database_url,
-         "--port", str(free_port())], env={**clean, **env}, cwd=cwd, capture_output=True,
+         "--port", str(free_port()), *options], env={**clean, **env}, cwd=cwd, capture_output=True,
         text=True, timeout=120, check=False)
 
 
@@ -238,3 +239,78 @@ def test_serve_says_in_one_line_when_it_cannot_open_the_database(tmp_path):
         assert result.stderr.count("\n") == 1 and result.stderr.startswith(
             "simplane: cannot open the database ("), result.stderr
         assert reason in result.stderr and "--database-url" in result.stderr
+
+
+@pytest.mark.parametrize("option", ["--radius-port", "--radius-auth-port", "--radius-dae-port"])
+def test_serve_needs_a_radius_secret_for_any_radius_port(tmp_path, option):
+    result = serve(f"sqlite:///{tmp_path / 'simplane.db'}", tmp_path, option, "3799",
+                   COLUMNS="200")
+    assert result.returncode == 2, result.stderr
+    assert "a shared secret is needed (or --radius-client)" in result.stderr
+    assert "--radius-secret" in result.stderr
+    assert not (tmp_path / "simplane.db").exists()  # refused before anything was opened
+
+
+def _msisdns(server, model, sids):  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    with server.runtime.db.read() as db:
+        return dict(db.execute(select(model.sid, model.msisdn).where(model.sid.in_(sids))).all())
+
+
+def test_import_and_provision_give_sims_msisdns_not_shown_in_the_api(tmp_path, server, account,
+                                                                      database_url):
+    from simplane.supersim.models import Sim as SuperSim
+    from simplane.wireless.models import Sim
+
+    path = tmp_path / "inventory.csv"
+    path.write_text(f"iccid,msisdn\n{new_iccid()},+44 7700 900123\n{new_iccid()},\n")
+    result = cli(database_url, "sims", "import", str(path), "--account", account.sid)
+    assert result.exit_code == 0, result.output
+    first, second = result.stdout.split()
+    assert _msisdns(server, Sim, [first, second]) == {first: "447700900123", second: None}
+    # Twilio's Sim resource has no phone number: the MSISDN stays the operator's.
+    import httpx
+
+    raw = httpx.get(f"{server.base_url}/wireless/v1/Sims/{first}",
+                    auth=(account.sid, account.token)).json()
+    assert raw["sid"] == first and "447700900123" not in str(raw)
+
+    result = cli(database_url, "sims", "provision", "--count", "3", "--account", account.sid,
+                 "--msisdn-prefix", "4477009")
+    assert result.exit_code == 0, result.output
+    numbers = _msisdns(server, Sim, result.stdout.split()).values()
+    assert len(set(numbers)) == 3
+    assert all(n.startswith("4477009") and len(n) == 12 for n in numbers)
+    result = cli(database_url, "sims", "provision", "--count", "1", "--product", "supersim",
+                 "--msisdn-prefix", "4477009")
+    assert result.exit_code == 0, result.output
+    sid = result.stdout.split()[1].split(",")[0]
+    assert _msisdns(server, SuperSim, [sid])[sid].startswith("4477009")
+
+
+def test_import_refuses_bad_and_repeated_msisdns(tmp_path, server, account, database_url):
+    taken = f"iccid,msisdn\n{new_iccid()},447700900555\n"
+    path = tmp_path / "taken.csv"
+    path.write_text(taken)
+    assert cli(database_url, "sims", "import", str(path), "--account", account.sid
+               ).exit_code == 0
+    path.write_text(f"iccid,msisdn\n{new_iccid()},12ab\n{new_iccid()},447700900556\n"
+                    f"{new_iccid()},447700900556\n{new_iccid()},447700900555\n")
+    result = cli(database_url, "sims", "import", str(path), "--account", account.sid)
+    assert result.exit_code == 1
+    assert "line 2: " in result.output and "msisdn '12ab'" in result.output
+    assert "line 4: msisdn 447700900556 repeats line 3" in result.output
+    # A Super SIM cannot take a number a Wireless SIM has: one numbering space.
+    path.write_text(f"iccid,msisdn\n{new_iccid('8988307')},447700900555\n")
+    result = cli(database_url, "sims", "import", str(path), "--product", "supersim")
+    assert result.exit_code == 1 and "msisdn 447700900555 is already provisioned" in result.output
+    refused = cli(database_url, "sims", "provision", "--count", "1", "--msisdn-prefix", "+44")
+    assert refused.exit_code != 0 and "--msisdn-prefix" in refused.output
+
+
+def test_serve_refuses_an_smsc_it_could_not_bind_to(database_url):
+    result = cli(database_url, "serve", "--smpp", "smsc-without-port")
+    assert result.exit_code != 0 and "--smpp" in result.output and "HOST:PORT" in result.output
+    result = cli(database_url, "serve", "--smpp", "127.0.0.1:2775")
+    assert result.exit_code != 0 and "--smpp-system-id" in result.output

@@ -78,6 +78,8 @@ class NetworkEvent:
     packets_down: int = 0
     error: str | None = None
     gateway: str | None = None  # the packet gateway that reported it (NAS-Identifier or -IP)
+    user_name: str | None = None  # the session's RADIUS User-Name
+    disconnect_to: str | None = None  # where its Disconnect-Requests (RFC 5176) go
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

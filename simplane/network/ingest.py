@@ -20,7 +20,6 @@ runs.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,20 +31,29 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from simplane.core.bulk import BulkSql, gc_paused
-from simplane.core.clock import from_driver, utc
 from simplane.core.sids import new_sid
 from simplane.events import outbox
-from simplane.network import cache, connection_events
+from simplane.network import cache, connection_events, disconnects
 from simplane.network.connection_events import REFUSALS
-from simplane.network.events import NetworkEvent, home_network, operator
+from simplane.network.events import NetworkEvent, operator
 from simplane.network.models import DataSession, SimState
-from simplane.network.policy import SIM_NOT_ACTIVE, FleetPlan, Plan
+from simplane.network.policy import (
+    DATA_LIMIT_REACHED,
+    SIM_NOT_ACTIVE,
+    FleetPlan,
+    Plan,
+    decide,
+    period_key,
+    plans_of,
+    roaming_class,
+    used_against,
+)
 from simplane.network.rollups import add_usage, hour_of
 from simplane.supersim import errors as E
 from simplane.supersim import usage as fleet_usage
-from simplane.supersim.access import attach_decision, set_ip_addresses, sims_by_imsi
+from simplane.supersim.access import attach_decision, set_ip_addresses
 from simplane.supersim.models import Sim as SuperSim
-from simplane.wireless.models import RatePlan, Sim
+from simplane.wireless.models import Sim
 
 if TYPE_CHECKING:
     from simplane.core.runtime import Runtime
@@ -90,24 +98,9 @@ def ingest(runtime: Runtime, events: Sequence[NetworkEvent]) -> IngestResult:
         return ingest_into(db, events)
 
 
-def roaming_class(imsi: str, mcc: str | None, mnc: str | None) -> str:
-    home_mcc, home_mnc = home_network(imsi)
-    if mcc is None or (mcc == home_mcc and mnc == home_mnc):
-        return "home"
-    return "national" if mcc == home_mcc else "international"
-
-
-# SIMs with their status and the parts of their rate plan the network enforces (`Plan.of`).
-SIM_COLUMNS = [Sim.__table__.c[name] for name in ("sid", "account_sid", "imsi", "status")] + [
-    RatePlan.__table__.c[name] for name in (
-        "data_enabled", "data_limit", "data_limit_strategy", "national_roaming_enabled",
-        "national_roaming_data_limit", "international_roaming",
-        "international_roaming_data_limit")] + [Sim.__table__.c.date_activated]
-SIMS_FROM = (f"{Sim.__tablename__} LEFT OUTER JOIN {RatePlan.__tablename__} "
-             f"ON {RatePlan.__tablename__}.pk = {Sim.__tablename__}.rate_plan_pk")
 SESSION_COLUMNS = [SESSIONS.c[name] for name in (
     "pk", "sim_sid", "session_id", "sid", "start", "apn", "roaming", "operator_country",
-    "operator_mcc", "operator_mnc", *MUTABLE)]
+    "operator_mcc", "operator_mnc", "gateway", "user_name", "disconnect_to", *MUTABLE)]
 
 
 def gateway_restarted(runtime: Runtime, gateway: str, when: datetime) -> IngestResult:
@@ -115,20 +108,27 @@ def gateway_restarted(runtime: Runtime, gateway: str, when: datetime) -> IngestR
     carried are over. Each ends as its gateway would have ended it, with the counters it had
     (nothing more is counted; a Super SIM's ends with data-session.ended), reason NAS_REBOOT."""
     with runtime.db.write() as db:
-        sessions = db.execute(
-            select(SESSIONS.c.sim_sid, SESSIONS.c.session_id, SESSIONS.c.bytes_up,
-                   SESSIONS.c.bytes_down, SESSIONS.c.packets_up, SESSIONS.c.packets_down)
-            .where(SESSIONS.c.gateway == gateway, SESSIONS.c.status == "open")).all()
-        sim_sids = {row.sim_sid for row in sessions}
-        imsis = dict(db.execute(select(Sim.sid, Sim.imsi).where(Sim.sid.in_(sim_sids))).all())
-        imsis.update(db.execute(select(SuperSim.sid, SuperSim.imsi)
-                                .where(SuperSim.sid.in_(sim_sids - imsis.keys()))).all())
-        return ingest_into(db, [
-            NetworkEvent("session.ended", imsis[row.sim_sid], when, session_id=row.session_id,
-                         bytes_up=row.bytes_up, bytes_down=row.bytes_down,
-                         packets_up=row.packets_up, packets_down=row.packets_down,
-                         error="NAS_REBOOT", gateway=gateway)
-            for row in sessions if row.sim_sid in imsis])
+        return end_sessions(db, SESSIONS.c.gateway == gateway, "NAS_REBOOT", when)
+
+
+def end_sessions(db: Session, which: Any, reason: str, when: datetime) -> IngestResult:
+    """End the open sessions `which` (a condition on the sessions' table) as their gateway's Stop
+    would, with the counters they had (nothing more is counted), for `reason`."""
+    sessions = db.execute(
+        select(SESSIONS.c.sim_sid, SESSIONS.c.session_id, SESSIONS.c.bytes_up,
+               SESSIONS.c.bytes_down, SESSIONS.c.packets_up, SESSIONS.c.packets_down,
+               SESSIONS.c.gateway)
+        .where(which, SESSIONS.c.status == "open")).all()
+    sim_sids = {row.sim_sid for row in sessions}
+    imsis = dict(db.execute(select(Sim.sid, Sim.imsi).where(Sim.sid.in_(sim_sids))).all())
+    imsis.update(db.execute(select(SuperSim.sid, SuperSim.imsi)
+                            .where(SuperSim.sid.in_(sim_sids - imsis.keys()))).all())
+    return ingest_into(db, [
+        NetworkEvent("session.ended", imsis[row.sim_sid], when, session_id=row.session_id,
+                     bytes_up=row.bytes_up, bytes_down=row.bytes_down,
+                     packets_up=row.packets_up, packets_down=row.packets_down,
+                     error=reason, gateway=row.gateway)
+        for row in sessions if imsis.get(row.sim_sid)])
 
 
 def ingest_into(db: Session, events: Sequence[NetworkEvent]) -> IngestResult:
@@ -147,15 +147,7 @@ class _Batch:
         self.result = IngestResult()
         self.cache = cache.cache_for(db)
         self.generation = cache.next_generation(db)
-        imsis = {e.imsi for e in events}
-        version = cache.facts_version(db)
-        # IMSI → SID, account, plan
-        self.sims: dict[str, tuple[str, str, Plan | FleetPlan]] = self.cache.known_sims(
-            version, imsis)
-        if len(self.sims) < len(imsis):
-            found = self._read_sims(imsis - self.sims.keys())
-            self.cache.keep_sims(version, found)
-            self.sims.update(found)
+        self.sims = plans_of(db, {e.imsi for e in events}, self.cache)
         keys = {(self.sims[e.imsi][0], e.session_id) for e in events
                 if e.session_id and e.imsi in self.sims}
         sim_sids = {sid for sid, _a, _p in self.sims.values()}
@@ -183,25 +175,7 @@ class _Batch:
         self.connection_events: list[dict[str, Any]] = []
         self.ip_addresses: dict[str, str | None] = {}
         self.periods: dict[tuple, str] = {}
-
-    def _read_sims(self, imsis: set[str]) -> dict[str, tuple[str, str, Plan | FleetPlan]]:
-        """Wireless SIMs with their plans, then Super SIMs with their Fleets for the others."""
-        found: dict[str, tuple[str, str, Plan | FleetPlan]] = {}
-        plans: dict[tuple, Plan] = {}
-        for row in self.sql.select_in(SIM_COLUMNS, SIMS_FROM, [Sim.imsi], {(i,) for i in imsis},
-                                      processed=False):
-            roaming = row[9] if isinstance(row[9], str | None) else tuple(row[9])  # JSON
-            terms = (*row[3:9], roaming, *row[10:12])
-            plan = plans.get(terms)
-            if plan is None:
-                roaming = json.loads(roaming) if isinstance(roaming, str) else roaming
-                plan = plans[terms] = Plan.of(row[3], row[4], row[5], row[6], row[7], row[8],
-                                              roaming, row[10], from_driver(row[11]))
-            found[row[2]] = (row[0], row[1], plan)
-        if len(found) < len(imsis):  # the others may be Super SIMs
-            for imsi, facts in sims_by_imsi(self.db, imsis - found.keys()).items():
-                found[imsi] = (facts.sid, facts.account_sid, FleetPlan(facts))
-        return found
+        self.blocked: list[dict[str, Any]] = []  # sessions ended at their limit
 
     # -- one event
     def take(self, event: NetworkEvent) -> None:
@@ -311,8 +285,7 @@ class _Batch:
         key = (plan.anchor, when)  # SIMs activated together share their periods
         period = self.periods.get(key)
         if period is None:
-            start = plan.period_start(when) or when.replace(day=1, hour=0, minute=0, second=0)
-            period = self.periods[key] = utc(start).strftime("%Y-%m-%dT%H:%M:%S")
+            period = self.periods[key] = period_key(plan, when)
         return period
 
     def _state(self, sim_sid: str, account_sid: str, period: str,
@@ -350,9 +323,8 @@ class _Batch:
     def _open(self, sim_sid: str, account_sid: str, plan: Plan | FleetPlan,
               state: dict[str, Any], event: NetworkEvent, in_period: bool) -> dict[str, Any]:
         op = operator(event.mcc, event.mnc) if event.mcc and event.mnc else None
-        roaming = roaming_class(event.imsi, event.mcc, event.mnc)
-        refusal = plan.refusal(roaming, self._used(plan, state, roaming, in_period),
-                               event.mcc, event.mnc)
+        decision = decide(plan, event.imsi, event.mcc, event.mnc, self._usage(state, in_period))
+        refusal, roaming = decision.refusal, decision.roaming
         session = {
             "pk": None, "sid": new_sid("PI" if isinstance(plan, FleetPlan) else "WN"),
             "account_sid": account_sid, "sim_sid": sim_sid, "session_id": event.session_id,
@@ -366,7 +338,8 @@ class _Batch:
             "start": event.time, "end": event.time if refusal else None,
             "last_updated": event.time, "end_reason": refusal,
             "window_start": event.time, "window_up": 0, "window_down": 0,
-            "gateway": event.gateway,
+            "gateway": event.gateway, "user_name": event.user_name,
+            "disconnect_to": event.disconnect_to,
         }
         self.new_sessions.append(session)
         if refusal:
@@ -376,15 +349,10 @@ class _Batch:
         return session
 
     @staticmethod
-    def _used(plan: Plan | FleetPlan, state: dict[str, Any], roaming: str,
-              in_period: bool) -> int:
-        """Bytes counted against the limit of the state's period; none for an event of a
-        period already over (a late event does not block the SIM now)."""
-        if not in_period:
-            return 0
-        if isinstance(plan, FleetPlan):  # one limit for every network
-            return state["used_home"] + state["used_national"] + state["used_international"]
-        return state[USED[roaming]]
+    def _usage(state: dict[str, Any], in_period: bool) -> dict[str, int] | None:
+        """Bytes counted this period by roaming class; none for an event of a period already
+        over (a late event does not block the SIM now)."""
+        return {roaming: state[column] for roaming, column in USED.items()} if in_period else None
 
     def _count(self, sim_sid: str, account_sid: str, plan: Plan | FleetPlan,
                state: dict[str, Any], session: dict[str, Any], event: NetworkEvent,
@@ -404,7 +372,7 @@ class _Batch:
         if not (up or down):
             return 0, 0
         roaming = session["roaming"]
-        room = plan.room(roaming, self._used(plan, state, roaming, in_period))
+        room = plan.room(roaming, used_against(plan, self._usage(state, in_period), roaming))
         if room is not None and up + down >= room:
             # The network blocks the SIM at its limit: the session ends there.
             up = min(up, room)
@@ -413,6 +381,8 @@ class _Batch:
                 session.update(status="ended", end=event.time, end_reason="DATA_LIMIT_REACHED")
                 self.reshaped.add(session["pk"])
                 self.result.sessions_blocked += 1
+                if session["disconnect_to"]:  # its gateway is told to end it
+                    self.blocked.append({**session, "imsi": event.imsi, "account_sid": account_sid})
         session["bytes_up"] += up
         session["bytes_down"] += down
         if in_period:
@@ -456,6 +426,8 @@ class _Batch:
             self._add_fleet_usage()
         if self.ip_addresses:
             set_ip_addresses(db, self.ip_addresses)
+        if self.blocked:
+            disconnects.queue(db, self.blocked, DATA_LIMIT_REACHED, self.blocked[0]["end"])
         if self.connection_events:
             outbox.publish_many(db, self.connection_events)
             self.result.connection_events = len(self.connection_events)

@@ -1,12 +1,23 @@
 """The network's tables: data sessions, SIM states and the ingest generation, written only by
-ingest; the SIM facts version, written only by triggers; and the Wireless hourly usage rollups
-(data by ingest, command counts by the Commands service)."""
+ingest; the SIM facts version, written only by triggers; the Wireless hourly usage rollups
+(data by ingest, command counts by the Commands service); and the Disconnect-Requests owed to
+packet gateways."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Float, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Connection,
+    Float,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    update,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from simplane.core.db import Base, UTCDateTime
@@ -56,6 +67,11 @@ class DataSession(Base):
     end_reason: Mapped[str | None] = mapped_column(String(32))  # why the network ended/refused it
     # The packet gateway carrying it, so that its sessions end when it restarts.
     gateway: Mapped[str | None] = mapped_column(String(64))
+    # Who the gateway says the session is (RADIUS User-Name), and where its Disconnect-Requests
+    # go (the gateway's NAS-IP-Address, else the address its accounting came from; None when
+    # the session cannot be cut off from here).
+    user_name: Mapped[str | None] = mapped_column(String(64))
+    disconnect_to: Mapped[str | None] = mapped_column(String(45))
 
 
 class SimUsageHour(Base):
@@ -129,3 +145,41 @@ class FactsVersion(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger)
+
+
+class Disconnect(Base):
+    """A Disconnect-Request (RFC 5176) owed to the packet gateway of a data session, kept until
+    the gateway acknowledges it: one per session."""
+
+    __tablename__ = "network_disconnects"
+    __table_args__ = (
+        UniqueConstraint("sim_sid", "session_id"),
+        Index("ix_network_disconnects_due", "status", "next_attempt_at"),
+    )
+
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    account_sid: Mapped[str] = mapped_column(String(34))
+    sim_sid: Mapped[str] = mapped_column(String(34))
+    imsi: Mapped[str] = mapped_column(String(16))
+    session_id: Mapped[str] = mapped_column(String(128))  # Acct-Session-Id
+    address: Mapped[str] = mapped_column(String(45))  # the gateway's
+    user_name: Mapped[str | None] = mapped_column(String(64))
+    framed_ip: Mapped[str | None] = mapped_column(String(45))
+    nas_identifier: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(32))  # why: SIM_NOT_ACTIVE, RESET, …
+    # pending, then acknowledged (Disconnect-ACK), gone (the gateway has no such session),
+    # ended (its session ended before it went out) or failed (no ACK before the retry horizon)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(64))
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    date_created: Mapped[datetime] = mapped_column(UTCDateTime)
+    date_updated: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+def after_restore(conn: Connection) -> None:
+    """Restored rows are news to every process on the database: move the counters that tell a
+    process its cached sessions and SIM facts are stale past their restored values (the triggers
+    that bump the facts version while rows are inserted count the restore's inserts only)."""
+    conn.execute(update(IngestGeneration).values(generation=IngestGeneration.generation + 1))
+    conn.execute(update(FactsVersion).values(version=FactsVersion.version + 1))

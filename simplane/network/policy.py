@@ -11,17 +11,29 @@ next month; before activation, usage counts by calendar month. With
 `FleetPlan` says the same of a Super SIM from its Fleet: one limit for every network (`used` is
 then the SIM's total in its billing period), and only the networks of the Fleet's Network Access
 Profile.
+
+`decide` is the one answer to "may this SIM use data now, on this network": ingest asks it when a
+session starts (and refuses the session if not), RADIUS authorisation asks it for an
+Access-Request, and the Disconnect queue asks it of open sessions when a SIM or its plan changes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from simplane.core.clock import month_started
-from simplane.supersim.access import attach_decision
+from sqlalchemy.orm import Session
+
+from simplane.core.bulk import BulkSql
+from simplane.core.clock import add_months, from_driver, month_started, utc
+from simplane.network import cache
+from simplane.network.events import home_network
+from simplane.supersim.access import attach_decision, sims_by_imsi
+from simplane.supersim.billing import current_period
+from simplane.wireless.models import RatePlan, Sim
 
 MB = 1_000_000
 CAN_USE_DATA = frozenset({"ready", "active"})
@@ -71,6 +83,10 @@ class Plan:
         activated = self.activated
         return month_started(activated, when) if activated and when >= activated else None
 
+    def period_end(self, when: datetime) -> datetime:
+        """The end of the billing period `when` falls in (where its limits renew)."""
+        return add_months(self.period_start(when) or calendar_month(when), 1)
+
     def may_use_data(self) -> bool:
         """Whether the SIM's status lets it use data at all (an open session ends otherwise)."""
         return self.status in CAN_USE_DATA
@@ -115,6 +131,10 @@ class FleetPlan:
     def period_start(self, when: datetime) -> datetime | None:
         return self.facts.period_start(when)
 
+    def period_end(self, when: datetime) -> datetime:
+        period = current_period(self.facts.date_ready, self.facts.date_activated, when)
+        return period[2] if period else add_months(calendar_month(when), 1)
+
     def may_use_data(self) -> bool:
         return self.facts.status in CAN_USE_DATA
 
@@ -133,3 +153,92 @@ class FleetPlan:
     def room(self, roaming: str, used: int) -> int | None:
         limit = self.facts.data_limit
         return None if limit is None else max(limit - used, 0)
+
+
+def roaming_class(imsi: str, mcc: str | None, mnc: str | None) -> str:
+    """home, national or international: the serving network mcc/mnc seen from the IMSI's."""
+    home_mcc, home_mnc = home_network(imsi)
+    if mcc is None or (mcc == home_mcc and mnc == home_mnc):
+        return "home"
+    return "national" if mcc == home_mcc else "international"
+
+
+def calendar_month(when: datetime) -> datetime:
+    return when.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def period_key(plan: Plan | FleetPlan, when: datetime) -> str:
+    """The billing period `when` falls in, by its first second (YYYY-MM-DDTHH:MM:SS): a month
+    from activation (for Super SIM, the ready period too), else the calendar month."""
+    start = plan.period_start(when) or calendar_month(when)
+    return utc(start).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    refusal: str | None  # why not (SIM_NOT_ACTIVE, …), or None: the SIM may use data
+    roaming: str
+    room: int | None  # bytes it may still move this period on that network (None: no cap)
+
+
+def used_against(plan: Plan | FleetPlan, used: Mapping[str, int] | None, roaming: str) -> int:
+    """Bytes counted against the limit that applies on a network of this roaming class, from
+    the SIM's usage this period by roaming class (None: nothing counted this period)."""
+    if not used:
+        return 0
+    if isinstance(plan, FleetPlan):  # one limit for every network
+        return used["home"] + used["national"] + used["international"]
+    return used[roaming]
+
+
+def decide(plan: Plan | FleetPlan, imsi: str, mcc: str | None, mnc: str | None,
+           used: Mapping[str, int] | None) -> Decision:
+    """Whether the SIM with this IMSI and plan may use data on network mcc/mnc, having used
+    `used` this period (by roaming class)."""
+    roaming = roaming_class(imsi, mcc, mnc)
+    spent = used_against(plan, used, roaming)
+    return Decision(plan.refusal(roaming, spent, mcc, mnc), roaming, plan.room(roaming, spent))
+
+
+# SIMs with their status and the parts of their rate plan the network enforces (`Plan.of`).
+SIM_COLUMNS = [Sim.__table__.c[name] for name in ("sid", "account_sid", "imsi", "status")] + [
+    RatePlan.__table__.c[name] for name in (
+        "data_enabled", "data_limit", "data_limit_strategy", "national_roaming_enabled",
+        "national_roaming_data_limit", "international_roaming",
+        "international_roaming_data_limit")] + [Sim.__table__.c.date_activated]
+SIMS_FROM = (f"{Sim.__tablename__} LEFT OUTER JOIN {RatePlan.__tablename__} "
+             f"ON {RatePlan.__tablename__}.pk = {Sim.__tablename__}.rate_plan_pk")
+
+
+def plans_of(db: Session, imsis: set[str], kept: cache.IngestCache | None = None
+             ) -> dict[str, tuple[str, str, Plan | FleetPlan]]:
+    """IMSI → (SIM SID, account SID, plan) of the SIMs with these IMSIs: what the process keeps
+    of them (`simplane.network.cache`), and the others read."""
+    kept = kept or cache.cache_for(db)
+    version = cache.facts_version(db)
+    sims: dict[str, tuple[str, str, Plan | FleetPlan]] = kept.known_sims(version, imsis)
+    if len(sims) < len(imsis):
+        found = _read_sims(db, imsis - sims.keys())
+        kept.keep_sims(version, found)
+        sims.update(found)
+    return sims
+
+
+def _read_sims(db: Session, imsis: set[str]) -> dict[str, tuple[str, str, Plan | FleetPlan]]:
+    """Wireless SIMs with their plans, then Super SIMs with their Fleets for the others."""
+    found: dict[str, tuple[str, str, Plan | FleetPlan]] = {}
+    plans: dict[tuple, Plan] = {}
+    for row in BulkSql(db).select_in(SIM_COLUMNS, SIMS_FROM, [Sim.imsi], {(i,) for i in imsis},
+                                     processed=False):
+        roaming = row[9] if isinstance(row[9], str | None) else tuple(row[9])  # JSON
+        terms = (*row[3:9], roaming, *row[10:12])
+        plan = plans.get(terms)
+        if plan is None:
+            roaming = json.loads(roaming) if isinstance(roaming, str) else roaming
+            plan = plans[terms] = Plan.of(row[3], row[4], row[5], row[6], row[7], row[8],
+                                          roaming, row[10], from_driver(row[11]))
+        found[row[2]] = (row[0], row[1], plan)
+    if len(found) < len(imsis):  # the others may be Super SIMs
+        for imsi, facts in sims_by_imsi(db, imsis - found.keys()).items():
+            found[imsi] = (facts.sid, facts.account_sid, FleetPlan(facts))
+    return found

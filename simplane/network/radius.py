@@ -24,9 +24,10 @@ import socket
 import struct
 import threading
 from collections import OrderedDict
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from importlib import resources
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Self, cast
 
 from prometheus_client import Counter
 from pyrad import packet as radius_packet
@@ -75,7 +76,7 @@ def _length(column: str) -> int:
 LENGTHS = {name: _length(column) for name, column in (
     ("session_id", "session_id"), ("imei", "imei"), ("apn", "apn"), ("rat", "radio_link"),
     ("mcc", "operator_mcc"), ("mnc", "operator_mnc"), ("cell_id", "cell_id"), ("lac", "lac"),
-    ("ip_address", "ip_address"), ("gateway", "gateway"))}
+    ("ip_address", "ip_address"), ("gateway", "gateway"), ("user_name", "user_name"))}
 
 
 def dictionary() -> Dictionary:
@@ -96,7 +97,7 @@ class Dropped(Exception):
 # --- attribute decoding --------------------------------------------------------------------
 
 def _first(pkt: radius_packet.Packet, name: str) -> Any:
-    values = pkt.get(name) if name in pkt else None
+    values = pkt.get(name)  # one look-up: a missing attribute is None
     return values[0] if values else None
 
 
@@ -202,18 +203,10 @@ def to_event(pkt: radius_packet.Packet, now: datetime) -> NetworkEvent | None:
     session_id = _text(pkt, "Acct-Session-Id")
     if not session_id:
         raise Dropped("malformed", "no Acct-Session-Id")
-    imsi = _text(pkt, "3GPP-IMSI")
-    if not imsi:
-        user = _text(pkt, "User-Name")
-        imsi = user if user and ascii_digits(user) and 6 <= len(user) <= 15 else None
-    if not imsi:
-        raise Dropped("malformed", "no 3GPP-IMSI (nor an IMSI as User-Name)")
+    imsi = imsi_of(pkt)
     when = _when(pkt, now)
     location = user_location(_first(pkt, "3GPP-User-Location-Info"))
-    mcc, mnc = location.get("mcc"), location.get("mnc")
-    serving = _text(pkt, "3GPP-SGSN-MCC-MNC")
-    if serving and ascii_digits(serving) and len(serving) in (5, 6):
-        mcc, mnc = serving[:3], serving[3:]
+    mcc, mnc = serving_network(pkt, location)
     ip = _first(pkt, "Framed-IP-Address")
     event = NetworkEvent(
         kind=KIND[status], imsi=imsi, time=when, session_id=session_id,
@@ -226,13 +219,33 @@ def to_event(pkt: radius_packet.Packet, now: datetime) -> NetworkEvent | None:
         bytes_down=_counter(pkt, "Acct-Output-Octets", "Acct-Output-Gigawords"),
         packets_up=_first(pkt, "Acct-Input-Packets") or 0,
         packets_down=_first(pkt, "Acct-Output-Packets") or 0,
-        gateway=gateway_of(pkt),
+        gateway=gateway_of(pkt), user_name=_text(pkt, "User-Name"),
     )
     for name, length in LENGTHS.items():
         value = getattr(event, name)
         if value is not None and len(value) > length:
             raise Dropped("malformed", f"{name} is longer than {length} characters")
     return event
+
+
+def imsi_of(pkt: radius_packet.Packet) -> str:
+    """The IMSI a request is about: its 3GPP-IMSI, else a User-Name that is one."""
+    imsi = _text(pkt, "3GPP-IMSI")
+    if not imsi:
+        user = _text(pkt, "User-Name")
+        imsi = user if user and ascii_digits(user) and 6 <= len(user) <= 15 else None
+    if not imsi:
+        raise Dropped("malformed", "no 3GPP-IMSI (nor an IMSI as User-Name)")
+    return imsi
+
+
+def serving_network(pkt: radius_packet.Packet, location: dict[str, str]
+                    ) -> tuple[str | None, str | None]:
+    """MCC and MNC of the network serving the device: 3GPP-SGSN-MCC-MNC, else its location."""
+    serving = _text(pkt, "3GPP-SGSN-MCC-MNC")
+    if serving and ascii_digits(serving) and len(serving) in (5, 6):
+        return serving[:3], serving[3:]
+    return location.get("mcc"), location.get("mnc")
 
 
 def restart_of(pkt: radius_packet.Packet, now: datetime) -> tuple[str, datetime] | None:
@@ -274,24 +287,43 @@ def _attributes_fit(raw: bytes) -> bool:
 
 # --- the listener --------------------------------------------------------------------------
 
-class RadiusServer:
-    """An accounting listener on one UDP socket, served by one thread.
+class Clients:
+    """The RADIUS clients (packet gateways) and their shared secrets. With `clients` (address or
+    network → its shared secret), only those, each with its own secret, as RFC 2865 has it;
+    without, every client shares `secret`."""
 
-    With `clients` (address or network → its shared secret), only those clients are served,
-    each with its own secret, and packets from anywhere else are dropped (`unknown_client`), as
-    RFC 2865 has it; without, every client shares `secret`."""
-
-    DUPLICATES_KEPT = 4096
-    BATCH = 512  # datagrams read off the socket and ingested together
-
-    def __init__(self, runtime: Runtime, secret: str | bytes | None, host: str = "127.0.0.1",
-                 port: int = 1813, clients: dict[str, str] | None = None) -> None:
-        self.runtime = runtime
+    def __init__(self, secret: str | bytes | None, clients: dict[str, str] | None = None
+                 ) -> None:
         self.secret = secret.encode() if isinstance(secret, str) else secret
         self.clients = [(ipaddress.ip_network(network, strict=False), key.encode())
                         for network, key in (clients or {}).items()]
         if self.secret is None and not self.clients:
             raise ValueError("a shared secret, or clients with theirs, is needed")
+
+    def secret_of(self, address: str) -> bytes | None:
+        """The shared secret of the client at this address; None for no client."""
+        if not self.clients:
+            return self.secret
+        ip = ipaddress.ip_address(address.removeprefix("::ffff:"))  # IPv4 on an IPv6 socket
+        return next((key for network, key in self.clients if ip in network), None)
+
+
+class RadiusListener:
+    """A RADIUS listener on one UDP socket, served by one thread, for the clients given
+    (`Clients`): packets from anyone else are dropped (`unknown_client`). It reads what is queued
+    on the socket, hands the datagrams to `handle` together and sends the answers it returns;
+    replies to requests already answered are kept to answer retransmissions alike."""
+
+    DUPLICATES_KEPT = 4096
+    BATCH = 512  # datagrams read off the socket and handled together
+    NAME = "radius"
+    REQUEST = radius_packet.AccountingRequest  # the code of the requests it serves
+    STATUS_REPLY = radius_packet.AccountingResponse  # its answer to a Status-Server
+
+    def __init__(self, runtime: Runtime, secret: str | bytes | None, host: str = "127.0.0.1",
+                 port: int = 1813, clients: dict[str, str] | None = None) -> None:
+        self.runtime = runtime
+        self.clients = Clients(secret, clients)
         self.dict = dictionary()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
@@ -306,8 +338,8 @@ class RadiusServer:
     def port(self) -> int:
         return int(self.address[1])
 
-    def start(self) -> RadiusServer:
-        self._thread = threading.Thread(target=self.serve, name="radius", daemon=True)
+    def start(self) -> Self:
+        self._thread = threading.Thread(target=self.serve, name=self.NAME, daemon=True)
         self._thread.start()
         return self
 
@@ -344,6 +376,53 @@ class RadiusServer:
                     self.sock.sendto(reply, peer)
                 except OSError as exc:
                     log.warning("radius: cannot answer %s: %s", peer, exc)
+
+    def handle(self, datagrams: list[tuple[bytes, tuple]]) -> list[tuple[tuple, bytes]]:
+        """The answers to send for a batch of datagrams, as (peer, reply)."""
+        raise NotImplementedError
+
+    def _packet(self, kind: type, data: bytes, peer: tuple) -> radius_packet.Packet:
+        """The datagram decoded as a packet of this kind with its client's secret, its
+        attributes fitting it and its Message-Authenticator (if any) holding."""
+        secret = self.clients.secret_of(peer[0])
+        if secret is None:
+            raise Dropped("unknown_client", "not a client of this server")
+        try:
+            pkt = kind(packet=data, secret=secret, dict=self.dict)
+        except (radius_packet.PacketError, KeyError, IndexError, TypeError, ValueError,
+                struct.error) as exc:
+            raise Dropped("malformed", f"undecodable: {exc}") from None
+        if not _attributes_fit(pkt.raw_packet):
+            raise Dropped("malformed", "an attribute runs past the end of the packet")
+        if pkt.message_authenticator and not pkt.verify_message_authenticator():
+            raise Dropped("bad_authenticator", "the Message-Authenticator does not match")
+        return pkt
+
+    def _status(self, data: bytes, peer: tuple) -> bytes:
+        """The answer to a Status-Server (RFC 5997), to a client whose Message-Authenticator
+        holds: an Accounting-Response on the accounting port, an Access-Accept on the
+        authentication port."""
+        pkt = self._packet(radius_packet.Packet, data, peer)
+        if not pkt.message_authenticator:
+            raise Dropped("bad_authenticator", "a Status-Server needs a Message-Authenticator")
+        reply = pkt.CreateReply()
+        reply.code = self.STATUS_REPLY
+        reply.add_message_authenticator()
+        return reply.ReplyPacket()
+
+    def secret_of(self, address: str) -> bytes | None:
+        """The shared secret of the client at this address; None for no client."""
+        return self.clients.secret_of(address)
+
+    def _remember(self, key: tuple, reply: bytes) -> bytes:
+        self._replies[key] = reply
+        while len(self._replies) > self.DUPLICATES_KEPT:
+            self._replies.popitem(last=False)
+        return reply
+
+
+class RadiusServer(RadiusListener):
+    """The accounting listener (RFC 2866): Accounting-Requests into the one ingest path."""
 
     def handle(self, datagrams: list[tuple[bytes, tuple]]) -> list[tuple[tuple, bytes]]:
         """The Accounting-Responses to send for a batch of datagrams, as (peer, reply); the
@@ -450,45 +529,9 @@ class RadiusServer:
             event = to_event(pkt, now)
         except (TypeError, ValueError) as exc:
             raise Dropped("malformed", str(exc)) from None
+        if event is not None and self.runtime.settings.radius_dae_port is not None:
+            # Where the gateway takes Disconnect-Requests: its NAS-IP-Address, else the address
+            # its accounting comes from.
+            nas = _first(pkt, "NAS-IP-Address") or _first(pkt, "NAS-IPv6-Address")
+            event = replace(event, disconnect_to=str(nas or peer[0].removeprefix("::ffff:")))
         return key, (pkt, event, None if event else restart_of(pkt, now))
-
-    def _packet(self, kind: type, data: bytes, peer: tuple) -> radius_packet.Packet:
-        """The datagram decoded as a packet of this kind with its client's secret, its
-        attributes fitting it and its Message-Authenticator (if any) holding."""
-        secret = self.secret_of(peer[0])
-        if secret is None:
-            raise Dropped("unknown_client", "not a client of this server")
-        try:
-            pkt = kind(packet=data, secret=secret, dict=self.dict)
-        except (radius_packet.PacketError, KeyError, IndexError, TypeError, ValueError,
-                struct.error) as exc:
-            raise Dropped("malformed", f"undecodable: {exc}") from None
-        if not _attributes_fit(pkt.raw_packet):
-            raise Dropped("malformed", "an attribute runs past the end of the packet")
-        if pkt.message_authenticator and not pkt.verify_message_authenticator():
-            raise Dropped("bad_authenticator", "the Message-Authenticator does not match")
-        return pkt
-
-    def _status(self, data: bytes, peer: tuple) -> bytes:
-        """The answer to a Status-Server (RFC 5997): an Accounting-Response, on the accounting
-        port, to a client whose Message-Authenticator holds."""
-        pkt = self._packet(radius_packet.Packet, data, peer)
-        if not pkt.message_authenticator:
-            raise Dropped("bad_authenticator", "a Status-Server needs a Message-Authenticator")
-        reply = pkt.CreateReply()
-        reply.code = radius_packet.AccountingResponse
-        reply.add_message_authenticator()
-        return reply.ReplyPacket()
-
-    def secret_of(self, address: str) -> bytes | None:
-        """The shared secret of the client at this address; None for no client."""
-        if not self.clients:
-            return self.secret
-        ip = ipaddress.ip_address(address.removeprefix("::ffff:"))  # IPv4 on an IPv6 socket
-        return next((key for network, key in self.clients if ip in network), None)
-
-    def _remember(self, key: tuple, reply: bytes) -> bytes:
-        self._replies[key] = reply
-        while len(self._replies) > self.DUPLICATES_KEPT:
-            self._replies.popitem(last=False)
-        return reply

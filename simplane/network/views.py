@@ -6,6 +6,10 @@
 
 The batch (at most 10,000 events, and 10 MiB unless SIMPLANE_MAX_BODY is larger) is ingested
 whole or not at all; the answer counts what was taken.
+
+    GET /network/v1/Sims/{Sid}/Disconnects   (the SIM's account)
+
+The Disconnect-Requests owed or sent to the packet gateways of the SIM's sessions.
 """
 
 from __future__ import annotations
@@ -13,16 +17,22 @@ from __future__ import annotations
 from dataclasses import asdict, fields
 
 import orjson
+from sqlalchemy import select
 
 from simplane.core.api import Ctx, ProductAPI
-from simplane.core.errors import bad_request
+from simplane.core.clock import iso
+from simplane.core.errors import bad_request, not_found
 from simplane.core.params import parse_datetime
 from simplane.network.events import NetworkEvent
 from simplane.network.ingest import ingest_into
+from simplane.network.models import Disconnect
+from simplane.supersim.models import Sim as SuperSim
+from simplane.wireless.models import Sim
 
 api = ProductAPI("network")
 MAX_BATCH = 10_000
-FIELDS = {f.name: f for f in fields(NetworkEvent)}
+# Not from HTTP: only the RADIUS listener says where a gateway takes Disconnect-Requests.
+FIELDS = {f.name: f for f in fields(NetworkEvent) if f.name not in ("user_name", "disconnect_to")}
 INTEGERS = {"bytes_up", "bytes_down", "packets_up", "packets_down"}
 FLOATS = {"lat", "lon"}
 
@@ -77,3 +87,23 @@ def post_events(ctx: Ctx) -> dict:
     out = asdict(result)
     out.pop("unknown")
     return out
+
+
+@api.operator("GET", "/v1/Sims/{Sid}/Disconnects")
+def list_disconnects(ctx: Ctx) -> dict:
+    """The Disconnect-Requests (RFC 5176) owed or sent to the gateways of one of the account's
+    SIMs (Wireless or Super SIM), the 50 newest first: why, to where, and how each went."""
+    sid = ctx.path["Sid"]
+    owned = any(ctx.db.scalar(select(model.pk).where(model.sid == sid,
+                                                    model.account_sid == ctx.account_sid))
+                for model in (Sim, SuperSim))
+    if not owned:
+        raise not_found("Sim", sid)
+    rows = ctx.db.scalars(select(Disconnect).where(Disconnect.sim_sid == sid)
+                          .order_by(Disconnect.pk.desc()).limit(50))
+    return {"disconnects": [{
+        "sim_sid": row.sim_sid, "session_id": row.session_id, "gateway": row.address,
+        "reason": row.reason, "status": row.status, "attempts": row.attempts,
+        "last_error": row.last_error, "next_attempt_at": iso(row.next_attempt_at),
+        "date_created": iso(row.date_created), "date_updated": iso(row.date_updated),
+    } for row in rows]}

@@ -10,14 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from simplane.core.sids import new_sid
 from simplane.supersim.models import Sim
 from simplane.wireless import inventory as wireless_inventory
 from simplane.wireless.inventory import InventoryError, SimRow
-from simplane.wireless.models import Sim as WirelessSim
 
 # Super SIM ICCIDs: 20 digits, 89 (telecom) + 883 (international) + 07 (issuer), as Twilio's.
 ICCID_PREFIX = "8988307"
@@ -32,12 +31,13 @@ def generated_rows(count: int) -> list[SimRow]:
 
 
 def add_sims(db: Session, rows: Iterable[SimRow], now: datetime, account_sid: str | None = None,
-             batch: int = 5000, progress: Callable[[int], None] | None = None) -> list[dict]:
+             batch: int = 5000, progress: Callable[[int], None] | None = None,
+             msisdn_prefix: str | None = None) -> list[dict]:
     """Put SIMs into the inventory, all or none (the caller's transaction), or straight into
     an account (registered for it); returns their rows (sid, iccid, imsi, registration_code, …)
     in order."""
     rows = list(rows)
-    wireless_inventory.fill_in(db, rows, IMSI_PREFIX)
+    wireless_inventory.fill_in(db, rows, IMSI_PREFIX, msisdn_prefix)
     problems = []
     for i, row in enumerate(rows):
         if row.status not in STATUSES:
@@ -46,20 +46,12 @@ def add_sims(db: Session, rows: Iterable[SimRow], now: datetime, account_sid: st
         if row.unique_name:
             problems.append(f"line {i + 2}: unique_name: a Super SIM is named by the account "
                             "that registers it")
-    for kind in ("iccid", "imsi"):
-        values = [getattr(r, kind) for r in rows]
-        taken = set()
-        for model in (Sim, WirelessSim):
-            column = getattr(model, kind)
-            for start in range(0, len(values), 500):
-                chunk = values[start:start + 500]
-                taken |= set(db.scalars(select(column).where(column.in_(chunk))))
-        problems += [f"line {i + 2}: {kind} {getattr(r, kind)} is already provisioned"
-                     for i, r in enumerate(rows) if getattr(r, kind) in taken]
+    problems += wireless_inventory.already_provisioned(db, rows)
     if problems:
         raise InventoryError("\n".join(problems))
     values = [{"sid": new_sid("HS"), "account_sid": account_sid, "unique_name": None,
-               "iccid": r.iccid, "imsi": r.imsi, "registration_code": r.registration_code,
+               "iccid": r.iccid, "imsi": r.imsi, "msisdn": r.msisdn,
+               "registration_code": r.registration_code,
                "status": "new", "date_registered": now if account_sid else None,
                "date_status_changed": now, "date_created": now, "date_updated": now}
               for r in rows]

@@ -94,27 +94,31 @@ def activate_ready_sims_due(runtime: Runtime, now: datetime) -> datetime | None:
             .order_by(Sim.date_ready).limit(BATCH)), billing.READY_MONTHS, now)
 
 
-def _sms_deliverable() -> Select:
+def _sms_deliverable(smsc: bool = False) -> Select:
     """Queued to-SIM SMS Commands that can move on: the network says the SIM's device is
-    attached, or they can never be delivered (SIM gone or no longer ready/active)."""
-    undeliverable = or_(Sim.pk.is_(None), Sim.status.not_in(service.CONNECTED))
+    attached, or they can never be delivered (SIM gone or no longer ready/active). With an
+    SMSC (`smsc`), only the undeliverable ones, a SIM without an MSISDN among them: the SMPP
+    link (network/smpp.py) submits the others."""
+    undeliverable = or_(Sim.pk.is_(None), Sim.status.not_in(service.CONNECTED),
+                        *([Sim.msisdn.is_(None)] if smsc else []))
     return (select(SmsCommand, Sim)
             .outerjoin(Sim, Sim.sid == SmsCommand.sim_sid)
             .outerjoin(SimState, SimState.sim_sid == SmsCommand.sim_sid)
             .where(SmsCommand.status == "queued", SmsCommand.direction == "to_sim",
-                   or_(undeliverable, SimState.attached.is_(True))))
+                   undeliverable if smsc else or_(undeliverable, SimState.attached.is_(True))))
 
 
 def deliver_sms_commands(runtime: Runtime) -> bool:
     """queued → sent → delivered once the device is attached, or failed when the SIM can no
     longer take commands."""
-    if not _any(runtime, _sms_deliverable().with_only_columns(SmsCommand.pk)):
+    smsc = runtime.settings.smpp is not None
+    if not _any(runtime, _sms_deliverable(smsc).with_only_columns(SmsCommand.pk)):
         return False
     with runtime.db.write() as db:
-        rows = db.execute(_sms_deliverable().order_by(SmsCommand.pk).limit(BATCH)
+        rows = db.execute(_sms_deliverable(smsc).order_by(SmsCommand.pk).limit(BATCH)
                           .with_for_update(of=SmsCommand, skip_locked=True)).all()
         for command, sim in rows:
-            if sim is None or sim.status not in service.CONNECTED:
+            if sim is None or sim.status not in service.CONNECTED or smsc:
                 service.set_command_status(db, runtime, command, "failed", sim)
                 continue
             acknowledged = devices.gateway.deliver(sim.sid, command.payload)

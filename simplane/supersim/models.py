@@ -93,6 +93,8 @@ class Sim(Base):
     unique_name: Mapped[str | None] = mapped_column(String(255))
     iccid: Mapped[str] = mapped_column(String(22), unique=True)
     imsi: Mapped[str] = mapped_column(String(15), unique=True)
+    # The number an SMSC reaches the SIM on (E.164 digits); not in Twilio's API.
+    msisdn: Mapped[str | None] = mapped_column(String(15), index=True, unique=True)
     registration_code: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16))
     # While `scheduled`: the status asked for, and where to report that it was reached.
@@ -128,6 +130,8 @@ class SmsCommand(Base):
     direction: Mapped[str] = mapped_column(String(8))
     callback_url: Mapped[str | None] = mapped_column(Text)
     callback_method: Mapped[str] = mapped_column(String(8), default="POST")
+    # The SMSC's message_id once it accepted the command (network/smpp.py): its receipt names it.
+    smsc_message_id: Mapped[str | None] = mapped_column(String(65), index=True)
     date_created: Mapped[datetime] = mapped_column(UTCDateTime)
     date_updated: Mapped[datetime] = mapped_column(UTCDateTime)
 

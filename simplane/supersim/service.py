@@ -7,10 +7,11 @@ import base64
 import binascii
 import secrets
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from stdnum.iso7064 import mod_97_10
 
 from simplane.core import callbacks
@@ -20,6 +21,7 @@ from simplane.core.errors import TwilioError, bad_request, conflict, not_found
 from simplane.core.lookups import check_unique_name, get_by_key, get_by_key_or_404
 from simplane.core.params import ascii_digits, check_url
 from simplane.core.sids import new_sid
+from simplane.network import disconnects
 from simplane.supersim import errors as E
 from simplane.supersim import networks
 from simplane.supersim.access import CONNECTED
@@ -183,7 +185,8 @@ def create_fleet(db: Session, account_sid: str, params: Any, now: datetime) -> F
     return fleet
 
 
-def update_fleet(db: Session, fleet: Fleet, params: Any, now: datetime) -> None:
+def update_fleet(db: Session, runtime: Runtime, fleet: Fleet, params: Any,
+                 now: datetime) -> None:
     nap = None
     if "NetworkAccessProfile" in params:
         nap = param_resource(db, NetworkAccessProfile, fleet.account_sid,
@@ -203,6 +206,9 @@ def update_fleet(db: Session, fleet: Fleet, params: Any, now: datetime) -> None:
         if name in params:
             setattr(fleet, attr, params[name])
     fleet.date_updated = now
+    if nap is not None or limit is not None:  # its SIMs' sessions may be over the new terms
+        disconnects.enforce(db, runtime, db.scalars(select(Sim.sid).where(
+            Sim.fleet_pk == fleet.pk, Sim.status.in_(CONNECTED))).all())
 
 
 # --- SIMs ------------------------------------------------------------------------------------
@@ -292,6 +298,8 @@ def update_sim(db: Session, runtime: Runtime, account_sid: str, sim: Sim, params
         sim.status = "scheduled"
         sim.date_status_changed = now
         runtime.worker.wake_after_commit(db)
+    elif "Fleet" in params:  # another Fleet's limits and networks
+        disconnects.enforce(db, runtime, [sim.sid])
     sim.date_updated = now
     return target is not None
 
@@ -313,6 +321,7 @@ def change_status(db: Session, runtime: Runtime, sim: Sim, status: str) -> None:
     sim.date_updated = now
     if status == "inactive":
         sim.ip_address = None  # blocked: its data session is gone
+    disconnects.enforce(db, runtime, [sim.sid])  # its gateway cuts off what it may no longer do
     assert sim.account_sid is not None
     callbacks.enqueue(db, runtime, sim.account_sid, sim.callback_url, sim.callback_method,
                       sim_callback_params(db, sim))
@@ -428,6 +437,40 @@ def set_command_status(db: Session, runtime: Runtime, command: SmsCommand | IpCo
     callbacks.enqueue(db, runtime, command.account_sid, command.callback_url,
                       command.callback_method, params)
     return True
+
+
+def move_sms_commands(db: Session, runtime: Runtime, moves: dict[int, str | None],
+                      from_status: str, status: str) -> list[SmsCommand]:
+    """set_command_status for many SMS Commands at once (a batch from the SMSC): those of
+    `moves` (pk → SMSC message_id to store, or None) still in `from_status` move to `status`,
+    each reported to its callback. Returns the commands moved."""
+    if not moves:
+        return []
+    now = runtime.clock.now()
+    commands = list(db.scalars(select(SmsCommand).where(SmsCommand.pk.in_(sorted(moves)),
+                                                        SmsCommand.status == from_status)
+                               .with_for_update()))
+    if not commands:
+        return []
+    table = cast(Table, SmsCommand.__table__)
+    db.execute(update(table).where(table.c.pk == bindparam("b_pk"),
+                                   table.c.status == from_status)
+               .values(status=status, date_updated=now,
+                       smsc_message_id=bindparam("b_message_id")),
+               [{"b_pk": c.pk, "b_message_id": moves[c.pk] or c.smsc_message_id}
+                for c in commands])
+    for command in commands:
+        set_committed_value(command, "status", status)
+        set_committed_value(command, "smsc_message_id", moves[command.pk] or command.smsc_message_id)
+    reported = [c for c in commands if c.callback_url]
+    if reported:
+        sims = {sim.sid: sim for sim in db.scalars(
+            select(Sim).where(Sim.sid.in_({c.sim_sid for c in reported})))}
+        for command in reported:
+            callbacks.enqueue(db, runtime, command.account_sid, command.callback_url,
+                              command.callback_method,
+                              sms_callback_params(command, sims.get(command.sim_sid)))
+    return commands
 
 
 def sms_callback_params(command: SmsCommand, sim: Sim | None) -> dict[str, str]:

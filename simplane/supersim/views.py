@@ -221,7 +221,7 @@ def list_fleets(ctx: Ctx) -> dict:
 @api.operation("UpdateFleet")
 def update_fleet(ctx: Ctx) -> dict:
     fleet = service.get_fleet(ctx.db, ctx.account_sid, ctx.path["Sid"])
-    service.update_fleet(ctx.db, fleet, ctx.params, ctx.now())
+    service.update_fleet(ctx.db, ctx.runtime, fleet, ctx.params, ctx.now())
     return _fleet_json(ctx, fleet)
 
 

@@ -1,12 +1,14 @@
 """SIM inventory: what an operator provisions into an account (Wireless has no public create).
 
 ICCIDs are 19–20 digits ending in a Luhn check digit; every SIM gets an IMSI (generated when not
-given) and a registration code.
+given) and a registration code. An MSISDN (the number an SMSC reaches the SIM on, for SMS
+Commands through SMPP) is optional: given in the file, or generated under a prefix.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 import secrets
 import string
 from collections.abc import Callable, Iterable, Sequence
@@ -15,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import phonenumbers
 from sqlalchemy import insert, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from stdnum import luhn
@@ -31,6 +34,7 @@ ICCID_PREFIX = "898820"
 # Home network of generated IMSIs: MCC 901 (international) / MNC 42.
 IMSI_PREFIX = "90142"
 CODE_ALPHABET = string.ascii_uppercase + string.digits
+MSISDN_LENGTH = 12  # digits of a generated MSISDN, country code included
 STATUSES = ("new", "ready", "active", "suspended", "deactivated", "canceled")
 
 
@@ -45,6 +49,7 @@ class SimRow:
     registration_code: str | None = None
     unique_name: str | None = None
     status: str = "new"
+    msisdn: str | None = None
 
 
 def new_iccid(prefix: str = ICCID_PREFIX, length: int = 19) -> str:
@@ -56,6 +61,35 @@ def new_iccid(prefix: str = ICCID_PREFIX, length: int = 19) -> str:
 
 def new_imsi(prefix: str = IMSI_PREFIX) -> str:
     return prefix + "".join(secrets.choice(string.digits) for _ in range(15 - len(prefix)))
+
+
+def new_msisdn(prefix: str) -> str:
+    return prefix + "".join(secrets.choice(string.digits)
+                            for _ in range(MSISDN_LENGTH - len(prefix)))
+
+
+def msisdn_prefix_problem(prefix: str) -> str | None:
+    if not ascii_digits(prefix) or not 1 <= len(prefix) <= MSISDN_LENGTH - 3:
+        return (f"MSISDN prefix {prefix!r} must be 1 to {MSISDN_LENGTH - 3} digits (a country "
+                "code and the start of the national number)")
+    return None
+
+
+def normal_msisdn(value: str) -> str:
+    """An MSISDN as stored: its E.164 digits, without +, spaces or dashes."""
+    return re.sub(r"[\s\-()]", "", value).removeprefix("+")
+
+
+def msisdn_problem(msisdn: str) -> str | None:
+    if not ascii_digits(msisdn) or not 6 <= len(msisdn) <= 15:
+        return f"msisdn {msisdn!r} must be an international number of 6 to 15 digits"
+    try:
+        number = phonenumbers.parse("+" + msisdn)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_possible_number(number):
+        return f"msisdn {msisdn!r} is not a possible international number (E.164)"
+    return None
 
 
 def new_registration_code() -> str:
@@ -103,15 +137,17 @@ def read_csv(path: Path) -> list[SimRow]:
             row = SimRow(iccid=record.get("iccid", ""), imsi=record.get("imsi") or None,
                          registration_code=record.get("registration_code") or None,
                          unique_name=record.get("unique_name") or None,
-                         status=record.get("status") or "new")
-            found = [iccid_problem(row.iccid), row.imsi and imsi_problem(row.imsi)]
+                         status=record.get("status") or "new",
+                         msisdn=normal_msisdn(record.get("msisdn", "")) or None)
+            found = [iccid_problem(row.iccid), row.imsi and imsi_problem(row.imsi),
+                     row.msisdn and msisdn_problem(row.msisdn)]
             if row.status not in STATUSES:
                 found.append(f"status {row.status!r} is not one of {', '.join(STATUSES)}")
             name_problem = row.unique_name and unique_name_problem(row.unique_name)
             if name_problem:
                 found.append(f"unique_name {name_problem}")
             for kind, value in (("iccid", row.iccid), ("imsi", row.imsi),
-                                ("unique_name", row.unique_name)):
+                                ("unique_name", row.unique_name), ("msisdn", row.msisdn)):
                 if value and (kind, value) in seen:
                     found.append(f"{kind} {value} repeats line {seen[(kind, value)]}")
                 elif value:
@@ -131,41 +167,60 @@ def _existing(db: Session, column: InstrumentedAttribute[Any],
     return found
 
 
-def fill_in(db: Session, rows: list[SimRow], imsi_prefix: str = IMSI_PREFIX) -> None:
-    """Give rows without an IMSI or registration code new ones: IMSIs drawn again until none
-    repeats another row's or one already provisioned (for either product)."""
-    from simplane.supersim.models import Sim as SuperSim  # one network serves both products
-
+def fill_in(db: Session, rows: list[SimRow], imsi_prefix: str = IMSI_PREFIX,
+            msisdn_prefix: str | None = None) -> None:
+    """Give rows without an IMSI or registration code new ones (and, given `msisdn_prefix`,
+    rows without an MSISDN one under it): numbers drawn again until none repeats another row's
+    or one already provisioned (for either product)."""
     for row in rows:
         row.registration_code = row.registration_code or new_registration_code()
-    drawn = [row for row in rows if not row.imsi]
-    used = {row.imsi for row in rows if row.imsi}
-    while drawn:
-        for row in drawn:
-            row.imsi = new_imsi(imsi_prefix)
-            while row.imsi in used:
-                row.imsi = new_imsi(imsi_prefix)
-            used.add(row.imsi)
-        values = [row.imsi for row in drawn]
-        taken = _existing(db, Sim.imsi, values) | _existing(db, SuperSim.imsi, values)
-        drawn = [row for row in drawn if row.imsi in taken]
+    _draw(db, rows, "imsi", lambda: new_imsi(imsi_prefix))
+    if msisdn_prefix is not None:
+        _draw(db, rows, "msisdn", lambda: new_msisdn(msisdn_prefix))
 
 
-def add_sims(db: Session, account_sid: str, rows: Iterable[SimRow], now: datetime,
-             rate_plan_pk: int | None = None, batch: int = 5000,
-             progress: Callable[[int], None] | None = None) -> list[str]:
-    """Insert SIMs, all or none (the caller's transaction); returns their SIDs in order."""
-    rows = list(rows)
-    fill_in(db, rows)
-    problems = []
+def _draw(db: Session, rows: list[SimRow], kind: str, new: Callable[[], str]) -> None:
     from simplane.supersim.models import Sim as SuperSim  # one network serves both products
 
-    for kind in ("iccid", "imsi"):
-        values = [getattr(r, kind) for r in rows]
+    drawn = [row for row in rows if not getattr(row, kind)]
+    used = {getattr(row, kind) for row in rows if getattr(row, kind)}
+    while drawn:
+        for row in drawn:
+            value = new()
+            while value in used:
+                value = new()
+            setattr(row, kind, value)
+            used.add(value)
+        values = [getattr(row, kind) for row in drawn]
+        taken = (_existing(db, getattr(Sim, kind), values)
+                 | _existing(db, getattr(SuperSim, kind), values))
+        drawn = [row for row in drawn if getattr(row, kind) in taken]
+
+
+def already_provisioned(db: Session, rows: list[SimRow]) -> list[str]:
+    """The rows whose ICCID, IMSI or MSISDN a SIM of either product already has."""
+    from simplane.supersim.models import Sim as SuperSim  # one network serves both products
+
+    problems = []
+    for kind in ("iccid", "imsi", "msisdn"):
+        values = [getattr(r, kind) for r in rows if getattr(r, kind)]
+        if not values:
+            continue
         taken = _existing(db, getattr(Sim, kind), values) | _existing(
             db, getattr(SuperSim, kind), values)
         problems += [f"line {i + 2}: {kind} {getattr(r, kind)} is already provisioned"
                      for i, r in enumerate(rows) if getattr(r, kind) in taken]
+    return problems
+
+
+def add_sims(db: Session, account_sid: str, rows: Iterable[SimRow], now: datetime,
+             rate_plan_pk: int | None = None, batch: int = 5000,
+             progress: Callable[[int], None] | None = None,
+             msisdn_prefix: str | None = None) -> list[str]:
+    """Insert SIMs, all or none (the caller's transaction); returns their SIDs in order."""
+    rows = list(rows)
+    fill_in(db, rows, msisdn_prefix=msisdn_prefix)
+    problems = already_provisioned(db, rows)
     names = [r.unique_name for r in rows if r.unique_name]
     if names:
         taken = set(db.scalars(select(Sim.unique_name).where(Sim.account_sid == account_sid,
@@ -187,7 +242,8 @@ def add_sims(db: Session, account_sid: str, rows: Iterable[SimRow], now: datetim
             sids.append(sid)
             values.append({
                 "sid": sid, "account_sid": account_sid, "unique_name": row.unique_name,
-                "friendly_name": None, "iccid": row.iccid, "imsi": row.imsi, "e_id": None,
+                "friendly_name": None, "iccid": row.iccid, "imsi": row.imsi, "msisdn": row.msisdn,
+                "e_id": None,
                 "registration_code": row.registration_code, "status": row.status,
                 "reset_status": None, "rate_plan_pk": rate_plan_pk,
                 "commands_callback_method": "POST", "sms_fallback_method": "POST",

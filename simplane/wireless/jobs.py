@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Select, func, or_, select, update
 
 from simplane.core.clock import months_after_bound, months_bound, months_due, months_passed
+from simplane.network import disconnects
 from simplane.network.models import SimState, SimUsageHour
 from simplane.wireless import gateway as gw
 from simplane.wireless import service
@@ -19,28 +20,32 @@ if TYPE_CHECKING:
 BATCH = 200
 
 
-def _deliverable() -> Select:
+def _deliverable(smsc: bool = False) -> Select:
     """Queued to-SIM commands that can move on: their device is attached, or they can no longer
-    be delivered (SIM gone, not ready/active, messaging disabled by its rate plan)."""
+    be delivered (SIM gone, not ready/active, messaging disabled by its rate plan). With an
+    SMSC (`smsc`), only the undeliverable ones, a SIM without an MSISDN among them: the SMPP
+    link (network/smpp.py) submits the others."""
     undeliverable = or_(Sim.pk.is_(None), Sim.status.not_in(service.CAN_TAKE_COMMANDS),
-                        RatePlan.messaging_enabled.is_not(True))
+                        RatePlan.messaging_enabled.is_not(True),
+                        *([Sim.msisdn.is_(None)] if smsc else []))
     return (select(Command, Sim, undeliverable.label("undeliverable"))
             .outerjoin(Sim, Sim.sid == Command.sim_sid)
             .outerjoin(RatePlan, RatePlan.pk == Sim.rate_plan_pk)
             .outerjoin(SimState, SimState.sim_sid == Command.sim_sid)
             .where(Command.status == "queued", Command.direction == "to_sim",
-                   or_(undeliverable, SimState.attached.is_(True))))
+                   undeliverable if smsc else or_(undeliverable, SimState.attached.is_(True))))
 
 
 def deliver_commands(runtime: Runtime) -> bool:
     """queued → sent → delivered (when a receipt was asked for) once the device is attached, or
     failed when the SIM can no longer take commands."""
-    if not _any(runtime, _deliverable().with_only_columns(Command.pk)):
+    smsc = runtime.settings.smpp is not None
+    if not _any(runtime, _deliverable(smsc).with_only_columns(Command.pk)):
         return False
     moved = False
     with runtime.db.write() as db:
         # Several workers on PostgreSQL: each command goes to the gateway from one of them only.
-        rows = db.execute(_deliverable().order_by(Command.pk).limit(BATCH)
+        rows = db.execute(_deliverable(smsc).order_by(Command.pk).limit(BATCH)
                           .with_for_update(of=Command, skip_locked=True)).all()
         for command, sim, undeliverable in rows:
             if undeliverable:
@@ -61,15 +66,18 @@ def deliver_commands(runtime: Runtime) -> bool:
 
 
 def finish_resets(runtime: Runtime) -> bool:
+    """A reset completes once the packet gateway acknowledged the end of the SIM's sessions
+    (their Disconnect-Requests are no longer pending) and the device gateway reset it."""
     if not _any(runtime, select(Sim.pk).where(Sim.reset_status == "resetting")):
         return False
     with runtime.db.write() as db:
         sims = list(db.scalars(select(Sim).where(Sim.reset_status == "resetting").limit(BATCH)))
+        waiting = disconnects.pending(db, {sim.sid for sim in sims})
         for sim in sims:
-            if gw.gateway.reset(sim):
+            if sim.sid not in waiting and gw.gateway.reset(sim):
                 db.execute(update(Sim).where(Sim.pk == sim.pk, Sim.reset_status == "resetting")
                            .values(reset_status=None, date_updated=runtime.clock.now()))
-    return bool(sims)
+    return len(waiting) < len(sims)
 
 
 def status_timers(runtime: Runtime) -> bool:

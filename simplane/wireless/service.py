@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections import defaultdict
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from simplane.core import callbacks
 from simplane.core.accounts import accounts_in_reach
@@ -16,6 +18,7 @@ from simplane.core.db import changed
 from simplane.core.errors import TwilioError, bad_request, conflict
 from simplane.core.lookups import check_unique_name, get_by_key, get_by_key_or_404
 from simplane.core.sids import new_sid
+from simplane.network import disconnects
 from simplane.network.models import SimState
 from simplane.network.rollups import add_usage, hour_of
 from simplane.wireless import errors as E
@@ -221,6 +224,10 @@ def update_sim(db: Session, runtime: Runtime, account_sid: str, sim: Sim, params
     if target_status is not None:
         change_status(db, runtime, sim, target_status, params.get("CallbackUrl"),
                       params.get("CallbackMethod", "POST"))
+    if "ResetStatus" in params:  # the gateway ends its sessions: the device attaches afresh
+        disconnects.reset(db, runtime, [sim.sid])
+    elif target_status is not None or plan_given or new_account:
+        disconnects.enforce(db, runtime, [sim.sid])  # cut off what it may no longer do
     sim.date_updated = now
     return sim
 
@@ -332,6 +339,51 @@ def set_command_status(db: Session, runtime: Runtime, command: Command, status: 
         callbacks.enqueue(db, runtime, command.account_sid, command.callback_url,
                           command.callback_method, command_callback_params(command, sim_name))
     return True
+
+
+def move_commands(db: Session, runtime: Runtime, moves: dict[int, str | None], from_status: str,
+                  status: str) -> list[Command]:
+    """set_command_status for many to-SIM commands at once (a batch from the SMSC): those of
+    `moves` (pk → SMSC message_id to store, or None) still in `from_status` move to `status`;
+    `sent` is counted, and a final status (`sent` without a receipt asked for, `delivered`,
+    `failed`) owes the callback. Returns the commands moved."""
+    if not moves:
+        return []
+    now = runtime.clock.now()
+    commands = list(db.scalars(select(Command).where(Command.pk.in_(sorted(moves)),
+                                                     Command.status == from_status)
+                               .with_for_update()))
+    if not commands:
+        return []
+    table = cast(Table, Command.__table__)
+    db.execute(update(table).where(table.c.pk == bindparam("b_pk"),
+                                   table.c.status == from_status)
+               .values(status=status, date_updated=now,
+                       smsc_message_id=bindparam("b_message_id")),
+               [{"b_pk": c.pk, "b_message_id": moves[c.pk] or c.smsc_message_id}
+                for c in commands])
+    for command in commands:
+        set_committed_value(command, "status", status)
+        set_committed_value(command, "smsc_message_id", moves[command.pk] or command.smsc_message_id)
+    sims = {c.sim_sid for c in commands}
+    if status == "sent":
+        where = {sid: (roaming, country) for sid, roaming, country in db.execute(
+            select(SimState.sim_sid, SimState.roaming, SimState.country)
+            .where(SimState.sim_sid.in_(sims)))}
+        usage: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        for command in commands:
+            roaming, country = where.get(command.sim_sid, ("home", ""))
+            usage[(command.sim_sid, command.account_sid, hour_of(now), roaming, country)][3] += 1
+        add_usage(db, dict(usage))
+    final = [c for c in commands if c.callback_url and (
+        status != "sent" or not c.delivery_receipt_requested)]
+    if final:
+        names = dict(db.execute(select(Sim.sid, Sim.unique_name).where(Sim.sid.in_(sims))).all())
+        for command in final:
+            callbacks.enqueue(db, runtime, command.account_sid, command.callback_url,
+                              command.callback_method,
+                              command_callback_params(command, names.get(command.sim_sid)))
+    return commands
 
 
 def receive_from_sim(db: Session, runtime: Runtime, sim: Sim, body: str, mode: str = "text",

@@ -12,8 +12,8 @@ from stdnum import luhn
 
 from simplane.core.clock import utc
 from simplane.network.events import operator
-from simplane.network.ingest import roaming_class
 from simplane.network.models import DataSession
+from simplane.network.policy import roaming_class
 from simplane.network.simulator import BOXES, MB, Device, SimSpec, simulate
 
 SEED = 11

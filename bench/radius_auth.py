@@ -1,0 +1,242 @@
+"""RADIUS authorisation and Dynamic Authorization of `simplane serve`.
+
+    .venv/bin/python bench/radius_auth.py [--sims 10000] [--parallel 128] [--rounds 3]
+                                          [--suspends 200] [--workdir /tmp/simplane-bench-radius]
+
+1. Access-Requests answered per second by `serve --radius-auth-port`, driven by Debian's
+   `radclient` (FreeRADIUS 3) with `--parallel` requests in flight: one Access-Request for each
+   of `--sims` active SIMs (User-Name, 3GPP-IMSI, 3GPP-SGSN-MCC-MNC, User-Password), every one
+   of which simplane accepts after asking the policy. Ceiling, in the same run with the same
+   file and options: this script as `--answer PORT SECRET`, one thread and one UDP socket where
+   pyrad decodes each request (its Message-Authenticator checked), `access_request` reads it,
+   and an Access-Accept with a Message-Authenticator answers it, asking no database.
+2. Suspend → Disconnect-Request: `serve --radius-port --radius-dae-port` with a data session
+   open on each of `--suspends` SIMs (radclient Starts naming NAS-IP-Address 127.0.0.1); each
+   SIM is suspended in turn through the API (the official twilio client), and a pyrad-decoding
+   DAE listener in this process notes when its Disconnect-Request arrives and ACKs it. Latency
+   is from just before the API call to the arrival; printed beside it, the API call's own time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ACCOUNT_SID, AUTH_TOKEN, PYTHON, ServerProcess, free_port
+from usage import provision_active, runtime
+
+import simplane
+
+SECRET = "bench-radius-secret"
+SUMMARY = re.compile(r"^\s*(Accepted|Rejected|Lost)\s*:\s*(\d+)", re.MULTILINE)
+HOME = "90142"
+
+
+def answer(port: int, secret: bytes) -> None:
+    """The ceiling: answer every Access-Request on 127.0.0.1:port with an Access-Accept."""
+    from pyrad import packet as radius_packet
+
+    from simplane.network import radius
+    from simplane.network.authorization import access_request
+
+    dictionary = radius.dictionary()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+    sock.bind(("127.0.0.1", port))
+    while True:
+        data, peer = sock.recvfrom(4096)
+        pkt = radius_packet.AuthPacket(packet=data, secret=secret, dict=dictionary)
+        if pkt.message_authenticator and not pkt.verify_message_authenticator():
+            continue
+        access_request(pkt)
+        reply = pkt.CreateReply()
+        reply.code = radius_packet.AccessAccept
+        reply["Acct-Interim-Interval"] = 300
+        reply.add_message_authenticator()
+        sock.sendto(reply.ReplyPacket(), peer)
+
+
+def radclient(path: Path, port: int, parallel: int, command: str = "auth") -> dict:
+    started = time.perf_counter()
+    out = subprocess.run(
+        ["radclient", "-s", "-q", "-f", str(path), "-p", str(parallel), "-c", "1", "-r", "1",
+         "-t", "10", f"127.0.0.1:{port}", command, SECRET],
+        capture_output=True, text=True, timeout=900, check=False)
+    elapsed = time.perf_counter() - started
+    counts = {k.lower(): int(v) for k, v in SUMMARY.findall(out.stdout + out.stderr)}
+    if "accepted" not in counts:
+        raise RuntimeError(f"no summary from radclient: {out.stdout[-500:]} {out.stderr[-500:]}")
+    return {"answered": counts["accepted"] + counts.get("rejected", 0),
+            "accepted": counts["accepted"], "lost": counts.get("lost", 0),
+            "seconds": round(elapsed, 3), "rps": round(counts["accepted"] / elapsed, 1)}
+
+
+def wait_for(port: int, probe: Path, command: str = "auth") -> None:
+    deadline = time.monotonic() + 30
+    while radclient(probe, port, 1, command)["answered"] == 0:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the listener does not answer")
+
+
+def serve(db_file: Path, fresh: Path, *options: str) -> ServerProcess:
+    for suffix in ("", "-wal", "-shm"):
+        if Path(str(fresh) + suffix).exists():
+            Path(str(fresh) + suffix).unlink()
+    shutil.copy(db_file, fresh)
+    url = f"sqlite:///{fresh}"
+    http = free_port()
+    argv = [PYTHON, "-m", "simplane.cli", "serve", "--database-url", url, "--port", str(http),
+            "--log-level", "warning", "--radius-secret", SECRET, *options]
+    return ServerProcess(argv, url, http)
+
+
+class DaeListener:
+    """A gateway's DAE server: notes when each Disconnect-Request arrives, and ACKs it."""
+
+    def __init__(self, port: int) -> None:
+        from pyrad import packet as radius_packet
+
+        from simplane.network import radius
+
+        self.arrived: dict[str, float] = {}
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", port))
+        dictionary = radius.dictionary()
+
+        def serve() -> None:
+            while True:
+                try:
+                    data, peer = self.sock.recvfrom(4096)
+                except OSError:
+                    return
+                when = time.perf_counter()
+                pkt = radius_packet.CoAPacket(packet=data, secret=SECRET.encode(),
+                                              dict=dictionary)
+                if not pkt.VerifyCoARequest():
+                    continue
+                self.arrived.setdefault(pkt["Acct-Session-Id"][0], when)
+                reply = pkt.CreateReply()
+                reply.code = radius_packet.DisconnectACK
+                self.sock.sendto(reply.ReplyPacket(), peer)
+
+        threading.Thread(target=serve, daemon=True).start()
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def disconnect_latency(db_file: Path, workdir: Path, rows: list, count: int) -> None:
+    dae_port, acct_port = free_port(), free_port()
+    listener = DaeListener(dae_port)
+    server = serve(db_file, workdir / "dae.db", "--radius-port", str(acct_port),
+                   "--radius-dae-port", str(dae_port))
+    try:
+        starts = workdir / "dae-starts.txt"
+        starts.write_text("\n\n".join(
+            f'Acct-Status-Type = Start\nAcct-Session-Id = "dae-{n}"\n3GPP-IMSI = "{imsi}"\n'
+            f'User-Name = "{imsi}"\nNAS-IP-Address = 127.0.0.1\n'
+            f'3GPP-SGSN-MCC-MNC = "{HOME}"\nFramed-IP-Address = 10.9.{n >> 8 & 255}.{n & 255}'
+            for n, (_sid, imsi) in enumerate(rows[:count])) + "\n")
+        wait_for(acct_port, starts, "acct")
+        radclient(starts, acct_port, 32, "acct")
+        client = simplane.client(server.base_url, ACCOUNT_SID, AUTH_TOKEN)
+        latencies, calls = [], []
+        for n, (sid, _imsi) in enumerate(rows[:count]):
+            before = time.perf_counter()
+            client.wireless.v1.sims(sid).update(status="suspended")
+            calls.append(time.perf_counter() - before)
+            deadline = time.monotonic() + 10
+            while f"dae-{n}" not in listener.arrived and time.monotonic() < deadline:
+                time.sleep(0.001)
+            if f"dae-{n}" in listener.arrived:
+                latencies.append(listener.arrived[f"dae-{n}"] - before)
+        print(f"suspend -> Disconnect-Request, {count} SIMs one after another: "
+              f"{len(latencies)} arrived; p50 {statistics.median(latencies) * 1000:.0f} ms, "
+              f"p99 {percentile(latencies, 0.99) * 1000:.0f} ms, "
+              f"max {max(latencies) * 1000:.0f} ms; the API call alone: p50 "
+              f"{statistics.median(calls) * 1000:.0f} ms, p99 "
+              f"{percentile(calls, 0.99) * 1000:.0f} ms", flush=True)
+    finally:
+        server.stop()
+        listener.sock.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sims", type=int, default=10_000)
+    parser.add_argument("--parallel", type=int, default=128)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--suspends", type=int, default=200)
+    parser.add_argument("--workdir", default="/tmp/simplane-bench-radius")
+    parser.add_argument("--answer", nargs=2, metavar=("PORT", "SECRET"),
+                        help="run the ceiling listener (pyrad) on this port")
+    args = parser.parse_args()
+    if args.answer:
+        answer(int(args.answer[0]), args.answer[1].encode())
+        return
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    db_file = workdir / f"radius-{args.sims}.db"
+    if not db_file.exists():
+        rt = runtime(f"sqlite:///{db_file}")
+        try:
+            provision_active(rt, args.sims, datetime.now(UTC))
+        finally:
+            rt.close()
+    rt = runtime(f"sqlite:///{db_file}")
+    try:
+        from sqlalchemy import select
+
+        from simplane.wireless.models import Sim
+        with rt.db.read() as db:
+            rows = db.execute(select(Sim.sid, Sim.imsi).order_by(Sim.pk)).all()
+    finally:
+        rt.close()
+    requests = workdir / "access-requests.txt"
+    requests.write_text("\n\n".join(
+        f'User-Name = "{imsi}"\n3GPP-IMSI = "{imsi}"\n3GPP-SGSN-MCC-MNC = "{HOME}"\n'
+        'User-Password = "x"' for _sid, imsi in rows) + "\n")
+    probe = workdir / "access-probe.txt"
+    probe.write_text(f'User-Name = "{rows[-1][1]}"\n3GPP-IMSI = "{rows[-1][1]}"\n')
+    results: dict[str, list[dict]] = {"simplane": [], "pyrad": []}
+    for r in range(args.rounds):
+        for name in (list(results) if r % 2 == 0 else list(reversed(results))):
+            port = free_port()
+            if name == "simplane":
+                server = serve(db_file, workdir / "auth.db", "--radius-auth-port", str(port))
+                stop = server.stop
+            else:
+                proc = subprocess.Popen([PYTHON, __file__, "--answer", str(port), SECRET],
+                                        stdout=subprocess.DEVNULL)
+                stop = proc.terminate
+            try:
+                wait_for(port, probe)
+                out = radclient(requests, port, args.parallel)
+            finally:
+                stop()
+            results[name].append(out)
+            print(f"round {r + 1} {name:8s} {out['rps']:,.0f}/s ({out['accepted']}/{len(rows)} "
+                  f"accepted, lost {out['lost']})", flush=True)
+    rates = {name: [run["rps"] for run in runs] for name, runs in results.items()}
+    print(f"{len(rows):,} Access-Requests, {args.parallel} in flight, {args.rounds} rounds; "
+          "median (best) Access-Accepts/s: " + "  ".join(
+              f"{n} {statistics.median(v):,.0f} ({max(v):,.0f})" for n, v in rates.items())
+          + f"  simplane/pyrad {statistics.median(rates['simplane']) / statistics.median(rates['pyrad']):.2f}",
+          flush=True)
+    disconnect_latency(db_file, workdir, rows, args.suspends)
+
+
+if __name__ == "__main__":
+    main()
