@@ -700,8 +700,8 @@ def _params(kind: str, values: dict[str, str], creating: bool) -> dict[str, Any]
                 params["InternationalRoaming"] = ["data", "messaging"]
     elif kind == "fleets":
         params["DataLimit"] = _number(values, "data_limit", "Data limit")
-        params["DataEnabled"] = _checkbox(values, "data_enabled")
-        if creating:
+        if creating:  # as in the API, only a new Fleet takes DataEnabled
+            params["DataEnabled"] = _checkbox(values, "data_enabled")
             params["NetworkAccessProfile"] = values.get("network_access_profile", "")
     return params
 
@@ -717,7 +717,7 @@ def _save(db: DbSession, runtime: Runtime, account_sid: str, kind: str, row: Any
     if kind == "fleets":
         if row is None:
             return supersim_service.create_fleet(db, account_sid, params, now)
-        supersim_service.update_fleet(db, row, params, now)
+        supersim_service.update_fleet(db, runtime, row, params, now)
         return row
     if row is None:
         return supersim_service.create_nap(db, account_sid, params, now)

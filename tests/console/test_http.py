@@ -128,3 +128,29 @@ def test_an_oversized_form_is_refused(server: Server) -> None:
     refused = httpx.post(f"{server.base_url}/console/sign-in", content=b"a=" + b"x" * 70_000,
                          headers={"content-type": "application/x-www-form-urlencoded"})
     assert refused.status_code == 413 and "too large" in refused.text
+
+
+def test_fleets_are_created_and_edited_through_the_service(server: Server,
+                                                           account: TestAccount) -> None:
+    nap = account.client.supersim.v1.network_access_profiles.create(unique_name="everywhere")
+    with httpx.Client(base_url=server.base_url, follow_redirects=True) as client:
+        token = sign_in_form(client)
+        client.post("/console/sign-in", data={"csrf": token, "username": account.sid,
+                                              "password": account.token})
+        page = client.get("/console/fleets")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        made = client.post("/console/fleets", data={
+            "csrf": csrf, "unique_name": "trucks", "data_limit": "50", "data_enabled": "on",
+            "network_access_profile": nap.sid})
+        assert "Saved HF" in made.text
+        [fleet] = account.client.supersim.v1.fleets.list()
+        assert (fleet.unique_name, fleet.data_limit, fleet.network_access_profile_sid) == (
+            "trucks", 50, nap.sid)
+        edited = client.post("/console/fleets", data={
+            "csrf": csrf, "sid": fleet.sid, "unique_name": "lorries", "data_limit": "75"})
+        assert "Saved " + fleet.sid in edited.text
+        fleet = account.client.supersim.v1.fleets(fleet.sid).fetch()
+        assert (fleet.unique_name, fleet.data_limit, fleet.data_enabled) == ("lorries", 75, True)
+        refused = client.post("/console/fleets", data={
+            "csrf": csrf, "sid": fleet.sid, "unique_name": "lorries", "data_limit": "lots"})
+        assert refused.status_code == 400 and "Invalid Data limit" in refused.text
