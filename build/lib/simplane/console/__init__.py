@@ -1,1 +1,0 @@
-"""The fleet console: web pages for people, on the products' services."""

@@ -1,1 +1,0 @@
-"""The Twilio conventions, written once: SIDs, auth, errors, parameters, paging, URLs, clock."""

@@ -1,6 +1,0 @@
-"""Event Streams background jobs: delivery to sinks, and pruning the outbox."""
-
-from simplane.events.dispatcher import dispatch
-from simplane.events.retention import prune_job
-
-JOBS = [dispatch, prune_job]

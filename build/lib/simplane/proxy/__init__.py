@@ -1,1 +1,0 @@
-"""Proxy v1: Services, PhoneNumbers, Sessions, Participants and Interactions."""

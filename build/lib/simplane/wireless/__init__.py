@@ -1,1 +1,0 @@
-"""Programmable Wireless v1: Sims, RatePlans, Commands, DataSessions and UsageRecords."""
