@@ -75,7 +75,8 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
     database_url: DatabaseUrl = None,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_level: Annotated[str, typer.Option(
+        help="debug, info, warning or error.", envvar="SIMPLANE_LOG_LEVEL")] = "info",
     radius_port: Annotated[int | None, typer.Option(
         help="Also listen for RADIUS accounting (UDP) on this port, e.g. 1813.")] = None,
     radius_auth_port: Annotated[int | None, typer.Option(

@@ -88,9 +88,13 @@ class Settings:
     radius_dae_wait: float = 0.2
     radius_dae_retry_horizon: float = field(default_factory=lambda: env_number(
         "SIMPLANE_RADIUS_DAE_RETRY_HORIZON", 24 * 3600))
+    # The share (0 to 1) of successful requests given a log line; failed ones always get one.
+    log_sample: float = field(default_factory=lambda: env_number("SIMPLANE_LOG_SAMPLE", 1.0))
 
     def __post_init__(self) -> None:
         self.database_url = normalise_database_url(self.database_url)
+        if not 0 <= self.log_sample <= 1:
+            raise ConfigError(f"SIMPLANE_LOG_SAMPLE={self.log_sample} must be between 0 and 1")
 
     def check_bootstrap(self) -> None:
         """The bootstrap account's credentials, when given, can make (or rotate) an account:

@@ -12,6 +12,7 @@ import base64
 import binascii
 import inspect
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -289,6 +290,9 @@ class ProductAPI:
 
     @staticmethod
     def _log(request: Request, status: int, account_sid: str | None, code: int | None = None) -> None:
+        if status < 400 and (sample := request.app.state.runtime.settings.log_sample) < 1 \
+                and (sample == 0 or random.random() >= sample):
+            return
         if log.isEnabledFor(logging.INFO):
             log.info("request", extra={"fields": {
                 "method": request.method, "path": request.url.path, "status": status,

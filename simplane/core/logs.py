@@ -1,11 +1,21 @@
-"""Structured (JSON lines) logs. Nothing secret is ever passed to them."""
+"""Structured (JSON lines) logs. Nothing secret is ever passed to them.
+
+A thread that logs only puts the record on a queue (no lock is taken); one listener thread
+formats and writes the lines. `SIMPLANE_LOG_SAMPLE` (Settings.log_sample) is the share of
+successful requests given a line; failed ones always get one.
+"""
 
 from __future__ import annotations
 
 import logging
+import queue
 import sys
+from logging.handlers import QueueHandler, QueueListener
+from typing import TextIO
 
 import orjson
+
+_listener: QueueListener | None = None
 
 
 class JsonFormatter(logging.Formatter):
@@ -18,10 +28,39 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
-def configure(level: str = "info") -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+class Enqueue(QueueHandler):
+    """Puts records on a SimpleQueue as they are: no handler lock, no formatting in the
+    logging thread (the listener formats them)."""
+
+    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+        if self.filter(record):
+            self.queue.put_nowait(record)
+            return True
+        return False
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
+
+
+def configure(level: str = "info", stream: TextIO | None = None) -> None:
+    """Send the `simplane` loggers' records, at `level` and above, to `stream` (stderr) as JSON
+    lines written by a listener thread."""
+    global _listener
+    stop()
+    writer = logging.StreamHandler(stream or sys.stderr)
+    writer.setFormatter(JsonFormatter())
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    _listener = QueueListener(records, writer)
+    _listener.start()
     root = logging.getLogger("simplane")
-    root.handlers[:] = [handler]
+    root.handlers[:] = [Enqueue(records)]
     root.setLevel(level.upper())
     root.propagate = False
+
+
+def stop() -> None:
+    """Write the lines still queued and stop the listener."""
+    global _listener
+    if _listener is not None:
+        _listener.stop()
+        _listener = None

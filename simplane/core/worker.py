@@ -2,7 +2,9 @@
 callbacks) in one thread.
 
 A job is a function of the runtime returning True when it found work; the worker loops while any
-job finds work and otherwise sleeps until woken or a short tick passes. A job whose work waits
+job finds work and otherwise sleeps until woken (`wake`, on this process's work) or until the
+first moment a job has work, at most `cap` (5 s: work another process commits to the same
+database is found within it). A job whose work waits
 for a moment (a timer, a retry) has a `NextDue` beside it: the first moment after a given now
 that it will have work, so that a virtual clock can be moved on in steps that miss none. Jobs
 are written to be safe when run concurrently (by another process on the same database, or by a test calling
@@ -31,11 +33,11 @@ NextDue = Callable[["Runtime", datetime], "datetime | None"]
 
 class Worker:
     def __init__(self, runtime: Runtime, jobs: Iterable[Job], tick: float = 0.25,
-                 next_due: Iterable[NextDue] = ()) -> None:
+                 next_due: Iterable[NextDue] = (), cap: float = 5.0) -> None:
         self.runtime = runtime
         self.jobs = list(jobs)
         self.due = list(next_due)
-        self.tick = tick
+        self.tick, self.cap = tick, cap
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -95,9 +97,21 @@ class Worker:
                 found.append(when)
         return min(found, default=None)
 
+    def idle_wait(self) -> float:
+        """How long an idle worker sleeps: until the first moment a job has work, at least
+        `tick` and at most `cap` (work another process commits is found within `cap`; work
+        of this one wakes the worker at once)."""
+        clock = self.runtime.clock
+        now, speed = clock.now(), clock.speed
+        due = self.next_due(now)
+        if due is None or speed <= 0:
+            return self.cap
+        # now is in whole seconds: a second early rather than up to one late
+        return min(self.cap, max(self.tick, ((due - now).total_seconds() - 1) / speed))
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             busy = self.run_once()
             if not busy:
-                self._wake.wait(self.tick)
+                self._wake.wait(self.idle_wait())
                 self._wake.clear()

@@ -30,7 +30,8 @@ def _runtime(database_url: str | None) -> Runtime:
 @app.command()
 def dispatch(
     database_url: DatabaseUrl = None,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_level: Annotated[str, typer.Option(
+        help="debug, info, warning or error.", envvar="SIMPLANE_LOG_LEVEL")] = "info",
 ) -> None:
     """Deliver events to sinks until stopped (SIGTERM or Ctrl-C). Run as many as you like on
     one PostgreSQL database: they share the sinks, never the same one at once. `simplane serve`
