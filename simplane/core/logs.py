@@ -7,6 +7,7 @@ successful requests given a line; failed ones always get one.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import queue
 import sys
@@ -32,7 +33,7 @@ class Enqueue(QueueHandler):
     """Puts records on a SimpleQueue as they are: no handler lock, no formatting in the
     logging thread (the listener formats them)."""
 
-    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+    def handle(self, record: logging.LogRecord) -> bool:
         if self.filter(record):
             self.queue.put_nowait(record)
             return True
@@ -56,6 +57,8 @@ def configure(level: str = "info", stream: TextIO | None = None) -> None:
     root.handlers[:] = [Enqueue(records)]
     root.setLevel(level.upper())
     root.propagate = False
+    atexit.unregister(stop)
+    atexit.register(stop)  # the lines still queued are written on exit
 
 
 def stop() -> None:
