@@ -153,3 +153,27 @@ class BulkSql:
         adds = ", ".join(f"{c} = {table.name}.{c} + excluded.{c}" for c in counters)
         self._run(f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks}) "
                   f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {adds}", table, names, rows)
+
+
+def move_status(db: Session, model: Any, moves: dict[int, str | None], from_status: str,
+                status: str, now: Any) -> list[Any]:
+    """Rows of `model` (a command table with `status` and `smsc_message_id`) whose pk is in
+    `moves` and still in `from_status`, moved to `status` in one statement, each storing the
+    message_id `moves` gives it (None keeps the one it has). Returns the rows moved, locked for
+    the rest of the transaction and with their new values."""
+    from sqlalchemy import Table, bindparam, select, update
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    rows = list(db.scalars(select(model).where(model.pk.in_(sorted(moves)),
+                                               model.status == from_status).with_for_update()))
+    if not rows:
+        return []
+    table: Table = model.__table__
+    db.execute(update(table).where(table.c.pk == bindparam("b_pk"), table.c.status == from_status)
+               .values(status=status, date_updated=now, smsc_message_id=bindparam("b_message_id")),
+               [{"b_pk": row.pk, "b_message_id": moves[row.pk] or row.smsc_message_id}
+                for row in rows])
+    for row in rows:
+        set_committed_value(row, "status", status)
+        set_committed_value(row, "smsc_message_id", moves[row.pk] or row.smsc_message_id)
+    return rows

@@ -7,14 +7,13 @@ import base64
 import binascii
 import secrets
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 from stdnum.iso7064 import mod_97_10
 
-from simplane.core import callbacks
+from simplane.core import bulk, callbacks
 from simplane.core.accounts import accounts_in_reach
 from simplane.core.db import changed
 from simplane.core.errors import TwilioError, bad_request, conflict, not_found
@@ -447,21 +446,9 @@ def move_sms_commands(db: Session, runtime: Runtime, moves: dict[int, str | None
     if not moves:
         return []
     now = runtime.clock.now()
-    commands = list(db.scalars(select(SmsCommand).where(SmsCommand.pk.in_(sorted(moves)),
-                                                        SmsCommand.status == from_status)
-                               .with_for_update()))
+    commands = bulk.move_status(db, SmsCommand, moves, from_status, status, now)
     if not commands:
         return []
-    table = cast(Table, SmsCommand.__table__)
-    db.execute(update(table).where(table.c.pk == bindparam("b_pk"),
-                                   table.c.status == from_status)
-               .values(status=status, date_updated=now,
-                       smsc_message_id=bindparam("b_message_id")),
-               [{"b_pk": c.pk, "b_message_id": moves[c.pk] or c.smsc_message_id}
-                for c in commands])
-    for command in commands:
-        set_committed_value(command, "status", status)
-        set_committed_value(command, "smsc_message_id", moves[command.pk] or command.smsc_message_id)
     reported = [c for c in commands if c.callback_url]
     if reported:
         sims = {sim.sid: sim for sim in db.scalars(

@@ -218,9 +218,7 @@ def test_an_smsc_dropped_ten_times_loses_and_repeats_no_command(server, account,
 
 
 def metric(server, line: str) -> float:  # type: ignore[no-untyped-def]
-    import httpx
-
-    for row in httpx.get(f"{server.base_url}/metrics").text.splitlines():
+    for row in server.metrics().splitlines():
         if row.startswith(line + " "):
             return float(row.split()[-1])
     return 0.0
