@@ -25,6 +25,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for_port(proc: subprocess.Popen, port: int, what: str, timeout: float = 60) -> None:
+    """Return once `proc` accepts connections on loopback `port`; exit if it dies or times out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit(f"{what} did not start") from None
+            time.sleep(0.05)
+
+
 def server_env(database_url: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(SIMPLANE_ACCOUNT_SID=ACCOUNT_SID, SIMPLANE_AUTH_TOKEN=AUTH_TOKEN,

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import free_port, wait_for_port
 
 BARE_APP = """
 from fastapi import FastAPI
@@ -24,11 +26,6 @@ def root() -> dict:
     return {}
 """
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cpu_seconds(pid: int) -> float:
@@ -42,15 +39,7 @@ def measure(cmd: list[str], port: int, env: dict[str, str], settle: float, secon
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise SystemExit(f"{cmd} did not start") from None
-                time.sleep(0.2)
+        wait_for_port(proc, port, str(cmd))
         time.sleep(settle)
         start, wall = cpu_seconds(proc.pid), time.monotonic()
         time.sleep(seconds)

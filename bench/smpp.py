@@ -36,6 +36,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import free_port, wait_for_port
 
 
 def cstring(body: bytes, at: int) -> tuple[bytes, int]:
@@ -99,22 +101,9 @@ def smsc_process() -> tuple[subprocess.Popen, int]:
     """The SMSC in a process of its own, once it accepts connections; and its port."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, __file__, "--smsc", str(port)])
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("the SMSC did not start") from None
-            time.sleep(0.05)
+    wait_for_port(proc, port, "the SMSC", timeout=20)
     return proc, port
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def ceiling(port: int, commands: int, window: int) -> float:
