@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import hmac
+import inspect
 import logging
 import re
 from contextlib import asynccontextmanager
@@ -27,6 +28,7 @@ from simplane import products
 from simplane.console import views as console
 from simplane.core import spec
 from simplane.core.api import authenticate, error_response, json_response, require_admin
+from simplane.core.dispatch import Dispatch
 from simplane.core.errors import TwilioError, too_many_requests, unauthorized
 from simplane.core.metrics import REGISTRY
 from simplane.core.runtime import Runtime
@@ -157,5 +159,15 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
                                       "the error is in the server's log.")
         return error_response(TwilioError(500, 20500, "Internal Server Error"))
 
-    app.add_middleware(HostRouting, names=products.NAMES)
+    async def on_error(request: Request, exc: Exception) -> Response:
+        """What the application's exception handlers answer for `exc`."""
+        for kind in type(exc).__mro__:
+            handler = app.exception_handlers.get(kind)
+            if handler is not None:
+                response = handler(request, exc)
+                return await response if inspect.isawaitable(response) else response
+        raise exc
+
+    app.add_middleware(Dispatch, routes=lambda: app.router.routes, on_error=on_error)
+    app.add_middleware(HostRouting, names=products.NAMES)  # outside Dispatch: paths rewritten
     return app

@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 
 from simplane.core import params as params_mod
 from simplane.core import spec
+from simplane.core.db import Busy
 from simplane.core.errors import TwilioError, too_many_requests, unauthorized
 from simplane.core.metrics import observe_request
 from simplane.core.models import Account
@@ -83,7 +84,8 @@ def request_root(request: Request, product: str) -> str:
     """scheme://host as the client saw it (X-Forwarded-Proto/Host honoured), plus /product unless
     the request was routed by its Host header."""
     headers = request.headers
-    scheme = headers.get("x-forwarded-proto", request.url.scheme).split(",")[0].strip()
+    scheme = headers.get("x-forwarded-proto") or request.scope.get("scheme") or "http"
+    scheme = scheme.split(",")[0].strip()
     host = headers.get("x-forwarded-host") or headers.get("host") or request.url.netloc
     host = host.split(",")[0].strip()
     prefix = "" if request.scope.get("simplane.host_routed") else f"/{product}"
@@ -168,14 +170,19 @@ class ProductAPI:
         self.product = product
         self.router = APIRouter()
 
-    def operation(self, operation_id: str,
-                  missing_code: int | None = None) -> Callable[[Handler], Handler]:
+    def operation(self, operation_id: str, missing_code: int | None = None,
+                  inline: bool = False) -> Callable[[Handler], Handler]:
         """Bind a handler to an operation of the product's official spec; `missing_code` is the
-        product's error code for a required parameter missing, where it has one of its own."""
+        product's error code for a required parameter missing, where it has one of its own.
+
+        An `inline` handler is short database work and nothing else (no outbound call, no
+        sleep, a bounded number of rows): it runs on the event loop, without the hop to a
+        worker thread, in a transaction that never waits for a lock (`Database.read_now`,
+        `write_now`); when it would have to, it is run again on a thread as any other."""
         op = spec.operations(self.product)[operation_id]
         if missing_code is not None:
             op = replace(op, missing_code=missing_code)
-        return self._register(op)
+        return self._register(op, inline=inline)
 
     def operator(self, method: str, path: str, status: int = 200, own_transactions: bool = False,
                  max_body: int = 0, form: bool = True) -> Callable[[Handler], Handler]:
@@ -189,13 +196,15 @@ class ProductAPI:
         return self._register(spec.Operation(f"{method} {path}", method, path, {}, status,
                                              read_only=own_transactions), max_body, form)
 
-    def _register(self, op: spec.Operation, max_body: int = 0,
-                  form: bool = True) -> Callable[[Handler], Handler]:
+    def _register(self, op: spec.Operation, max_body: int = 0, form: bool = True,
+                  inline: bool = False) -> Callable[[Handler], Handler]:
         operation_id = op.operation_id
         route = f"/{self.product}{op.path}"
 
         def register(handler: Handler) -> Handler:
             waits = inspect.iscoroutinefunction(handler)
+            if waits and inline:
+                raise TypeError(f"{operation_id}: an async handler cannot be inline")
 
             async def endpoint(request: Request) -> Response:
                 started = time.perf_counter()
@@ -215,6 +224,9 @@ class ProductAPI:
                     if waits:
                         response = await self.handle_async(request, op, handler, body,
                                                            account_sid, form)
+                    elif inline and (found := self.handle_now(request, op, handler, body,
+                                                              account_sid, form)) is not None:
+                        response = found
                     else:
                         response = await run_in_threadpool(self.handle, request, op, handler,
                                                            body, account_sid, form)
@@ -222,6 +234,7 @@ class ProductAPI:
                 return response
 
             endpoint.__name__ = operation_id
+            endpoint.direct = True  # type: ignore[attr-defined]  # see core.dispatch
             self.router.add_api_route(route, endpoint, methods=[op.method], name=operation_id,
                                       include_in_schema=False)
             return handler
@@ -241,6 +254,23 @@ class ProductAPI:
         except TwilioError as error:
             self._log(request, error.status, account_sid, error.code)
             return error_response(error)
+        return self._respond(request, op, result, account_sid)
+
+    def handle_now(self, request: Request, op: spec.Operation, handler: Handler, body: bytes,
+                   account_sid: str, form: bool = True) -> Response | None:
+        """`handle` on the event loop, for an inline handler: None (nothing done, nothing
+        kept) when its transaction would have had to wait, to be handled on a thread."""
+        runtime: Runtime = request.app.state.runtime
+        try:
+            args = self._arguments(request, runtime, op, body, form)
+            session = runtime.db.read_now if op.method == "GET" else runtime.db.write_now
+            with session() as db:
+                result = handler(Ctx(runtime, db, account_sid, op, *args))
+        except TwilioError as error:
+            self._log(request, error.status, account_sid, error.code)
+            return error_response(error)
+        except Busy:
+            return None
         return self._respond(request, op, result, account_sid)
 
     async def handle_async(self, request: Request, op: spec.Operation, handler: Handler,
@@ -294,7 +324,10 @@ class ProductAPI:
                 and (sample == 0 or random.random() >= sample):
             return
         if log.isEnabledFor(logging.INFO):
+            path = request.scope["path"]
+            if "?" in path or "#" in path or "\\" in path:  # as the URL escapes them
+                path = request.url.path
             log.info("request", extra={"fields": {
-                "method": request.method, "path": request.url.path, "status": status,
+                "method": request.method, "path": path, "status": status,
                 "account_sid": account_sid, "code": code,
             }})

@@ -12,7 +12,10 @@ from datetime import UTC, datetime, timedelta
 
 def utc(dt: datetime) -> datetime:
     """An aware UTC datetime (naive values, as SQLite returns them, are taken as UTC)."""
-    if dt.tzinfo is None:
+    zone = dt.tzinfo
+    if zone is UTC:
+        return dt
+    if zone is None:
         return dt.replace(tzinfo=UTC)
     return dt.astimezone(UTC)
 
@@ -29,9 +32,20 @@ def iso(dt: datetime | None) -> str | None:
     """Twilio's date format: ISO 8601 UTC, whole seconds, a literal Z."""
     if dt is None:
         return None
-    dt = utc(dt)  # (strftime's %Y does not pad years before 1000)
-    return (f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}"
-            f"T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}Z")
+    if dt.tzinfo is not UTC:
+        dt = utc(dt)
+    # isoformat pads years before 1000 to four digits (strftime's %Y does not); then "+00:00"
+    return dt.isoformat("T", "seconds")[:19] + "Z"
+
+
+def iso_value(value: datetime | str | None) -> str | None:
+    """`iso` of a timestamp as the database driver returns it, unconverted (text on SQLite,
+    written in UTC as 'YYYY-MM-DD HH:MM:SS.ffffff'): for rows read without SQLAlchemy's
+    types, where they would parse the text only for it to be formatted again."""
+    if isinstance(value, str) and (len(value) == 19 or (len(value) == 26 and value[19] == ".")) \
+            and value[10] in " T":
+        return f"{value[:10]}T{value[11:19]}Z"
+    return iso(from_driver(value))
 
 
 def add_months(when: datetime, months: int) -> datetime:

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine, Result
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql.base import Executable
 from sqlalchemy.types import TypeDecorator
 
 from simplane.core.clock import utc
@@ -51,13 +53,29 @@ def changed(result: Result[Any]) -> int:
     return cast(CursorResult[Any], result).rowcount
 
 
-def make_engine(url: str, immediate: bool = False) -> Engine:
-    """An engine; on SQLite, `immediate` makes every transaction BEGIN IMMEDIATE (a writer)."""
+# How long a transaction run on the event loop (Database.read_now/write_now) lets PostgreSQL
+# wait for a row lock before it gives up (ms), to be run again on a thread.
+NOW_LOCK_TIMEOUT_MS = 2
+
+
+SQLITE_MMAP = 1 << 30  # bytes of the database file mapped (address space, not memory)
+SQLITE_CACHE_KIB = 8 * 1024  # each connection's page cache
+
+
+def make_engine(url: str, immediate: bool = False, wait: bool = True, pool_size: int = 20
+                ) -> Engine:
+    """An engine; on SQLite, `immediate` makes every transaction BEGIN IMMEDIATE (a writer).
+    Without `wait`, a lock held elsewhere fails a statement at once (SQLite) or after
+    NOW_LOCK_TIMEOUT_MS (PostgreSQL) instead of waiting for it, and connections are not
+    pinged when they are checked out (a dead one fails the statement, as a lock does)."""
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+        if wait:
+            return create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+        return create_engine(url, pool_size=pool_size, max_overflow=pool_size, connect_args={
+            "options": f"-c lock_timeout={NOW_LOCK_TIMEOUT_MS}"})
     engine = create_engine(
-        url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=20,
-        max_overflow=20,
+        url, connect_args={"check_same_thread": False, "timeout": 30 if wait else 0},
+        pool_size=pool_size, max_overflow=20,
     )
 
     @event.listens_for(engine, "connect")
@@ -67,6 +85,10 @@ def make_engine(url: str, immediate: bool = False) -> Engine:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
+        # Pages read through memory rather than a read() each, and more of them kept: a page of
+        # 50 SIMs touches a few hundred pages of the table, its index and their rate plans.
+        cur.execute(f"PRAGMA mmap_size={SQLITE_MMAP}")
+        cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -74,6 +96,11 @@ def make_engine(url: str, immediate: bool = False) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+class Busy(Exception):
+    """A transaction that must not wait would have had to (a lock held elsewhere, a lost
+    connection): it was rolled back, and may be run again where waiting is fine."""
 
 
 class Database:
@@ -91,6 +118,12 @@ class Database:
         self._writer = sessionmaker(self.engine, expire_on_commit=False)
         self._reader = sessionmaker(self.read_engine, expire_on_commit=False)
         self._write_lock = threading.RLock() if self.is_sqlite else None
+        # Transactions that must not wait (run on the event loop): one at a time, so few
+        # connections; on SQLite reads never wait in WAL mode, and writes take the lock above
+        # only when it is free and BEGIN IMMEDIATE fails at once when another process writes.
+        self.now_engine = make_engine(url, immediate=self.is_sqlite, wait=False, pool_size=2)
+        self._now_writer = sessionmaker(self.now_engine, expire_on_commit=False)
+        self._now_reader = self._reader if self.is_sqlite else self._now_writer
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -104,10 +137,96 @@ class Database:
         with self._reader() as session, session.begin():
             yield session
 
+    @contextmanager
+    def read_now(self) -> Iterator[Session]:
+        """`read`, for the event loop: on PostgreSQL, on a connection that is not pinged first
+        and never waits for a lock (Busy)."""
+        try:
+            with self._now_reader() as session, session.begin():
+                yield session
+        except OperationalError as exc:
+            raise Busy() from exc
+
+    @contextmanager
+    def write_now(self) -> Iterator[Session]:
+        """`write`, for the event loop: Busy, rolled back, rather than waiting for a lock that
+        another thread or process holds (SQLite's write lock, a PostgreSQL row lock) or on a
+        connection that was lost. The caller runs the transaction again on a thread."""
+        lock = self._write_lock
+        if lock is not None and not lock.acquire(blocking=False):
+            raise Busy()
+        try:
+            with self._now_writer() as session, session.begin():
+                session.connection()  # BEGIN IMMEDIATE on SQLite: fails now, or never
+                yield session
+        except OperationalError as exc:
+            raise Busy() from exc
+        finally:
+            if lock is not None:
+                lock.release()
+
     def dispose(self) -> None:
+        self.now_engine.dispose()
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()
+
+
+class Prepared:
+    """A Core statement compiled once for each dialect and run on the DBAPI cursor of a
+    session's connection, in its transaction: for the hottest reads, where SQLAlchemy's
+    execution costs several times what the query does. Bound values go through the
+    statement's bind types; rows are plain tuples of what the driver returns (no result types:
+    timestamps are text on SQLite, see clock.iso_value). Errors are SQLAlchemy's, as
+    `Session.execute` raises them."""
+
+    def __init__(self, stmt: Executable) -> None:
+        self.stmt = stmt
+        self._compiled: dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any],
+                                        dict[str, Any]]] = {}
+
+    def _compile(self, dialect: Dialect) -> tuple[str, tuple[str, ...] | None, dict[str, Any],
+                                                  dict[str, Any]]:
+        found = self._compiled.get(dialect.name)
+        if found is None:
+            compiled = cast(Any, self.stmt).compile(dialect=dialect)
+            if compiled.literal_execute_params or compiled.post_compile_params \
+                    or compiled.escaped_bind_names:
+                raise ValueError("Prepared takes statements with plain bind parameters only")
+            names = tuple(compiled.positiontup) if compiled.positional else None
+            found = (compiled.string, names, dict(compiled.params),
+                     dict(compiled._bind_processors))
+            self._compiled[dialect.name] = found
+        return found
+
+    def rows(self, db: Session, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """The rows of a SELECT (or of RETURNING)."""
+        return cast(list[tuple[Any, ...]], self._run(db, params, True))
+
+    def run(self, db: Session, params: dict[str, Any]) -> int:
+        """Run an INSERT, UPDATE or DELETE: how many rows it changed."""
+        return cast(int, self._run(db, params, False))
+
+    def _run(self, db: Session, params: dict[str, Any], fetch: bool) -> list[Any] | int:
+        db.flush()  # what the session holds goes first, as Session.execute does
+        conn = db.connection()
+        dialect = conn.dialect
+        sql, names, defaults, processors = self._compile(dialect)
+        values = {**defaults, **params}
+        for name, process in processors.items():
+            values[name] = process(values[name])
+        args: Any = values if names is None else [values[name] for name in names]
+        raw = conn.connection
+        cursor = raw.cursor()
+        try:
+            cursor.execute(sql, args)
+            return cast(list[Any], cursor.fetchall()) if fetch else int(cursor.rowcount)
+        except dialect.loaded_dbapi.Error as exc:
+            if dialect.is_disconnect(exc, raw.dbapi_connection, cursor):
+                conn.invalidate(exc)
+            raise DBAPIError.instance(sql, args, exc, dialect.loaded_dbapi.Error) from exc
+        finally:
+            cursor.close()
 
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlencode
 
-from sqlalchemy import Select
+from sqlalchemy import Select, bindparam
 
+from simplane.core.db import Prepared
 from simplane.core.errors import TwilioError, bad_request
 from simplane.core.params import INT64
 
@@ -58,42 +59,73 @@ def empty_page(ctx: Ctx) -> dict:
 
 
 def paginate(
-    ctx: Ctx, stmt: Select, key: Any, render: Callable[[Any], dict], *, descending: bool = False
+    ctx: Ctx, stmt: Select, key: Any, render: Callable[[Any], dict], *, descending: bool = False,
+    rows: bool = False, params: dict[str, Any] | None = None,
 ) -> dict:
-    """Run `stmt` (already filtered to the caller's rows) one page at a time, ordered by `key`."""
+    """Run `stmt` (already filtered to the caller's rows) one page at a time, ordered by `key`.
+    With `rows`, `stmt` selects columns, the last of them the key, read as plain rows (no ORM
+    objects); else one ORM entity. With `params`, `stmt` is built once (a constant with bind
+    parameters, given in `params`), and so is each page's statement made from it, and rows are
+    read by `Prepared`: building and caching a statement costs more than running it."""
     size = page_size(ctx)
     page = ctx.params.get("Page", 0)
     if page < 0:
         raise bad_request("Invalid Page: must not be negative")
     token = ctx.params.get("PageToken")
     backwards = False
+    where = ""
+    values = dict(params or ())
     if token:
         match = _TOKEN.match(token)
         if match is None or int(match.group(2)) >= INT64:  # not a token, or past any 64-bit key
             raise TwilioError(400, 21481, f"Invalid PageToken: {token!r}")
-        bound = int(match.group(2))
+        values["page_bound"] = int(match.group(2))
         backwards = match.group(1) == "B"
         after = backwards == descending  # towards smaller keys when going back on an ascending list
-        stmt = stmt.where(key > bound if after else key < bound)
+        where = ">" if after else "<"
     ascending = descending == backwards
-    stmt = stmt.order_by(key.asc() if ascending else key.desc()).limit(size + 1)
-    rows = list(ctx.db.execute(stmt).scalars())
-    more = len(rows) > size
-    rows = rows[:size]
+    built: Prepared | None = None
+    if params is None:
+        stmt = _page_statement(stmt, key, where, ascending, size)
+    else:
+        shape = (stmt, where, ascending, size)
+        if (built := _PAGES.get(shape)) is None:
+            if len(_PAGES) > 1000:
+                _PAGES.clear()
+            built = _PAGES[shape] = Prepared(_page_statement(stmt, key, where, ascending, size))
+        stmt = cast(Select, built.stmt)
+    found: list[Any]  # rows, or ORM objects
+    if rows and built is not None:
+        found = list(built.rows(ctx.db, values))
+    elif rows:
+        found = list(ctx.db.connection().execute(stmt, values))
+    else:
+        found = list(ctx.db.execute(stmt, values).scalars())
+    more = len(found) > size
+    found = found[:size]
     if backwards:
-        rows.reverse()
-    keys = [_key_of(row) for row in rows]
+        found.reverse()
+    keys: list[int] = [row[-1] if rows else row.pk for row in found]
     has_next = more if not backwards else True
     has_prev = bool(token) and (more if backwards else True)
     return envelope(
-        ctx, [render(row) for row in rows], size, page,
+        ctx, [render(row) for row in found], size, page,
         next_token=f"PA{keys[-1]}" if has_next and keys else None,
         prev_token=f"PB{keys[0]}" if has_prev and keys and page > 0 else None,
     )
 
 
-def _key_of(row: Any) -> int:
-    return row.pk
+# The page statements made from constant ones (paginate's `params`), by shape.
+_PAGES: dict[tuple[Select, str, bool, int], Prepared] = {}
+
+
+def _page_statement(stmt: Select, key: Any, where: str, ascending: bool, size: int) -> Select:
+    """One page of `stmt`: after (>) or before (<) the bound parameter `page_bound`, if
+    `where`, in `key` order, with one row more than the page to tell whether there is more."""
+    if where:
+        bound: Any = bindparam("page_bound")
+        stmt = stmt.where(key > bound if where == ">" else key < bound)
+    return stmt.order_by(key.asc() if ascending else key.desc()).limit(size + 1)
 
 
 def envelope(

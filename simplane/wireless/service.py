@@ -6,14 +6,15 @@ import base64
 import binascii
 from collections import defaultdict
 from datetime import datetime, timedelta
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from simplane.core import bulk, callbacks
 from simplane.core.accounts import accounts_in_reach
-from simplane.core.db import changed
+from simplane.core.db import Prepared, changed
 from simplane.core.errors import TwilioError, bad_request, conflict
 from simplane.core.lookups import check_unique_name, get_by_key, get_by_key_or_404
 from simplane.core.sids import new_sid
@@ -148,6 +149,40 @@ SIM_METHOD_FIELDS = {
     "SmsMethod": "sms_method", "VoiceFallbackMethod": "voice_fallback_method",
     "VoiceMethod": "voice_method",
 }
+
+
+# What a SIM's update may change without more than its own row: its names, its URLs and
+# methods (no status, plan, account or reset, nothing queued with it).
+OWN_FIELDS = frozenset({"FriendlyName", "UniqueName", *SIM_URL_FIELDS, *SIM_METHOD_FIELDS})
+
+
+@cache
+def _own_fields_update(columns: frozenset[str]) -> Prepared:
+    return Prepared(update(Sim).where(Sim.pk == bindparam("sim_pk"))
+                    .values({name: bindparam(f"new_{name}") for name in columns}))
+
+
+def update_sim_fields(db: Session, runtime: Runtime, account_sid: str, sim_pk: int,
+                      params: Any) -> dict[str, Any]:
+    """`update_sim` for an update of OWN_FIELDS alone, on the SIM's row (`sim_pk`, of
+    `account_sid`) with one UPDATE and no ORM object: the checks of `update_sim`, then the
+    columns set and their new values (date_updated too)."""
+    changes: dict[str, Any] = {}
+    if "FriendlyName" in params:
+        changes["friendly_name"] = friendly_name(params)
+    if "UniqueName" in params:
+        changes["unique_name"] = check_unique_name(db, Sim, account_sid, params["UniqueName"],
+                                                   sim_pk, E.INVALID_VALUE)
+    for name, attr in SIM_URL_FIELDS.items():
+        if name in params:
+            changes[attr] = params[name] or None
+    for name, attr in SIM_METHOD_FIELDS.items():
+        if name in params:
+            changes[attr] = params[name]
+    changes["date_updated"] = runtime.clock.now()
+    _own_fields_update(frozenset(changes)).run(
+        db, {"sim_pk": sim_pk, **{f"new_{name}": value for name, value in changes.items()}})
+    return changes
 
 
 def update_sim(db: Session, runtime: Runtime, account_sid: str, sim: Sim, params: Any) -> Sim:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from functools import cache
+from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import Select, String, bindparam, select, type_coerce
 
 from simplane.core.api import Ctx, ProductAPI
-from simplane.core.clock import iso
+from simplane.core.clock import iso, iso_value
+from simplane.core.db import Prepared
 from simplane.core.errors import not_found
 from simplane.core.lookups import get_by_sid
 from simplane.core.paging import empty_page, paginate
@@ -35,27 +39,35 @@ def rate_plan_json(ctx: Ctx, plan: RatePlan) -> dict:
     }
 
 
-def sim_json(ctx: Ctx, sim: Sim | Row[*tuple[Any, ...]], rate_plan_sid: str | None) -> dict:
-    url = ctx.url(f"/Sims/{sim.sid}")
+# The SIM's columns that sim_json shows, in the order of SIM_ROW's (and its own) fields.
+SIM_COLUMNS = (
+    "sid", "unique_name", "account_sid", "friendly_name", "iccid", "e_id", "status",
+    "reset_status", "commands_callback_url", "commands_callback_method", "sms_fallback_method",
+    "sms_fallback_url", "sms_method", "sms_url", "voice_fallback_method", "voice_fallback_url",
+    "voice_method", "voice_url", "date_created", "date_updated", "ip_address")
+_sim_values = attrgetter(*SIM_COLUMNS)
+
+
+def sim_json(ctx: Ctx, sim: Sim | Sequence[Any], rate_plan_sid: str | None) -> dict:
+    """A SIM (an ORM object, or a row of SIM_ROW) as Twilio shows it. Built from a tuple of
+    its values, which a row already is: 50 of them are a page."""
+    v = _sim_values(sim) if isinstance(sim, Sim) else sim
+    url = f"{ctx.root}/v1/Sims/{v[0]}"
     return {
-        "sid": sim.sid, "unique_name": sim.unique_name, "account_sid": sim.account_sid,
-        "rate_plan_sid": rate_plan_sid, "friendly_name": sim.friendly_name, "iccid": sim.iccid,
-        "e_id": sim.e_id, "status": sim.status, "reset_status": sim.reset_status,
-        "commands_callback_url": sim.commands_callback_url,
-        "commands_callback_method": sim.commands_callback_method,
-        "sms_fallback_method": sim.sms_fallback_method, "sms_fallback_url": sim.sms_fallback_url,
-        "sms_method": sim.sms_method, "sms_url": sim.sms_url,
-        "voice_fallback_method": sim.voice_fallback_method,
-        "voice_fallback_url": sim.voice_fallback_url, "voice_method": sim.voice_method,
-        "voice_url": sim.voice_url,
-        "date_created": iso(sim.date_created), "date_updated": iso(sim.date_updated),
+        "sid": v[0], "unique_name": v[1], "account_sid": v[2], "rate_plan_sid": rate_plan_sid,
+        "friendly_name": v[3], "iccid": v[4], "e_id": v[5], "status": v[6],
+        "reset_status": v[7], "commands_callback_url": v[8], "commands_callback_method": v[9],
+        "sms_fallback_method": v[10], "sms_fallback_url": v[11], "sms_method": v[12],
+        "sms_url": v[13], "voice_fallback_method": v[14], "voice_fallback_url": v[15],
+        "voice_method": v[16], "voice_url": v[17],
+        "date_created": iso_value(v[18]), "date_updated": iso_value(v[19]),
         "url": url,
         "links": {
             "data_sessions": f"{url}/DataSessions",
-            "rate_plan": ctx.url(f"/RatePlans/{rate_plan_sid}") if rate_plan_sid else None,
+            "rate_plan": f"{ctx.root}/v1/RatePlans/{rate_plan_sid}" if rate_plan_sid else None,
             "usage_records": f"{url}/UsageRecords",
         },
-        "ip_address": sim.ip_address,
+        "ip_address": v[20],
     }
 
 
@@ -71,68 +83,104 @@ def command_json(ctx: Ctx, command: Command) -> dict:
     }
 
 
+PLAN_SID_OF = Prepared(select(RatePlan.sid).where(RatePlan.pk == bindparam("pk")))
+
+
 def _plan_sid(ctx: Ctx, sim: Sim) -> str | None:
     if sim.rate_plan_pk is None:
         return None
-    return ctx.db.scalar(select(RatePlan.sid).where(RatePlan.pk == sim.rate_plan_pk))
+    rows = PLAN_SID_OF.rows(ctx.db, {"pk": sim.rate_plan_pk})
+    return rows[0][0] if rows else None
 
 
 # --- Sims ------------------------------------------------------------------------------------
 
-# By SID (True) or by unique name (False): the SIM's columns and its plan's SID, built once.
+# What sim_json shows of a SIM, its plan's SID and its key: plain rows, no ORM identity.
+# Timestamps as the driver returns them (sim_json formats them, see iso_value).
+SIM_ROW = select(*(type_coerce(Sim.__table__.c[name], String).label(name)
+                   if name.startswith("date_") else Sim.__table__.c[name]
+                   for name in SIM_COLUMNS),
+                 RatePlan.sid.label("rate_plan_sid"), Sim.pk
+                 ).outerjoin(RatePlan, RatePlan.pk == Sim.rate_plan_pk)
+
+PLAN_SID = len(SIM_COLUMNS)  # where SIM_ROW has the plan's SID
+
+# By SID (True) or by unique name (False), built once.
 FETCH_SIM = {
-    by_sid: select(*Sim.__table__.c, RatePlan.sid.label("rate_plan_sid"))
-    .outerjoin(RatePlan, RatePlan.pk == Sim.rate_plan_pk)
-    .where(Sim.account_sid == bindparam("account_sid"),
-           (Sim.sid if by_sid else Sim.unique_name) == bindparam("key"))
+    by_sid: Prepared(SIM_ROW.where(Sim.account_sid == bindparam("account_sid"),
+                                   (Sim.sid if by_sid else Sim.unique_name) == bindparam("key")))
     for by_sid in (True, False)
 }
 
 
-@api.operation("FetchSim")
+@api.operation("FetchSim", inline=True)
 def fetch_sim(ctx: Ctx) -> dict:
     """The hottest read: one query (the SIM and its plan's SID), plain rows, no ORM identity."""
     key = ctx.path["Sid"]
-    row = ctx.db.connection().execute(FETCH_SIM[looks_like_sid(key, "DE")],
-                                      {"account_sid": ctx.account_sid, "key": key}).first()
-    if row is None:
+    rows = FETCH_SIM[looks_like_sid(key, "DE")].rows(ctx.db, {"account_sid": ctx.account_sid,
+                                                              "key": key})
+    if not rows:
         raise not_found("Sim", key)
-    return sim_json(ctx, row, row.rate_plan_sid)
+    return sim_json(ctx, rows[0], rows[0][PLAN_SID])
 
 
-@api.operation("ListSim")
+# The filters of ListSim: the parameter, and the column it is compared with.
+SIM_FILTERS = (("Status", Sim.status), ("Iccid", Sim.iccid), ("EId", Sim.e_id),
+               ("SimRegistrationCode", Sim.registration_code), ("RatePlan", Sim.rate_plan_pk))
+
+
+@cache
+def list_sims_statement(filters: tuple[str, ...]) -> Select:
+    """The SIMs of an account with these filters, as bind parameters of the same names: built
+    once for each combination."""
+    stmt = SIM_ROW.where(Sim.account_sid == bindparam("account_sid"))
+    for name, column in SIM_FILTERS:
+        if name in filters:
+            stmt = stmt.where(column == bindparam(name))
+    return stmt
+
+
+@api.operation("ListSim", inline=True)
 def list_sims(ctx: Ctx) -> dict:
     p = ctx.params
-    stmt = select(Sim).where(Sim.account_sid == ctx.account_sid)
-    if "Status" in p:
-        stmt = stmt.where(Sim.status == p["Status"])
-    if "Iccid" in p:
-        stmt = stmt.where(Sim.iccid == p["Iccid"])
-    if "EId" in p:
-        stmt = stmt.where(Sim.e_id == p["EId"])
-    if "SimRegistrationCode" in p:
-        stmt = stmt.where(Sim.registration_code == p["SimRegistrationCode"])
+    values: dict[str, Any] = {"account_sid": ctx.account_sid}
+    for name, _column in SIM_FILTERS:
+        if name in p:
+            values[name] = p[name]
     if "RatePlan" in p:
         plan = service.get_by_key(ctx.db, RatePlan, ctx.account_sid, p["RatePlan"], "WP")
         if plan is None:
             return empty_page(ctx)
-        stmt = stmt.where(Sim.rate_plan_pk == plan.pk)
-    plan_sids: dict[int, str] = {}
-
-    def render(sim: Sim) -> dict:
-        if sim.rate_plan_pk is not None and sim.rate_plan_pk not in plan_sids:
-            plan_sids[sim.rate_plan_pk] = _plan_sid(ctx, sim)  # type: ignore[assignment]
-        return sim_json(ctx, sim, plan_sids.get(sim.rate_plan_pk))  # type: ignore[arg-type]
-
-    return paginate(ctx, stmt, Sim.pk, render)
+        values["RatePlan"] = plan.pk
+    stmt = list_sims_statement(tuple(name for name in values if name != "account_sid"))
+    return paginate(ctx, stmt, Sim.pk, lambda row: sim_json(ctx, row, row[PLAN_SID]),
+                    rows=True, params=values)
 
 
-@api.operation("UpdateSim")
+@api.operation("UpdateSim", inline=True)
 def update_sim(ctx: Ctx) -> dict:
+    if service.OWN_FIELDS.issuperset(name for name, _value in ctx.params.items()):
+        return update_sim_fields(ctx)
     sim = service.get_sim(ctx.db, ctx.account_sid, ctx.path["Sid"])
     service.update_sim(ctx.db, ctx.runtime, ctx.account_sid, sim, ctx.params)
     ctx.db.flush()
     return sim_json(ctx, sim, _plan_sid(ctx, sim))
+
+
+def update_sim_fields(ctx: Ctx) -> dict:
+    """UpdateSim of the SIM's own fields alone (the usual one): its row read as FetchSim reads
+    it, one UPDATE, and the row shown with the new values."""
+    key = ctx.path["Sid"]
+    rows = FETCH_SIM[looks_like_sid(key, "DE")].rows(ctx.db, {"account_sid": ctx.account_sid,
+                                                              "key": key})
+    if not rows:
+        raise not_found("Sim", key)
+    row = list(rows[0])
+    changes = service.update_sim_fields(ctx.db, ctx.runtime, ctx.account_sid, row[-1],
+                                        ctx.params)
+    for name, value in changes.items():
+        row[SIM_COLUMNS.index(name)] = value
+    return sim_json(ctx, row, row[PLAN_SID])
 
 
 @api.operation("DeleteSim")
