@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -91,9 +92,14 @@ def make_engine(url: str, immediate: bool = False, wait: bool = True, pool_size:
         cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cur.close()
 
+    begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        try:  # on the driver's connection: SQLAlchemy's execution costs ten times the BEGIN
+            cast(Any, conn.connection.driver_connection).execute(begin)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(begin, (), exc, sqlite3.Error) from exc
 
     return engine
 
@@ -121,9 +127,11 @@ class Database:
         # Transactions that must not wait (run on the event loop): one at a time, so few
         # connections; on SQLite reads never wait in WAL mode, and writes take the lock above
         # only when it is free and BEGIN IMMEDIATE fails at once when another process writes.
+        # Each thread that runs them (the event loop's) keeps its connections.
         self.now_engine = make_engine(url, immediate=self.is_sqlite, wait=False, pool_size=2)
-        self._now_writer = sessionmaker(self.now_engine, expire_on_commit=False)
-        self._now_reader = self._reader if self.is_sqlite else self._now_writer
+        self._now_read_engine = self.read_engine if self.is_sqlite else self.now_engine
+        self._now_connections: dict[tuple[int, Engine], Connection] = {}
+        self._now_lock = threading.Lock()
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -140,12 +148,9 @@ class Database:
     @contextmanager
     def read_now(self) -> Iterator[Session]:
         """`read`, for the event loop: on PostgreSQL, on a connection that is not pinged first
-        and never waits for a lock (Busy)."""
-        try:
-            with self._now_reader() as session, session.begin():
-                yield session
-        except OperationalError as exc:
-            raise Busy() from exc
+        and never waits for a lock (else Busy)."""
+        with self._now(self._now_read_engine) as session:
+            yield session
 
     @contextmanager
     def write_now(self) -> Iterator[Session]:
@@ -156,16 +161,43 @@ class Database:
         if lock is not None and not lock.acquire(blocking=False):
             raise Busy()
         try:
-            with self._now_writer() as session, session.begin():
+            with self._now(self.now_engine) as session:
                 session.connection()  # BEGIN IMMEDIATE on SQLite: fails now, or never
                 yield session
-        except OperationalError as exc:
-            raise Busy() from exc
         finally:
             if lock is not None:
                 lock.release()
 
+    @contextmanager
+    def _now(self, engine: Engine) -> Iterator[Session]:
+        """One transaction on this thread's own connection to `engine` (no checkout from the
+        pool each time); a connection that failed (OperationalError: a lock, or lost) is
+        closed, and the transaction is Busy."""
+        key = (threading.get_ident(), engine)
+        conn = self._now_connections.get(key)
+        if conn is None or conn.closed or conn.invalidated or conn.in_transaction():
+            if conn is not None:
+                conn.close()
+            conn = engine.connect()
+            with self._now_lock:
+                self._now_connections[key] = conn
+        try:
+            with Session(bind=conn, expire_on_commit=False) as session, session.begin():
+                yield session
+        except OperationalError as exc:
+            with self._now_lock:
+                self._now_connections.pop(key, None)
+            with suppress(Exception):
+                conn.close()
+            raise Busy() from exc
+
     def dispose(self) -> None:
+        with self._now_lock:
+            connections = list(self._now_connections.values())
+            self._now_connections.clear()
+        for conn in connections:
+            with suppress(Exception):
+                conn.close()
         self.now_engine.dispose()
         self.engine.dispose()
         if self.read_engine is not self.engine:
