@@ -52,7 +52,7 @@ ENDPOINTS = ("fetch", "list", "update")
 def provision(url: str, count: int) -> None:
     """`count` active SIMs on one rate plan of the bench account, unless the database has them."""
     os.environ.update(server_env(url))
-    from sqlalchemy import func, select
+    from sqlalchemy import func, select, text
 
     from simplane.config import Settings
     from simplane.core.runtime import Runtime
@@ -67,6 +67,9 @@ def provision(url: str, count: int) -> None:
             have = db.scalar(select(func.count()).select_from(Sim)
                              .where(Sim.account_sid == ACCOUNT_SID))
         if have == count:
+            if not rt.db.is_sqlite:  # statistics, as a bulk provisioning leaves them
+                with rt.db.write() as db:
+                    db.execute(text("ANALYZE wireless_sims"))
             return
         started = time.perf_counter()
         with rt.db.write() as db:
@@ -123,6 +126,11 @@ class Server:
             if time.monotonic() > deadline:
                 raise SystemExit(f"{name} does not answer {ready_path}")
             time.sleep(0.2)
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process (Prism: of its node process)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -203,14 +211,18 @@ def wrk(server: Server, endpoint: str, sids: list[str], args: argparse.Namespace
                                       "auth": BASIC, "prefix": prefix})
     argv = ["wrk", "-t1", f"-c{args.connections}", f"-d{args.duration}s", "--latency",
             "-s", str(script), server.base]
+    cpu_before = server.cpu_seconds()
     out = subprocess.run(argv, capture_output=True, text=True, check=True,
                          timeout=args.duration + 60).stdout
+    cpu = server.cpu_seconds() - cpu_before
     rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))  # type: ignore[union-attr]
     lat = {p: _ms(v, u) for p, v, u in
            re.findall(r"^\s+(50|99)%\s+([0-9.]+)(us|ms|s|m)\s*$", out, re.M)}
     bad = re.search(r"Non-2xx or 3xx responses:\s+([0-9]+)", out)
     errors = re.search(r"Socket errors:.*", out)
+    total = int(re.search(r"([0-9]+) requests in", out).group(1))  # type: ignore[union-attr]
     return {"rps": rps, "p50": lat.get("50"), "p99": lat.get("99"),
+            "cpu_us": cpu / max(total, 1) * 1e6,
             "non2xx": int(bad.group(1)) if bad else 0,
             "socket_errors": errors.group(0) if errors else "",
             "load": Path("/proc/loadavg").read_text().split()[0]}
@@ -244,7 +256,7 @@ def run_database(kind: str, args: argparse.Namespace, workdir: Path) -> list[dic
         finally:
             bare.stop()
         rows.append({"db": kind, "round": round_no, "server": "bare FastAPI",
-                     "endpoint": "fetch", **ceiling, "ratio": 1.0})
+                     "endpoint": "fetch", **ceiling, "ratio": 1.0, "cpu_ratio": 1.0})
         report(rows[-1])
         servers = [("simplane", sample) for sample in args.samples.split(",")]
         if args.prism:
@@ -265,7 +277,8 @@ def run_database(kind: str, args: argparse.Namespace, workdir: Path) -> list[dic
                     result = wrk(server, endpoint, sids, args, workdir, prefix)
                     rows.append({"db": kind, "round": round_no, "server": server.name,
                                  "endpoint": endpoint, **result,
-                                 "ratio": result["rps"] / ceiling["rps"]})
+                                 "ratio": result["rps"] / ceiling["rps"],
+                                 "cpu_ratio": ceiling["cpu_us"] / result["cpu_us"]})
                     report(rows[-1])
             finally:
                 server.stop()
@@ -276,14 +289,15 @@ def report(row: dict) -> None:
     warn = f"  NON-2xx {row['non2xx']}" if row["non2xx"] else ""
     print(f"  {row['server']:28s} {row['endpoint']:7s} {row['rps']:8.0f} req/s  "
           f"p50 {row['p50']:7.2f} ms  p99 {row['p99']:7.2f} ms  ratio {row['ratio']:.3f}  "
+          f"CPU {row['cpu_us']:5.0f} us/req (ratio {row['cpu_ratio']:.3f})  "
           f"load {row['load']}{warn}", flush=True)
 
 
 def summary(rows: list[dict]) -> None:
     """Medians over rounds, as a Markdown table, with each target's verdict."""
     print("\n| db | server | endpoint | req/s | p50 ms | p99 ms | ratio vs bare | target | "
-          "load avg |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "server CPU µs/req | CPU ratio | load avg |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     keys: dict[tuple, list[dict]] = {}
     for row in rows:
         keys.setdefault((row["db"], row["server"], row["endpoint"]), []).append(row)
@@ -303,7 +317,8 @@ def summary(rows: list[dict]) -> None:
         print(f"| {db} | {server} | {endpoint} | {rps:,.0f} | "
               f"{statistics.median(r['p50'] for r in group):.1f} | "
               f"{statistics.median(r['p99'] for r in group):.1f} | {ratio:.2f} | {verdict} | "
-              f"{loads} |")
+              f"{statistics.median(r['cpu_us'] for r in group):.0f} | "
+              f"{statistics.median(r['cpu_ratio'] for r in group):.2f} | {loads} |")
 
 
 def main() -> None:

@@ -259,11 +259,15 @@ class ProductAPI:
     def handle_now(self, request: Request, op: spec.Operation, handler: Handler, body: bytes,
                    account_sid: str, form: bool = True) -> Response | None:
         """`handle` on the event loop, for an inline handler: None (nothing done, nothing
-        kept) when its transaction would have had to wait, to be handled on a thread."""
+        kept) when its transaction would have had to wait, or is a write where writes are
+        best on threads (Database.writes_inline), to be handled on a thread."""
         runtime: Runtime = request.app.state.runtime
+        reads = op.method == "GET"
+        if not reads and not runtime.db.writes_inline:
+            return None
         try:
             args = self._arguments(request, runtime, op, body, form)
-            session = runtime.db.read_now if op.method == "GET" else runtime.db.write_now
+            session = runtime.db.read_now if reads else runtime.db.write_now
             with session() as db:
                 result = handler(Ctx(runtime, db, account_sid, op, *args))
         except TwilioError as error:

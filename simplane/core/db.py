@@ -72,8 +72,10 @@ def make_engine(url: str, immediate: bool = False, wait: bool = True, pool_size:
     if not url.startswith("sqlite"):
         if wait:
             return create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+        # In UTC (the same instants as any other zone), timestamps come back with the driver's
+        # datetime.UTC as their zone, which formatting them takes as it is.
         return create_engine(url, pool_size=pool_size, max_overflow=pool_size, connect_args={
-            "options": f"-c lock_timeout={NOW_LOCK_TIMEOUT_MS}"})
+            "options": f"-c lock_timeout={NOW_LOCK_TIMEOUT_MS} -c timezone=UTC"})
     engine = create_engine(
         url, connect_args={"check_same_thread": False, "timeout": 30 if wait else 0},
         pool_size=pool_size, max_overflow=20,
@@ -127,10 +129,14 @@ class Database:
         # Transactions that must not wait (run on the event loop): one at a time, so few
         # connections; on SQLite reads never wait in WAL mode, and writes take the lock above
         # only when it is free and BEGIN IMMEDIATE fails at once when another process writes.
+        # Each thread that runs them (the event loop's) keeps its connections. On PostgreSQL a
+        # write is several round trips (BEGIN, its statements, COMMIT), each of which would
+        # hold the event loop while the server is busy: writes there are best on threads.
+        self.writes_inline = self.is_sqlite
         # Each thread that runs them (the event loop's) keeps its connections.
         self.now_engine = make_engine(url, immediate=self.is_sqlite, wait=False, pool_size=2)
         self._now_read_engine = self.read_engine if self.is_sqlite else self.now_engine
-        self._now_connections: dict[tuple[int, Engine], Connection] = {}
+        self._now_connections: dict[tuple[int, Engine, bool], Connection] = {}
         self._now_lock = threading.Lock()
 
     @contextmanager
@@ -148,8 +154,10 @@ class Database:
     @contextmanager
     def read_now(self) -> Iterator[Session]:
         """`read`, for the event loop: on PostgreSQL, on a connection that is not pinged first
-        and never waits for a lock (else Busy)."""
-        with self._now(self._now_read_engine) as session:
+        and never waits for a lock (else Busy), and without BEGIN and COMMIT, each one a round
+        trip: at PostgreSQL's READ COMMITTED every statement sees the data as of its own start
+        in a transaction too, so reads see what they would in one."""
+        with self._now(self._now_read_engine, autocommit=not self.is_sqlite) as session:
             yield session
 
     @contextmanager
@@ -169,16 +177,18 @@ class Database:
                 lock.release()
 
     @contextmanager
-    def _now(self, engine: Engine) -> Iterator[Session]:
+    def _now(self, engine: Engine, autocommit: bool = False) -> Iterator[Session]:
         """One transaction on this thread's own connection to `engine` (no checkout from the
-        pool each time); a connection that failed (OperationalError: a lock, or lost) is
-        closed, and the transaction is Busy."""
-        key = (threading.get_ident(), engine)
+        pool each time; `autocommit`: none, each statement its own); a connection that failed
+        (OperationalError: a lock, or lost) is closed, and the transaction is Busy."""
+        key = (threading.get_ident(), engine, autocommit)
         conn = self._now_connections.get(key)
         if conn is None or conn.closed or conn.invalidated or conn.in_transaction():
             if conn is not None:
                 conn.close()
             conn = engine.connect()
+            if autocommit:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
             with self._now_lock:
                 self._now_connections[key] = conn
         try:

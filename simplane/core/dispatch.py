@@ -52,7 +52,7 @@ class Dispatch:
         self._routes = routes
         self._on_error = on_error
         self._table: dict[tuple[str, ...], list[Route]] | None = None
-        self._wild: dict[str, list[BaseRoute]] = {}
+        self._wild: dict[str, list[Any]] = {}  # routes with a path_regex
 
     def _build(self) -> dict[tuple[str, ...], list[Route]]:
         """Routes by their first segments, in the router's order. Routes with a parameter in
@@ -84,7 +84,7 @@ class Dispatch:
         if not candidates or method == "HEAD":
             return None
         for wild in (self._wild.get(key[0]), self._wild.get("")):  # type: ignore[index]
-            if wild and any(getattr(route, "path_regex").match(path) for route in wild):
+            if wild and any(route.path_regex.match(path) for route in wild):
                 return None
         for route in candidates:  # the first whose path and method match, as the router
             if method not in (route.methods or ()):

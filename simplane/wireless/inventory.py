@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import phonenumbers
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from stdnum import luhn
 from stdnum.exceptions import ValidationError
@@ -254,7 +254,14 @@ def add_sims(db: Session, account_sid: str, rows: Iterable[SimRow], now: datetim
         db.execute(insert(Sim), values)
         if progress:
             progress(len(chunk))
+    if len(rows) >= ANALYZE_AFTER and db.get_bind().dialect.name == "postgresql":
+        # PostgreSQL plans from the table's statistics, which autovacuum (where it runs at all)
+        # renews only later: without them, a page of 50 SIMs reads the whole account first.
+        db.execute(text(f"ANALYZE {Sim.__tablename__}"))
     return sids
+
+
+ANALYZE_AFTER = 10_000  # SIMs added at once after which PostgreSQL's statistics are renewed
 
 
 def generated_rows(count: int, status: str = "new", iccid_prefix: str = ICCID_PREFIX,
