@@ -38,16 +38,6 @@ def iso(dt: datetime | None) -> str | None:
     return dt.isoformat("T", "seconds")[:19] + "Z"
 
 
-def iso_value(value: datetime | str | None) -> str | None:
-    """`iso` of a timestamp as the database driver returns it, unconverted (text on SQLite,
-    written in UTC as 'YYYY-MM-DD HH:MM:SS.ffffff'): for rows read without SQLAlchemy's
-    types, where they would parse the text only for it to be formatted again."""
-    if isinstance(value, str) and (len(value) == 19 or (len(value) == 26 and value[19] == ".")) \
-            and value[10] in " T":
-        return f"{value[:10]}T{value[11:19]}Z"
-    return iso(from_driver(value))
-
-
 def add_months(when: datetime, months: int) -> datetime:
     """The same day `months` later (or earlier), clamped to the end of a shorter month."""
     month = when.month - 1 + months

@@ -10,11 +10,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy import DateTime, MetaData, String, create_engine, event
 from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine, Result
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 from simplane.core.clock import utc
@@ -46,6 +48,28 @@ class UTCDateTime(TypeDecorator):
     def process_result_value(self, value: datetime | None, dialect: Dialect
                              ) -> datetime | None:
         return None if value is None else utc(value)
+
+
+class twilio_time(FunctionElement[str]):
+    """A timestamp column in Twilio's format (clock.iso: ISO 8601 UTC, whole seconds, a literal
+    Z), written by the database: for rows of many timestamps, read as text (see Prepared)."""
+
+    type = String()
+    name = "twilio_time"
+    inherit_cache = True
+
+
+@compiles(twilio_time, "sqlite")
+def _twilio_time_sqlite(element: twilio_time, compiler: Any, **kw: Any) -> str:
+    # Stored as UTC text 'YYYY-MM-DD HH:MM:SS.ffffff' (UTCDateTime); strftime truncates the
+    # fraction, as iso does; SQLite's paramstyle leaves % as it is.
+    return "strftime('%Y-%m-%dT%H:%M:%SZ', " + compiler.process(element.clauses, **kw) + ")"
+
+
+@compiles(twilio_time, "postgresql")
+def _twilio_time_postgresql(element: twilio_time, compiler: Any, **kw: Any) -> str:
+    return ("to_char(" + compiler.process(element.clauses, **kw)
+            + " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
 
 
 def changed(result: Result[Any]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
@@ -21,9 +22,18 @@ CALLBACKS = Counter(
 )
 
 
+# The counter and histogram of each (method, route, status) seen: labels() takes a lock and
+# builds its key on every call.
+_REQUEST_METRICS: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    REQUESTS.labels(method, route, str(status)).inc()
-    LATENCY.labels(method, route).observe(seconds)
+    found = _REQUEST_METRICS.get((method, route, status))
+    if found is None:
+        found = _REQUEST_METRICS[(method, route, status)] = (
+            REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route))
+    found[0].inc()
+    found[1].observe(seconds)
 
 
 def serve_metrics(address: str) -> WSGIServer:

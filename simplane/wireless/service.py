@@ -17,7 +17,7 @@ from simplane.core.accounts import accounts_in_reach
 from simplane.core.db import Prepared, changed
 from simplane.core.errors import TwilioError, bad_request, conflict
 from simplane.core.lookups import check_unique_name, get_by_key, get_by_key_or_404
-from simplane.core.sids import new_sid
+from simplane.core.sids import looks_like_sid, new_sid
 from simplane.network import disconnects
 from simplane.network.models import SimState
 from simplane.network.rollups import add_usage, hour_of
@@ -157,16 +157,31 @@ OWN_FIELDS = frozenset({"FriendlyName", "UniqueName", *SIM_URL_FIELDS, *SIM_METH
 
 
 @cache
-def _own_fields_update(columns: frozenset[str]) -> Prepared:
-    return Prepared(update(Sim).where(Sim.pk == bindparam("sim_pk"))
-                    .values({name: bindparam(f"new_{name}") for name in columns}))
+def _own_fields_update(columns: frozenset[str], by_sid: bool,
+                       returning: tuple[Any, ...]) -> Prepared:
+    return Prepared(update(Sim).where(Sim.account_sid == bindparam("account_sid"),
+                                      (Sim.sid if by_sid else Sim.unique_name) == bindparam("key"))
+                    .values({name: bindparam(f"new_{name}") for name in columns})
+                    .returning(*returning))
 
 
-def update_sim_fields(db: Session, runtime: Runtime, account_sid: str, sim_pk: int,
-                      params: Any) -> dict[str, Any]:
-    """`update_sim` for an update of OWN_FIELDS alone, on the SIM's row (`sim_pk`, of
-    `account_sid`) with one UPDATE and no ORM object: the checks of `update_sim`, then the
-    columns set and their new values (date_updated too)."""
+_SIM_PK = {by_sid: Prepared(select(Sim.pk).where(
+    Sim.account_sid == bindparam("account_sid"),
+    (Sim.sid if by_sid else Sim.unique_name) == bindparam("key"))) for by_sid in (True, False)}
+
+
+def update_sim_fields(db: Session, runtime: Runtime, account_sid: str, key: str, params: Any,
+                      returning: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """`update_sim` for an update of OWN_FIELDS alone, of the account's SIM `key` (SID or
+    unique name): the checks of `update_sim`, then one UPDATE of its row and no ORM object.
+    The `returning` columns (a constant) of the row after it; None when there is no such SIM."""
+    by_sid = looks_like_sid(key, "DE")
+    sim_pk = None
+    if "UniqueName" in params:  # a name the SIM has already is no conflict: which SIM is it?
+        found = _SIM_PK[by_sid].rows(db, {"account_sid": account_sid, "key": key})
+        if not found:
+            return None
+        sim_pk = found[0][0]
     changes: dict[str, Any] = {}
     if "FriendlyName" in params:
         changes["friendly_name"] = friendly_name(params)
@@ -180,9 +195,10 @@ def update_sim_fields(db: Session, runtime: Runtime, account_sid: str, sim_pk: i
         if name in params:
             changes[attr] = params[name]
     changes["date_updated"] = runtime.clock.now()
-    _own_fields_update(frozenset(changes)).run(
-        db, {"sim_pk": sim_pk, **{f"new_{name}": value for name, value in changes.items()}})
-    return changes
+    rows = _own_fields_update(frozenset(changes), by_sid, returning).rows(
+        db, {"account_sid": account_sid, "key": key,
+             **{f"new_{name}": value for name, value in changes.items()}})
+    return rows[0] if rows else None
 
 
 def update_sim(db: Session, runtime: Runtime, account_sid: str, sim: Sim, params: Any) -> Sim:

@@ -7,11 +7,11 @@ from functools import cache
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Select, String, bindparam, select, type_coerce
+from sqlalchemy import Select, bindparam, select
 
 from simplane.core.api import Ctx, ProductAPI
-from simplane.core.clock import iso, iso_value
-from simplane.core.db import Prepared
+from simplane.core.clock import iso
+from simplane.core.db import Prepared, twilio_time
 from simplane.core.errors import not_found
 from simplane.core.lookups import get_by_sid
 from simplane.core.paging import empty_page, paginate
@@ -49,9 +49,10 @@ _sim_values = attrgetter(*SIM_COLUMNS)
 
 
 def sim_json(ctx: Ctx, sim: Sim | Sequence[Any], rate_plan_sid: str | None) -> dict:
-    """A SIM (an ORM object, or a row of SIM_ROW) as Twilio shows it. Built from a tuple of
-    its values, which a row already is: 50 of them are a page."""
+    """A SIM (an ORM object, or a row of SIM_ROW, its timestamps already text) as Twilio shows
+    it. Built from a tuple of its values, which a row already is: 50 of them are a page."""
     v = _sim_values(sim) if isinstance(sim, Sim) else sim
+    created, updated = v[18], v[19]
     url = f"{ctx.root}/v1/Sims/{v[0]}"
     return {
         "sid": v[0], "unique_name": v[1], "account_sid": v[2], "rate_plan_sid": rate_plan_sid,
@@ -60,7 +61,8 @@ def sim_json(ctx: Ctx, sim: Sim | Sequence[Any], rate_plan_sid: str | None) -> d
         "sms_fallback_method": v[10], "sms_fallback_url": v[11], "sms_method": v[12],
         "sms_url": v[13], "voice_fallback_method": v[14], "voice_fallback_url": v[15],
         "voice_method": v[16], "voice_url": v[17],
-        "date_created": iso_value(v[18]), "date_updated": iso_value(v[19]),
+        "date_created": created if created.__class__ is str else iso(created),
+        "date_updated": updated if updated.__class__ is str else iso(updated),
         "url": url,
         "links": {
             "data_sessions": f"{url}/DataSessions",
@@ -96,14 +98,19 @@ def _plan_sid(ctx: Ctx, sim: Sim) -> str | None:
 # --- Sims ------------------------------------------------------------------------------------
 
 # What sim_json shows of a SIM, its plan's SID and its key: plain rows, no ORM identity.
-# Timestamps as the driver returns them (sim_json formats them, see iso_value).
-SIM_ROW = select(*(type_coerce(Sim.__table__.c[name], String).label(name)
+# Timestamps formatted by the database (twilio_time).
+SIM_ROW = select(*(twilio_time(Sim.__table__.c[name]).label(name)
                    if name.startswith("date_") else Sim.__table__.c[name]
                    for name in SIM_COLUMNS),
                  RatePlan.sid.label("rate_plan_sid"), Sim.pk
                  ).outerjoin(RatePlan, RatePlan.pk == Sim.rate_plan_pk)
 
 PLAN_SID = len(SIM_COLUMNS)  # where SIM_ROW has the plan's SID
+
+# SIM_ROW's columns, of a SIM being updated.
+SIM_RETURNING = (*SIM_ROW.selected_columns[:PLAN_SID],
+                 select(RatePlan.sid).where(RatePlan.pk == Sim.rate_plan_pk)
+                 .scalar_subquery().label("rate_plan_sid"), Sim.pk)
 
 # By SID (True) or by unique name (False), built once.
 FETCH_SIM = {
@@ -168,18 +175,13 @@ def update_sim(ctx: Ctx) -> dict:
 
 
 def update_sim_fields(ctx: Ctx) -> dict:
-    """UpdateSim of the SIM's own fields alone (the usual one): its row read as FetchSim reads
-    it, one UPDATE, and the row shown with the new values."""
+    """UpdateSim of the SIM's own fields alone (the usual one): one UPDATE, which returns the
+    SIM as FetchSim reads it."""
     key = ctx.path["Sid"]
-    rows = FETCH_SIM[looks_like_sid(key, "DE")].rows(ctx.db, {"account_sid": ctx.account_sid,
-                                                              "key": key})
-    if not rows:
+    row = service.update_sim_fields(ctx.db, ctx.runtime, ctx.account_sid, key, ctx.params,
+                                    SIM_RETURNING)
+    if row is None:
         raise not_found("Sim", key)
-    row = list(rows[0])
-    changes = service.update_sim_fields(ctx.db, ctx.runtime, ctx.account_sid, row[-1],
-                                        ctx.params)
-    for name, value in changes.items():
-        row[SIM_COLUMNS.index(name)] = value
     return sim_json(ctx, row, row[PLAN_SID])
 
 
