@@ -19,6 +19,10 @@ from simplane.core.callbacks import send_due
 from simplane.core.worker import Job, NextDue, Worker
 
 NAMES = ["wireless", "proxy", "supersim", "events"]
+# Other flavours of the products' APIs (KORE's), over the same services and tables: each a
+# package with `views.api` (its routes), `routing.HOSTS` (its hosts) and, where it has tables,
+# `models`.
+FLAVOURS = ["kore"]
 # Operator-only routes that are not a Twilio product (no spec, no Host routing).
 OPERATOR = ["network", "admin"]
 
@@ -29,12 +33,21 @@ def register(worker: Worker) -> None:
 
 
 def modules() -> list[ModuleType]:
-    return [import_module(f"simplane.{name}.views") for name in NAMES + OPERATOR]
+    return [import_module(f"simplane.{name}.views") for name in NAMES + FLAVOURS + OPERATOR]
+
+
+def hosts() -> dict[str, tuple[str, str]]:
+    """The flavours' hosts (host → (the path it must start with, the prefix it gets)), for
+    `app.HostRouting`."""
+    found: dict[str, tuple[str, str]] = {}
+    for name in FLAVOURS:
+        found.update(import_module(f"simplane.{name}.routing").HOSTS)
+    return found
 
 
 def _rooms(room: str) -> list[ModuleType]:
-    """Each product's (and operator folder's) module `room`, where it has one."""
-    return [import_module(f"simplane.{name}.{room}") for name in NAMES + OPERATOR
+    """Each product's (and flavour's and operator folder's) module `room`, where it has one."""
+    return [import_module(f"simplane.{name}.{room}") for name in NAMES + FLAVOURS + OPERATOR
             if find_spec(f"simplane.{name}.{room}") is not None]
 
 
