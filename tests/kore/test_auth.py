@@ -175,3 +175,44 @@ def test_the_cli_refuses_unknown_products_and_lifetimes(account, database_url):
         result = runner.invoke(app, ["kore", "clients", "create", "--account", account.sid,
                                      option, value, "--database-url", database_url])
         assert result.exit_code == 1 and value in result.output
+
+
+def test_failed_tokens_back_off_as_failed_logins_do(server, account, monkeypatch):
+    """Past the limit of failures from an address, tokens not verified before are not checked
+    (429, Twilio's 20429), while a token that held before goes on working, as Basic
+    credentials that held do."""
+    from simplane.kore import tokens
+
+    monkeypatch.setattr(server.runtime.authenticator.by_address, "limit", 3)
+    address = {"X-Forwarded-For": "198.51.100.77"}
+    kore = new_client(server, account.sid)
+    known = {"Authorization": f"Bearer {token_of(server, kore)}", **address}
+    assert fleets(server, known).status_code == 200
+    fresh = {"Authorization": f"Bearer {token_of(server, kore)}", **address}
+    for _ in range(3):
+        bad = fleets(server, {"Authorization": "Bearer guess", **address})
+        assert bad.status_code == 401
+    refused = fleets(server, {"Authorization": "Bearer guess", **address})
+    assert refused.status_code == 429 and refused.json()["code"] == 20429
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
+    assert fleets(server, fresh).status_code == 429
+    tokens.verifier(server.runtime)._checked = -1e9  # past REFRESH: checked again, not held back
+    assert fleets(server, known).status_code == 200
+    elsewhere = {**fresh, "X-Forwarded-For": "198.51.100.78"}
+    assert fleets(server, elsewhere).status_code == 200
+
+
+def test_revocation_moves_the_generation_even_after_a_restore_took_its_row(server, account):
+    from sqlalchemy import delete
+
+    from simplane.kore import service
+    from simplane.kore.models import AuthState
+
+    kore = new_client(server, account.sid)
+    with server.runtime.db.write() as db:
+        db.execute(delete(AuthState))
+    with server.runtime.db.write() as db:
+        assert service.generation(db) == 0
+        service.revoke_client(db, server.clock, kore.client_id)
+    with server.runtime.db.read() as db:
+        assert service.generation(db) == 1
