@@ -141,3 +141,9 @@ def test_the_client_api(server, account, kore, bearer):
         "scopes": {"products": ["SuperSIM"]}})
     assert elsewhere.status_code == 404
     assert httpx.get(f"{base}/clients/apiclient_nope", headers=bearer).status_code == 404
+    locked = httpx.post(f"{base}/clients", headers=bearer, json={
+        "name": "locked", "locked": True, "scopes": {"products": ["SuperSIM"]}}).json()
+    assert locked["locked"] is True
+    assert httpx.post(f"{server.base_url}/kore/api-services/v1/auth/token", data={
+        "grant_type": "client_credentials", "client_id": locked["client_id"],
+        "client_secret": locked["client_secret"]}).status_code == 401
