@@ -31,10 +31,12 @@ def new_client(server: Server, account_sid: str, products: list[str] | None = No
         return KoreClient(made.client_id, secret, account_sid)
 
 
-def token_of(server: Server, client: KoreClient) -> str:
+def token_of(server: Server, client: KoreClient, address: str | None = None) -> str:
+    """A token of `client`, asked for from `address` (X-Forwarded-For) when one is given."""
     response = httpx.post(f"{server.base_url}/kore/api-services/v1/auth/token",
                           data={"grant_type": "client_credentials", "client_id": client.client_id,
-                                "client_secret": client.client_secret})
+                                "client_secret": client.client_secret},
+                          headers={"X-Forwarded-For": address} if address else {})
     assert response.status_code == 200, response.text
     return str(response.json()["access_token"])
 

@@ -16,6 +16,8 @@ from tests.kore.conftest import new_client, token_of
 
 TOKEN = "/kore/api-services/v1/auth/token"
 KORE_ERROR = {"code", "message", "more_info", "status"}
+# Failures the tests make on purpose count against this address, not the suite's (loopback).
+ELSEWHERE = {"X-Forwarded-For": "192.0.2.99"}
 runner = CliRunner()
 
 
@@ -33,11 +35,13 @@ def test_the_token_endpoint_answers_as_kore_does(server, kore):
     assert body["token_type"] == "Bearer" and body["expires_in"] == 3600
     assert ok.headers["cache-control"] == "no-store"
 
-    wrong = httpx.post(f"{server.base_url}{TOKEN}", data={**form, "client_secret": "x" * 43})
+    wrong = httpx.post(f"{server.base_url}{TOKEN}", data={**form, "client_secret": "x" * 43},
+                       headers=ELSEWHERE)
     assert wrong.status_code == 401
     assert wrong.json() == {"error": "invalid_client",
                             "error_description": "Invalid client or Invalid client credentials"}
-    unknown = httpx.post(f"{server.base_url}{TOKEN}", data={**form, "client_id": "apiclient_x"})
+    unknown = httpx.post(f"{server.base_url}{TOKEN}", data={**form, "client_id": "apiclient_x"},
+                         headers=ELSEWHERE)
     assert unknown.status_code == 401 and unknown.json()["error"] == "invalid_client"
     grant = httpx.post(f"{server.base_url}{TOKEN}", data={**form, "grant_type": "password"})
     assert grant.status_code == 400
@@ -96,6 +100,7 @@ def test_a_token_is_only_for_its_clients_products(server, account):
 
 
 def test_basic_is_refused_on_kore_and_bearer_on_twilio(server, account, bearer):
+    bearer = {**bearer, **ELSEWHERE}
     basic = httpx.get(f"{server.base_url}/kore/supersim/v1/Fleets",
                       auth=(account.sid, account.token))
     assert basic.status_code == 401 and set(basic.json()) == KORE_ERROR
@@ -144,8 +149,8 @@ def test_revoking_a_client_stops_its_tokens_at_once(server, account, database_ur
     revoked = runner.invoke(app, ["kore", "clients", "revoke", client_id,
                                   "--database-url", database_url])
     assert revoked.exit_code == 0, revoked.output
-    assert fleets(server, headers).status_code == 401
-    again = httpx.post(f"{server.base_url}{TOKEN}", data={
+    assert fleets(server, {**headers, **ELSEWHERE}).status_code == 401
+    again = httpx.post(f"{server.base_url}{TOKEN}", headers=ELSEWHERE, data={
         "grant_type": "client_credentials", "client_id": client_id, "client_secret": secret})
     assert again.status_code == 401
     listed = runner.invoke(app, ["kore", "clients", "list", "--account", account.sid,
@@ -167,7 +172,7 @@ def test_a_revocation_by_another_process_is_seen_through_the_generation(server, 
     with server.runtime.db.write() as db:  # what `simplane kore clients revoke` writes
         service.revoke_client(db, server.clock, kore.client_id)
     tokens.verifier(server.runtime)._checked = -1e9  # its last read is old now
-    assert fleets(server, headers).status_code == 401
+    assert fleets(server, {**headers, **ELSEWHERE}).status_code == 401
 
 
 def test_the_cli_refuses_unknown_products_and_lifetimes(account, database_url):
@@ -186,9 +191,9 @@ def test_failed_tokens_back_off_as_failed_logins_do(server, account, monkeypatch
     monkeypatch.setattr(server.runtime.authenticator.by_address, "limit", 3)
     address = {"X-Forwarded-For": "198.51.100.77"}
     kore = new_client(server, account.sid)
-    known = {"Authorization": f"Bearer {token_of(server, kore)}", **address}
+    known = {"Authorization": f"Bearer {token_of(server, kore, '198.51.100.79')}", **address}
     assert fleets(server, known).status_code == 200
-    fresh = {"Authorization": f"Bearer {token_of(server, kore)}", **address}
+    fresh = {"Authorization": f"Bearer {token_of(server, kore, '198.51.100.79')}", **address}
     for _ in range(3):
         bad = fleets(server, {"Authorization": "Bearer guess", **address})
         assert bad.status_code == 401

@@ -146,4 +146,5 @@ def test_the_client_api(server, account, kore, bearer):
     assert locked["locked"] is True
     assert httpx.post(f"{server.base_url}/kore/api-services/v1/auth/token", data={
         "grant_type": "client_credentials", "client_id": locked["client_id"],
-        "client_secret": locked["client_secret"]}).status_code == 401
+        "client_secret": locked["client_secret"]},
+        headers={"X-Forwarded-For": "192.0.2.98"}).status_code == 401
