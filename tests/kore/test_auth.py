@@ -221,3 +221,37 @@ def test_revocation_moves_the_generation_even_after_a_restore_took_its_row(serve
         service.revoke_client(db, server.clock, kore.client_id)
     with server.runtime.db.read() as db:
         assert service.generation(db) == 1
+
+
+def test_handlers_on_kores_apis_see_the_flavour_and_the_account(server, account, kore):
+    """What a handler bound on one of KORE's APIs gets: `ctx.flavour` "kore", the account of
+    the token; on Twilio's, "twilio"."""
+    import asyncio
+
+    from fastapi import FastAPI
+
+    from simplane.core.api import ProductAPI
+    from simplane.kore.auth import bearer
+
+    seen = []
+    kore_api = ProductAPI("kore/probe", flavour="kore", auth=bearer(None))
+    twilio_api = ProductAPI("probe")
+    for each in (kore_api, twilio_api):
+        each.operator("GET", "/v1/Probe")(lambda ctx: seen.append(
+            (ctx.flavour, ctx.account_sid, ctx.url("/x"))) or {})
+    probe = FastAPI()
+    probe.state.runtime = server.runtime
+    probe.include_router(kore_api.router)
+    probe.include_router(twilio_api.router)
+
+    async def call() -> None:
+        transport = httpx.ASGITransport(app=probe)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            token = {"Authorization": f"Bearer {token_of(server, kore)}"}
+            assert (await client.get("/kore/probe/v1/Probe", headers=token)).status_code == 200
+            assert (await client.get("/probe/v1/Probe",
+                                     auth=(account.sid, account.token))).status_code == 200
+
+    asyncio.run(call())
+    assert seen == [("kore", account.sid, "http://t/kore/probe/v1/x"),
+                    ("twilio", account.sid, "http://t/probe/v1/x")]

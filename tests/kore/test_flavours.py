@@ -148,3 +148,31 @@ def test_the_client_api(server, account, kore, bearer):
         "grant_type": "client_credentials", "client_id": locked["client_id"],
         "client_secret": locked["client_secret"]},
         headers={"X-Forwarded-For": "192.0.2.98"}).status_code == 401
+
+
+def test_super_sim_answers_carry_every_field_of_kores_schemas(server, account, bearer):
+    from tests.supersim.conftest import ATT
+
+    spec = json.loads((SPECS / "kore/kore-supersim-v1.json").read_text())["components"]["schemas"]
+    ss = f"{server.base_url}/kore/supersim/v1"
+
+    def post(path: str, **data: str) -> dict:
+        answer = httpx.post(ss + path, headers=bearer, data=data)
+        assert answer.status_code in (200, 201, 202), answer.text
+        return dict(answer.json())
+
+    made = {"network_access_profile": post("/NetworkAccessProfiles", UniqueName="n",
+                                           Networks=ATT.sid),
+            "fleet": post("/Fleets", NetworkAccessProfile="n", UniqueName="f")}
+    [row] = stock(server)
+    sim = post("/Sims", Iccid=row["iccid"], RegistrationCode=row["registration_code"])
+    post(f"/Sims/{sim['sid']}", Fleet="f", Status="active")
+    server.drain()
+    made["sim"] = kore_get(server, bearer, f"/supersim/v1/Sims/{sim['sid']}").json()
+    made["sms_command"] = post("/SmsCommands", Sim=sim["sid"], Payload="hi")
+    made["ip_command"] = post("/IpCommands", Sim=sim["sid"], Payload="hi", DevicePort="100")
+    made["network"] = kore_get(server, bearer, f"/supersim/v1/Networks/{ATT.sid}").json()
+    made["usage_record"] = kore_get(server, bearer, "/supersim/v1/UsageRecords").json()[
+        "usage_records"][0]
+    for name, body in made.items():
+        assert set(spec[f"supersim.v1.{name}"]["properties"]) <= set(body), name
