@@ -91,6 +91,10 @@ def test_authlib_with_basic_client_auth_through_kore_hosts(server, account):
                       headers={"Host": WIRELESS_HOST})
     assert usage.status_code == 200, usage.text
     assert usage.json()["meta"]["url"].startswith(f"http://{WIRELESS_HOST}/v1/Sims/{sid}/")
+    clients = oauth.get(f"{server.base_url}/v1/clients", params={"page_size": 10,
+                                                                   "page_number": 1},
+                        headers={"Host": "client.api.korewireless.com"})
+    assert [c["client_id"] for c in clients.json()["clients"]] == [kore.client_id]
 
 
 def test_authlib_fetches_a_new_token_when_the_server_says_it_expired(server, account):
