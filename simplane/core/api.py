@@ -55,6 +55,7 @@ class Ctx:
     request_url: str  # absolute URL of this request, without its query
     query_pairs: list[tuple[str, str]]
     body: bytes = b""
+    flavour: str = "twilio"
 
     @property
     def clock(self):  # type: ignore[no-untyped-def]

@@ -238,8 +238,10 @@ def register_sim(db: Session, runtime: Runtime, account_sid: str, params: Any) -
     return sim
 
 
-def update_sim(db: Session, runtime: Runtime, account_sid: str, sim: Sim, params: Any) -> bool:
-    """Apply an update whole or not at all; True when a status change was scheduled."""
+def update_sim(db: Session, runtime: Runtime, account_sid: str, sim: Sim, params: Any,
+               flavour: str = "twilio") -> bool:
+    """Apply an update whole or not at all; True when a status change was scheduled (its
+    CallbackUrl hears of it as the API `flavour` sends callbacks)."""
     now = runtime.clock.now()
     new_account = params.get("AccountSid")
     if new_account is not None and new_account != sim.account_sid:
@@ -294,6 +296,7 @@ def update_sim(db: Session, runtime: Runtime, account_sid: str, sim: Sim, params
         sim.scheduled_status = target
         sim.callback_url = params.get("CallbackUrl")
         sim.callback_method = params.get("CallbackMethod", "POST")
+        sim.callback_flavour = flavour
         sim.status = "scheduled"
         sim.date_status_changed = now
         runtime.worker.wake_after_commit(db)
@@ -323,7 +326,7 @@ def change_status(db: Session, runtime: Runtime, sim: Sim, status: str) -> None:
     disconnects.enforce(db, runtime, [sim.sid])  # its gateway cuts off what it may no longer do
     assert sim.account_sid is not None
     callbacks.enqueue(db, runtime, sim.account_sid, sim.callback_url, sim.callback_method,
-                      sim_callback_params(db, sim))
+                      sim_callback_params(db, sim), sim.callback_flavour)
     sim.callback_url = sim.callback_method = None
     runtime.worker.wake_after_commit(db)
 
@@ -377,7 +380,8 @@ def _sim_for_command(db: Session, account_sid: str, key: str) -> tuple[Sim, Flee
     return sim, fleet
 
 
-def create_sms_command(db: Session, runtime: Runtime, account_sid: str, params: Any) -> SmsCommand:
+def create_sms_command(db: Session, runtime: Runtime, account_sid: str, params: Any,
+                       flavour: str = "twilio") -> SmsCommand:
     payload: str = params["Payload"]
     if payload == "":
         raise bad_request("Invalid Payload: must not be empty")
@@ -392,7 +396,7 @@ def create_sms_command(db: Session, runtime: Runtime, account_sid: str, params: 
                          payload=payload, status="queued", direction="to_sim",
                          callback_url=params.get("CallbackUrl"),
                          callback_method=params.get("CallbackMethod", "POST"),
-                         date_created=now, date_updated=now)
+                         flavour=flavour, date_created=now, date_updated=now)
     db.add(command)
     db.flush()
     runtime.worker.wake_after_commit(db)
@@ -434,7 +438,7 @@ def set_command_status(db: Session, runtime: Runtime, command: SmsCommand | IpCo
     params = (sms_callback_params(command, sim) if isinstance(command, SmsCommand)
               else ip_callback_params(command, sim))
     callbacks.enqueue(db, runtime, command.account_sid, command.callback_url,
-                      command.callback_method, params)
+                      command.callback_method, params, command.flavour)
     return True
 
 
@@ -456,7 +460,8 @@ def move_sms_commands(db: Session, runtime: Runtime, moves: dict[int, str | None
         for command in reported:
             callbacks.enqueue(db, runtime, command.account_sid, command.callback_url,
                               command.callback_method,
-                              sms_callback_params(command, sims.get(command.sim_sid)))
+                              sms_callback_params(command, sims.get(command.sim_sid)),
+                              command.flavour)
     return commands
 
 
@@ -482,7 +487,8 @@ def payload_bytes(payload: str, payload_type: str) -> bytes:
     return payload.encode("utf-8")
 
 
-def create_ip_command(db: Session, runtime: Runtime, account_sid: str, params: Any) -> IpCommand:
+def create_ip_command(db: Session, runtime: Runtime, account_sid: str, params: Any,
+                      flavour: str = "twilio") -> IpCommand:
     payload_type = params.get("PayloadType", "text")
     payload: str = params["Payload"]
     data = payload_bytes(payload, payload_type)
@@ -500,7 +506,7 @@ def create_ip_command(db: Session, runtime: Runtime, account_sid: str, params: A
                         device_ip=sim.ip_address, device_port=port, payload_type=payload_type,
                         payload=payload, callback_url=params.get("CallbackUrl"),
                         callback_method=params.get("CallbackMethod", "POST"),
-                        date_created=now, date_updated=now)
+                        flavour=flavour, date_created=now, date_updated=now)
     db.add(command)
     db.flush()
     runtime.worker.wake_after_commit(db)
@@ -543,7 +549,7 @@ SMDP_PLUS_ADDRESS = "sm-dp-plus.twilio.com"
 
 
 def create_esim_profile(db: Session, runtime: Runtime, account_sid: str,
-                        params: Any) -> EsimProfile:
+                        params: Any, flavour: str = "twilio") -> EsimProfile:
     eid = params.get("Eid") or None
     generate = params.get("GenerateMatchingId", False)
     if eid is None and not generate:
@@ -557,7 +563,7 @@ def create_esim_profile(db: Session, runtime: Runtime, account_sid: str,
     profile = EsimProfile(sid=new_sid("HP"), account_sid=account_sid, status="new", eid=eid,
                           generate_matching_id=generate, callback_url=params.get("CallbackUrl"),
                           callback_method=params.get("CallbackMethod", "POST"),
-                          date_created=now, date_updated=now)
+                          flavour=flavour, date_created=now, date_updated=now)
     db.add(profile)
     db.flush()
     runtime.worker.wake_after_commit(db)

@@ -268,7 +268,8 @@ def list_sims(ctx: Ctx) -> dict:
 @api.operation("UpdateSim")
 def update_sim(ctx: Ctx) -> Any:
     sim = service.get_sim(ctx.db, ctx.account_sid, ctx.path["Sid"])
-    scheduled = service.update_sim(ctx.db, ctx.runtime, ctx.account_sid, sim, ctx.params)
+    scheduled = service.update_sim(ctx.db, ctx.runtime, ctx.account_sid, sim, ctx.params,
+                                   ctx.flavour)
     ctx.db.flush()
     body = _sim_json(ctx, sim)
     return json_response(body, 202) if scheduled else body
@@ -311,7 +312,7 @@ def _sim_filter(ctx: Ctx, stmt: Any, model: Any) -> Any:
 @api.operation("CreateSmsCommand")
 def create_sms_command(ctx: Ctx) -> dict:
     return sms_command_json(ctx, service.create_sms_command(ctx.db, ctx.runtime, ctx.account_sid,
-                                                            ctx.params))
+                                                            ctx.params, ctx.flavour))
 
 
 @api.operation("FetchSmsCommand")
@@ -335,7 +336,7 @@ def list_sms_commands(ctx: Ctx) -> dict:
 @api.operation("CreateIpCommand")
 def create_ip_command(ctx: Ctx) -> dict:
     return ip_command_json(ctx, service.create_ip_command(ctx.db, ctx.runtime, ctx.account_sid,
-                                                          ctx.params))
+                                                          ctx.params, ctx.flavour))
 
 
 @api.operation("FetchIpCommand")
@@ -371,7 +372,8 @@ def list_settings_updates(ctx: Ctx) -> dict:
 @api.operation("CreateEsimProfile")
 def create_esim_profile(ctx: Ctx) -> dict:
     return esim_profile_json(ctx, service.create_esim_profile(ctx.db, ctx.runtime,
-                                                              ctx.account_sid, ctx.params))
+                                                              ctx.account_sid, ctx.params,
+                                                              ctx.flavour))
 
 
 @api.operation("FetchEsimProfile")

@@ -27,6 +27,10 @@ class RatePlan(Base):
     data_metering: Mapped[str] = mapped_column(String(16))
     data_limit: Mapped[int] = mapped_column(Integer)
     data_limit_strategy: Mapped[str] = mapped_column(String(16))
+    # KORE's RatePlan fields: where and how SIMs' crossings of the plan's data limits are
+    # notified (see simplane.wireless.notifications).
+    usage_notification_url: Mapped[str | None] = mapped_column(Text)
+    usage_notification_method: Mapped[str | None] = mapped_column(String(8))
     messaging_enabled: Mapped[bool] = mapped_column(Boolean)
     voice_enabled: Mapped[bool] = mapped_column(Boolean)
     national_roaming_enabled: Mapped[bool] = mapped_column(Boolean)
@@ -107,6 +111,8 @@ class Command(Base):
     direction: Mapped[str] = mapped_column(String(8))
     callback_url: Mapped[str | None] = mapped_column(Text)
     callback_method: Mapped[str] = mapped_column(String(8), default="POST")
+    # The API its callback URL was set through ("twilio" | "kore"): how its callbacks are sent.
+    flavour: Mapped[str] = mapped_column(String(8), default="twilio", server_default="twilio")
     # The SMSC's message_id once it accepted the command (network/smpp.py): its receipt names it.
     smsc_message_id: Mapped[str | None] = mapped_column(String(65), index=True)
     date_created: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -269,7 +269,9 @@ INCLUDE_SID = ("none", "start", "end")
 SID_LENGTH = 34
 
 
-def create_command(db: Session, runtime: Runtime, account_sid: str, params: Any) -> Command:
+def create_command(db: Session, runtime: Runtime, account_sid: str, params: Any,
+                   flavour: str = "twilio") -> Command:
+    """A to-SIM command; its callback is sent as the API `flavour` that created it sends them."""
     if "Sim" not in params or params["Sim"] == "":
         raise bad_request("Missing required parameter Sim in the post body")
     sim = get_by_key(db, Sim, account_sid, params["Sim"], "DE")
@@ -313,7 +315,8 @@ def create_command(db: Session, runtime: Runtime, account_sid: str, params: Any)
         sid=sid, account_sid=account_sid, sim_sid=sim.sid, command=body, command_mode=mode,
         transport="sms", delivery_receipt_requested=params.get("DeliveryReceiptRequested", True),
         status="queued", direction="to_sim", callback_url=params.get("CallbackUrl"),
-        callback_method=params.get("CallbackMethod", "POST"), date_created=now, date_updated=now,
+        callback_method=params.get("CallbackMethod", "POST"), flavour=flavour,
+        date_created=now, date_updated=now,
     )
     db.add(command)
     db.flush()
@@ -336,7 +339,8 @@ def set_command_status(db: Session, runtime: Runtime, command: Command, status: 
     if final:
         sim_name = db.scalar(select(Sim.unique_name).where(Sim.sid == command.sim_sid))
         callbacks.enqueue(db, runtime, command.account_sid, command.callback_url,
-                          command.callback_method, command_callback_params(command, sim_name))
+                          command.callback_method, command_callback_params(command, sim_name),
+                          command.flavour)
     return True
 
 
@@ -369,7 +373,8 @@ def move_commands(db: Session, runtime: Runtime, moves: dict[int, str | None], f
         for command in final:
             callbacks.enqueue(db, runtime, command.account_sid, command.callback_url,
                               command.callback_method,
-                              command_callback_params(command, names.get(command.sim_sid)))
+                              command_callback_params(command, names.get(command.sim_sid)),
+                              command.flavour)
     return commands
 
 

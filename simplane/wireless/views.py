@@ -179,7 +179,7 @@ def _get_command(ctx: Ctx) -> Command:
 @api.operation("CreateCommand")
 def create_command(ctx: Ctx) -> dict:
     return command_json(ctx, service.create_command(ctx.db, ctx.runtime, ctx.account_sid,
-                                                    ctx.params))
+                                                    ctx.params, ctx.flavour))
 
 
 @api.operation("FetchCommand")
