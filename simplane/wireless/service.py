@@ -21,9 +21,11 @@ from simplane.network import disconnects
 from simplane.network.models import SimState
 from simplane.network.rollups import add_usage, hour_of
 from simplane.wireless import errors as E
+from simplane.wireless import notifications
 from simplane.wireless.models import Command, RatePlan, Sim
 
 if TYPE_CHECKING:
+    from simplane.core.outbound import Policy
     from simplane.core.runtime import Runtime
 
 MAX_LIMIT_MB = 2_000_000  # "up to 2TB"
@@ -91,7 +93,11 @@ DATA_METERING = ("payg", "quota-1", "quota-10", "quota-50")
 INTERNATIONAL_SERVICES = ("data", "messaging")
 
 
-def create_rate_plan(db: Session, account_sid: str, params: Any, now: datetime) -> RatePlan:
+def create_rate_plan(db: Session, account_sid: str, params: Any, now: datetime,
+                     flavour: str = "twilio", policy: Policy | None = None) -> RatePlan:
+    """A rate plan. Through KORE's flavour, as KORE's spec has it, DataLimitStrategy is no
+    parameter (the plan blocks at its limits) and the usage notification URL and method may be
+    given (`simplane.wireless.notifications`)."""
     metering = params.get("DataMetering", "payg")
     if metering not in DATA_METERING:
         raise invalid(f"Invalid DataMetering: {metering!r} is not one of {', '.join(DATA_METERING)}")
@@ -100,13 +106,17 @@ def create_rate_plan(db: Session, account_sid: str, params: Any, now: datetime) 
         if service not in INTERNATIONAL_SERVICES:
             raise invalid(f"Invalid InternationalRoaming: {service!r} is not data or messaging")
     data_limit = _limit(params, "DataLimit", 1000)
+    kore = flavour == "kore"
+    strategy = "block" if kore else params.get("DataLimitStrategy", "block")
+    url, method = notifications.settings_of(params, policy) if kore else (None, None)
     plan = RatePlan(
         sid=new_sid("WP"), account_sid=account_sid,
         unique_name=check_unique_name(db, RatePlan, account_sid, params.get("UniqueName", ""),
                                       code=E.INVALID_VALUE),
         friendly_name=friendly_name(params),
         data_enabled=params.get("DataEnabled", True), data_metering=metering,
-        data_limit=data_limit, data_limit_strategy=params.get("DataLimitStrategy", "block"),
+        data_limit=data_limit, data_limit_strategy=strategy,
+        usage_notification_url=url, usage_notification_method=method,
         messaging_enabled=params.get("MessagingEnabled", True),
         voice_enabled=params.get("VoiceEnabled", False),
         national_roaming_enabled=params.get("NationalRoamingEnabled", True),
@@ -120,11 +130,16 @@ def create_rate_plan(db: Session, account_sid: str, params: Any, now: datetime) 
     return plan
 
 
-def update_rate_plan(db: Session, plan: RatePlan, params: Any, now: datetime) -> RatePlan:
-    plan.friendly_name = friendly_name(params, plan.friendly_name)
+def update_rate_plan(db: Session, plan: RatePlan, params: Any, now: datetime,
+                     flavour: str = "twilio", policy: Policy | None = None) -> RatePlan:
+    name = friendly_name(params, plan.friendly_name)
+    url, method = (notifications.settings_of(params, policy, plan) if flavour == "kore"
+                   else (plan.usage_notification_url, plan.usage_notification_method))
     if "UniqueName" in params:
         plan.unique_name = check_unique_name(db, RatePlan, plan.account_sid, params["UniqueName"],
                                              plan.pk, E.INVALID_VALUE)
+    plan.friendly_name = name
+    plan.usage_notification_url, plan.usage_notification_method = url, method
     plan.date_updated = now
     return plan
 
