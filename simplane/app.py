@@ -30,6 +30,7 @@ from simplane.core.api import authenticate, error_response, json_response, requi
 from simplane.core.errors import TwilioError, too_many_requests, unauthorized
 from simplane.core.metrics import REGISTRY
 from simplane.core.runtime import Runtime
+from simplane.kore import webhook_views
 
 log = logging.getLogger("simplane.app")
 
@@ -79,6 +80,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.state.runtime = runtime
     for module in products.modules():
         app.include_router(module.api.router)
+    app.include_router(webhook_views.api.router)
     app.include_router(console.router)
     products.register(runtime.worker)
 

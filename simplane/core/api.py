@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("simplane.http")
 
 Handler = Callable[["Ctx"], Any]
+BODIED = ("POST", "PUT", "PATCH")  # the methods whose requests carry a body
 
 
 @dataclass
@@ -204,13 +205,13 @@ class ProductAPI:
                 try:
                     account_sid = await authenticate(request)
                     body = b""
-                    if op.method == "POST":
+                    if op.method in BODIED:
                         limit = max(request.app.state.runtime.settings.max_body, max_body)
                         body = await read_body(request, limit)
                 except TwilioError as error:
                     self._log(request, error.status, account_sid, error.code)
                     response = error_response(error)
-                    if op.method == "POST":  # what is left of the body is not read: hang up
+                    if op.method in BODIED:  # what is left of the body is not read: hang up
                         response.headers["connection"] = "close"
                 else:
                     if waits:

@@ -97,7 +97,7 @@ class IngestResult:
 def ingest(runtime: Runtime, events: Sequence[NetworkEvent]) -> IngestResult:
     """Ingest a batch: all of it is written, or (on any error) none of it."""
     with runtime.db.write() as db:
-        result = ingest_into(db, events)
+        result = ingest_into(db, events, runtime.clock.now())
         if result.usage_notifications:
             runtime.worker.wake_after_commit(db)
         return result
@@ -136,9 +136,12 @@ def end_sessions(db: Session, which: Any, reason: str, when: datetime) -> Ingest
         for row in sessions if imsis.get(row.sim_sid)])
 
 
-def ingest_into(db: Session, events: Sequence[NetworkEvent]) -> IngestResult:
+def ingest_into(db: Session, events: Sequence[NetworkEvent],
+                now: datetime | None = None) -> IngestResult:
+    """Ingest a batch in the caller's transaction; what it owes (usage notifications) falls due
+    `now` (else when the event that owes it happened)."""
     with gc_paused():
-        batch = _Batch(db, events)
+        batch = _Batch(db, events, now)
         for event in events:
             batch.take(event)
         batch.write()
@@ -146,8 +149,10 @@ def ingest_into(db: Session, events: Sequence[NetworkEvent]) -> IngestResult:
 
 
 class _Batch:
-    def __init__(self, db: Session, events: Sequence[NetworkEvent]) -> None:
+    def __init__(self, db: Session, events: Sequence[NetworkEvent],
+                 now: datetime | None = None) -> None:
         self.db = db
+        self.now = now
         self.sql = sql = BulkSql(db)
         self.result = IngestResult()
         self.cache = cache.cache_for(db)
@@ -442,7 +447,7 @@ class _Batch:
         if self.blocked:
             disconnects.queue(db, self.blocked, DATA_LIMIT_REACHED, self.blocked[0]["end"])
         if self.crossings:
-            self.result.usage_notifications = notifications.owe(db, self.crossings)
+            self.result.usage_notifications = notifications.owe(db, self.crossings, self.now)
         if self.connection_events:
             outbox.publish_many(db, self.connection_events)
             self.result.connection_events = len(self.connection_events)

@@ -97,9 +97,10 @@ def notification_params(crossing: Crossing, sim_name: str | None, iccid: str, pl
     }
 
 
-def owe(db: Session, crossings: Sequence[Crossing]) -> int:
+def owe(db: Session, crossings: Sequence[Crossing], now: datetime | None = None) -> int:
     """Queue the notifications the crossings owe, in the caller's (ingest's) transaction, for
-    the SIMs whose plan has a usage notification URL; returns how many."""
+    the SIMs whose plan has a usage notification URL, due `now` (else when each crossing
+    happened); returns how many."""
     rows = {row.sid: row for row in db.execute(
         select(Sim.sid, Sim.unique_name, Sim.iccid, RatePlan.sid.label("plan_sid"),
                RatePlan.usage_notification_url, RatePlan.usage_notification_method,
@@ -118,6 +119,6 @@ def owe(db: Session, crossings: Sequence[Crossing]) -> int:
                       row.usage_notification_method,
                       notification_params(crossing, row.unique_name, row.iccid, row.plan_sid,
                                           row.data_limit_strategy, limit_mb),
-                      crossing.time, callbacks.KORE)
+                      now or crossing.time, callbacks.KORE)
         owed += 1
     return owed
