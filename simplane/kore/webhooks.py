@@ -1,171 +1,90 @@
-"""KORE's Webhook API rules: the signing secrets of an account (`/v1/secrets`). No HTTP here.
+"""KORE's Webhook API (`kore-webhook-v1.json`), on the `webhook` API of `simplane.kore.apis`:
+the account's webhook signing secrets.
 
-As KORE documents secret rotation: the first secret an account creates is `active`, and every
-one after it `pending`, replacing the pending one there was; making the pending secret `active`
-retires the active one (for good: rotation cannot be undone), so there is only ever one active
-secret, the one that signs every KORE-flavoured callback (`simplane.core.callbacks`). A secret is
-answered once, when it is created; it is kept sealed with the server's key.
+`POST /v1/secrets` (JSON `{Name}`; the secret is answered this once), `GET /v1/secrets`
+(`status`, `page_number`, `page_size`; `{data, meta_data}`), `PATCH /v1/secrets/{id}`
+(`{Name, Status}`). Errors are in the API's shape, `{status, code, message, info}`
+(`simplane.kore.errors.with_info`). The rules are in `simplane.kore.webhook_secrets`.
 """
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Collection, Mapping
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
+from urllib.parse import urlencode
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from fastapi.responses import Response
 
-from simplane.core.errors import TwilioError
-from simplane.core.secrets import SecretBox
+from simplane.core.api import Ctx, json_response
+from simplane.core.clock import iso
+from simplane.core.params import json_value
+from simplane.kore import webhook_secrets as rules
+from simplane.kore.apis import webhook
 from simplane.kore.webhook_models import WebhookSecret
+from simplane.kore.webhook_secrets import invalid
 
-if TYPE_CHECKING:
-    from simplane.core.runtime import Runtime
-
-ACTIVE, PENDING = "active", "pending"
-STATUSES = (ACTIVE, PENDING)
-MAX_NAME = 255  # what the name column holds
-CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
-
-# Error codes of the Webhook API's answers (KORE publishes its codes only by example: 30010 is
-# "Resource access is forbidden"); the HTTP status says the rest.
-INVALID = 30001
-UNAUTHORIZED = 30003
-NOT_FOUND = 30004
-METHOD_NOT_ALLOWED = 30005
-CONFLICT = 30009
-FORBIDDEN = 30010
-INTERNAL = 30500
+DEFAULT_PAGE_SIZE = 10
+MAX_PAGE_SIZE = 100
 
 
-class KoreError(TwilioError):
-    """An error of KORE's Webhook API: {status, code, message, info}."""
-
-    def body(self) -> dict:
-        return {"status": self.status, "code": self.code, "message": self.message,
-                "info": f"https://docs.korewireless.com/errors/{self.code}"}
+def secret_json(row: WebhookSecret) -> dict[str, Any]:
+    return {"id": row.id, "name": row.name, "status": row.status,
+            "last_modified": iso(row.last_modified)}
 
 
-def invalid(message: str) -> KoreError:
-    return KoreError(400, INVALID, message)
-
-
-def not_found(secret_id: str) -> KoreError:
-    return KoreError(404, NOT_FOUND, f"Secret {secret_id!r} was not found")
-
-
-def new_id(now: datetime) -> str:
-    """whs_ and a ULID in lower case (48 bits of milliseconds, 80 random bits), as KORE's ids
-    look: 30 characters that sort by creation."""
-    value = (int(now.timestamp() * 1000) << 80) | secrets.randbits(80)
-    return "whs_" + "".join(CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
-
-
-def new_secret() -> str:
-    return secrets.token_hex(32)
-
-
-# --- requests ------------------------------------------------------------------------------
-
-def name_of(body: Mapping[str, Any], required: bool) -> str | None:
-    if "Name" not in body:
-        if required:
-            raise invalid("Missing required parameter Name")
-        return None
-    name = body["Name"]
-    if not isinstance(name, str) or not name.strip():
-        raise invalid("Invalid Name: must be a non-empty string")
-    if len(name) > MAX_NAME:
-        raise invalid(f"Invalid Name: longer than {MAX_NAME} characters")
-    return name
-
-
-def status_of(body: Mapping[str, Any]) -> str | None:
-    if "Status" not in body:
-        return None
-    status = body["Status"]
-    if status not in STATUSES:
-        raise invalid(f"Invalid Status: {status!r} is not one of {', '.join(STATUSES)}")
-    return status
-
-
-# --- the rules -----------------------------------------------------------------------------
-
-def create_secret(db: Session, box: SecretBox, now: datetime, account_sid: str,
-                  name: str) -> tuple[WebhookSecret, str]:
-    """A new secret and its value, the one time it is told: active if the account has no
-    active secret, else pending, in place of the pending one there was."""
-    has_active = db.scalar(select(func.count()).select_from(WebhookSecret).where(
-        WebhookSecret.account_sid == account_sid, WebhookSecret.status == ACTIVE))
-    status = PENDING if has_active else ACTIVE
-    if status == PENDING:
-        db.execute(delete(WebhookSecret).where(WebhookSecret.account_sid == account_sid,
-                                               WebhookSecret.status == PENDING))
-    value = new_secret()
-    row = WebhookSecret(id=new_id(now), account_sid=account_sid, name=name, status=status,
-                        secret_sealed=box.seal(value), date_created=now, last_modified=now)
-    db.add(row)
-    _flush(db)
-    return row, value
-
-
-def list_secrets(db: Session, account_sid: str, status: str | None, offset: int,
-                 limit: int) -> tuple[list[WebhookSecret], int]:
-    """A page of the account's secrets (the active one first), and how many there are."""
-    where = [WebhookSecret.account_sid == account_sid]
-    if status is not None:
-        where.append(WebhookSecret.status == status)
-    count = db.scalar(select(func.count()).select_from(WebhookSecret).where(*where)) or 0
-    rows = list(db.scalars(select(WebhookSecret).where(*where)
-                           .order_by(WebhookSecret.status, WebhookSecret.pk)
-                           .offset(offset).limit(limit)))
-    return rows, count
-
-
-def get_secret(db: Session, account_sid: str, secret_id: str) -> WebhookSecret:
-    row = db.scalar(select(WebhookSecret).where(WebhookSecret.id == secret_id,
-                                                WebhookSecret.account_sid == account_sid))
-    if row is None:  # another account's secret is not found either
-        raise not_found(secret_id)
-    return row
-
-
-def modify_secret(db: Session, now: datetime, account_sid: str, secret_id: str,
-                  name: str | None, status: str | None) -> WebhookSecret:
-    """Rename a secret, or make the pending one active (the active one is retired). An active
-    secret cannot become pending again: an account that has one always signs with one."""
-    row = get_secret(db, account_sid, secret_id)
-    if status == PENDING and row.status == ACTIVE:
-        raise invalid(f"Invalid Status: {secret_id} is the active secret; create a new secret "
-                      "and make it active to rotate")
-    if status == ACTIVE and row.status == PENDING:
-        db.execute(delete(WebhookSecret).where(WebhookSecret.account_sid == account_sid,
-                                               WebhookSecret.status == ACTIVE))
-        row.status = ACTIVE
-    if name is not None:
-        row.name = name
-    row.last_modified = now
-    _flush(db)
-    return row
-
-
-def _flush(db: Session) -> None:
+def _body(ctx: Ctx) -> dict[str, Any]:
+    """The request's JSON object."""
     try:
-        db.flush()
-    except IntegrityError:  # another request changed the account's secrets at the same moment
-        raise KoreError(409, CONFLICT, "The account's secrets changed at the same moment; "
-                        "try again") from None
+        body = json_value(ctx.body or b"")
+    except ValueError:
+        raise invalid("Invalid request body: not JSON") from None
+    if not isinstance(body, dict):
+        raise invalid("Invalid request body: must be a JSON object")
+    return body
 
 
-# --- for the callbacks ---------------------------------------------------------------------
+def _at_least_one(ctx: Ctx, name: str, default: int, most: int | None = None) -> int:
+    value: int = ctx.params.get(name, default)
+    if value < 1:
+        raise invalid(f"Invalid {name}: must be at least 1")
+    if most is not None and value > most:
+        raise invalid(f"Invalid {name}: must be at most {most}")
+    return value
 
-def active_secrets(db: Session, runtime: Runtime,
-                   account_sids: Collection[str]) -> dict[str, str]:
-    """Account SID → its active secret, in clear, for the accounts that have one: what signs
-    their KORE callbacks now (`simplane.core.callbacks.SecretLookup`)."""
-    rows = db.execute(select(WebhookSecret.account_sid, WebhookSecret.secret_sealed).where(
-        WebhookSecret.account_sid.in_(set(account_sids)), WebhookSecret.status == ACTIVE))
-    return {account_sid: runtime.box.open(sealed) for account_sid, sealed in rows}
+
+@webhook.operation("createSecret")
+def create_secret(ctx: Ctx) -> Response:
+    name = rules.name_of(_body(ctx), required=True)
+    assert name is not None
+    row, value = rules.create_secret(ctx.db, ctx.runtime.box, ctx.now(), ctx.account_sid, name)
+    return json_response({**secret_json(row), "secret": value}, 201)
+
+
+@webhook.operation("getSecrets")
+def get_secrets(ctx: Ctx) -> dict[str, Any]:
+    status = ctx.params.get("status")  # active or pending: the spec's enum
+    size = _at_least_one(ctx, "page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    number = _at_least_one(ctx, "page_number", 1, 10**9)
+    rows, total = rules.list_secrets(ctx.db, ctx.account_sid, status, (number - 1) * size, size)
+
+    def page_url(page: int) -> str:
+        args: dict[str, Any] = {"page_size": size, "page_number": page}
+        if status is not None:
+            args["status"] = status
+        return ctx.url(f"/secrets?{urlencode(args)}")
+
+    # `count` is the number of secrets on this page, as in KORE's example (count 1 with
+    # page_size 1 on page 3 of at least 4).
+    return {"data": [secret_json(row) for row in rows],
+            "meta_data": {"count": len(rows), "page_size": size, "page_number": number,
+                          "previous_page_url": page_url(number - 1) if number > 1 else "",
+                          "next_page_url": page_url(number + 1) if number * size < total else ""}}
+
+
+@webhook.operation("modifySecret")
+def modify_secret(ctx: Ctx) -> dict[str, Any]:
+    body = _body(ctx)
+    name, status = rules.name_of(body, required=False), rules.status_of(body)
+    if name is None and status is None:
+        raise invalid("Nothing to modify: give Name, Status or both")
+    row = rules.modify_secret(ctx.db, ctx.now(), ctx.account_sid, ctx.path["id"], name, status)
+    return secret_json(row)

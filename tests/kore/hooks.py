@@ -8,13 +8,16 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from tests.kore.conftest import new_client, token_of
 from tests.support import Received, Server, TestAccount
 
 
 def webhook_api(server: Server, account: TestAccount) -> httpx.Client:
-    """The Webhook API under /kore/webhook, as the account's client."""
+    """The Webhook API under /kore/webhook, as a KORE API client of the account calls it: with
+    a bearer token from the token endpoint."""
+    token = token_of(server, new_client(server, account.sid))
     return httpx.Client(base_url=f"{server.base_url}/kore/webhook/v1",
-                        auth=(account.sid, account.token))
+                        headers={"Authorization": f"Bearer {token}"})
 
 
 def create_secret(server: Server, account: TestAccount, name: str = "hooks") -> dict:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import httpx
+
 from sqlalchemy import select
 
 from simplane.kore.webhook_models import WebhookSecret
@@ -100,7 +102,6 @@ def test_mistakes_are_400s_in_the_apis_shape(server, account):
             body = response.json()
             assert response.status_code == 400, response.text
             assert set(body) == ERROR_KEYS and body["status"] == 400
-            assert body["info"] == f"https://docs.korewireless.com/errors/{body['code']}"
         created = create_secret(server, account)
         for payload in ({}, {"Status": "retired"}, {"Name": ""}):
             response = api.patch(f"/secrets/{created['id']}", json=payload)
@@ -116,3 +117,22 @@ def test_another_accounts_secrets_are_out_of_sight(server, account):
         assert api.get("/secrets").json()["data"] == []
         assert api.patch(f"/secrets/{mine['id']}", json={"Name": "x"}).status_code == 404
     assert create_secret(server, other)["status"] == "active"  # one active secret per account
+
+
+def test_only_a_bearer_token_opens_it(server, account):
+    url = f"{server.base_url}/kore/webhook/v1/secrets"
+    for response in (httpx.get(url), httpx.get(url, auth=(account.sid, account.token)),
+                     httpx.get(url, headers={"Authorization": "Bearer nonsense"}),
+                     httpx.post(url, json={"Name": "x"}, auth=(account.sid, account.token))):
+        assert response.status_code == 401 and set(response.json()) == ERROR_KEYS
+
+
+def test_served_on_kores_host_with_urls_back_to_it(server, account):
+    create_secret(server, account, "a")
+    create_secret(server, account, "b")
+    with webhook_api(server, account) as api:
+        response = api.get(f"{server.base_url}/v1/secrets", params={"page_size": 1},
+                           headers={"Host": "webhook.api.korewireless.com"})
+    assert response.status_code == 200, response.text
+    assert response.json()["meta_data"]["next_page_url"] == (
+        "http://webhook.api.korewireless.com/v1/secrets?page_size=1&page_number=2")
