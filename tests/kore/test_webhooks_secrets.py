@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import httpx
-
 from sqlalchemy import select
 
 from simplane.kore.webhook_models import WebhookSecret
