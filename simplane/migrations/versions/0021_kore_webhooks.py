@@ -3,7 +3,7 @@ through (its flavour, and the event's id for kore-idempotency-token); the flavou
 resources whose callback URLs a KORE client set; the RatePlan's usage notification URL and method
 
 Revision ID: 0021
-Revises: 0019
+Revises: 0020
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from alembic import op
 from simplane.core.db import UTCDateTime
 
 revision = "0021"
-down_revision = "0019"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
