@@ -67,9 +67,19 @@ def name_of(body: Mapping[str, Any], required: bool) -> str | None:
     name = body["Name"]
     if not isinstance(name, str) or not name.strip():
         raise invalid("Invalid Name: must be a non-empty string")
+    if "\x00" in name or not _utf8(name):
+        raise invalid("Invalid Name: must be UTF-8 text without NUL characters")
     if len(name) > MAX_NAME:
         raise invalid(f"Invalid Name: longer than {MAX_NAME} characters")
     return name
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a lone surrogate (JSON's "\ud800"): no database stores it
+        return False
+    return True
 
 
 def status_of(body: Mapping[str, Any]) -> str | None:

@@ -61,7 +61,7 @@ def test_kores_rate_plan_fields(server, account, kore_wireless, receiver):
     assert cleared["usage_notification_url"] == "" and cleared["usage_notification_method"] == ""
     for bad in ({"UsageNotificationUrl": "not a url"}, {"UsageNotificationMethod": "PUT"}):
         response = kore_wireless.post(f"/RatePlans/{plan['sid']}", data=bad)
-        assert response.status_code == 400 and list(bad)[0] in response.json()["message"]
+        assert response.status_code == 400 and next(iter(bad)) in response.json()["message"]
     # Twilio's flavour has none of them, and takes no notification URL.
     fetched = httpx.get(f"{server.base_url}/wireless/v1/RatePlans/{plan['sid']}",
                         auth=(account.sid, account.token)).json()
@@ -113,7 +113,7 @@ def test_throttled_plans_and_roaming_limits_are_notified_each_once(server, accou
     plan = kore_wireless.post("/RatePlans/slow", data={
         "UsageNotificationUrl": f"{receiver.url}/usage", "UsageNotificationMethod": "GET"}).json()
     assert plan["data_limit_strategy"] == "throttle"
-    sid, imsi = sim_on(server, account, "slow")
+    _sid, imsi = sim_on(server, account, "slow")
     result = ingest(server.runtime, [
         usage(server, imsi, 0, None), usage(server, imsi, 60, 3 * MB),  # past the limit: on
         usage(server, imsi, 120, 5 * MB),
