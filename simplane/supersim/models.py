@@ -67,8 +67,14 @@ class Fleet(Base):
     sms_commands_enabled: Mapped[bool] = mapped_column(Boolean)
     sms_commands_url: Mapped[str | None] = mapped_column(Text)
     sms_commands_method: Mapped[str] = mapped_column(String(8))
+    # The API sms_commands_url was set through ("twilio" | "kore"): how its callbacks are sent.
+    sms_commands_flavour: Mapped[str] = mapped_column(String(8), default="twilio",
+                                                          server_default="twilio")
     ip_commands_url: Mapped[str | None] = mapped_column(Text)
     ip_commands_method: Mapped[str] = mapped_column(String(8))
+    # The API ip_commands_url was set through ("twilio" | "kore"): how its callbacks are sent.
+    ip_commands_flavour: Mapped[str] = mapped_column(String(8), default="twilio",
+                                                         server_default="twilio")
     date_created: Mapped[datetime] = mapped_column(UTCDateTime)
     date_updated: Mapped[datetime] = mapped_column(UTCDateTime)
 

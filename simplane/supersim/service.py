@@ -165,7 +165,9 @@ METHOD_FIELDS = {"IpCommandsMethod": "ip_commands_method",
                  "SmsCommandsMethod": "sms_commands_method"}
 
 
-def create_fleet(db: Session, account_sid: str, params: Any, now: datetime) -> Fleet:
+def create_fleet(db: Session, account_sid: str, params: Any, now: datetime,
+                 flavour: str = "twilio") -> Fleet:
+    """A Fleet; its SMS and IP Commands URLs are called as the API `flavour` calls them."""
     nap = param_resource(db, NetworkAccessProfile, account_sid, params["NetworkAccessProfile"],
                          "HA", "NetworkAccessProfile")
     fleet = Fleet(
@@ -178,6 +180,7 @@ def create_fleet(db: Session, account_sid: str, params: Any, now: datetime) -> F
         sms_commands_method=params.get("SmsCommandsMethod", "POST"),
         ip_commands_url=params.get("IpCommandsUrl") or None,
         ip_commands_method=params.get("IpCommandsMethod", "POST"),
+        sms_commands_flavour=flavour, ip_commands_flavour=flavour,
         date_created=now, date_updated=now)
     db.add(fleet)
     db.flush()
@@ -185,7 +188,7 @@ def create_fleet(db: Session, account_sid: str, params: Any, now: datetime) -> F
 
 
 def update_fleet(db: Session, runtime: Runtime, fleet: Fleet, params: Any,
-                 now: datetime) -> None:
+                 now: datetime, flavour: str = "twilio") -> None:
     nap = None
     if "NetworkAccessProfile" in params:
         nap = param_resource(db, NetworkAccessProfile, fleet.account_sid,
@@ -201,6 +204,7 @@ def update_fleet(db: Session, runtime: Runtime, fleet: Fleet, params: Any,
     for name, attr in URL_FIELDS.items():
         if name in params:
             setattr(fleet, attr, params[name] or None)
+            setattr(fleet, attr.replace("_url", "_flavour"), flavour)
     for name, attr in METHOD_FIELDS.items():
         if name in params:
             setattr(fleet, attr, params[name])
@@ -418,7 +422,8 @@ def receive_sms(db: Session, runtime: Runtime, sim: Sim, payload: str) -> SmsCom
     db.add(command)
     db.flush()
     callbacks.enqueue(db, runtime, sim.account_sid, fleet.sms_commands_url,
-                      fleet.sms_commands_method, sms_callback_params(command, sim))
+                      fleet.sms_commands_method, sms_callback_params(command, sim),
+                      fleet.sms_commands_flavour)
     return command
 
 
@@ -530,7 +535,8 @@ def receive_ip(db: Session, runtime: Runtime, sim: Sim, source: tuple[str, int],
     db.add(command)
     db.flush()
     callbacks.enqueue(db, runtime, sim.account_sid, fleet.ip_commands_url,
-                      fleet.ip_commands_method, ip_callback_params(command, sim))
+                      fleet.ip_commands_method, ip_callback_params(command, sim),
+                      fleet.ip_commands_flavour)
     return command
 
 

@@ -191,7 +191,8 @@ def _fleet_json(ctx: Ctx, fleet: Fleet) -> dict:
 
 @api.operation("CreateFleet")
 def create_fleet(ctx: Ctx) -> dict:
-    return _fleet_json(ctx, service.create_fleet(ctx.db, ctx.account_sid, ctx.params, ctx.now()))
+    return _fleet_json(ctx, service.create_fleet(ctx.db, ctx.account_sid, ctx.params, ctx.now(),
+                                                 ctx.flavour))
 
 
 @api.operation("FetchFleet")
@@ -221,7 +222,7 @@ def list_fleets(ctx: Ctx) -> dict:
 @api.operation("UpdateFleet")
 def update_fleet(ctx: Ctx) -> dict:
     fleet = service.get_fleet(ctx.db, ctx.account_sid, ctx.path["Sid"])
-    service.update_fleet(ctx.db, ctx.runtime, fleet, ctx.params, ctx.now())
+    service.update_fleet(ctx.db, ctx.runtime, fleet, ctx.params, ctx.now(), ctx.flavour)
     return _fleet_json(ctx, fleet)
 
 

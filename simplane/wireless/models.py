@@ -71,6 +71,9 @@ class Sim(Base):
         ForeignKey("wireless_rate_plans.pk", ondelete="RESTRICT"))
     commands_callback_url: Mapped[str | None] = mapped_column(Text)
     commands_callback_method: Mapped[str] = mapped_column(String(8), default="POST")
+    # The API commands_callback_url was set through ("twilio" | "kore"): how its callbacks are sent.
+    commands_callback_flavour: Mapped[str] = mapped_column(String(8), default="twilio",
+                                                               server_default="twilio")
     sms_fallback_method: Mapped[str] = mapped_column(String(8), default="POST")
     sms_fallback_url: Mapped[str | None] = mapped_column(Text)
     sms_method: Mapped[str] = mapped_column(String(8), default="POST")
@@ -83,6 +86,9 @@ class Sim(Base):
     # Where to report the end of a status change still under way (ready→active, deactivated→canceled).
     status_callback_url: Mapped[str | None] = mapped_column(Text)
     status_callback_method: Mapped[str | None] = mapped_column(String(8))
+    # The API status_callback_url was set through ("twilio" | "kore"): how its callbacks are sent.
+    status_callback_flavour: Mapped[str] = mapped_column(String(8), default="twilio",
+                                                             server_default="twilio")
     date_status_changed: Mapped[datetime] = mapped_column(UTCDateTime)
     # When the SIM first became active: its rate plan's data limits are metered monthly from
     # here (before it, by calendar month).

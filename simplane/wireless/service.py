@@ -165,8 +165,10 @@ SIM_METHOD_FIELDS = {
 }
 
 
-def update_sim(db: Session, runtime: Runtime, account_sid: str, sim: Sim, params: Any) -> Sim:
-    """Apply an update whole or not at all: every check runs before the first change."""
+def update_sim(db: Session, runtime: Runtime, account_sid: str, sim: Sim, params: Any,
+               flavour: str = "twilio") -> Sim:
+    """Apply an update whole or not at all: every check runs before the first change. The
+    callback URLs it sets are called as the API `flavour` calls them."""
     now = runtime.clock.now()
     status = params.get("Status")
     if status is not None and "ResetStatus" in params:
@@ -223,6 +225,8 @@ def update_sim(db: Session, runtime: Runtime, account_sid: str, sim: Sim, params
     for name, attr in SIM_URL_FIELDS.items():
         if name in params:
             setattr(sim, attr, params[name] or None)
+    if "CommandsCallbackUrl" in params:
+        sim.commands_callback_flavour = flavour
     for name, attr in SIM_METHOD_FIELDS.items():
         if name in params:
             setattr(sim, attr, params[name])
@@ -237,7 +241,7 @@ def update_sim(db: Session, runtime: Runtime, account_sid: str, sim: Sim, params
         runtime.worker.wake_after_commit(db)
     if target_status is not None:
         change_status(db, runtime, sim, target_status, params.get("CallbackUrl"),
-                      params.get("CallbackMethod", "POST"))
+                      params.get("CallbackMethod", "POST"), flavour)
     if "ResetStatus" in params:  # the gateway ends its sessions: the device attaches afresh
         disconnects.reset(db, runtime, [sim.sid])
     elif target_status is not None or plan_given or new_account:
@@ -247,7 +251,7 @@ def update_sim(db: Session, runtime: Runtime, account_sid: str, sim: Sim, params
 
 
 def change_status(db: Session, runtime: Runtime, sim: Sim, status: str, callback_url: str | None,
-                  callback_method: str | None) -> None:
+                  callback_method: str | None, flavour: str = "twilio") -> None:
     """Move a SIM to a status and owe its callback; a change with a second stage
     (ready→active, deactivated→canceled) keeps the callback for that stage."""
     now = runtime.clock.now()
@@ -258,10 +262,11 @@ def change_status(db: Session, runtime: Runtime, sim: Sim, status: str, callback
         sim.date_activated = now
     if status in ("ready", "deactivated"):
         sim.status_callback_url, sim.status_callback_method = callback_url, callback_method
+        sim.status_callback_flavour = flavour
     elif status not in ("active", "canceled") or not sim.status_callback_url:
         sim.status_callback_url = sim.status_callback_method = None
     callbacks.enqueue(db, runtime, sim.account_sid, callback_url, callback_method,
-                      sim_callback_params(sim))
+                      sim_callback_params(sim), flavour)
     if status in ("active", "canceled"):
         sim.status_callback_url = sim.status_callback_method = None
     runtime.worker.wake_after_commit(db)
@@ -408,7 +413,8 @@ def receive_from_sim(db: Session, runtime: Runtime, sim: Sim, body: str, mode: s
     count_command(db, sim.sid, sim.account_sid, "from_sim", now)
     callbacks.enqueue(db, runtime, sim.account_sid, sim.commands_callback_url,
                       sim.commands_callback_method or "POST",
-                      command_callback_params(command, sim.unique_name))
+                      command_callback_params(command, sim.unique_name),
+                      sim.commands_callback_flavour)
     return command
 
 

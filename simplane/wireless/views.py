@@ -133,7 +133,7 @@ def list_sims(ctx: Ctx) -> dict:
 @api.operation("UpdateSim")
 def update_sim(ctx: Ctx) -> dict:
     sim = service.get_sim(ctx.db, ctx.account_sid, ctx.path["Sid"])
-    service.update_sim(ctx.db, ctx.runtime, ctx.account_sid, sim, ctx.params)
+    service.update_sim(ctx.db, ctx.runtime, ctx.account_sid, sim, ctx.params, ctx.flavour)
     ctx.db.flush()
     return sim_json(ctx, sim, _plan_sid(ctx, sim))
 

@@ -209,3 +209,54 @@ def test_super_sim_commands_sims_and_esim_profiles_through_kore(server, account,
     assert got.path == "/esim" and params_of(got)["Status"] == "available"
     assert_kore(got)
     assert signed_by(got, secret)
+
+
+def test_wireless_sim_status_and_commands_callbacks_through_kore(server, account, kore_api,
+                                                                receiver):
+    from simplane.wireless import service
+    from simplane.wireless.models import Sim
+
+    secret = create_secret(server, account)["secret"]
+    account.client.wireless.v1.rate_plans.create(unique_name="p")
+    [sid] = server.provision(account.sid, 1, status="new", rate_plan="p")
+    kore_api.post(f"/programmable-wireless/v1/Sims/{sid}", Status="active",
+                  CallbackUrl=f"{receiver.url}/status",
+                  CommandsCallbackUrl=f"{receiver.url}/mo")
+    server.drain()
+    got = receiver.get()
+    assert got.path == "/status" and params_of(got)["SimStatus"] == "active"
+    assert_kore(got)
+    assert signed_by(got, secret)
+    with server.runtime.db.write() as db:
+        sim = db.query(Sim).filter_by(sid=sid).one()
+        service.receive_from_sim(db, server.runtime, sim, "reading=42")
+    server.drain()
+    got = receiver.get()
+    assert got.path == "/mo" and params_of(got)["Command"] == "reading=42"
+    assert_kore(got)
+    assert signed_by(got, secret)
+
+
+def test_a_fleets_sms_commands_url_set_through_kore(server, account, kore_api, receiver):
+    from tests.supersim.conftest import ATT, stock
+
+    secret = create_secret(server, account)["secret"]
+    kore_api.post("/supersim/v1/NetworkAccessProfiles", UniqueName="nap", Networks=ATT.sid)
+    kore_api.post("/supersim/v1/Fleets", NetworkAccessProfile="nap", UniqueName="fleet",
+                  SmsCommandsUrl=f"{receiver.url}/from-sim")
+    [row] = stock(server)
+    sim = kore_api.post("/supersim/v1/Sims", Iccid=row["iccid"],
+                        RegistrationCode=row["registration_code"])
+    kore_api.post(f"/supersim/v1/Sims/{sim['sid']}", Fleet="fleet", Status="active")
+    server.drain()
+    device = devices.SimulatedDevice()
+    device.attach(server.runtime, sim["sid"])
+    try:
+        device.send_sms(server.runtime, "hello")
+        server.drain()
+    finally:
+        device.close()
+    got = receiver.get()
+    assert got.path == "/from-sim" and params_of(got)["Payload"] == "hello"
+    assert_kore(got)
+    assert signed_by(got, secret)

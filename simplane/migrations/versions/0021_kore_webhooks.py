@@ -22,7 +22,10 @@ PK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 # Resources whose callback URL is set through the API, and the column saying through which.
 FLAVOURED = (("wireless_commands", "flavour"), ("supersim_sms_commands", "flavour"),
              ("supersim_ip_commands", "flavour"), ("supersim_esim_profiles", "flavour"),
-             ("supersim_sims", "callback_flavour"))
+             ("supersim_sims", "callback_flavour"), ("wireless_sims", "status_callback_flavour"),
+             ("wireless_sims", "commands_callback_flavour"),
+             ("supersim_fleets", "sms_commands_flavour"),
+             ("supersim_fleets", "ip_commands_flavour"))
 
 
 def upgrade() -> None:
