@@ -47,7 +47,7 @@ def bearer(product: str | None) -> Authenticate:
         if grant is None:
             authenticator = runtime.authenticator
             address = request.client.host if request.client else ""
-            wait = authenticator.backoff(address)
+            wait = 0 if verifier.known(token) else authenticator.backoff(address)
             if wait:
                 await asyncio.sleep(authenticator.DELAY)
                 raise too_many_requests(wait)

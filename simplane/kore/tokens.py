@@ -86,6 +86,11 @@ class Verifier:
             return None
         return self._cache.get(token)
 
+    def known(self, token: str) -> bool:
+        """Whether the token held when last checked: its bearer is not held back by the
+        failures of others from its address (as credentials that held before are not)."""
+        return token in self._cache
+
     def verify(self, token: str) -> Grant | None:
         """Check a token (blocking: reads the database); remembered when it holds. Expiry is
         the caller's to check, on its clock."""

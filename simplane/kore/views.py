@@ -243,6 +243,17 @@ async def token(request: Request) -> Response:
     return response
 
 
+CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "POST, OPTIONS",
+        "Access-Control-Allow-Headers": "Authorization, Content-Type",
+        "Access-Control-Allow-Credentials": "false"}
+
+
+@token_router.options(routing.TOKEN_PATH, include_in_schema=False)
+async def token_preflight(request: Request) -> Response:
+    """CORS preflight, as KORE's spec documents it for the token endpoint."""
+    return Response(status_code=200, headers=CORS)
+
+
 def _issue(runtime: Any, client_id: str, secret: str) -> tuple[str, int, list[str]] | None:
     with runtime.db.read() as db:
         found = service.check_credentials(db, runtime.box, client_id, secret)
