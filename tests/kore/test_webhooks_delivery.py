@@ -260,3 +260,23 @@ def test_a_fleets_sms_commands_url_set_through_kore(server, account, kore_api, r
     assert got.path == "/from-sim" and params_of(got)["Payload"] == "hello"
     assert_kore(got)
     assert signed_by(got, secret)
+
+
+def test_without_its_secrets_a_kore_callback_waits_and_twilios_go(server, account, kore_api,
+                                                                  attached_sim, receiver):
+    secret = create_secret(server, account)["secret"]
+    lookup = server.runtime.webhook_secrets.pop("kore")
+    try:
+        kore_api.post("/programmable-wireless/v1/Commands", Sim=attached_sim, Command="kore",
+                      CallbackUrl=f"{receiver.url}/kore")
+        account.client.wireless.v1.commands.create(sim=attached_sim, command="twilio",
+                                                   callback_url=f"{receiver.url}/twilio")
+        server.drain()
+        got = receiver.get()
+        assert got.path == "/twilio" and receiver.requests.empty()  # never signed with nothing
+    finally:
+        server.runtime.webhook_secrets["kore"] = lookup
+    server.clock.advance(timedelta(minutes=15))
+    server.drain()
+    got = receiver.get()
+    assert got.path == "/kore" and signed_by(got, secret)
