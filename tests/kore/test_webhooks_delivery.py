@@ -280,3 +280,17 @@ def test_without_its_secrets_a_kore_callback_waits_and_twilios_go(server, accoun
     server.drain()
     got = receiver.get()
     assert got.path == "/kore" and signed_by(got, secret)
+
+
+def test_the_plugins_receiver_checks_kore_signature():
+    from simplane.testing.webhooks import Request
+
+    body = b"field1=value1&field2=value2"
+    signed = Request("POST", "https://testendpoint.com", "/", httpx.Headers(
+        {"kore-signature": "4fdba0cb1394cc8d17b8dabb04634aa9a951021a7b161f9c7a2186cd490b18b2"}),
+        body)
+    assert signed.kore_signature_holds("secret12345")
+    assert not signed.kore_signature_holds("another") and not signed.kore_signature_holds(None)
+    unsigned = Request("POST", "https://testendpoint.com", "/",
+                       httpx.Headers({"kore-signature": ""}), body)
+    assert unsigned.kore_signature_holds(None)
