@@ -271,11 +271,13 @@ for _optional in ("webhooks",):  # the webhook API's handlers, registered on `we
 
 
 class _Routes:
-    def __init__(self, *apis: ProductAPI, extra: APIRouter) -> None:
+    """All of KORE's routes in one router, side by side (not nested: a nested router is one
+    more level to match through on every request)."""
+
+    def __init__(self, *routers: APIRouter) -> None:
         self.router = APIRouter()
-        for each in apis:
-            self.router.include_router(each.router)
-        self.router.include_router(extra)
+        for each in routers:
+            self.router.routes.extend(each.routes)
 
 
-api = _Routes(supersim, wireless, webhook, client, extra=token_router)
+api = _Routes(*(each.router for each in (supersim, wireless, webhook, client)), token_router)
