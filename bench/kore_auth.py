@@ -140,7 +140,29 @@ def in_process(url: str, client_id: str, secret: str) -> None:
     print(f"in-process: bearer fast path (cache + clock) {fast:.2f} µs, Basic cache "
           f"{basic:.2f} µs, bearer/basic {fast / basic:.1f}; signing a token {issue:.1f} µs; "
           f"a cache miss (HMAC, generation and client read) {full:.0f} µs", flush=True)
+    routing(rt)
     rt.close()
+
+
+def routing(rt) -> None:  # type: ignore[no-untyped-def]
+    """What finding the route costs (FastAPI matches the app's routes in order, KORE's last)."""
+    from starlette.routing import Match
+
+    from simplane.app import create_app
+
+    routes = create_app(rt).router.routes
+
+    def find(path: str) -> None:
+        scope = {"type": "http", "path": path, "method": "GET", "root_path": "",
+                 "path_params": {}}
+        for route in routes:
+            if route.matches(scope)[0] == Match.FULL:
+                return
+
+    costs = {path: min(timeit.repeat(lambda p=path: find(p), number=2_000, repeat=3)) / 2_000
+             * 1e6 for path in ("/supersim/v1/Fleets", "/kore/supersim/v1/Fleets")}
+    print("route matching: " + ", ".join(f"{p} {c:.0f} µs" for p, c in costs.items()),
+          flush=True)
 
 
 def main() -> None:

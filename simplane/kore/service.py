@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from simplane.core.clock import Clock
+from simplane.core.db import changed
 from simplane.core.errors import TwilioError, bad_request
 from simplane.core.models import Account
 from simplane.core.secrets import SecretBox
@@ -99,8 +100,11 @@ def revoke_client(db: Session, clock: Clock, client_id: str,
 
 
 def bump_generation(db: Session) -> None:
-    db.execute(update(AuthState).where(AuthState.id == 1)
-               .values(generation=AuthState.generation + 1))
+    moved = db.execute(update(AuthState).where(AuthState.id == 1)
+                       .values(generation=AuthState.generation + 1))
+    if not changed(moved):  # the row is gone (a snapshot from before it was restored)
+        db.add(AuthState(id=1, generation=1))
+        db.flush()
 
 
 def generation(db: Session) -> int:
