@@ -14,9 +14,10 @@ from types import ModuleType
 
 from sqlalchemy.engine import Connection
 
+from simplane.core.callbacks import KORE, send_due
 from simplane.core.callbacks import next_due as callbacks_due
-from simplane.core.callbacks import send_due
 from simplane.core.worker import Job, NextDue, Worker
+from simplane.kore import webhook_secrets
 
 NAMES = ["wireless", "proxy", "supersim", "events"]
 # Other flavours of the products' APIs (KORE's), over the same services and tables: each a
@@ -28,8 +29,10 @@ OPERATOR = ["network", "admin"]
 
 
 def register(worker: Worker) -> None:
-    """Every product's jobs, and when each has work next, on a runtime's worker."""
+    """Every product's jobs, and when each has work next, on a runtime's worker; and where the
+    callbacks it sends find the webhook secrets that sign KORE-flavoured ones."""
     worker.add(jobs(), next_due())
+    worker.runtime.webhook_secrets[KORE] = webhook_secrets.active_secrets
 
 
 def modules() -> list[ModuleType]:
