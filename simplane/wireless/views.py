@@ -16,7 +16,7 @@ from simplane.core.errors import not_found
 from simplane.core.lookups import get_by_sid
 from simplane.core.paging import empty_page, paginate
 from simplane.core.sids import looks_like_sid
-from simplane.wireless import service, usage
+from simplane.wireless import notifications, service, usage
 from simplane.wireless.models import Command, RatePlan, Sim
 
 api = ProductAPI("wireless")
@@ -25,7 +25,7 @@ api = ProductAPI("wireless")
 # --- representations -------------------------------------------------------------------------
 
 def rate_plan_json(ctx: Ctx, plan: RatePlan) -> dict:
-    return {
+    body = {
         "sid": plan.sid, "unique_name": plan.unique_name, "account_sid": plan.account_sid,
         "friendly_name": plan.friendly_name, "data_enabled": plan.data_enabled,
         "data_metering": plan.data_metering, "data_limit": plan.data_limit,
@@ -37,6 +37,9 @@ def rate_plan_json(ctx: Ctx, plan: RatePlan) -> dict:
         "date_created": iso(plan.date_created), "date_updated": iso(plan.date_updated),
         "url": ctx.url(f"/RatePlans/{plan.sid}"),
     }
+    if ctx.flavour == "kore":  # the fields KORE's RatePlan adds
+        body.update(notifications.kore_fields(plan))
+    return body
 
 
 # The SIM's columns that sim_json shows, in the order of SIM_ROW's (and its own) fields.
@@ -169,7 +172,7 @@ def update_sim(ctx: Ctx) -> dict:
     if service.OWN_FIELDS.issuperset(name for name, _value in ctx.params.items()):
         return update_sim_fields(ctx)
     sim = service.get_sim(ctx.db, ctx.account_sid, ctx.path["Sid"])
-    service.update_sim(ctx.db, ctx.runtime, ctx.account_sid, sim, ctx.params)
+    service.update_sim(ctx.db, ctx.runtime, ctx.account_sid, sim, ctx.params, ctx.flavour)
     ctx.db.flush()
     return sim_json(ctx, sim, _plan_sid(ctx, sim))
 
@@ -179,7 +182,7 @@ def update_sim_fields(ctx: Ctx) -> dict:
     SIM as FetchSim reads it."""
     key = ctx.path["Sid"]
     row = service.update_sim_fields(ctx.db, ctx.runtime, ctx.account_sid, key, ctx.params,
-                                    SIM_RETURNING)
+                                    SIM_RETURNING, ctx.flavour)
     if row is None:
         raise not_found("Sim", key)
     return sim_json(ctx, row, row[PLAN_SID])
@@ -195,7 +198,8 @@ def delete_sim(ctx: Ctx) -> None:
 @api.operation("CreateRatePlan")
 def create_rate_plan(ctx: Ctx) -> dict:
     return rate_plan_json(ctx, service.create_rate_plan(ctx.db, ctx.account_sid, ctx.params,
-                                                        ctx.now()))
+                                                        ctx.now(), ctx.flavour,
+                                                        ctx.runtime.outbound))
 
 
 @api.operation("FetchRatePlan")
@@ -212,7 +216,8 @@ def list_rate_plans(ctx: Ctx) -> dict:
 @api.operation("UpdateRatePlan")
 def update_rate_plan(ctx: Ctx) -> dict:
     plan = service.get_rate_plan(ctx.db, ctx.account_sid, ctx.path["Sid"])
-    return rate_plan_json(ctx, service.update_rate_plan(ctx.db, plan, ctx.params, ctx.now()))
+    return rate_plan_json(ctx, service.update_rate_plan(ctx.db, plan, ctx.params, ctx.now(),
+                                                        ctx.flavour, ctx.runtime.outbound))
 
 
 @api.operation("DeleteRatePlan")
@@ -229,7 +234,7 @@ def _get_command(ctx: Ctx) -> Command:
 @api.operation("CreateCommand")
 def create_command(ctx: Ctx) -> dict:
     return command_json(ctx, service.create_command(ctx.db, ctx.runtime, ctx.account_sid,
-                                                    ctx.params))
+                                                    ctx.params, ctx.flavour))
 
 
 @api.operation("FetchCommand")
