@@ -150,14 +150,13 @@ class Database:
         self._writer = sessionmaker(self.engine, expire_on_commit=False)
         self._reader = sessionmaker(self.read_engine, expire_on_commit=False)
         self._write_lock = threading.RLock() if self.is_sqlite else None
-        # Transactions that must not wait (run on the event loop): one at a time, so few
-        # connections; on SQLite reads never wait in WAL mode, and writes take the lock above
-        # only when it is free and BEGIN IMMEDIATE fails at once when another process writes.
-        # Each thread that runs them (the event loop's) keeps its connections. On PostgreSQL a
+        # Transactions that must not wait (run on the event loop, read_now and write_now): on
+        # SQLite reads never wait in WAL mode, and writes take the lock above only when it is
+        # free, and BEGIN IMMEDIATE fails at once when another process writes. On PostgreSQL a
         # write is several round trips (BEGIN, its statements, COMMIT), each of which would
         # hold the event loop while the server is busy: writes there are best on threads.
-        self.writes_inline = self.is_sqlite
         # Each thread that runs them (the event loop's) keeps its connections.
+        self.writes_inline = self.is_sqlite
         self.now_engine = make_engine(url, immediate=self.is_sqlite, wait=False, pool_size=2)
         self._now_read_engine = self.read_engine if self.is_sqlite else self.now_engine
         self._now_connections: dict[tuple[int, Engine, bool], Connection] = {}
