@@ -26,6 +26,7 @@ import struct
 import threading
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -113,7 +114,7 @@ class _Readers(dict):
         reader = None
         if (attr is not None and not attr.encrypt and not attr.has_tag
                 and not attr.is_sub_attribute and attr.type != "tlv"):
-            decode = functools.partial(tools.DecodeAttr, attr.type)
+            decode: Callable[[bytes], Any] = functools.partial(tools.DecodeAttr, attr.type)
             if len(attr.values):  # named values, as pyrad's Packet decodes them
                 named, plain = attr.values, decode
 
