@@ -95,7 +95,7 @@ class IngestResult:
 def ingest(runtime: Runtime, events: Sequence[NetworkEvent]) -> IngestResult:
     """Ingest a batch: all of it is written, or (on any error) none of it."""
     with runtime.db.write() as db:
-        return ingest_into(db, events)
+        return ingest_into(db, events, hold_disconnects=not disconnects.sends(runtime))
 
 
 SESSION_COLUMNS = [SESSIONS.c[name] for name in (
@@ -131,9 +131,13 @@ def end_sessions(db: Session, which: Any, reason: str, when: datetime) -> Ingest
         for row in sessions if imsis.get(row.sim_sid)])
 
 
-def ingest_into(db: Session, events: Sequence[NetworkEvent]) -> IngestResult:
+def ingest_into(db: Session, events: Sequence[NetworkEvent],
+                hold_disconnects: bool = False) -> IngestResult:
+    """Ingest a batch in the caller's transaction; the Disconnect-Requests it owes (sessions
+    ended at their limit) are held where the server sends none (`disconnects.queue`)."""
     with gc_paused():
         batch = _Batch(db, events)
+        batch.hold_disconnects = hold_disconnects
         for event in events:
             batch.take(event)
         batch.write()
@@ -176,6 +180,7 @@ class _Batch:
         self.ip_addresses: dict[str, str | None] = {}
         self.periods: dict[tuple, str] = {}
         self.blocked: list[dict[str, Any]] = []  # sessions ended at their limit
+        self.hold_disconnects = False
 
     # -- one event
     def take(self, event: NetworkEvent) -> None:
@@ -427,7 +432,8 @@ class _Batch:
         if self.ip_addresses:
             set_ip_addresses(db, self.ip_addresses)
         if self.blocked:
-            disconnects.queue(db, self.blocked, DATA_LIMIT_REACHED, self.blocked[0]["end"])
+            disconnects.queue(db, self.blocked, DATA_LIMIT_REACHED, self.blocked[0]["end"],
+                              held=self.hold_disconnects)
         if self.connection_events:
             outbox.publish_many(db, self.connection_events)
             self.result.connection_events = len(self.connection_events)

@@ -583,9 +583,10 @@ class RadiusServer(RadiusListener):
             event = to_event(pkt, now)
         except (TypeError, ValueError) as exc:
             raise Dropped("malformed", str(exc)) from None
-        if event is not None and self.runtime.settings.radius_dae_port is not None:
+        if event is not None:
             # Where the gateway takes Disconnect-Requests: its NAS-IP-Address, else the address
-            # its accounting comes from.
+            # its accounting comes from; recorded whether or not this server sends them
+            # (`--radius-dae-port`), so that one started with it later can cut the session off.
             nas = _first(pkt, "NAS-IP-Address") or _first(pkt, "NAS-IPv6-Address")
             event = replace(event, disconnect_to=str(nas or peer[0].removeprefix("::ffff:")))
         return key, (pkt, event, None if event else restart_of(pkt, now))
