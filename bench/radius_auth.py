@@ -6,15 +6,25 @@
 1. Access-Requests answered per second by `serve --radius-auth-port`, driven by Debian's
    `radclient` (FreeRADIUS 3) with `--parallel` requests in flight: one Access-Request for each
    of `--sims` active SIMs (User-Name, 3GPP-IMSI, 3GPP-SGSN-MCC-MNC, User-Password), every one
-   of which simplane accepts after asking the policy. Ceiling, in the same run with the same
-   file and options: this script as `--answer PORT SECRET`, one thread and one UDP socket where
-   pyrad decodes each request (its Message-Authenticator checked), `access_request` reads it,
-   and an Access-Accept with a Message-Authenticator answers it, asking no database.
+   of which simplane accepts after asking the policy. radclient runs twice against each
+   listener: `cold` (the server keeps no SIM's facts yet) and `warm`. In the same run, with the
+   same file and options, two ceilings (this script as `--answer PORT SECRET KIND`):
+     pyrad  pyrad's own server (`pyrad.server.Server`, simplane's dictionary and the secret),
+            answering each request with an Access-Accept (Acct-Interim-Interval and the
+            Message-Authenticator pyrad adds) as fast as its loop goes; no simplane code runs.
+     plain  no RADIUS library: the same Access-Accept made from the raw datagram with hashlib;
+            what radclient reaches against it is radclient's own limit (with the machine's).
 2. Suspend → Disconnect-Request: `serve --radius-port --radius-dae-port` with a data session
    open on each of `--suspends` SIMs (radclient Starts naming NAS-IP-Address 127.0.0.1); each
    SIM is suspended in turn through the API (the official twilio client), and a pyrad-decoding
    DAE listener in this process notes when its Disconnect-Request arrives and ACKs it. Latency
    is from just before the API call to the arrival; printed beside it, the API call's own time.
+3. In one process, without UDP, radclient or the server's other threads (`--in-process`): the
+   CPU time of `AuthServer.handle` per Access-Request, on batches of `--parallel` datagrams
+   (made by pyrad's client with a Message-Authenticator) whose SIMs' facts are kept, against
+   what pyrad's server does per request (decode, `CheckMessageAuthenticator`,
+   `CreateReplyPacket`, `ReplyPacket`); the best of 7 alternating passes each. Less moved by
+   the machine's load than the rates above.
 """
 
 from __future__ import annotations
@@ -202,6 +212,66 @@ def disconnect_latency(db_file: Path, workdir: Path, rows: list, count: int) -> 
         listener.sock.close()
 
 
+def in_process(db_file: Path, workdir: Path, rows: list, parallel: int) -> None:
+    from pyrad import packet as radius_packet
+    from pyrad.server import CheckMessageAuthenticator
+
+    from simplane.network.authorization import AuthServer
+    from simplane.network.radius import dictionary
+
+    fresh = workdir / "in-process.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(fresh) + suffix).unlink(missing_ok=True)
+    shutil.copy(db_file, fresh)
+    rt = runtime(f"sqlite:///{fresh}")
+    secret, dict_ = SECRET.encode(), dictionary()
+    batches = []
+    for at in range(0, len(rows), parallel):
+        batch = []
+        for n, (_sid, imsi) in enumerate(rows[at:at + parallel]):
+            pkt = radius_packet.AuthPacket(id=n % 256, secret=secret, dict=dict_)
+            pkt["User-Name"], pkt["3GPP-IMSI"], pkt["3GPP-SGSN-MCC-MNC"] = imsi, imsi, HOME
+            pkt["User-Password"] = pkt.PwCrypt("x")
+            pkt.add_message_authenticator()
+            batch.append((pkt.RequestPacket(), ("127.0.0.1", 40000 + n // 256)))
+        batches.append(batch)
+    server = AuthServer(rt, secret, port=0)
+    count = len(rows)
+
+    def simplane() -> float:
+        started = time.perf_counter()
+        for batch in batches:
+            server.handle(batch)
+        server._replies.clear()
+        return time.perf_counter() - started
+
+    def pyrad() -> float:
+        started = time.perf_counter()
+        for batch in batches:
+            for data, _peer in batch:
+                pkt = radius_packet.AuthPacket(packet=data, secret=secret, dict=dict_)
+                CheckMessageAuthenticator(pkt)
+                reply = pkt.CreateReply(Acct_Interim_Interval=300)
+                reply.code = radius_packet.AccessAccept
+                reply.ReplyPacket()
+        return time.perf_counter() - started
+
+    try:
+        cold = simplane()
+        times: dict[str, list[float]] = {"simplane": [], "pyrad": []}
+        for _ in range(7):
+            times["simplane"].append(simplane())
+            times["pyrad"].append(pyrad())
+    finally:
+        server.sock.close()
+        rt.close()
+    best = {name: min(t) / count * 1e6 for name, t in times.items()}
+    print(f"in one process, batches of {parallel}: simplane {best['simplane']:.0f} µs a request "
+          f"(cold {cold / count * 1e6:.0f}), pyrad {best['pyrad']:.0f} µs; "
+          f"pyrad/simplane {best['pyrad'] / best['simplane']:.2f}; load average {load()}",
+          flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sims", type=int, default=10_000)
@@ -209,6 +279,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--suspends", type=int, default=200)
     parser.add_argument("--workdir", default="/tmp/simplane-bench-radius")
+    parser.add_argument("--in-process", action="store_true",
+                        help="only the in-process cost per request (part 3)")
     parser.add_argument("--answer", nargs=3, metavar=("PORT", "SECRET", "KIND"),
                         help="run a ceiling listener (pyrad or plain) on this port")
     args = parser.parse_args()
@@ -233,6 +305,9 @@ def main() -> None:
             rows = db.execute(select(Sim.sid, Sim.imsi).order_by(Sim.pk)).all()
     finally:
         rt.close()
+    if args.in_process:
+        in_process(db_file, workdir, rows, args.parallel)
+        return
     requests = workdir / "access-requests.txt"
     requests.write_text("\n\n".join(
         f'User-Name = "{imsi}"\n3GPP-IMSI = "{imsi}"\n3GPP-SGSN-MCC-MNC = "{HOME}"\n'
@@ -277,6 +352,7 @@ def main() -> None:
               f"  pyrad/plain {rates[f'pyrad {phase}'] / rates[f'plain {phase}']:.2f}", flush=True)
     print(f"load average after: {load()}", flush=True)
     disconnect_latency(db_file, workdir, rows, args.suspends)
+    in_process(db_file, workdir, rows, args.parallel)
 
 
 if __name__ == "__main__":
