@@ -90,7 +90,7 @@ REASONS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AccessRequest:
     imsi: str
     session_id: str  # Acct-Session-Id, else one made of the Request Authenticator
@@ -259,7 +259,7 @@ class AuthServer(RadiusListener):
         if cached is not None:  # a retransmission (RFC 5080 section 2.2.2): the same answer
             return key, cached
         pkt = self._packet(radius_packet.AuthPacket, data, peer)  # Message-Authenticator checked
-        if "EAP-Message" in pkt and not pkt.message_authenticator:
+        if not pkt.message_authenticator and _first(pkt, "EAP-Message") is not None:
             raise Dropped("bad_authenticator", "an EAP-Message without a Message-Authenticator")
         return key, (pkt, access_request(pkt))
 
@@ -279,7 +279,8 @@ class AuthServer(RadiusListener):
             reply[ACCT_INTERIM_INTERVAL] = [REPLY_VALUES[ACCT_INTERIM_INTERVAL]]
             if answer.session_timeout is not None:
                 reply[SESSION_TIMEOUT] = [tools.EncodeInteger(answer.session_timeout)]
-        reply.add_message_authenticator()
+        if not reply.message_authenticator:  # (pyrad's CreateReply asks for it already)
+            reply.add_message_authenticator()
         return bytes(reply.ReplyPacket())
 
 
