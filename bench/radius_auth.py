@@ -12,6 +12,8 @@
      pyrad  pyrad's own server (`pyrad.server.Server`, simplane's dictionary and the secret),
             answering each request with an Access-Accept (Acct-Interim-Interval and the
             Message-Authenticator pyrad adds) as fast as its loop goes; no simplane code runs.
+     pyrad-loop  the least a server on pyrad does: one socket, each request decoded by pyrad,
+            `CheckMessageAuthenticator`, `CreateReply`, `ReplyPacket` (no poll, no host look-up)
      plain  no RADIUS library: the same Access-Accept made from the raw datagram with hashlib;
             what radclient reaches against it is radclient's own limit (with the machine's).
 2. Suspend → Disconnect-Request: `serve --radius-port --radius-dae-port` with a data session
@@ -86,13 +88,28 @@ def answer(port: int, secret: bytes, kind: str) -> None:
     from pyrad import server as radius_server
     from pyrad.dictionary import Dictionary
 
+    dictionary = Dictionary(str(Path(simplane.__file__).parent / "network" / "radius.dictionary"))
+    if kind == "pyrad-loop":
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+        sock.bind(("127.0.0.1", port))
+        while True:
+            data, peer = sock.recvfrom(4096)
+            try:
+                pkt = radius_packet.AuthPacket(packet=data, secret=secret, dict=dictionary)
+                radius_server.CheckMessageAuthenticator(pkt)
+            except radius_packet.PacketError:
+                continue
+            reply = pkt.CreateReply(Acct_Interim_Interval=300)
+            reply.code = radius_packet.AccessAccept
+            sock.sendto(reply.ReplyPacket(), peer)
+
     class Server(radius_server.Server):
         def HandleAuthPacket(self, pkt: radius_packet.AuthPacket) -> None:
             reply = self.CreateReplyPacket(pkt, Acct_Interim_Interval=300)
             reply.code = radius_packet.AccessAccept
             self.SendReplyPacket(pkt.fd, reply)
 
-    dictionary = Dictionary(str(Path(simplane.__file__).parent / "network" / "radius.dictionary"))
     srv = Server(dict=dictionary, authport=port, acct_enabled=False, coa_enabled=False)
     srv.hosts["127.0.0.1"] = radius_server.RemoteHost("127.0.0.1", secret, "radclient")
     srv.BindToAddress("127.0.0.1")
@@ -282,7 +299,7 @@ def main() -> None:
     parser.add_argument("--in-process", action="store_true",
                         help="only the in-process cost per request (part 3)")
     parser.add_argument("--answer", nargs=3, metavar=("PORT", "SECRET", "KIND"),
-                        help="run a ceiling listener (pyrad or plain) on this port")
+                        help="run a ceiling listener (pyrad, pyrad-loop or plain) on this port")
     args = parser.parse_args()
     if args.answer:
         answer(int(args.answer[0]), args.answer[1].encode(), args.answer[2])
@@ -315,7 +332,7 @@ def main() -> None:
     probe = workdir / "access-probe.txt"
     probe.write_text(f'User-Name = "{rows[-1][1]}"\n3GPP-IMSI = "{rows[-1][1]}"\n')
     print(f"load average before: {load()}", flush=True)
-    names = ("simplane", "pyrad", "plain")
+    names = ("simplane", "pyrad", "pyrad-loop", "plain")
     # Two radclient runs against each listener: the first finds simplane cold (no SIM's facts
     # kept by the process yet), the second warm; the ceilings keep nothing.
     results: dict[str, list[dict]] = {f"{n} {p}": [] for n in names for p in ("cold", "warm")}
@@ -345,9 +362,11 @@ def main() -> None:
     print(f"{len(rows):,} Access-Requests, {args.parallel} in flight, {args.rounds} rounds; "
           "median (best) Access-Accepts/s:", flush=True)
     for name, rate in rates.items():
-        print(f"  {name:14s} {rate:9,.0f} ({best[name]:,.0f})", flush=True)
+        print(f"  {name:16s} {rate:9,.0f} ({best[name]:,.0f})", flush=True)
     for phase in ("cold", "warm"):
         print(f"  {phase}: simplane/pyrad {rates[f'simplane {phase}'] / rates[f'pyrad {phase}']:.2f}"
+              f"  simplane/pyrad-loop "
+              f"{rates[f'simplane {phase}'] / rates[f'pyrad-loop {phase}']:.2f}"
               f"  simplane/plain {rates[f'simplane {phase}'] / rates[f'plain {phase}']:.2f}"
               f"  pyrad/plain {rates[f'pyrad {phase}'] / rates[f'plain {phase}']:.2f}", flush=True)
     print(f"load average after: {load()}", flush=True)

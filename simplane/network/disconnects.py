@@ -119,10 +119,13 @@ def open_sessions(db: Session, sim_sids: Iterable[str]) -> list[dict[str, Any]]:
 def _with_imsis(db: Session, sessions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if not sessions:
         return []
-    wanted = {s["sim_sid"] for s in sessions}
-    imsis = dict(db.execute(select(Sim.sid, Sim.imsi).where(Sim.sid.in_(wanted))).all())
-    imsis.update(db.execute(select(SuperSim.sid, SuperSim.imsi)
-                            .where(SuperSim.sid.in_(wanted - imsis.keys()))).all())
+    wanted = sorted({s["sim_sid"] for s in sessions})
+    imsis: dict[str, str] = {}
+    for at in range(0, len(wanted), 500):
+        chunk = wanted[at:at + 500]
+        imsis.update(db.execute(select(Sim.sid, Sim.imsi).where(Sim.sid.in_(chunk))).all())
+        imsis.update(db.execute(select(SuperSim.sid, SuperSim.imsi).where(
+            SuperSim.sid.in_(set(chunk) - imsis.keys()))).all())
     return [{**s, "imsi": imsis[s["sim_sid"]]} for s in sessions if imsis.get(s["sim_sid"])]
 
 
@@ -136,8 +139,9 @@ def refusals(db: Session, runtime: Runtime, sessions: list[dict[str, Any]]
     db.flush()
     now = runtime.clock.now()
     plans = plans_of(db, {s["imsi"] for s in sessions}, IngestCache())
-    states = {row.sim_sid: row for row in db.scalars(
-        select(SimState).where(SimState.sim_sid.in_({s["sim_sid"] for s in sessions})))}
+    sids = sorted({s["sim_sid"] for s in sessions})
+    states = {row.sim_sid: row for at in range(0, len(sids), 500) for row in db.scalars(
+        select(SimState).where(SimState.sim_sid.in_(sids[at:at + 500])))}
     refused: dict[tuple[str, str], str] = {}
     for session in sessions:
         key = (session["sim_sid"], session["session_id"])
