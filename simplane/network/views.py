@@ -84,7 +84,10 @@ def post_events(ctx: Ctx) -> dict:
     if len(events) > MAX_BATCH:
         raise bad_request(f"Invalid events: at most {MAX_BATCH} in one batch")
     parsed = [parse_event(i, e) for i, e in enumerate(events)]
-    result = ingest_into(ctx.db, parsed, hold_disconnects=not disconnects.sends(ctx.runtime))
+    result = ingest_into(ctx.db, parsed, ctx.now(),
+                         hold_disconnects=not disconnects.sends(ctx.runtime))
+    if result.usage_notifications:
+        ctx.runtime.worker.wake_after_commit(ctx.db)
     out = asdict(result)
     out.pop("unknown")
     return out
