@@ -91,7 +91,7 @@ def queue(db: Session, sessions: Iterable[Mapping[str, Any]], reason: str,
             known.add((row.sim_sid, row.session_id))
             if row.status == "dropped":  # no longer called for then, called for again now
                 row.status, row.reason, row.attempts, row.last_error = status, reason, 0, None
-                row.next_attempt_at = row.date_updated = now
+                row.next_attempt_at = row.date_created = row.date_updated = now
                 rearmed += 1
     rows = [Disconnect(
         account_sid=s["account_sid"], sim_sid=s["sim_sid"], imsi=s["imsi"],
@@ -237,8 +237,9 @@ def _release(db: Session, runtime: Runtime, rows: list[Disconnect]) -> None:
             row.status, row.date_updated = "dropped", now
             row.last_error = "the policy lets the session go on now"
             continue
-        row.status, row.reason, row.next_attempt_at, row.date_updated = (
-            "pending", reason, now, now)
+        # Made now, as far as sending goes: its retry horizon counts from here.
+        row.status, row.reason, row.next_attempt_at, row.date_created, row.date_updated = (
+            "pending", reason, now, now, now)
     log.info("radius: %d held Disconnect-Requests looked at again", len(rows))
 
 

@@ -175,6 +175,8 @@ class Disconnect(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(64))
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When it was owed; for one held, when a server with a DAE port released it (the retry
+    # horizon counts from here)
     date_created: Mapped[datetime] = mapped_column(UTCDateTime)
     date_updated: Mapped[datetime] = mapped_column(UTCDateTime)
 

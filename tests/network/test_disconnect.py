@@ -408,8 +408,11 @@ def test_sessions_opened_without_a_dae_port_are_cut_off_by_a_server_started_with
     assert (shown["status"], shown["reason"], shown["attempts"]) == ("held", "SIM_NOT_ACTIVE", 0)
     assert session_of(server, suspended, "s-before").status == "open"
 
-    # Restarted with the port: the held request of the SIM still suspended goes out, the one
-    # of the SIM active again is dropped.
+    # Restarted with the port, two days later: the held request of the SIM still suspended
+    # goes out (its retry horizon counting from now), the one of the SIM active again is
+    # dropped.
+    held_since = request_of(server, suspended).date_created
+    server.clock.advance(timedelta(days=2))
     monkeypatch.setattr(server.runtime.settings, "radius_dae_port", port)
     dae._senders.clear()
     server.drain()
@@ -417,7 +420,9 @@ def test_sessions_opened_without_a_dae_port_are_cut_off_by_a_server_started_with
     assert request["Acct-Session-Id"] == ["s-before"]
     assert request["Framed-IP-Address"] == ["10.64.0.7"]
     assert request["NAS-Identifier"] == ["pgw-1"]
-    assert request_of(server, suspended).status == "acknowledged"
+    released = request_of(server, suspended)
+    assert released.status == "acknowledged"
+    assert released.date_created >= held_since + timedelta(days=2)
     session = session_of(server, suspended, "s-before")
     assert (session.status, session.end_reason) == ("ended", "SIM_NOT_ACTIVE")
     assert request_of(server, back).status == "dropped"
