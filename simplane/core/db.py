@@ -10,7 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import DateTime, MetaData, String, create_engine, event
+from sqlalchemy import DateTime, MetaData, String, Text, create_engine, event, literal_column
+from sqlalchemy import cast as cast_
 from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine, Result
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.compiler import compiles
@@ -70,6 +71,41 @@ def _twilio_time_sqlite(element: twilio_time, compiler: Any, **kw: Any) -> str:
 def _twilio_time_postgresql(element: twilio_time, compiler: Any, **kw: Any) -> str:
     return ("to_char(" + compiler.process(element.clauses, **kw)
             + " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
+
+
+class json_object(FunctionElement[str]):
+    """A JSON object built by the database from (key, value) pairs, its text read as it is
+    (SQLite's json_object, PostgreSQL's json_build_object): the rows of a page sent without a
+    Python object per field (see orjson.Fragment). Keys are constants of the code, written
+    into the statement; an object nested as a value is embedded as JSON, NULL is null."""
+
+    type = String()
+    name = "json_object"
+    inherit_cache = True
+
+    def __init__(self, *pairs: tuple[str, Any]) -> None:
+        args: list[Any] = []
+        for key, value in pairs:
+            if not key.replace("_", "").isalnum():
+                raise ValueError(f"json_object: a key of letters, digits and _: {key!r}")
+            args += [literal_column(f"'{key}'"), value]
+        super().__init__(*args)
+
+
+@compiles(json_object, "sqlite")
+def _json_object_sqlite(element: json_object, compiler: Any, **kw: Any) -> str:
+    return "json_object(" + compiler.process(element.clauses, **kw) + ")"
+
+
+@compiles(json_object, "postgresql")
+def _json_object_postgresql(element: json_object, compiler: Any, **kw: Any) -> str:
+    # json, not jsonb (which reorders keys); read as text (json_text), not parsed by the driver
+    return "json_build_object(" + compiler.process(element.clauses, **kw) + ")"
+
+
+def json_text(obj: json_object) -> Any:
+    """A json_object as the text of its JSON (PostgreSQL's driver would parse json)."""
+    return cast_(obj, Text)
 
 
 def changed(result: Result[Any]) -> int:

@@ -7,11 +7,12 @@ from functools import cache
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+import orjson
+from sqlalchemy import Select, Text, bindparam, cast, literal_column, select
 
 from simplane.core.api import Ctx, ProductAPI
 from simplane.core.clock import iso
-from simplane.core.db import Prepared, twilio_time
+from simplane.core.db import Prepared, json_object, json_text, twilio_time
 from simplane.core.errors import not_found
 from simplane.core.lookups import get_by_sid
 from simplane.core.paging import empty_page, paginate
@@ -115,6 +116,30 @@ SIM_RETURNING = (*SIM_ROW.selected_columns[:PLAN_SID],
                  select(RatePlan.sid).where(RatePlan.pk == Sim.rate_plan_pk)
                  .scalar_subquery().label("rate_plan_sid"), Sim.pk)
 
+
+
+def _sim_json_sql() -> Any:
+    """sim_json's object, built by the database (json_object) with the URL root as the bind
+    parameter `root`: the same keys, in the same order."""
+    root = cast(bindparam("root"), Text)
+    c = SIM_ROW.selected_columns
+    url = root + literal_column("'/v1/Sims/'") + Sim.sid
+    fields: list[tuple[str, Any]] = []
+    for name in SIM_COLUMNS:
+        if name == "ip_address":
+            fields += [("url", url), ("links", json_object(
+                ("data_sessions", url + literal_column("'/DataSessions'")),
+                ("rate_plan", root + literal_column("'/v1/RatePlans/'") + RatePlan.sid),
+                ("usage_records", url + literal_column("'/UsageRecords'"))))]
+        fields.append((name, c[name]))
+        if name == "account_sid":
+            fields.append(("rate_plan_sid", RatePlan.sid))
+    return json_text(json_object(*fields))
+
+
+# A SIM as sim_json shows it (Twilio's flavour), as JSON text, and its key.
+SIM_JSON_ROW = select(_sim_json_sql(), Sim.pk).outerjoin(RatePlan, RatePlan.pk == Sim.rate_plan_pk)
+
 # By SID (True) or by unique name (False), built once.
 FETCH_SIM = {
     by_sid: Prepared(SIM_ROW.where(Sim.account_sid == bindparam("account_sid"),
@@ -140,10 +165,10 @@ SIM_FILTERS = (("Status", Sim.status), ("Iccid", Sim.iccid), ("EId", Sim.e_id),
 
 
 @cache
-def list_sims_statement(filters: tuple[str, ...]) -> Select:
+def list_sims_statement(filters: tuple[str, ...], as_json: bool = False) -> Select:
     """The SIMs of an account with these filters, as bind parameters of the same names: built
-    once for each combination."""
-    stmt = SIM_ROW.where(Sim.account_sid == bindparam("account_sid"))
+    once for each combination. Rows of SIM_ROW, or `as_json` of SIM_JSON_ROW."""
+    stmt = (SIM_JSON_ROW if as_json else SIM_ROW).where(Sim.account_sid == bindparam("account_sid"))
     for name, column in SIM_FILTERS:
         if name in filters:
             stmt = stmt.where(column == bindparam(name))
@@ -162,9 +187,17 @@ def list_sims(ctx: Ctx) -> dict:
         if plan is None:
             return empty_page(ctx)
         values["RatePlan"] = plan.pk
-    stmt = list_sims_statement(tuple(name for name in values if name != "account_sid"))
-    return paginate(ctx, stmt, Sim.pk, lambda row: sim_json(ctx, row, row[PLAN_SID]),
-                    rows=True, params=values)
+    filters = tuple(name for name in values if name != "account_sid")
+    if ctx.flavour == "twilio":  # sent as the database wrote it; a flavour reshapes dicts
+        values["root"] = ctx.root
+        return paginate(ctx, list_sims_statement(filters, True), Sim.pk, _fragment, rows=True,
+                        params=values)
+    return paginate(ctx, list_sims_statement(filters), Sim.pk,
+                    lambda row: sim_json(ctx, row, row[PLAN_SID]), rows=True, params=values)
+
+
+def _fragment(row: Sequence[Any]) -> Any:
+    return orjson.Fragment(row[0])
 
 
 @api.operation("UpdateSim", inline=True)
