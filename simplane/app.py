@@ -13,6 +13,7 @@ import inspect
 import logging
 import re
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -76,6 +77,24 @@ def _console(request: Request) -> bool:
     return path == "/console" or path.startswith("/console/")
 
 
+# FastAPI's OpenTelemetry instrumentation looks for providers on every request; without any
+# configured when the application is made (opentelemetry-instrument configures them before),
+# it is off.
+NO_TELEMETRY: Any = {"tracing": False, "metrics": False, "logs": False}
+
+
+def _opentelemetry() -> bool:
+    """Whether OpenTelemetry providers are configured (other than its default proxies)."""
+    try:
+        from opentelemetry import _logs, metrics, trace
+    except ImportError:
+        return False
+    providers = (trace.get_tracer_provider(), metrics.get_meter_provider(),
+                 _logs.get_logger_provider())
+    return any(not type(p).__name__.lstrip("_").startswith(("Proxy", "NoOp"))
+               for p in providers)
+
+
 def create_app(runtime: Runtime | None = None) -> FastAPI:
     runtime = runtime or Runtime()
 
@@ -91,7 +110,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         await runtime.http_async.aclose()  # its connections belong to this event loop
 
     app = FastAPI(title="simplane", openapi_url=None, docs_url=None, redoc_url=None,
-                  lifespan=lifespan)
+                  lifespan=lifespan, telemetry=None if _opentelemetry() else NO_TELEMETRY)
     app.state.runtime = runtime
     for module in products.modules():
         app.include_router(module.api.router)

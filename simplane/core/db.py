@@ -158,12 +158,24 @@ def make_engine(url: str, immediate: bool = False, wait: bool = True, pool_size:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
+        if conn.get_execution_options().get(NO_BEGIN):
+            return  # each statement its own transaction (Database.read_now)
         try:  # on the driver's connection: SQLAlchemy's execution costs ten times the BEGIN
             cast(Any, conn.connection.driver_connection).execute(begin)
         except sqlite3.Error as exc:
             raise DBAPIError.instance(begin, (), exc, sqlite3.Error) from exc
 
     return engine
+
+
+# An execution option of an SQLite connection whose transactions begin nothing: each statement
+# is one of its own (SQLite's autocommit), for reads (Database.read_now).
+NO_BEGIN = "simplane_no_begin"
+
+
+# Session.info: the connection of a session whose statements are each a transaction of their
+# own (Database.read_now), on which Prepared runs without a session transaction.
+AUTOCOMMIT_CONNECTION = "simplane_autocommit_connection"
 
 
 class Busy(Exception):
@@ -195,7 +207,7 @@ class Database:
         self.writes_inline = self.is_sqlite
         self.now_engine = make_engine(url, immediate=self.is_sqlite, wait=False, pool_size=2)
         self._now_read_engine = self.read_engine if self.is_sqlite else self.now_engine
-        self._now_connections: dict[tuple[int, Engine, bool], Connection] = {}
+        self._now_connections: dict[tuple[int, Engine, bool], tuple[Connection, Session]] = {}
         self._now_lock = threading.Lock()
 
     @contextmanager
@@ -213,10 +225,11 @@ class Database:
     @contextmanager
     def read_now(self) -> Iterator[Session]:
         """`read`, for the event loop: on PostgreSQL, on a connection that is not pinged first
-        and never waits for a lock (else Busy), and without BEGIN and COMMIT, each one a round
-        trip: at PostgreSQL's READ COMMITTED every statement sees the data as of its own start
-        in a transaction too, so reads see what they would in one."""
-        with self._now(self._now_read_engine, autocommit=not self.is_sqlite) as session:
+        and never waits for a lock (else Busy); without BEGIN and COMMIT (on PostgreSQL each
+        one a round trip): at PostgreSQL's READ COMMITTED every statement sees the data as of
+        its own start in a transaction too, so reads see what they would in one; on SQLite
+        each statement reads one snapshot of its own, as it would at READ COMMITTED."""
+        with self._now(self._now_read_engine, autocommit=True) as session:
             yield session
 
     @contextmanager
@@ -237,35 +250,56 @@ class Database:
 
     @contextmanager
     def _now(self, engine: Engine, autocommit: bool = False) -> Iterator[Session]:
-        """One transaction on this thread's own connection to `engine` (no checkout from the
-        pool each time; `autocommit`: none, each statement its own); a connection that failed
-        (OperationalError: a lock, or lost) is closed, and the transaction is Busy."""
+        """One transaction on this thread's own connection to `engine` and its own session,
+        both kept from one transaction to the next (no checkout from the pool, no new Session
+        each time; `autocommit`: no transaction, each statement its own); a connection that
+        failed (OperationalError: a lock, or lost) is closed, and the transaction is Busy."""
         key = (threading.get_ident(), engine, autocommit)
-        conn = self._now_connections.get(key)
-        if conn is None or conn.closed or conn.invalidated or conn.in_transaction():
-            if conn is not None:
-                conn.close()
+        kept = self._now_connections.get(key)
+        if kept is None or kept[0].closed or kept[0].invalidated or kept[0].in_transaction():
+            if kept is not None:
+                kept[1].close()
+                kept[0].close()
             conn = engine.connect()
-            if autocommit:
+            if autocommit and self.is_sqlite:  # no BEGIN: the driver commits each statement
+                conn = conn.execution_options(**{NO_BEGIN: True})
+            elif autocommit:
                 conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            session = Session(bind=conn, expire_on_commit=False)
+            if autocommit:  # Prepared's statements run on it without a session transaction
+                session.info[AUTOCOMMIT_CONNECTION] = conn
+            kept = (conn, session)
             with self._now_lock:
-                self._now_connections[key] = conn
+                self._now_connections[key] = kept
+        conn, session = kept
         try:
-            with Session(bind=conn, expire_on_commit=False) as session, session.begin():
+            if autocommit:  # a transaction of the session's only if the ORM asks for one
                 yield session
+                if session.in_transaction():
+                    session.commit()
+            else:
+                with session.begin():
+                    yield session
         except OperationalError as exc:
             with self._now_lock:
                 self._now_connections.pop(key, None)
             with suppress(Exception):
+                session.close()
                 conn.close()
             raise Busy() from exc
+        except BaseException:
+            session.close()  # nothing of it kept for the next one
+            raise
+        if session.identity_map:
+            session.expunge_all()
 
     def dispose(self) -> None:
         with self._now_lock:
             connections = list(self._now_connections.values())
             self._now_connections.clear()
-        for conn in connections:
+        for conn, session in connections:
             with suppress(Exception):
+                session.close()
                 conn.close()
         self.now_engine.dispose()
         self.engine.dispose()
@@ -309,8 +343,10 @@ class Prepared:
         return cast(int, self._run(db, params, False))
 
     def _run(self, db: Session, params: dict[str, Any], fetch: bool) -> list[Any] | int:
-        db.flush()  # what the session holds goes first, as Session.execute does
-        conn = db.connection()
+        conn = db.info.get(AUTOCOMMIT_CONNECTION)
+        if conn is None or db.in_transaction():
+            db.flush()  # what the session holds goes first, as Session.execute does
+            conn = db.connection()
         dialect = conn.dialect
         sql, names, defaults, processors = self._compile(dialect)
         values = {**defaults, **params}

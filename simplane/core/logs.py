@@ -22,8 +22,13 @@ _listener: QueueListener | None = None
 
 
 class JsonFormatter(logging.Formatter):
+    _second: tuple[int, str] = (-1, "")  # the last second formatted, and its text
+
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname,
+        second = int(record.created)
+        if second != self._second[0]:  # a busy server's lines share their second
+            self._second = (second, self.formatTime(record, "%Y-%m-%dT%H:%M:%S"))
+        entry = {"time": self._second[1], "level": record.levelname,
                  "logger": record.name, "message": record.getMessage()}
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
@@ -103,8 +108,10 @@ def configure(level: str = "info", stream: TextIO | None = None) -> None:
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     _listener = BatchListener(records, writer)
     _listener.start()
-    # What a record would carry and no line shows: the thread's and process's names.
+    # What a record would carry and no line shows: the thread's and process's names, and where
+    # it was logged from (a walk up the stack for each record; see logging's "Optimization").
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logging._srcfile = None  # type: ignore[attr-defined]
     root = logging.getLogger("simplane")
     root.handlers[:] = [Enqueue(records)]
     root.setLevel(level.upper())

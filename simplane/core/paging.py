@@ -128,6 +128,16 @@ def _page_statement(stmt: Select, key: Any, where: str, ascending: bool, size: i
     return stmt.order_by(key.asc() if ascending else key.desc()).limit(size + 1)
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9_.~-]*").fullmatch  # what urlencode leaves as it is
+
+
+def _query(pairs: list[tuple[str, str]]) -> str:
+    """urlencode(pairs), without its work for the names and values it would leave as they are
+    (PageTokens, page numbers, most filters)."""
+    return "&".join(f"{k}={v}" if _PLAIN(k) and _PLAIN(v) else urlencode(((k, v),))
+                    for k, v in pairs)
+
+
 def envelope(
     ctx: Ctx, items: list[dict], size: int, page: int, *, next_token: str | None = None,
     prev_token: str | None = None,
@@ -136,11 +146,12 @@ def envelope(
     filters = [(k, v) for k, v in ctx.query_pairs if k not in PAGING_PARAMS]
     base = ctx.request_url
 
+    common = _query([*filters, ("PageSize", str(size))])
+
     def link(page_no: int, token: str | None = None) -> str:
-        query = [*filters, ("PageSize", str(size)), ("Page", str(page_no))]
         if token:
-            query.append(("PageToken", token))
-        return f"{base}?{urlencode(query)}"
+            return f"{base}?{common}&Page={page_no}&{_query([('PageToken', token)])}"
+        return f"{base}?{common}&Page={page_no}"
 
     this_token = ctx.params.get("PageToken")
     return {
