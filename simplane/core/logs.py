@@ -111,7 +111,7 @@ def configure(level: str = "info", stream: TextIO | None = None) -> None:
     # What a record would carry and no line shows: the thread's and process's names, and where
     # it was logged from (a walk up the stack for each record; see logging's "Optimization").
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     root = logging.getLogger("simplane")
     root.handlers[:] = [Enqueue(records)]
     root.setLevel(level.upper())
