@@ -87,3 +87,26 @@ def test_an_update_of_own_fields_shows_the_sim_as_fetched(server, account):
     assert fetched.date_updated > before.date_updated
     assert fetched.rate_plan_sid is not None
     assert sims("u").fetch().sid == sid
+
+
+def test_a_page_shows_each_sim_as_a_fetch_does(server, account):
+    """A page's SIMs (written by the database in Twilio's flavour) are the fetched ones, field
+    for field, names with quotes, controls and non-ASCII letters included."""
+    account.client.wireless.v1.rate_plans.create(unique_name="basic")
+    sids = server.provision(account.sid, 2, status="active", rate_plan="basic")
+    sids += server.provision(account.sid, 1)  # no rate plan: its link is null
+    sims = account.client.wireless.v1.sims
+    sims(sids[0]).update(friendly_name='a "quoted"\\ name\n\x01 é ☃ </x>', unique_name="u-1",
+                         voice_url="https://x.test/v?a=1&b=2")
+    auth = (account.sid, account.token)
+    page = httpx.get(f"{server.base_url}/wireless/v1/Sims", params={"PageSize": 2}, auth=auth,
+                     timeout=20).json()
+    listed = page["sims"] + httpx.get(page["meta"]["next_page_url"], auth=auth,
+                                      timeout=20).json()["sims"]
+    assert [sim["sid"] for sim in listed] == sids
+    for sim in listed:
+        fetched = httpx.get(sim["url"], auth=auth, timeout=20).json()
+        assert list(sim.items()) == list(fetched.items())
+    assert listed[0]["friendly_name"] == 'a "quoted"\\ name\n\x01 é ☃ </x>'
+    assert listed[0]["links"]["rate_plan"].endswith("/v1/RatePlans/" + listed[0]["rate_plan_sid"])
+    assert listed[2]["rate_plan_sid"] is None and listed[2]["links"]["rate_plan"] is None

@@ -187,18 +187,22 @@ class ProductAPI:
         self.handlers: dict[tuple[str, str], tuple[spec.Operation, Handler]] = {}
 
     def operation(self, operation_id: str, missing_code: int | None = None,
-                  inline: bool = False) -> Callable[[Handler], Handler]:
+                  inline: bool = False, one_statement: Callable[[Params], bool] | None = None
+                  ) -> Callable[[Handler], Handler]:
         """Bind a handler to an operation of the product's official spec; `missing_code` is the
         product's error code for a required parameter missing, where it has one of its own.
 
         An `inline` handler is short database work and nothing else (no outbound call, no
         sleep, a bounded number of rows): it runs on the event loop, without the hop to a
         worker thread, in a transaction that never waits for a lock (`Database.read_now`,
-        `write_now`); when it would have to, it is run again on a thread as any other."""
+        `write_now`); when it would have to, it is run again on a thread as any other.
+        Where writes are best on threads (PostgreSQL), an inline write whose parameters make
+        it `one_statement` (a function of them) runs inline still, that statement its own
+        transaction (`Database.write_one_now`): one round trip."""
         op = spec.operations_of(self.spec_name)[operation_id]
         if missing_code is not None:
             op = replace(op, missing_code=missing_code)
-        return self._register(op, inline=inline)
+        return self._register(op, inline=inline, one_statement=one_statement)
 
     def operator(self, method: str, path: str, status: int = 200, own_transactions: bool = False,
                  max_body: int = 0, form: bool = True) -> Callable[[Handler], Handler]:
@@ -218,7 +222,8 @@ class ProductAPI:
         self._register(op)(handler)
 
     def _register(self, op: spec.Operation, max_body: int = 0, form: bool = True,
-                  inline: bool = False) -> Callable[[Handler], Handler]:
+                  inline: bool = False, one_statement: Callable[[Params], bool] | None = None
+                  ) -> Callable[[Handler], Handler]:
         operation_id = op.operation_id
         route = f"/{self.product}{op.path}"
 
@@ -251,8 +256,9 @@ class ProductAPI:
                     if waits:
                         response = await self.handle_async(request, op, handler, body,
                                                            account_sid, form)
-                    elif inline and (found := self.handle_now(request, op, handler, body,
-                                                              account_sid, form)) is not None:
+                    elif inline and (found := self.handle_now(
+                            request, op, handler, body, account_sid, form,
+                            one_statement)) is not None:
                         response = found
                     else:
                         response = await run_in_threadpool(self.handle, request, op, handler,
@@ -284,17 +290,27 @@ class ProductAPI:
         return self._respond(request, op, result, account_sid)
 
     def handle_now(self, request: Request, op: spec.Operation, handler: Handler, body: bytes,
-                   account_sid: str, form: bool = True) -> Response | None:
+                   account_sid: str, form: bool = True,
+                   one_statement: Callable[[Params], bool] | None = None) -> Response | None:
         """`handle` on the event loop, for an inline handler: None (nothing done, nothing
         kept) when its transaction would have had to wait, or is a write where writes are
-        best on threads (Database.writes_inline), to be handled on a thread."""
+        best on threads (Database.writes_inline) and not `one_statement`, to be handled on a
+        thread."""
         runtime: Runtime = request.app.state.runtime
         reads = op.method == "GET"
-        if not reads and not runtime.db.writes_inline:
+        database = runtime.db
+        if not reads and not database.writes_inline and one_statement is None:
             return None
         try:
             args = self._arguments(request, runtime, op, body, form)
-            session = runtime.db.read_now if reads else runtime.db.write_now
+            if reads:
+                session = database.read_now
+            elif database.writes_inline:
+                session = database.write_now
+            elif one_statement is not None and one_statement(args[0]):
+                session = database.write_one_now
+            else:
+                return None
             with session() as db:
                 result = handler(Ctx(runtime, db, account_sid, op, *args, flavour=self.flavour))
         except TwilioError as error:
