@@ -3,6 +3,11 @@
 `enqueue` writes the callback in the caller's transaction, so a callback is owed exactly when the
 change that causes it commits. The worker sends what is due, signs it with the account's auth
 token, and retries with exponential backoff and jitter until it is delivered or gives up.
+
+The worker of every process on a database sends callbacks: each first claims those it sends
+(`lease_until`, wall-clock seconds, set in one write transaction, `FOR UPDATE SKIP LOCKED` on
+PostgreSQL), so a callback is sent by one process; one claimed by a process that died is sent
+again once its claim has run out (`LEASE_SECONDS`).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -17,7 +23,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import httpx
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from simplane.core import outbound
@@ -33,6 +39,7 @@ log = logging.getLogger("simplane.callbacks")
 
 MAX_ATTEMPTS = 8
 BATCH = 50
+LEASE_SECONDS = 60.0
 
 
 def enqueue(db: Session, runtime: Runtime, account_sid: str, url: str | None, method: str | None,
@@ -47,12 +54,22 @@ def enqueue(db: Session, runtime: Runtime, account_sid: str, url: str | None, me
 
 
 def send_due(runtime: Runtime) -> bool:
-    """Send the callbacks that are due; True when there was something to do."""
-    now = runtime.clock.now()
-    with runtime.db.read() as db:
+    """Send the callbacks that are due (those this process claims); True when there was
+    something to do."""
+    now, wall = runtime.clock.now(), time.time()
+    unclaimed = or_(Callback.lease_until.is_(None), Callback.lease_until < wall)
+    with runtime.db.read() as db:  # a read first: an idle worker never takes the write lock
+        if db.execute(select(Callback.pk).where(
+                Callback.status == "pending", Callback.next_attempt_at <= now, unclaimed)
+                .limit(1)).first() is None:
+            return False
+    with runtime.db.write() as db:
         due = list(db.scalars(
-            select(Callback).where(Callback.status == "pending", Callback.next_attempt_at <= now)
-            .order_by(Callback.pk).limit(BATCH)))
+            select(Callback).where(Callback.status == "pending", Callback.next_attempt_at <= now,
+                                   unclaimed)
+            .order_by(Callback.pk).limit(BATCH).with_for_update(skip_locked=True)))
+        for cb in due:
+            cb.lease_until = wall + LEASE_SECONDS
         tokens = dict(db.execute(
             select(Account.sid, Account.auth_token_sealed)
             .where(Account.sid.in_({c.account_sid for c in due}))).all())
@@ -64,7 +81,7 @@ def send_due(runtime: Runtime) -> bool:
             code = None
         ok = code is not None and 200 <= code < 300
         attempts = cb.attempts + 1
-        values: dict = {"attempts": attempts, "last_status_code": code}
+        values: dict = {"attempts": attempts, "last_status_code": code, "lease_until": None}
         if ok:
             values["status"] = "delivered"
         elif attempts >= MAX_ATTEMPTS or (code is not None and 400 <= code < 500 and code != 429):
