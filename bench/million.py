@@ -290,13 +290,14 @@ def main() -> None:
     parser.add_argument("--rollup-sims", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--drop", action="store_true", help="drop the database at the end")
+    parser.add_argument("--database", default=DB_NAME, help="the database's name")
     parser.add_argument("--only", choices=["provision", "serve"], default=None)
     args = parser.parse_args()
     say(f"load: {os.getloadavg()[0]:.2f}")
     workdir = Path(os.environ.get("TMPDIR", "/tmp")) / "simplane-bench-million"
     workdir.mkdir(exist_ok=True)
     os.chdir(workdir)  # where simplane.key (the bootstrap account's sealed token) is kept
-    with postgres_database(args.postgres, DB_NAME, keep=not args.drop) as url:
+    with postgres_database(args.postgres, args.database, keep=not args.drop) as url:
         url = url.replace("postgresql://", "postgresql+psycopg://")
         seconds = provision(url, args.sims)
         if seconds is not None:
