@@ -154,6 +154,9 @@ def serve(
         raise typer.BadParameter("must be virtual or real", param_hint="--clock")
     if product not in ("wireless", "supersim"):
         raise typer.BadParameter("must be wireless or supersim", param_hint="--product")
+    if workers > 1 and port == 0:
+        raise typer.BadParameter("give a port: the processes of --workers share one",
+                                 param_hint="--port")
     if clock != "virtual" and (clock_start is not None or clock_speed is not None):
         raise typer.BadParameter("only with --clock virtual",
                                  param_hint="--clock-start" if clock_start else "--clock-speed")
@@ -425,12 +428,21 @@ def _load(database_url: str | None, account: str | None, rate_plan: str | None, 
             sids = inventory.add_sims(db, account_sid, rows, rt.clock.now(), plan_pk,
                                       progress=lambda n: bar.advance(task, n),
                                       msisdn_prefix=msisdn_prefix)
+        _analyze(rt, "wireless_sims", len(sids))
     except inventory.InventoryError as exc:
         err.print(f"[red]refused: nothing was provisioned[/red]\n{exc}")
         raise typer.Exit(1) from None
     finally:
         rt.close()
     typer.echo("\n".join(sids))
+
+
+def _analyze(rt: Runtime, table: str, added: int) -> None:
+    """After a bulk load on PostgreSQL, fresh statistics at once (autovacuum's come later):
+    until then the planner takes a million rows for a few hundred, and lists scan them all."""
+    if added >= 10_000 and not rt.db.is_sqlite:
+        with rt.db.engine.begin() as conn:
+            conn.exec_driver_sql(f"ANALYZE {table}")
 
 
 def _load_supersim(database_url: str | None, account: str | None, rows,  # type: ignore[no-untyped-def]
