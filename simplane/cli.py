@@ -458,6 +458,7 @@ def _load_supersim(database_url: str | None, account: str | None, rows,  # type:
             added = inventory.add_sims(db, rows, rt.clock.now(), account_sid,
                                        progress=lambda n: bar.advance(task, n),
                                        msisdn_prefix=msisdn_prefix)
+        _analyze(rt, "supersim_sims", len(added))
     except InventoryError as exc:
         err.print(f"[red]refused: nothing was provisioned[/red]\n{exc}")
         raise typer.Exit(1) from None
