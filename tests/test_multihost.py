@@ -230,7 +230,6 @@ def test_two_servers_on_one_database_one_killed_and_restarted_mid_run(
             assert client.supersim.v1.sims(sid).fetch().unique_name == f"{sid[-6:]}-{PACKETS - 1}"
         [total] = client.supersim.v1.usage_records.list(end_time=end)
         assert (total.data_upload, total.data_download) == (up * SIMS, down * SIMS)
-        assert failovers["radius"] > 0 or failovers["api"] >= 0  # the kill was felt or dodged
     finally:
         for host in hosts:
             host.stop()
