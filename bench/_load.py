@@ -18,13 +18,17 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 async def run(urls: list[str], user: str, password: str, concurrency: int, total: int,
-              warmup: int, forms: list[str] | None = None, expect: int = 200) -> dict:
-    """GETs of `urls` round robin or, given `forms`, POSTs of each form in turn to urls[0]."""
-    auth = aiohttp.BasicAuth(user, password)
+              warmup: int, forms: list[str] | None = None, expect: int = 200,
+              bearer: str | None = None) -> dict:
+    """GETs of `urls` round robin or, given `forms`, POSTs of each form in turn to urls[0];
+    with Basic auth, or with a `bearer` token instead."""
+    auth = None if bearer else aiohttp.BasicAuth(user, password)
+    headers = {"Authorization": f"Bearer {bearer}"} if bearer else None
     connector = aiohttp.TCPConnector(limit=concurrency)
     latencies: list[float] = []
     errors = 0
-    async with aiohttp.ClientSession(connector=connector, auth=auth) as session:
+    async with aiohttp.ClientSession(connector=connector, auth=auth,
+                                     headers=headers) as session:
         async def worker(offset: int, count: int, record: bool) -> None:
             nonlocal errors
             for i in range(count):
@@ -65,6 +69,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--forms-file", help="one urlencoded form per line, POSTed to the URL")
     parser.add_argument("--expect", type=int, default=200, help="the status of a good answer")
+    parser.add_argument("--bearer", help="send this bearer token instead of Basic credentials")
     args = parser.parse_args()
     with open(args.urls_file) as fh:
         urls = [line.strip() for line in fh if line.strip()]
@@ -78,7 +83,7 @@ def main() -> None:
     except ImportError:
         pass
     result = asyncio.run(run(urls, args.user, args.password, args.concurrency, args.requests,
-                             args.warmup, forms, args.expect))
+                             args.warmup, forms, args.expect, args.bearer))
     print(json.dumps(result), flush=True)
 
 

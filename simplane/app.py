@@ -39,20 +39,34 @@ _PRODUCT_HOST = re.compile(r"^(?P<product>[a-z]+)(\.[a-z0-9-]+)*\.twilio\.com(:[
 
 
 class HostRouting:
-    """`GET /v1/Sims` with `Host: wireless.twilio.com` is `GET /wireless/v1/Sims`."""
+    """`GET /v1/Sims` with `Host: wireless.twilio.com` is `GET /wireless/v1/Sims`; a host of
+    another flavour's (`hosts`: host → (the path it must start with, its prefix)) likewise:
+    `Host: supersim.api.korewireless.com` makes `/v1/Sims` `/kore/supersim/v1/Sims`."""
 
-    def __init__(self, app: ASGIApp, names: list[str]) -> None:
+    def __init__(self, app: ASGIApp, names: list[str],
+                 hosts: dict[str, tuple[str, str]] | None = None) -> None:
         self.app = app
         self.names = set(names)
+        self.hosts = hosts or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+        if scope["type"] == "http":
+            path = scope["path"]
             host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), "")
-            match = _PRODUCT_HOST.match(host.lower())
-            if match and match.group("product") in self.names:
-                prefix = "/" + match.group("product")
-                scope = dict(scope, path=prefix + scope["path"],
-                             raw_path=prefix.encode() + scope.get("raw_path", scope["path"].encode()))
+            host = host.lower()
+            prefix = None
+            if path.startswith("/v1/"):
+                match = _PRODUCT_HOST.match(host)
+                if match and match.group("product") in self.names:
+                    prefix = "/" + match.group("product")
+            if prefix is None and self.hosts:
+                starts, to = self.hosts.get(host.rpartition(":")[0] if ":" in host else host,
+                                            ("", ""))
+                if starts and path.startswith(starts):
+                    prefix = to
+            if prefix is not None:
+                scope = dict(scope, path=prefix + path,
+                             raw_path=prefix.encode() + scope.get("raw_path", path.encode()))
                 scope["simplane.host_routed"] = True
         await self.app(scope, receive, send)
 
@@ -161,5 +175,5 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
                                       "the error is in the server's log.")
         return error_response(TwilioError(500, 20500, "Internal Server Error"))
 
-    app.add_middleware(HostRouting, names=products.NAMES)
+    app.add_middleware(HostRouting, names=products.NAMES, hosts=products.hosts())
     return app

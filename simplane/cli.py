@@ -21,6 +21,7 @@ from simplane.cli_support import (
 )
 from simplane.config import Settings
 from simplane.events.cli import app as events_app
+from simplane.kore.cli import app as kore_app
 from simplane.network.simulate_cli import simulate
 from simplane.proxy.cli import app as proxy_app
 
@@ -40,6 +41,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(proxy_app, name="proxy")
 app.add_typer(events_app, name="events")
 app.add_typer(clock_app, name="clock")
+app.add_typer(kore_app, name="kore")
 app.command("simulate")(simulate)
 
 

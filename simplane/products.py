@@ -14,27 +14,43 @@ from types import ModuleType
 
 from sqlalchemy.engine import Connection
 
+from simplane.core.callbacks import KORE, send_due
 from simplane.core.callbacks import next_due as callbacks_due
-from simplane.core.callbacks import send_due
 from simplane.core.worker import Job, NextDue, Worker
+from simplane.kore import webhook_secrets
 
 NAMES = ["wireless", "proxy", "supersim", "events"]
+# Other flavours of the products' APIs (KORE's), over the same services and tables: each a
+# package with `views.api` (its routes), `routing.HOSTS` (its hosts) and, where it has tables,
+# `models`.
+FLAVOURS = ["kore"]
 # Operator-only routes that are not a Twilio product (no spec, no Host routing).
 OPERATOR = ["network", "admin"]
 
 
 def register(worker: Worker) -> None:
-    """Every product's jobs, and when each has work next, on a runtime's worker."""
+    """Every product's jobs, and when each has work next, on a runtime's worker; and where the
+    callbacks it sends find the webhook secrets that sign KORE-flavoured ones."""
     worker.add(jobs(), next_due())
+    worker.runtime.webhook_secrets[KORE] = webhook_secrets.active_secrets
 
 
 def modules() -> list[ModuleType]:
-    return [import_module(f"simplane.{name}.views") for name in NAMES + OPERATOR]
+    return [import_module(f"simplane.{name}.views") for name in NAMES + FLAVOURS + OPERATOR]
+
+
+def hosts() -> dict[str, tuple[str, str]]:
+    """The flavours' hosts (host → (the path it must start with, the prefix it gets)), for
+    `app.HostRouting`."""
+    found: dict[str, tuple[str, str]] = {}
+    for name in FLAVOURS:
+        found.update(import_module(f"simplane.{name}.routing").HOSTS)
+    return found
 
 
 def _rooms(room: str) -> list[ModuleType]:
-    """Each product's (and operator folder's) module `room`, where it has one."""
-    return [import_module(f"simplane.{name}.{room}") for name in NAMES + OPERATOR
+    """Each product's (and flavour's and operator folder's) module `room`, where it has one."""
+    return [import_module(f"simplane.{name}.{room}") for name in NAMES + FLAVOURS + OPERATOR
             if find_spec(f"simplane.{name}.{room}") is not None]
 
 

@@ -118,7 +118,7 @@ def test_the_migrations_build_the_schema_the_models_describe(empty_database):
     from simplane import products
     from simplane.core.db import Base, upgrade
 
-    for module in ("core", "network", *products.NAMES):
+    for module in ("core", "network", *products.NAMES, *products.FLAVOURS):
         import_module(f"simplane.{module}.models")
     upgrade(empty_database)
     engine = sa.create_engine(empty_database)

@@ -14,7 +14,7 @@ import inspect
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("simplane.http")
 
 Handler = Callable[["Ctx"], Any]
+Authenticate = Callable[[Request], Awaitable[str]]
+BODY_METHODS = frozenset({"POST", "PATCH", "PUT"})
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Ctx:
     request_url: str  # absolute URL of this request, without its query
     query_pairs: list[tuple[str, str]]
     body: bytes = b""
+    flavour: str = "twilio"  # whose API the caller speaks: "twilio", or "kore" (KORE's hosts)
 
     @property
     def clock(self):  # type: ignore[no-untyped-def]
@@ -162,17 +165,30 @@ def error_response(error: TwilioError) -> Response:
 
 
 class ProductAPI:
-    """A product's routes, each bound to an operation of the product's official spec."""
+    """A product's routes, each bound to an operation of the product's official spec.
 
-    def __init__(self, product: str) -> None:
+    Another flavour of the same API (KORE's) is a ProductAPI of its own, with its spec
+    (`spec_name`, a file under specs/), its way of authenticating a request (`auth`:
+    the request in, the account SID out, or a TwilioError), its error shape (`errors`) and its
+    `flavour`, which handlers see as `ctx.flavour`; it may serve this one's handlers, found by
+    method and path in `handlers`."""
+
+    def __init__(self, product: str, *, spec_name: str | None = None, flavour: str = "twilio",
+                 auth: Authenticate | None = None,
+                 errors: Callable[[TwilioError], Response] | None = None) -> None:
         self.product = product
+        self.spec_name = spec_name or spec.file_of(product)
+        self.flavour = flavour
+        self.authenticate: Authenticate = auth or authenticate
+        self.errors = errors or error_response
         self.router = APIRouter()
+        self.handlers: dict[tuple[str, str], tuple[spec.Operation, Handler]] = {}
 
     def operation(self, operation_id: str,
                   missing_code: int | None = None) -> Callable[[Handler], Handler]:
         """Bind a handler to an operation of the product's official spec; `missing_code` is the
         product's error code for a required parameter missing, where it has one of its own."""
-        op = spec.operations(self.product)[operation_id]
+        op = spec.operations_of(self.spec_name)[operation_id]
         if missing_code is not None:
             op = replace(op, missing_code=missing_code)
         return self._register(op)
@@ -189,27 +205,38 @@ class ProductAPI:
         return self._register(spec.Operation(f"{method} {path}", method, path, {}, status,
                                              read_only=own_transactions), max_body, form)
 
+    def bind(self, op: spec.Operation, handler: Handler) -> None:
+        """Serve `handler` (another ProductAPI's, say) for `op`, an operation built by the
+        caller (from another flavour's spec)."""
+        self._register(op)(handler)
+
     def _register(self, op: spec.Operation, max_body: int = 0,
                   form: bool = True) -> Callable[[Handler], Handler]:
         operation_id = op.operation_id
         route = f"/{self.product}{op.path}"
 
+        form = form and not op.json_body
+        authenticate_request = self.authenticate
+        errors = self.errors
+        has_body = op.method in BODY_METHODS
+
         def register(handler: Handler) -> Handler:
             waits = inspect.iscoroutinefunction(handler)
+            self.handlers.setdefault((op.method, op.path), (op, handler))
 
             async def endpoint(request: Request) -> Response:
                 started = time.perf_counter()
                 account_sid = None
                 try:
-                    account_sid = await authenticate(request)
+                    account_sid = await authenticate_request(request)
                     body = b""
-                    if op.method == "POST":
+                    if has_body:
                         limit = max(request.app.state.runtime.settings.max_body, max_body)
                         body = await read_body(request, limit)
                 except TwilioError as error:
                     self._log(request, error.status, account_sid, error.code)
-                    response = error_response(error)
-                    if op.method == "POST":  # what is left of the body is not read: hang up
+                    response = errors(error)
+                    if has_body:  # what is left of the body is not read: hang up
                         response.headers["connection"] = "close"
                 else:
                     if waits:
@@ -237,10 +264,10 @@ class ProductAPI:
             reads = op.method == "GET" or op.read_only
             session = runtime.db.read if reads else runtime.db.write
             with session() as db:
-                result = handler(Ctx(runtime, db, account_sid, op, *args))
+                result = handler(Ctx(runtime, db, account_sid, op, *args, flavour=self.flavour))
         except TwilioError as error:
             self._log(request, error.status, account_sid, error.code)
-            return error_response(error)
+            return self.errors(error)
         return self._respond(request, op, result, account_sid)
 
     async def handle_async(self, request: Request, op: spec.Operation, handler: Handler,
@@ -252,10 +279,11 @@ class ProductAPI:
         runtime: Runtime = request.app.state.runtime
         try:
             args = await run_in_threadpool(self._arguments, request, runtime, op, body, form)
-            result = await handler(Ctx(runtime, Session(), account_sid, op, *args))
+            result = await handler(Ctx(runtime, Session(), account_sid, op, *args,
+                                       flavour=self.flavour))
         except TwilioError as error:
             self._log(request, error.status, account_sid, error.code)
-            return error_response(error)
+            return self.errors(error)
         return self._respond(request, op, result, account_sid)
 
     def _arguments(self, request: Request, runtime: Runtime, op: spec.Operation, body: bytes,
@@ -264,9 +292,9 @@ class ProductAPI:
         """The rest of a Ctx, after its database session: the parameters, path values, root,
         request URL, query and body."""
         query_pairs = params_mod.form_pairs(request.scope["query_string"], "query string")
-        pairs = query_pairs if op.method != "POST" or not form else (
+        pairs = query_pairs if op.method not in BODY_METHODS or not form else (
             query_pairs + params_mod.form_pairs(body, "post body"))
-        where = "post body" if op.method == "POST" else "query string"
+        where = "post body" if op.method in BODY_METHODS else "query string"
         parsed = params_mod.parse(op.params, pairs, where, op.missing_code, runtime.outbound)
         root = request_root(request, self.product)
         path_values = {k: str(v) for k, v in request.path_params.items()}

@@ -1,8 +1,16 @@
 """Signed outbound callbacks through a durable queue.
 
 `enqueue` writes the callback in the caller's transaction, so a callback is owed exactly when the
-change that causes it commits. The worker sends what is due, signs it with the account's auth
-token, and retries with exponential backoff and jitter until it is delivered or gives up.
+change that causes it commits. The worker sends what is due, signs it, and retries with
+exponential backoff and jitter until it is delivered or gives up.
+
+A callback is sent as the API it was configured through sends it (its `flavour`): Twilio's
+(X-Twilio-Signature, an HMAC with the account's auth token), or KORE's (kore-signature, a SHA-256
+over the account's active webhook secret, the method, the URL and the body, and a
+kore-idempotency-token that is the same on every attempt of one event). The kernel knows no
+flavour's secrets: a runtime is given, per flavour, the function that finds them
+(`Runtime.webhook_secrets`, filled in by `simplane.products.register`), asked on every send, so
+that the secret active when a callback is sent signs it.
 
 The worker of every process on a database sends callbacks: each first claims those it sends
 (`lease_until`, wall-clock seconds, set in one write transaction, `FOR UPDATE SKIP LOCKED` on
@@ -16,7 +24,8 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterator, Mapping
+import uuid
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -27,10 +36,11 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from simplane.core import outbound
+from simplane.core.clock import utc
 from simplane.core.errors import TwilioError
 from simplane.core.metrics import CALLBACKS
 from simplane.core.models import Account, Callback
-from simplane.core.signature import sign_form
+from simplane.core.signature import kore_signature, sign_form
 
 if TYPE_CHECKING:
     from simplane.core.runtime import Runtime
@@ -40,17 +50,33 @@ log = logging.getLogger("simplane.callbacks")
 MAX_ATTEMPTS = 8
 BATCH = 50
 LEASE_SECONDS = 60.0
+TWILIO, KORE = "twilio", "kore"
+FLAVOURS = (TWILIO, KORE)
+
+# Account SIDs in, each one's webhook signing secret (in clear) out, for those that have one.
+SecretLookup = Callable[[Session, "Runtime", Collection[str]], Mapping[str, str]]
 
 
 def enqueue(db: Session, runtime: Runtime, account_sid: str, url: str | None, method: str | None,
-            params: Mapping[str, str | None]) -> None:
+            params: Mapping[str, str | None], flavour: str = TWILIO) -> None:
+    """Owe a callback to `url` when the caller's transaction commits, sent as `flavour`'s API
+    sends its callbacks."""
     if not url:
         return
-    now = runtime.clock.now()
+    add(db, account_sid, url, method, params, runtime.clock.now(), flavour)
+    runtime.worker.wake_after_commit(db)
+
+
+def add(db: Session, account_sid: str, url: str, method: str | None,
+        params: Mapping[str, str | None], now: datetime, flavour: str = TWILIO) -> None:
+    """`enqueue` for a writer without a runtime at hand (ingest): the worker finds the callback
+    on its next pass."""
+    if flavour not in FLAVOURS:
+        raise ValueError(f"unknown callback flavour {flavour!r}")
     db.add(Callback(account_sid=account_sid, url=url, method=(method or "POST").upper(),
                     params={k: v for k, v in params.items() if v is not None},
-                    status="pending", attempts=0, next_attempt_at=now, date_created=now))
-    runtime.worker.wake_after_commit(db)
+                    status="pending", attempts=0, next_attempt_at=now, date_created=now,
+                    flavour=flavour, token=str(uuid.uuid4())))
 
 
 def send_due(runtime: Runtime) -> bool:
@@ -73,9 +99,17 @@ def send_due(runtime: Runtime) -> bool:
         tokens = dict(db.execute(
             select(Account.sid, Account.auth_token_sealed)
             .where(Account.sid.in_({c.account_sid for c in due}))).all())
+        secrets = _webhook_secrets(db, runtime, due)
     for cb in due:
         try:
-            code = _deliver(runtime, cb, tokens.get(cb.account_sid))
+            if cb.flavour == KORE:
+                if secrets is None:  # never sign with nothing when a secret may exist
+                    raise RuntimeError("the webhook secrets of KORE callbacks are not known "
+                                       "(simplane.products.register installs their lookup)")
+                code = _deliver_kore(runtime, cb, cb.account_sid in tokens,
+                                     secrets.get(cb.account_sid))
+            else:
+                code = _deliver(runtime, cb, tokens.get(cb.account_sid))
         except Exception:  # one callback must never hold up the ones behind it
             log.exception("callback failed", extra={"fields": {"callback": cb.pk}})
             code = None
@@ -189,6 +223,61 @@ async def send_signed_async(runtime: Runtime, account_sid: str, token: str, url:
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             _failed(url, exc)
             return None
+
+
+def _webhook_secrets(db: Session, runtime: Runtime,
+                     due: list[Callback]) -> Mapping[str, str] | None:
+    """The active webhook secrets of the accounts with KORE callbacks due, read now: a secret
+    rotated since a callback was queued does not sign it. None when this runtime was given no
+    way to find them."""
+    accounts = {cb.account_sid for cb in due if cb.flavour == KORE}
+    if not accounts:
+        return {}
+    lookup = runtime.webhook_secrets.get(KORE)
+    if lookup is None:
+        return None
+    try:
+        return lookup(db, runtime, accounts)
+    except Exception:  # (a secret the server key cannot open): Twilio's callbacks still go
+        log.exception("webhook secrets could not be read")
+        return None
+
+
+KORE_USER_AGENT = "KoreProxy/1.1"  # what KORE's webhook requests say they are
+
+
+def kore_request(secret: str | None, url: str, params: Mapping[str, str], method: str,
+                 token: str, now: datetime) -> tuple[str, dict[str, str], bytes]:
+    """URL, headers and raw body of a callback as KORE sends it: form-encoded (a GET carries the
+    parameters in its query), signed with kore-signature (empty without a secret), with the
+    event's kore-idempotency-token and KORE's date header."""
+    form = urlencode({k: str(v) for k, v in params.items()})
+    body = b""
+    headers = {"User-Agent": KORE_USER_AGENT, "Accept": "*/*",
+               "kore-idempotency-token": token, "date": utc(now).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    if method == "GET":
+        parts = urlsplit(url)
+        url = urlunsplit(parts._replace(query="&".join(q for q in (parts.query, form) if q)))
+    else:
+        body = form.encode()
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    headers["kore-signature"] = kore_signature(secret, method, url, body)
+    return url, headers, body
+
+
+def _deliver_kore(runtime: Runtime, cb: Callback, account_exists: bool,
+                  secret: str | None) -> int | None:
+    if not account_exists:
+        return None
+    token = cb.token or str(uuid.uuid5(uuid.NAMESPACE_URL, f"simplane:callback:{cb.pk}"))
+    try:
+        url, headers, body = kore_request(secret, cb.url, cb.params, cb.method, token,
+                                          runtime.clock.now())
+        response = runtime.http.request(cb.method, url, content=body, headers=headers)
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:  # a URL stored before it was checked
+        _failed(cb.url, exc)
+        return None
+    return response.status_code
 
 
 def _deliver(runtime: Runtime, cb: Callback, sealed: str | None) -> int | None:

@@ -64,6 +64,11 @@ class Callback(Base):
     method: Mapped[str] = mapped_column(String(8))
     params: Mapped[dict] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|delivered|failed
+    # How it is signed and sent, as the API it was configured through does: "twilio"
+    # (X-Twilio-Signature with the auth token) or "kore" (kore-signature with the account's
+    # active webhook secret, kore-idempotency-token).
+    flavour: Mapped[str] = mapped_column(String(8), default="twilio", server_default="twilio")
+    token: Mapped[str | None] = mapped_column(String(36))  # the event's id: the same on a retry
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)

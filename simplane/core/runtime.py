@@ -12,7 +12,7 @@ import httpx
 from simplane.config import ConfigError, Settings
 from simplane.core import outbound, wakeup
 from simplane.core.accounts import Authenticator, Credentials, ensure_bootstrap_account
-from simplane.core.callbacks import Waiting
+from simplane.core.callbacks import SecretLookup, Waiting
 from simplane.core.clock import Clock
 from simplane.core.db import Database, upgrade
 from simplane.core.secrets import SecretBox
@@ -45,6 +45,9 @@ class Runtime:
         self.http_trusted = httpx.Client(timeout=timeout, follow_redirects=False)
         self.worker = Worker(self, list(jobs), cap=15.0 if self.db.is_sqlite else 60.0)
         self.listener: wakeup.Listener | None = None
+        # Per callback flavour other than Twilio's, where its webhook secrets are found
+        # (`simplane.core.callbacks`; the products register theirs).
+        self.webhook_secrets: dict[str, SecretLookup] = {}
         self.bootstrap: Credentials | None = None
 
     def ensure_bootstrap(self) -> Credentials | None:

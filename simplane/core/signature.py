@@ -1,4 +1,5 @@
-"""X-Twilio-Signature, computed the way Twilio computes it (and RequestValidator checks it)."""
+"""Webhook signatures: X-Twilio-Signature, computed the way Twilio computes it (and
+RequestValidator checks it), and KORE's kore-signature."""
 
 from __future__ import annotations
 
@@ -34,3 +35,15 @@ def sign_url(auth_token: str, url: str) -> str:
 def _hmac(key: str, payload: str) -> str:
     mac = hmac.new(key.encode(), payload.encode(), hashlib.sha1)
     return base64.b64encode(mac.digest()).decode()
+
+
+def kore_signature(secret: str | None, method: str, url: str, body: bytes) -> str:
+    """KORE's kore-signature: the hex SHA-256 (a plain hash, no HMAC) of the account's active
+    webhook secret, the HTTP method, the callback URL without its query and fragment, and the raw
+    body, concatenated in that order; empty when the account has no secret."""
+    if not secret:
+        return ""
+    parts = urlsplit(url)
+    bare = urlunsplit(parts._replace(query="", fragment=""))
+    return hashlib.sha256(secret.encode() + method.upper().encode() + bare.encode()
+                          + body).hexdigest()

@@ -31,11 +31,22 @@ class Operation:
     resource_schema: str | None = None
     read_only: bool = False  # the handler writes through transactions of its own, if at all
     missing_code: int = 20001  # the error code of a missing required parameter
+    json_body: bool = False  # the request body is JSON (left to the handler), not a form
+
+
+def file_of(product: str) -> str:
+    """The spec of a Twilio product, as a name under specs/."""
+    return f"twilio_{product}_v1.json"
 
 
 @cache
+def load_file(name: str) -> dict[str, Any]:
+    """A spec under specs/ by its name there (e.g. `kore/kore-supersim-v1.json`)."""
+    return json.loads((SPECS / name).read_text())
+
+
 def load(product: str) -> dict[str, Any]:
-    return json.loads((SPECS / f"twilio_{product}_v1.json").read_text())
+    return load_file(file_of(product))
 
 
 def resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
@@ -47,29 +58,48 @@ def resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
 
 @cache
 def operations(product: str) -> dict[str, Operation]:
-    spec = load(product)
+    return operations_of(file_of(product))
+
+
+METHODS = ("get", "post", "patch", "put", "delete")
+
+
+@cache
+def operations_of(name: str) -> dict[str, Operation]:
+    """The operations of the spec `name` under specs/, by operationId (`METHOD /path` for one
+    without)."""
+    spec = load_file(name)
     ops: dict[str, Operation] = {}
     for path, item in spec["paths"].items():
-        for method in ("get", "post", "delete"):
+        for method in METHODS:
             op = item.get(method)
             if not op:
                 continue
-            params = {
-                p["name"]: Param(p["name"], p["in"], resolve(spec, p["schema"]), bool(p.get("required")))
-                for p in op.get("parameters", [])
-            }
-            body = (op.get("requestBody", {}).get("content", {})
-                    .get("application/x-www-form-urlencoded", {}).get("schema", {}))
+            params = {}
+            for p in [*item.get("parameters", []), *op.get("parameters", [])]:
+                p = _parameter(spec, p)
+                if p["in"] in ("path", "query"):
+                    params[p["name"]] = Param(p["name"], p["in"], resolve(spec, p.get("schema", {})),
+                                              bool(p.get("required")))
+            content = op.get("requestBody", {}).get("content", {})
+            body = resolve(spec, content.get("application/x-www-form-urlencoded", {})
+                           .get("schema", {}))
             required = set(body.get("required", []))
-            for name, schema in body.get("properties", {}).items():
-                params[name] = Param(name, "form", resolve(spec, schema), name in required)
-            codes = sorted(int(c) for c in op["responses"] if c.isdigit())
+            for pname, schema in body.get("properties", {}).items():
+                params[pname] = Param(pname, "form", resolve(spec, schema), pname in required)
+            codes = sorted(int(c) for c in op["responses"] if c.isdigit() and c < "300")
             list_key, resource = _response_shape(spec, op, codes[0] if codes else 200)
-            ops[op["operationId"]] = Operation(
-                op["operationId"], method.upper(), path, params, codes[0] if codes else 200,
-                list_key, resource,
+            operation_id = op.get("operationId") or f"{method.upper()} {path}"
+            ops[operation_id] = Operation(
+                operation_id, method.upper(), path, params, codes[0] if codes else 200,
+                list_key, resource, json_body="application/json" in content,
             )
     return ops
+
+
+def _parameter(spec: dict, p: dict) -> dict:
+    ref = p.get("$ref")
+    return spec["components"]["parameters"][ref.rsplit("/", 1)[1]] if ref else p
 
 
 def _response_shape(spec: dict, op: dict, status: int) -> tuple[str | None, str | None]:

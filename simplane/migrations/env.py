@@ -12,7 +12,7 @@ from simplane.core.db import Base
 
 import_module("simplane.core.models")
 import_module("simplane.network.models")
-for name in products.NAMES:
+for name in products.NAMES + products.FLAVOURS:
     import_module(f"simplane.{name}.models")
 
 config = context.config

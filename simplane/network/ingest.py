@@ -53,6 +53,7 @@ from simplane.supersim import errors as E
 from simplane.supersim import usage as fleet_usage
 from simplane.supersim.access import attach_decision, set_ip_addresses
 from simplane.supersim.models import Sim as SuperSim
+from simplane.wireless import notifications
 from simplane.wireless.models import Sim
 
 if TYPE_CHECKING:
@@ -89,13 +90,17 @@ class IngestResult:
     sessions_blocked: int = 0
     bytes_counted: int = 0
     connection_events: int = 0
+    usage_notifications: int = 0  # KORE RatePlan usage notifications owed
     unknown: list[str] = field(default_factory=list)
 
 
 def ingest(runtime: Runtime, events: Sequence[NetworkEvent]) -> IngestResult:
     """Ingest a batch: all of it is written, or (on any error) none of it."""
     with runtime.db.write() as db:
-        return ingest_into(db, events)
+        result = ingest_into(db, events, runtime.clock.now())
+        if result.usage_notifications:
+            runtime.worker.wake_after_commit(db)
+        return result
 
 
 SESSION_COLUMNS = [SESSIONS.c[name] for name in (
@@ -131,9 +136,12 @@ def end_sessions(db: Session, which: Any, reason: str, when: datetime) -> Ingest
         for row in sessions if imsis.get(row.sim_sid)])
 
 
-def ingest_into(db: Session, events: Sequence[NetworkEvent]) -> IngestResult:
+def ingest_into(db: Session, events: Sequence[NetworkEvent],
+                now: datetime | None = None) -> IngestResult:
+    """Ingest a batch in the caller's transaction; what it owes (usage notifications) falls due
+    `now` (else when the event that owes it happened)."""
     with gc_paused():
-        batch = _Batch(db, events)
+        batch = _Batch(db, events, now)
         for event in events:
             batch.take(event)
         batch.write()
@@ -141,8 +149,10 @@ def ingest_into(db: Session, events: Sequence[NetworkEvent]) -> IngestResult:
 
 
 class _Batch:
-    def __init__(self, db: Session, events: Sequence[NetworkEvent]) -> None:
+    def __init__(self, db: Session, events: Sequence[NetworkEvent],
+                 now: datetime | None = None) -> None:
         self.db = db
+        self.now = now
         self.sql = sql = BulkSql(db)
         self.result = IngestResult()
         self.cache = cache.cache_for(db)
@@ -176,6 +186,7 @@ class _Batch:
         self.ip_addresses: dict[str, str | None] = {}
         self.periods: dict[tuple, str] = {}
         self.blocked: list[dict[str, Any]] = []  # sessions ended at their limit
+        self.crossings: list[notifications.Crossing] = []  # Wireless SIMs that reached a limit
 
     # -- one event
     def take(self, event: NetworkEvent) -> None:
@@ -386,8 +397,15 @@ class _Batch:
         session["bytes_up"] += up
         session["bytes_down"] += down
         if in_period:
+            before = state[USED[roaming]]
             state[USED[roaming]] += up + down
             self.changed_states.add(state["sim_sid"])
+            if isinstance(plan, Plan):
+                limit = plan.limit(roaming)
+                if limit > 0 and before < limit <= before + up + down:
+                    self.crossings.append(notifications.Crossing(
+                        sim_sid, account_sid, roaming, before + up + down, state["period"],
+                        event.time))
         hour = hour_of(event.time)
         if isinstance(plan, FleetPlan):
             bucket = self.fleet_usage[(sim_sid, hour, session["operator_mcc"],
@@ -428,6 +446,8 @@ class _Batch:
             set_ip_addresses(db, self.ip_addresses)
         if self.blocked:
             disconnects.queue(db, self.blocked, DATA_LIMIT_REACHED, self.blocked[0]["end"])
+        if self.crossings:
+            self.result.usage_notifications = notifications.owe(db, self.crossings, self.now)
         if self.connection_events:
             outbox.publish_many(db, self.connection_events)
             self.result.connection_events = len(self.connection_events)

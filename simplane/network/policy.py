@@ -108,13 +108,16 @@ class Plan:
             return DATA_LIMIT_REACHED
         return None
 
+    def limit(self, roaming: str) -> int:
+        """The plan's data limit (bytes a period) on a network of this roaming class."""
+        return {"home": self.home_limit, "national": self.national_limit}.get(
+            roaming, self.international_limit)
+
     def room(self, roaming: str, used: int) -> int | None:
         """Bytes the SIM may still move this period on such a network (None: no cap)."""
         if self.throttle:
             return None
-        limit = {"home": self.home_limit, "national": self.national_limit}.get(
-            roaming, self.international_limit)
-        return max(limit - used, 0)
+        return max(self.limit(roaming) - used, 0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -536,7 +536,7 @@ def simulate(runtime: Runtime, account_sid: str | None = None, sims: int | None 
     def flush() -> None:
         if batch or commands:
             with runtime.db.write() as db:
-                outcome = ingest_into(db, batch)
+                outcome = ingest_into(db, batch, runtime.clock.now())
                 _receive(db, runtime, commands)
             result.batches += 1
             result.bytes_counted += outcome.bytes_counted

@@ -83,7 +83,9 @@ def post_events(ctx: Ctx) -> dict:
     if len(events) > MAX_BATCH:
         raise bad_request(f"Invalid events: at most {MAX_BATCH} in one batch")
     parsed = [parse_event(i, e) for i, e in enumerate(events)]
-    result = ingest_into(ctx.db, parsed)
+    result = ingest_into(ctx.db, parsed, ctx.now())
+    if result.usage_notifications:
+        ctx.runtime.worker.wake_after_commit(ctx.db)
     out = asdict(result)
     out.pop("unknown")
     return out

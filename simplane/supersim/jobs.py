@@ -302,7 +302,8 @@ def reserve_esim_profiles(runtime: Runtime) -> bool:
                                            f"{profile.matching_id}")
             profile.status = "available"
             callbacks.enqueue(db, runtime, profile.account_sid, profile.callback_url,
-                              profile.callback_method, service.esim_callback_params(profile))
+                              profile.callback_method, service.esim_callback_params(profile),
+                              profile.flavour)
     return bool(profiles)
 
 

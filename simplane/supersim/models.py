@@ -67,8 +67,14 @@ class Fleet(Base):
     sms_commands_enabled: Mapped[bool] = mapped_column(Boolean)
     sms_commands_url: Mapped[str | None] = mapped_column(Text)
     sms_commands_method: Mapped[str] = mapped_column(String(8))
+    # The API sms_commands_url was set through ("twilio" | "kore"): how its callbacks are sent.
+    sms_commands_flavour: Mapped[str] = mapped_column(String(8), default="twilio",
+                                                          server_default="twilio")
     ip_commands_url: Mapped[str | None] = mapped_column(Text)
     ip_commands_method: Mapped[str] = mapped_column(String(8))
+    # The API ip_commands_url was set through ("twilio" | "kore"): how its callbacks are sent.
+    ip_commands_flavour: Mapped[str] = mapped_column(String(8), default="twilio",
+                                                         server_default="twilio")
     date_created: Mapped[datetime] = mapped_column(UTCDateTime)
     date_updated: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -101,6 +107,9 @@ class Sim(Base):
     scheduled_status: Mapped[str | None] = mapped_column(String(16))
     callback_url: Mapped[str | None] = mapped_column(Text)
     callback_method: Mapped[str | None] = mapped_column(String(8))
+    # The API its callback URL was set through ("twilio" | "kore").
+    callback_flavour: Mapped[str] = mapped_column(String(8), default="twilio",
+                                                  server_default="twilio")
     fleet_pk: Mapped[int | None] = mapped_column(
         ForeignKey("supersim_fleets.pk", ondelete="RESTRICT"))
     # Address of the SIM's open data session (set by the network, see access.set_ip_addresses).
@@ -130,6 +139,8 @@ class SmsCommand(Base):
     direction: Mapped[str] = mapped_column(String(8))
     callback_url: Mapped[str | None] = mapped_column(Text)
     callback_method: Mapped[str] = mapped_column(String(8), default="POST")
+    # The API its callback URL was set through ("twilio" | "kore"): how its callbacks are sent.
+    flavour: Mapped[str] = mapped_column(String(8), default="twilio", server_default="twilio")
     # The SMSC's message_id once it accepted the command (network/smpp.py): its receipt names it.
     smsc_message_id: Mapped[str | None] = mapped_column(String(65), index=True)
     date_created: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -157,6 +168,8 @@ class IpCommand(Base):
     payload: Mapped[str] = mapped_column(Text)
     callback_url: Mapped[str | None] = mapped_column(Text)
     callback_method: Mapped[str] = mapped_column(String(8), default="POST")
+    # The API its callback URL was set through ("twilio" | "kore"): how its callbacks are sent.
+    flavour: Mapped[str] = mapped_column(String(8), default="twilio", server_default="twilio")
     date_created: Mapped[datetime] = mapped_column(UTCDateTime)
     date_updated: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -226,5 +239,7 @@ class EsimProfile(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     callback_url: Mapped[str | None] = mapped_column(Text)
     callback_method: Mapped[str] = mapped_column(String(8), default="POST")
+    # The API its callback URL was set through ("twilio" | "kore"): how its callbacks are sent.
+    flavour: Mapped[str] = mapped_column(String(8), default="twilio", server_default="twilio")
     date_created: Mapped[datetime] = mapped_column(UTCDateTime)
     date_updated: Mapped[datetime] = mapped_column(UTCDateTime)

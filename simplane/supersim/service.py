@@ -165,7 +165,9 @@ METHOD_FIELDS = {"IpCommandsMethod": "ip_commands_method",
                  "SmsCommandsMethod": "sms_commands_method"}
 
 
-def create_fleet(db: Session, account_sid: str, params: Any, now: datetime) -> Fleet:
+def create_fleet(db: Session, account_sid: str, params: Any, now: datetime,
+                 flavour: str = "twilio") -> Fleet:
+    """A Fleet; its SMS and IP Commands URLs are called as the API `flavour` calls them."""
     nap = param_resource(db, NetworkAccessProfile, account_sid, params["NetworkAccessProfile"],
                          "HA", "NetworkAccessProfile")
     fleet = Fleet(
@@ -178,6 +180,7 @@ def create_fleet(db: Session, account_sid: str, params: Any, now: datetime) -> F
         sms_commands_method=params.get("SmsCommandsMethod", "POST"),
         ip_commands_url=params.get("IpCommandsUrl") or None,
         ip_commands_method=params.get("IpCommandsMethod", "POST"),
+        sms_commands_flavour=flavour, ip_commands_flavour=flavour,
         date_created=now, date_updated=now)
     db.add(fleet)
     db.flush()
@@ -185,7 +188,7 @@ def create_fleet(db: Session, account_sid: str, params: Any, now: datetime) -> F
 
 
 def update_fleet(db: Session, runtime: Runtime, fleet: Fleet, params: Any,
-                 now: datetime) -> None:
+                 now: datetime, flavour: str = "twilio") -> None:
     nap = None
     if "NetworkAccessProfile" in params:
         nap = param_resource(db, NetworkAccessProfile, fleet.account_sid,
@@ -201,6 +204,7 @@ def update_fleet(db: Session, runtime: Runtime, fleet: Fleet, params: Any,
     for name, attr in URL_FIELDS.items():
         if name in params:
             setattr(fleet, attr, params[name] or None)
+            setattr(fleet, attr.replace("_url", "_flavour"), flavour)
     for name, attr in METHOD_FIELDS.items():
         if name in params:
             setattr(fleet, attr, params[name])
@@ -238,8 +242,10 @@ def register_sim(db: Session, runtime: Runtime, account_sid: str, params: Any) -
     return sim
 
 
-def update_sim(db: Session, runtime: Runtime, account_sid: str, sim: Sim, params: Any) -> bool:
-    """Apply an update whole or not at all; True when a status change was scheduled."""
+def update_sim(db: Session, runtime: Runtime, account_sid: str, sim: Sim, params: Any,
+               flavour: str = "twilio") -> bool:
+    """Apply an update whole or not at all; True when a status change was scheduled (its
+    CallbackUrl hears of it as the API `flavour` sends callbacks)."""
     now = runtime.clock.now()
     new_account = params.get("AccountSid")
     if new_account is not None and new_account != sim.account_sid:
@@ -294,6 +300,7 @@ def update_sim(db: Session, runtime: Runtime, account_sid: str, sim: Sim, params
         sim.scheduled_status = target
         sim.callback_url = params.get("CallbackUrl")
         sim.callback_method = params.get("CallbackMethod", "POST")
+        sim.callback_flavour = flavour
         sim.status = "scheduled"
         sim.date_status_changed = now
         runtime.worker.wake_after_commit(db)
@@ -323,7 +330,7 @@ def change_status(db: Session, runtime: Runtime, sim: Sim, status: str) -> None:
     disconnects.enforce(db, runtime, [sim.sid])  # its gateway cuts off what it may no longer do
     assert sim.account_sid is not None
     callbacks.enqueue(db, runtime, sim.account_sid, sim.callback_url, sim.callback_method,
-                      sim_callback_params(db, sim))
+                      sim_callback_params(db, sim), sim.callback_flavour)
     sim.callback_url = sim.callback_method = None
     runtime.worker.wake_after_commit(db)
 
@@ -377,7 +384,8 @@ def _sim_for_command(db: Session, account_sid: str, key: str) -> tuple[Sim, Flee
     return sim, fleet
 
 
-def create_sms_command(db: Session, runtime: Runtime, account_sid: str, params: Any) -> SmsCommand:
+def create_sms_command(db: Session, runtime: Runtime, account_sid: str, params: Any,
+                       flavour: str = "twilio") -> SmsCommand:
     payload: str = params["Payload"]
     if payload == "":
         raise bad_request("Invalid Payload: must not be empty")
@@ -392,7 +400,7 @@ def create_sms_command(db: Session, runtime: Runtime, account_sid: str, params: 
                          payload=payload, status="queued", direction="to_sim",
                          callback_url=params.get("CallbackUrl"),
                          callback_method=params.get("CallbackMethod", "POST"),
-                         date_created=now, date_updated=now)
+                         flavour=flavour, date_created=now, date_updated=now)
     db.add(command)
     db.flush()
     runtime.worker.wake_after_commit(db)
@@ -414,7 +422,8 @@ def receive_sms(db: Session, runtime: Runtime, sim: Sim, payload: str) -> SmsCom
     db.add(command)
     db.flush()
     callbacks.enqueue(db, runtime, sim.account_sid, fleet.sms_commands_url,
-                      fleet.sms_commands_method, sms_callback_params(command, sim))
+                      fleet.sms_commands_method, sms_callback_params(command, sim),
+                      fleet.sms_commands_flavour)
     return command
 
 
@@ -434,7 +443,7 @@ def set_command_status(db: Session, runtime: Runtime, command: SmsCommand | IpCo
     params = (sms_callback_params(command, sim) if isinstance(command, SmsCommand)
               else ip_callback_params(command, sim))
     callbacks.enqueue(db, runtime, command.account_sid, command.callback_url,
-                      command.callback_method, params)
+                      command.callback_method, params, command.flavour)
     return True
 
 
@@ -456,7 +465,8 @@ def move_sms_commands(db: Session, runtime: Runtime, moves: dict[int, str | None
         for command in reported:
             callbacks.enqueue(db, runtime, command.account_sid, command.callback_url,
                               command.callback_method,
-                              sms_callback_params(command, sims.get(command.sim_sid)))
+                              sms_callback_params(command, sims.get(command.sim_sid)),
+                              command.flavour)
     return commands
 
 
@@ -482,7 +492,8 @@ def payload_bytes(payload: str, payload_type: str) -> bytes:
     return payload.encode("utf-8")
 
 
-def create_ip_command(db: Session, runtime: Runtime, account_sid: str, params: Any) -> IpCommand:
+def create_ip_command(db: Session, runtime: Runtime, account_sid: str, params: Any,
+                      flavour: str = "twilio") -> IpCommand:
     payload_type = params.get("PayloadType", "text")
     payload: str = params["Payload"]
     data = payload_bytes(payload, payload_type)
@@ -500,7 +511,7 @@ def create_ip_command(db: Session, runtime: Runtime, account_sid: str, params: A
                         device_ip=sim.ip_address, device_port=port, payload_type=payload_type,
                         payload=payload, callback_url=params.get("CallbackUrl"),
                         callback_method=params.get("CallbackMethod", "POST"),
-                        date_created=now, date_updated=now)
+                        flavour=flavour, date_created=now, date_updated=now)
     db.add(command)
     db.flush()
     runtime.worker.wake_after_commit(db)
@@ -524,7 +535,8 @@ def receive_ip(db: Session, runtime: Runtime, sim: Sim, source: tuple[str, int],
     db.add(command)
     db.flush()
     callbacks.enqueue(db, runtime, sim.account_sid, fleet.ip_commands_url,
-                      fleet.ip_commands_method, ip_callback_params(command, sim))
+                      fleet.ip_commands_method, ip_callback_params(command, sim),
+                      fleet.ip_commands_flavour)
     return command
 
 
@@ -543,7 +555,7 @@ SMDP_PLUS_ADDRESS = "sm-dp-plus.twilio.com"
 
 
 def create_esim_profile(db: Session, runtime: Runtime, account_sid: str,
-                        params: Any) -> EsimProfile:
+                        params: Any, flavour: str = "twilio") -> EsimProfile:
     eid = params.get("Eid") or None
     generate = params.get("GenerateMatchingId", False)
     if eid is None and not generate:
@@ -557,7 +569,7 @@ def create_esim_profile(db: Session, runtime: Runtime, account_sid: str,
     profile = EsimProfile(sid=new_sid("HP"), account_sid=account_sid, status="new", eid=eid,
                           generate_matching_id=generate, callback_url=params.get("CallbackUrl"),
                           callback_method=params.get("CallbackMethod", "POST"),
-                          date_created=now, date_updated=now)
+                          flavour=flavour, date_created=now, date_updated=now)
     db.add(profile)
     db.flush()
     runtime.worker.wake_after_commit(db)

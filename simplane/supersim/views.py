@@ -191,7 +191,8 @@ def _fleet_json(ctx: Ctx, fleet: Fleet) -> dict:
 
 @api.operation("CreateFleet")
 def create_fleet(ctx: Ctx) -> dict:
-    return _fleet_json(ctx, service.create_fleet(ctx.db, ctx.account_sid, ctx.params, ctx.now()))
+    return _fleet_json(ctx, service.create_fleet(ctx.db, ctx.account_sid, ctx.params, ctx.now(),
+                                                 ctx.flavour))
 
 
 @api.operation("FetchFleet")
@@ -221,7 +222,7 @@ def list_fleets(ctx: Ctx) -> dict:
 @api.operation("UpdateFleet")
 def update_fleet(ctx: Ctx) -> dict:
     fleet = service.get_fleet(ctx.db, ctx.account_sid, ctx.path["Sid"])
-    service.update_fleet(ctx.db, ctx.runtime, fleet, ctx.params, ctx.now())
+    service.update_fleet(ctx.db, ctx.runtime, fleet, ctx.params, ctx.now(), ctx.flavour)
     return _fleet_json(ctx, fleet)
 
 
@@ -268,7 +269,8 @@ def list_sims(ctx: Ctx) -> dict:
 @api.operation("UpdateSim")
 def update_sim(ctx: Ctx) -> Any:
     sim = service.get_sim(ctx.db, ctx.account_sid, ctx.path["Sid"])
-    scheduled = service.update_sim(ctx.db, ctx.runtime, ctx.account_sid, sim, ctx.params)
+    scheduled = service.update_sim(ctx.db, ctx.runtime, ctx.account_sid, sim, ctx.params,
+                                   ctx.flavour)
     ctx.db.flush()
     body = _sim_json(ctx, sim)
     return json_response(body, 202) if scheduled else body
@@ -311,7 +313,7 @@ def _sim_filter(ctx: Ctx, stmt: Any, model: Any) -> Any:
 @api.operation("CreateSmsCommand")
 def create_sms_command(ctx: Ctx) -> dict:
     return sms_command_json(ctx, service.create_sms_command(ctx.db, ctx.runtime, ctx.account_sid,
-                                                            ctx.params))
+                                                            ctx.params, ctx.flavour))
 
 
 @api.operation("FetchSmsCommand")
@@ -335,7 +337,7 @@ def list_sms_commands(ctx: Ctx) -> dict:
 @api.operation("CreateIpCommand")
 def create_ip_command(ctx: Ctx) -> dict:
     return ip_command_json(ctx, service.create_ip_command(ctx.db, ctx.runtime, ctx.account_sid,
-                                                          ctx.params))
+                                                          ctx.params, ctx.flavour))
 
 
 @api.operation("FetchIpCommand")
@@ -371,7 +373,8 @@ def list_settings_updates(ctx: Ctx) -> dict:
 @api.operation("CreateEsimProfile")
 def create_esim_profile(ctx: Ctx) -> dict:
     return esim_profile_json(ctx, service.create_esim_profile(ctx.db, ctx.runtime,
-                                                              ctx.account_sid, ctx.params))
+                                                              ctx.account_sid, ctx.params,
+                                                              ctx.flavour))
 
 
 @api.operation("FetchEsimProfile")

@@ -17,11 +17,14 @@ from sqlalchemy import MetaData, Table, insert, select, update
 
 from simplane.core.models import ClockState
 from simplane.core.runtime import Runtime
+from simplane.kore import service as kore_service
+from simplane.kore import tokens as kore_tokens
 from simplane.network import cache
 
 # Rows that migrations create: counters that code only ever moves forward (caches compare
 # them, so they are never deleted or moved back) and the clock (set, not deleted).
-KEPT_TABLES = frozenset({"alembic_version", "network_ingest", "network_facts", "clock"})
+KEPT_TABLES = frozenset({"alembic_version", "network_ingest", "network_facts", "clock",
+                         "kore_auth_state"})
 
 
 class Reset:
@@ -53,7 +56,10 @@ class Reset:
                 kept.drop_all()
                 kept.sims.clear()
                 kept.facts_version = None
+            # KORE's API clients are gone: their tokens too, in every process.
+            kore_service.bump_generation(db)
         self.runtime.authenticator.forget()
+        kore_tokens.forget_all()
         refresh = getattr(self.runtime.clock, "refresh", None)
         if refresh is not None:
             refresh()

@@ -21,6 +21,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from twilio.request_validator import RequestValidator
 
+from simplane.core.signature import kore_signature
+
 
 @dataclass(frozen=True)
 class Request:
@@ -38,6 +40,13 @@ class Request:
     def json(self) -> Any:
         """The body as JSON (Event Streams webhook sinks send a JSON array of CloudEvents)."""
         return json.loads(self.body)
+
+    def kore_signature_holds(self, secret: str | None) -> bool:
+        """Whether kore-signature (on callbacks configured through KORE's flavour) is the one
+        KORE's formula gives with `secret`, the account's active webhook secret (None: the
+        account has none, and the signature is empty)."""
+        return self.headers.get("kore-signature") == kore_signature(
+            secret, self.method, self.url, self.body)
 
 
 def signature_holds(token: str, method: str, url: str, headers: httpx.Headers, body: bytes,

@@ -107,7 +107,7 @@ def status_timers(runtime: Runtime) -> bool:
             final = due[sim.pk]
             if sim.status == ("ready" if final == "active" else "deactivated"):  # still due
                 service.change_status(db, runtime, sim, final, sim.status_callback_url,
-                                      sim.status_callback_method)
+                                      sim.status_callback_method, sim.status_callback_flavour)
                 busy = True
     return busy
 

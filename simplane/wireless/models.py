@@ -27,6 +27,10 @@ class RatePlan(Base):
     data_metering: Mapped[str] = mapped_column(String(16))
     data_limit: Mapped[int] = mapped_column(Integer)
     data_limit_strategy: Mapped[str] = mapped_column(String(16))
+    # KORE's RatePlan fields: where and how SIMs' crossings of the plan's data limits are
+    # notified (see simplane.wireless.notifications).
+    usage_notification_url: Mapped[str | None] = mapped_column(Text)
+    usage_notification_method: Mapped[str | None] = mapped_column(String(8))
     messaging_enabled: Mapped[bool] = mapped_column(Boolean)
     voice_enabled: Mapped[bool] = mapped_column(Boolean)
     national_roaming_enabled: Mapped[bool] = mapped_column(Boolean)
@@ -67,6 +71,9 @@ class Sim(Base):
         ForeignKey("wireless_rate_plans.pk", ondelete="RESTRICT"))
     commands_callback_url: Mapped[str | None] = mapped_column(Text)
     commands_callback_method: Mapped[str] = mapped_column(String(8), default="POST")
+    # The API commands_callback_url was set through ("twilio" | "kore"): how its callbacks are sent.
+    commands_callback_flavour: Mapped[str] = mapped_column(String(8), default="twilio",
+                                                               server_default="twilio")
     sms_fallback_method: Mapped[str] = mapped_column(String(8), default="POST")
     sms_fallback_url: Mapped[str | None] = mapped_column(Text)
     sms_method: Mapped[str] = mapped_column(String(8), default="POST")
@@ -79,6 +86,9 @@ class Sim(Base):
     # Where to report the end of a status change still under way (ready→active, deactivated→canceled).
     status_callback_url: Mapped[str | None] = mapped_column(Text)
     status_callback_method: Mapped[str | None] = mapped_column(String(8))
+    # The API status_callback_url was set through ("twilio" | "kore"): how its callbacks are sent.
+    status_callback_flavour: Mapped[str] = mapped_column(String(8), default="twilio",
+                                                             server_default="twilio")
     date_status_changed: Mapped[datetime] = mapped_column(UTCDateTime)
     # When the SIM first became active: its rate plan's data limits are metered monthly from
     # here (before it, by calendar month).
@@ -107,6 +117,8 @@ class Command(Base):
     direction: Mapped[str] = mapped_column(String(8))
     callback_url: Mapped[str | None] = mapped_column(Text)
     callback_method: Mapped[str] = mapped_column(String(8), default="POST")
+    # The API its callback URL was set through ("twilio" | "kore"): how its callbacks are sent.
+    flavour: Mapped[str] = mapped_column(String(8), default="twilio", server_default="twilio")
     # The SMSC's message_id once it accepted the command (network/smpp.py): its receipt names it.
     smsc_message_id: Mapped[str | None] = mapped_column(String(65), index=True)
     date_created: Mapped[datetime] = mapped_column(UTCDateTime)

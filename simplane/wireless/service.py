@@ -21,9 +21,11 @@ from simplane.network import disconnects
 from simplane.network.models import SimState
 from simplane.network.rollups import add_usage, hour_of
 from simplane.wireless import errors as E
+from simplane.wireless import notifications
 from simplane.wireless.models import Command, RatePlan, Sim
 
 if TYPE_CHECKING:
+    from simplane.core.outbound import Policy
     from simplane.core.runtime import Runtime
 
 MAX_LIMIT_MB = 2_000_000  # "up to 2TB"
@@ -91,7 +93,11 @@ DATA_METERING = ("payg", "quota-1", "quota-10", "quota-50")
 INTERNATIONAL_SERVICES = ("data", "messaging")
 
 
-def create_rate_plan(db: Session, account_sid: str, params: Any, now: datetime) -> RatePlan:
+def create_rate_plan(db: Session, account_sid: str, params: Any, now: datetime,
+                     flavour: str = "twilio", policy: Policy | None = None) -> RatePlan:
+    """A rate plan. Through KORE's flavour, as KORE's spec has it, DataLimitStrategy is no
+    parameter (the plan blocks at its limits) and the usage notification URL and method may be
+    given (`simplane.wireless.notifications`)."""
     metering = params.get("DataMetering", "payg")
     if metering not in DATA_METERING:
         raise invalid(f"Invalid DataMetering: {metering!r} is not one of {', '.join(DATA_METERING)}")
@@ -100,13 +106,17 @@ def create_rate_plan(db: Session, account_sid: str, params: Any, now: datetime) 
         if service not in INTERNATIONAL_SERVICES:
             raise invalid(f"Invalid InternationalRoaming: {service!r} is not data or messaging")
     data_limit = _limit(params, "DataLimit", 1000)
+    kore = flavour == "kore"
+    strategy = "block" if kore else params.get("DataLimitStrategy", "block")
+    url, method = notifications.settings_of(params, policy) if kore else (None, None)
     plan = RatePlan(
         sid=new_sid("WP"), account_sid=account_sid,
         unique_name=check_unique_name(db, RatePlan, account_sid, params.get("UniqueName", ""),
                                       code=E.INVALID_VALUE),
         friendly_name=friendly_name(params),
         data_enabled=params.get("DataEnabled", True), data_metering=metering,
-        data_limit=data_limit, data_limit_strategy=params.get("DataLimitStrategy", "block"),
+        data_limit=data_limit, data_limit_strategy=strategy,
+        usage_notification_url=url, usage_notification_method=method,
         messaging_enabled=params.get("MessagingEnabled", True),
         voice_enabled=params.get("VoiceEnabled", False),
         national_roaming_enabled=params.get("NationalRoamingEnabled", True),
@@ -120,11 +130,16 @@ def create_rate_plan(db: Session, account_sid: str, params: Any, now: datetime) 
     return plan
 
 
-def update_rate_plan(db: Session, plan: RatePlan, params: Any, now: datetime) -> RatePlan:
-    plan.friendly_name = friendly_name(params, plan.friendly_name)
+def update_rate_plan(db: Session, plan: RatePlan, params: Any, now: datetime,
+                     flavour: str = "twilio", policy: Policy | None = None) -> RatePlan:
+    name = friendly_name(params, plan.friendly_name)
+    url, method = (notifications.settings_of(params, policy, plan) if flavour == "kore"
+                   else (plan.usage_notification_url, plan.usage_notification_method))
     if "UniqueName" in params:
         plan.unique_name = check_unique_name(db, RatePlan, plan.account_sid, params["UniqueName"],
                                              plan.pk, E.INVALID_VALUE)
+    plan.friendly_name = name
+    plan.usage_notification_url, plan.usage_notification_method = url, method
     plan.date_updated = now
     return plan
 
@@ -150,8 +165,10 @@ SIM_METHOD_FIELDS = {
 }
 
 
-def update_sim(db: Session, runtime: Runtime, account_sid: str, sim: Sim, params: Any) -> Sim:
-    """Apply an update whole or not at all: every check runs before the first change."""
+def update_sim(db: Session, runtime: Runtime, account_sid: str, sim: Sim, params: Any,
+               flavour: str = "twilio") -> Sim:
+    """Apply an update whole or not at all: every check runs before the first change. The
+    callback URLs it sets are called as the API `flavour` calls them."""
     now = runtime.clock.now()
     status = params.get("Status")
     if status is not None and "ResetStatus" in params:
@@ -208,6 +225,8 @@ def update_sim(db: Session, runtime: Runtime, account_sid: str, sim: Sim, params
     for name, attr in SIM_URL_FIELDS.items():
         if name in params:
             setattr(sim, attr, params[name] or None)
+    if "CommandsCallbackUrl" in params:
+        sim.commands_callback_flavour = flavour
     for name, attr in SIM_METHOD_FIELDS.items():
         if name in params:
             setattr(sim, attr, params[name])
@@ -222,7 +241,7 @@ def update_sim(db: Session, runtime: Runtime, account_sid: str, sim: Sim, params
         runtime.worker.wake_after_commit(db)
     if target_status is not None:
         change_status(db, runtime, sim, target_status, params.get("CallbackUrl"),
-                      params.get("CallbackMethod", "POST"))
+                      params.get("CallbackMethod", "POST"), flavour)
     if "ResetStatus" in params:  # the gateway ends its sessions: the device attaches afresh
         disconnects.reset(db, runtime, [sim.sid])
     elif target_status is not None or plan_given or new_account:
@@ -232,7 +251,7 @@ def update_sim(db: Session, runtime: Runtime, account_sid: str, sim: Sim, params
 
 
 def change_status(db: Session, runtime: Runtime, sim: Sim, status: str, callback_url: str | None,
-                  callback_method: str | None) -> None:
+                  callback_method: str | None, flavour: str = "twilio") -> None:
     """Move a SIM to a status and owe its callback; a change with a second stage
     (ready→active, deactivated→canceled) keeps the callback for that stage."""
     now = runtime.clock.now()
@@ -243,10 +262,11 @@ def change_status(db: Session, runtime: Runtime, sim: Sim, status: str, callback
         sim.date_activated = now
     if status in ("ready", "deactivated"):
         sim.status_callback_url, sim.status_callback_method = callback_url, callback_method
+        sim.status_callback_flavour = flavour
     elif status not in ("active", "canceled") or not sim.status_callback_url:
         sim.status_callback_url = sim.status_callback_method = None
     callbacks.enqueue(db, runtime, sim.account_sid, callback_url, callback_method,
-                      sim_callback_params(sim))
+                      sim_callback_params(sim), flavour)
     if status in ("active", "canceled"):
         sim.status_callback_url = sim.status_callback_method = None
     runtime.worker.wake_after_commit(db)
@@ -269,7 +289,9 @@ INCLUDE_SID = ("none", "start", "end")
 SID_LENGTH = 34
 
 
-def create_command(db: Session, runtime: Runtime, account_sid: str, params: Any) -> Command:
+def create_command(db: Session, runtime: Runtime, account_sid: str, params: Any,
+                   flavour: str = "twilio") -> Command:
+    """A to-SIM command; its callback is sent as the API `flavour` that created it sends them."""
     if "Sim" not in params or params["Sim"] == "":
         raise bad_request("Missing required parameter Sim in the post body")
     sim = get_by_key(db, Sim, account_sid, params["Sim"], "DE")
@@ -313,7 +335,8 @@ def create_command(db: Session, runtime: Runtime, account_sid: str, params: Any)
         sid=sid, account_sid=account_sid, sim_sid=sim.sid, command=body, command_mode=mode,
         transport="sms", delivery_receipt_requested=params.get("DeliveryReceiptRequested", True),
         status="queued", direction="to_sim", callback_url=params.get("CallbackUrl"),
-        callback_method=params.get("CallbackMethod", "POST"), date_created=now, date_updated=now,
+        callback_method=params.get("CallbackMethod", "POST"), flavour=flavour,
+        date_created=now, date_updated=now,
     )
     db.add(command)
     db.flush()
@@ -336,7 +359,8 @@ def set_command_status(db: Session, runtime: Runtime, command: Command, status: 
     if final:
         sim_name = db.scalar(select(Sim.unique_name).where(Sim.sid == command.sim_sid))
         callbacks.enqueue(db, runtime, command.account_sid, command.callback_url,
-                          command.callback_method, command_callback_params(command, sim_name))
+                          command.callback_method, command_callback_params(command, sim_name),
+                          command.flavour)
     return True
 
 
@@ -369,7 +393,8 @@ def move_commands(db: Session, runtime: Runtime, moves: dict[int, str | None], f
         for command in final:
             callbacks.enqueue(db, runtime, command.account_sid, command.callback_url,
                               command.callback_method,
-                              command_callback_params(command, names.get(command.sim_sid)))
+                              command_callback_params(command, names.get(command.sim_sid)),
+                              command.flavour)
     return commands
 
 
@@ -388,7 +413,8 @@ def receive_from_sim(db: Session, runtime: Runtime, sim: Sim, body: str, mode: s
     count_command(db, sim.sid, sim.account_sid, "from_sim", now)
     callbacks.enqueue(db, runtime, sim.account_sid, sim.commands_callback_url,
                       sim.commands_callback_method or "POST",
-                      command_callback_params(command, sim.unique_name))
+                      command_callback_params(command, sim.unique_name),
+                      sim.commands_callback_flavour)
     return command
 
 

@@ -12,7 +12,7 @@ from simplane.core.errors import not_found
 from simplane.core.lookups import get_by_sid
 from simplane.core.paging import empty_page, paginate
 from simplane.core.sids import looks_like_sid
-from simplane.wireless import service, usage
+from simplane.wireless import notifications, service, usage
 from simplane.wireless.models import Command, RatePlan, Sim
 
 api = ProductAPI("wireless")
@@ -21,7 +21,7 @@ api = ProductAPI("wireless")
 # --- representations -------------------------------------------------------------------------
 
 def rate_plan_json(ctx: Ctx, plan: RatePlan) -> dict:
-    return {
+    body = {
         "sid": plan.sid, "unique_name": plan.unique_name, "account_sid": plan.account_sid,
         "friendly_name": plan.friendly_name, "data_enabled": plan.data_enabled,
         "data_metering": plan.data_metering, "data_limit": plan.data_limit,
@@ -33,6 +33,9 @@ def rate_plan_json(ctx: Ctx, plan: RatePlan) -> dict:
         "date_created": iso(plan.date_created), "date_updated": iso(plan.date_updated),
         "url": ctx.url(f"/RatePlans/{plan.sid}"),
     }
+    if ctx.flavour == "kore":  # the fields KORE's RatePlan adds
+        body.update(notifications.kore_fields(plan))
+    return body
 
 
 def sim_json(ctx: Ctx, sim: Sim | Row[*tuple[Any, ...]], rate_plan_sid: str | None) -> dict:
@@ -130,7 +133,7 @@ def list_sims(ctx: Ctx) -> dict:
 @api.operation("UpdateSim")
 def update_sim(ctx: Ctx) -> dict:
     sim = service.get_sim(ctx.db, ctx.account_sid, ctx.path["Sid"])
-    service.update_sim(ctx.db, ctx.runtime, ctx.account_sid, sim, ctx.params)
+    service.update_sim(ctx.db, ctx.runtime, ctx.account_sid, sim, ctx.params, ctx.flavour)
     ctx.db.flush()
     return sim_json(ctx, sim, _plan_sid(ctx, sim))
 
@@ -145,7 +148,8 @@ def delete_sim(ctx: Ctx) -> None:
 @api.operation("CreateRatePlan")
 def create_rate_plan(ctx: Ctx) -> dict:
     return rate_plan_json(ctx, service.create_rate_plan(ctx.db, ctx.account_sid, ctx.params,
-                                                        ctx.now()))
+                                                        ctx.now(), ctx.flavour,
+                                                        ctx.runtime.outbound))
 
 
 @api.operation("FetchRatePlan")
@@ -162,7 +166,8 @@ def list_rate_plans(ctx: Ctx) -> dict:
 @api.operation("UpdateRatePlan")
 def update_rate_plan(ctx: Ctx) -> dict:
     plan = service.get_rate_plan(ctx.db, ctx.account_sid, ctx.path["Sid"])
-    return rate_plan_json(ctx, service.update_rate_plan(ctx.db, plan, ctx.params, ctx.now()))
+    return rate_plan_json(ctx, service.update_rate_plan(ctx.db, plan, ctx.params, ctx.now(),
+                                                        ctx.flavour, ctx.runtime.outbound))
 
 
 @api.operation("DeleteRatePlan")
@@ -179,7 +184,7 @@ def _get_command(ctx: Ctx) -> Command:
 @api.operation("CreateCommand")
 def create_command(ctx: Ctx) -> dict:
     return command_json(ctx, service.create_command(ctx.db, ctx.runtime, ctx.account_sid,
-                                                    ctx.params))
+                                                    ctx.params, ctx.flavour))
 
 
 @api.operation("FetchCommand")

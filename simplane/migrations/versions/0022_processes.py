@@ -2,7 +2,7 @@
 table; PostgreSQL uses advisory locks), and the claim a process puts on a callback it sends
 
 Revision ID: 0022
-Revises: 0019
+Revises: 0021
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0022"
-down_revision = "0019"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
