@@ -123,6 +123,12 @@ class Lease:
                     db.query(RoleLease).filter(RoleLease.name == self.name,
                                                RoleLease.owner == self.me).delete()
         else:
+            if was and self._conn is not None:
+                import psycopg
+
+                with contextlib.suppress(psycopg.Error):  # at once, not when the session ends
+                    self._conn.execute("SELECT pg_advisory_unlock(%s)",
+                                       (advisory_key(self.name),))
             self._close()
 
     # --- PostgreSQL -----------------------------------------------------------------------
