@@ -6,24 +6,40 @@
 1. Access-Requests answered per second by `serve --radius-auth-port`, driven by Debian's
    `radclient` (FreeRADIUS 3) with `--parallel` requests in flight: one Access-Request for each
    of `--sims` active SIMs (User-Name, 3GPP-IMSI, 3GPP-SGSN-MCC-MNC, User-Password), every one
-   of which simplane accepts after asking the policy. Ceiling, in the same run with the same
-   file and options: this script as `--answer PORT SECRET`, one thread and one UDP socket where
-   pyrad decodes each request (its Message-Authenticator checked), `access_request` reads it,
-   and an Access-Accept with a Message-Authenticator answers it, asking no database.
+   of which simplane accepts after asking the policy. radclient runs twice against each
+   listener: `cold` (the server keeps no SIM's facts yet) and `warm`. In the same run, with the
+   same file and options, two ceilings (this script as `--answer PORT SECRET KIND`):
+     pyrad  pyrad's own server (`pyrad.server.Server`, simplane's dictionary and the secret),
+            answering each request with an Access-Accept (Acct-Interim-Interval and the
+            Message-Authenticator pyrad adds) as fast as its loop goes; no simplane code runs.
+     pyrad-loop  the least a server on pyrad does: one socket, each request decoded by pyrad,
+            `CheckMessageAuthenticator`, `CreateReply`, `ReplyPacket` (no poll, no host look-up)
+     plain  no RADIUS library: the same Access-Accept made from the raw datagram with hashlib;
+            what radclient reaches against it is radclient's own limit (with the machine's).
 2. Suspend → Disconnect-Request: `serve --radius-port --radius-dae-port` with a data session
    open on each of `--suspends` SIMs (radclient Starts naming NAS-IP-Address 127.0.0.1); each
    SIM is suspended in turn through the API (the official twilio client), and a pyrad-decoding
    DAE listener in this process notes when its Disconnect-Request arrives and ACKs it. Latency
    is from just before the API call to the arrival; printed beside it, the API call's own time.
+3. In one process, without UDP, radclient or the server's other threads (`--in-process`): the
+   CPU time of `AuthServer.handle` per Access-Request, on batches of `--parallel` datagrams
+   (made by pyrad's client with a Message-Authenticator) whose SIMs' facts are kept, against
+   what pyrad's server does per request (decode, `CheckMessageAuthenticator`,
+   `CreateReplyPacket`, `ReplyPacket`); the best of 7 alternating passes each. Less moved by
+   the machine's load than the rates above.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import hmac
+import os
 import re
 import shutil
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import threading
@@ -42,28 +58,64 @@ SUMMARY = re.compile(r"^\s*(Accepted|Rejected|Lost)\s*:\s*(\d+)", re.MULTILINE)
 HOME = "90142"
 
 
-def answer(port: int, secret: bytes) -> None:
-    """The ceiling: answer every Access-Request on 127.0.0.1:port with an Access-Accept."""
+def answer(port: int, secret: bytes, kind: str) -> None:
+    """A ceiling listener on 127.0.0.1:port until killed: every Access-Request is answered with an
+    Access-Accept (Acct-Interim-Interval, Message-Authenticator), as simplane answers it.
+
+    pyrad   pyrad's own server (`pyrad.server.Server`, simplane's dictionary and the same secret):
+            its loop decodes each request, checks its Message-Authenticator, and the handler
+            answers with `CreateReplyPacket`; nothing of simplane runs.
+    plain   no RADIUS library: the reply computed from the raw datagram with hashlib and hmac,
+            the fastest a Python loop answers; what radclient reaches against it is the limit of
+            the load generator (and the machine) rather than of any server.
+    """
+    if kind == "plain":
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+        sock.bind(("127.0.0.1", port))
+        interim = struct.pack("!BBI", 85, 6, 300)
+        while True:
+            data, peer = sock.recvfrom(4096)
+            if data[0] != 1:
+                continue
+            head = struct.pack("!BBH", 2, data[1], 20 + 18 + 6)
+            body = b"\x50\x12" + b"\0" * 16 + interim
+            mac = hmac.new(secret, head + data[4:20] + body, "md5").digest()
+            body = b"\x50\x12" + mac + interim
+            sock.sendto(head + hashlib.md5(head + data[4:20] + body + secret).digest() + body,
+                        peer)
     from pyrad import packet as radius_packet
+    from pyrad import server as radius_server
+    from pyrad.dictionary import Dictionary
 
-    from simplane.network import radius
-    from simplane.network.authorization import access_request
+    dictionary = Dictionary(str(Path(simplane.__file__).parent / "network" / "radius.dictionary"))
+    if kind == "pyrad-loop":
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+        sock.bind(("127.0.0.1", port))
+        while True:
+            data, peer = sock.recvfrom(4096)
+            try:
+                pkt = radius_packet.AuthPacket(packet=data, secret=secret, dict=dictionary)
+                radius_server.CheckMessageAuthenticator(pkt)
+            except radius_packet.PacketError:
+                continue
+            reply = pkt.CreateReply(Acct_Interim_Interval=300)
+            reply.code = radius_packet.AccessAccept
+            sock.sendto(reply.ReplyPacket(), peer)
 
-    dictionary = radius.dictionary()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
-    sock.bind(("127.0.0.1", port))
-    while True:
-        data, peer = sock.recvfrom(4096)
-        pkt = radius_packet.AuthPacket(packet=data, secret=secret, dict=dictionary)
-        if pkt.message_authenticator and not pkt.verify_message_authenticator():
-            continue
-        access_request(pkt)
-        reply = pkt.CreateReply()
-        reply.code = radius_packet.AccessAccept
-        reply["Acct-Interim-Interval"] = 300
-        reply.add_message_authenticator()
-        sock.sendto(reply.ReplyPacket(), peer)
+    class Server(radius_server.Server):
+        def HandleAuthPacket(self, pkt: radius_packet.AuthPacket) -> None:
+            reply = self.CreateReplyPacket(pkt, Acct_Interim_Interval=300)
+            reply.code = radius_packet.AccessAccept
+            self.SendReplyPacket(pkt.fd, reply)
+
+    srv = Server(dict=dictionary, authport=port, acct_enabled=False, coa_enabled=False)
+    srv.hosts["127.0.0.1"] = radius_server.RemoteHost("127.0.0.1", secret, "radclient")
+    srv.BindToAddress("127.0.0.1")
+    for sock in srv.authfds:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+    srv.Run()
 
 
 def radclient(path: Path, port: int, parallel: int, command: str = "auth") -> dict:
@@ -132,6 +184,10 @@ class DaeListener:
         threading.Thread(target=serve, daemon=True).start()
 
 
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
@@ -173,6 +229,66 @@ def disconnect_latency(db_file: Path, workdir: Path, rows: list, count: int) -> 
         listener.sock.close()
 
 
+def in_process(db_file: Path, workdir: Path, rows: list, parallel: int) -> None:
+    from pyrad import packet as radius_packet
+    from pyrad.server import CheckMessageAuthenticator
+
+    from simplane.network.authorization import AuthServer
+    from simplane.network.radius import dictionary
+
+    fresh = workdir / "in-process.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(fresh) + suffix).unlink(missing_ok=True)
+    shutil.copy(db_file, fresh)
+    rt = runtime(f"sqlite:///{fresh}")
+    secret, dict_ = SECRET.encode(), dictionary()
+    batches = []
+    for at in range(0, len(rows), parallel):
+        batch = []
+        for n, (_sid, imsi) in enumerate(rows[at:at + parallel]):
+            pkt = radius_packet.AuthPacket(id=n % 256, secret=secret, dict=dict_)
+            pkt["User-Name"], pkt["3GPP-IMSI"], pkt["3GPP-SGSN-MCC-MNC"] = imsi, imsi, HOME
+            pkt["User-Password"] = pkt.PwCrypt("x")
+            pkt.add_message_authenticator()
+            batch.append((pkt.RequestPacket(), ("127.0.0.1", 40000 + n // 256)))
+        batches.append(batch)
+    server = AuthServer(rt, secret, port=0)
+    count = len(rows)
+
+    def simplane() -> float:
+        started = time.perf_counter()
+        for batch in batches:
+            server.handle(batch)
+        server._replies.clear()
+        return time.perf_counter() - started
+
+    def pyrad() -> float:
+        started = time.perf_counter()
+        for batch in batches:
+            for data, _peer in batch:
+                pkt = radius_packet.AuthPacket(packet=data, secret=secret, dict=dict_)
+                CheckMessageAuthenticator(pkt)
+                reply = pkt.CreateReply(Acct_Interim_Interval=300)
+                reply.code = radius_packet.AccessAccept
+                reply.ReplyPacket()
+        return time.perf_counter() - started
+
+    try:
+        cold = simplane()
+        times: dict[str, list[float]] = {"simplane": [], "pyrad": []}
+        for _ in range(7):
+            times["simplane"].append(simplane())
+            times["pyrad"].append(pyrad())
+    finally:
+        server.sock.close()
+        rt.close()
+    best = {name: min(t) / count * 1e6 for name, t in times.items()}
+    print(f"in one process, batches of {parallel}: simplane {best['simplane']:.0f} µs a request "
+          f"(cold {cold / count * 1e6:.0f}), pyrad {best['pyrad']:.0f} µs; "
+          f"pyrad/simplane {best['pyrad'] / best['simplane']:.2f}; load average {load()}",
+          flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sims", type=int, default=10_000)
@@ -180,11 +296,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--suspends", type=int, default=200)
     parser.add_argument("--workdir", default="/tmp/simplane-bench-radius")
-    parser.add_argument("--answer", nargs=2, metavar=("PORT", "SECRET"),
-                        help="run the ceiling listener (pyrad) on this port")
+    parser.add_argument("--in-process", action="store_true",
+                        help="only the in-process cost per request (part 3)")
+    parser.add_argument("--answer", nargs=3, metavar=("PORT", "SECRET", "KIND"),
+                        help="run a ceiling listener (pyrad, pyrad-loop or plain) on this port")
     args = parser.parse_args()
     if args.answer:
-        answer(int(args.answer[0]), args.answer[1].encode())
+        answer(int(args.answer[0]), args.answer[1].encode(), args.answer[2])
         return
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -204,38 +322,56 @@ def main() -> None:
             rows = db.execute(select(Sim.sid, Sim.imsi).order_by(Sim.pk)).all()
     finally:
         rt.close()
+    if args.in_process:
+        in_process(db_file, workdir, rows, args.parallel)
+        return
     requests = workdir / "access-requests.txt"
     requests.write_text("\n\n".join(
         f'User-Name = "{imsi}"\n3GPP-IMSI = "{imsi}"\n3GPP-SGSN-MCC-MNC = "{HOME}"\n'
         'User-Password = "x"' for _sid, imsi in rows) + "\n")
     probe = workdir / "access-probe.txt"
     probe.write_text(f'User-Name = "{rows[-1][1]}"\n3GPP-IMSI = "{rows[-1][1]}"\n')
-    results: dict[str, list[dict]] = {"simplane": [], "pyrad": []}
+    print(f"load average before: {load()}", flush=True)
+    names = ("simplane", "pyrad", "pyrad-loop", "plain")
+    # Two radclient runs against each listener: the first finds simplane cold (no SIM's facts
+    # kept by the process yet), the second warm; the ceilings keep nothing.
+    results: dict[str, list[dict]] = {f"{n} {p}": [] for n in names for p in ("cold", "warm")}
     for r in range(args.rounds):
-        for name in (list(results) if r % 2 == 0 else list(reversed(results))):
+        for name in (names if r % 2 == 0 else tuple(reversed(names))):
             port = free_port()
             if name == "simplane":
                 server = serve(db_file, workdir / "auth.db", "--radius-auth-port", str(port))
                 stop = server.stop
             else:
-                proc = subprocess.Popen([PYTHON, __file__, "--answer", str(port), SECRET],
+                proc = subprocess.Popen([PYTHON, __file__, "--answer", str(port), SECRET, name],
                                         stdout=subprocess.DEVNULL)
                 stop = proc.terminate
             try:
                 wait_for(port, probe)
-                out = radclient(requests, port, args.parallel)
+                for phase in ("cold", "warm"):
+                    out = radclient(requests, port, args.parallel)
+                    results[f"{name} {phase}"].append(out)
+                    print(f"round {r + 1} {name:8s} {phase} {out['rps']:,.0f}/s "
+                          f"({out['accepted']}/{len(rows)} accepted, lost {out['lost']})",
+                          flush=True)
             finally:
                 stop()
-            results[name].append(out)
-            print(f"round {r + 1} {name:8s} {out['rps']:,.0f}/s ({out['accepted']}/{len(rows)} "
-                  f"accepted, lost {out['lost']})", flush=True)
-    rates = {name: [run["rps"] for run in runs] for name, runs in results.items()}
+    rates = {name: statistics.median(run["rps"] for run in runs)
+             for name, runs in results.items()}
+    best = {name: max(run["rps"] for run in runs) for name, runs in results.items()}
     print(f"{len(rows):,} Access-Requests, {args.parallel} in flight, {args.rounds} rounds; "
-          "median (best) Access-Accepts/s: " + "  ".join(
-              f"{n} {statistics.median(v):,.0f} ({max(v):,.0f})" for n, v in rates.items())
-          + f"  simplane/pyrad {statistics.median(rates['simplane']) / statistics.median(rates['pyrad']):.2f}",
-          flush=True)
+          "median (best) Access-Accepts/s:", flush=True)
+    for name, rate in rates.items():
+        print(f"  {name:16s} {rate:9,.0f} ({best[name]:,.0f})", flush=True)
+    for phase in ("cold", "warm"):
+        print(f"  {phase}: simplane/pyrad {rates[f'simplane {phase}'] / rates[f'pyrad {phase}']:.2f}"
+              f"  simplane/pyrad-loop "
+              f"{rates[f'simplane {phase}'] / rates[f'pyrad-loop {phase}']:.2f}"
+              f"  simplane/plain {rates[f'simplane {phase}'] / rates[f'plain {phase}']:.2f}"
+              f"  pyrad/plain {rates[f'pyrad {phase}'] / rates[f'plain {phase}']:.2f}", flush=True)
+    print(f"load average after: {load()}", flush=True)
     disconnect_latency(db_file, workdir, rows, args.suspends)
+    in_process(db_file, workdir, rows, args.parallel)
 
 
 if __name__ == "__main__":

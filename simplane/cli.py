@@ -87,7 +87,9 @@ def serve(
     radius_dae_port: Annotated[int | None, typer.Option(
         help="Cut off data sessions the SIM may no longer have (suspended, deactivated, reset, "
         "off data, over its limit) with a RADIUS Disconnect-Request to this port of the "
-        "gateway that carries them, e.g. 3799 (default: $SIMPLANE_RADIUS_DAE_PORT).",
+        "gateway that carries them, e.g. 3799 (default: $SIMPLANE_RADIUS_DAE_PORT). Without "
+        "it none are sent: they are held, and sent once a server runs with it if the SIM "
+        "still may not have the session.",
         envvar="SIMPLANE_RADIUS_DAE_PORT")] = None,
     radius_secret: Annotated[str | None, typer.Option(
         help="The RADIUS shared secret (default: $SIMPLANE_RADIUS_SECRET).",

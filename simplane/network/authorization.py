@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import Counter
 from pyrad import packet as radius_packet
-from sqlalchemy import select
+from pyrad import tools
 
+from simplane.core.bulk import BulkSql
 from simplane.core.metrics import REGISTRY
 from simplane.network.events import NetworkEvent
 from simplane.network.ingest import ingest
@@ -43,7 +44,7 @@ from simplane.network.policy import (
     ROAMING_DISABLED,
     SIM_NOT_ACTIVE,
     decide,
-    period_key,
+    period_of,
     plans_of,
 )
 from simplane.network.radius import (
@@ -89,7 +90,7 @@ REASONS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AccessRequest:
     imsi: str
     session_id: str  # Acct-Session-Id, else one made of the Request Authenticator
@@ -119,30 +120,47 @@ def access_request(pkt: radius_packet.Packet) -> AccessRequest:
             rat=rat_type(_first(pkt, "3GPP-RAT-Type")), user_name=_text(pkt, "User-Name"))
     except (TypeError, ValueError) as exc:
         raise Dropped("malformed", str(exc)) from None
-    for name, length in LENGTHS.items():
-        value = getattr(request, name, None)
-        if value is not None and len(value) > length:
-            raise Dropped("malformed", f"{name} is longer than {length} characters")
+    for name in TEXT_FIELDS:
+        value = getattr(request, name)
+        if value is not None and len(value) > LENGTHS[name]:
+            raise Dropped("malformed", f"{name} is longer than {LENGTHS[name]} characters")
     return request
+
+
+TEXT_FIELDS = tuple(name for name in AccessRequest.__slots__ if name in LENGTHS)
+
+
+# Each SIM's address and its usage this period (if it has a state), Wireless SIMs and Super SIMs
+# alike: one statement per product for a batch.
+STATE_COLUMNS = [SimState.__table__.c[name] for name in (
+    "period", "used_home", "used_national", "used_international")]
+STATES_FROM = {
+    model: (f"{model.__tablename__} LEFT OUTER JOIN {SimState.__tablename__} "
+            f"ON {SimState.__tablename__}.sim_sid = {model.__tablename__}.sid")
+    for model in (Sim, SuperSim)}
 
 
 def authorize(runtime: Runtime, requests: list[AccessRequest]) -> list[Answer]:
     """The answers to a batch of Access-Requests, in order; the refusals are recorded as ingest
-    records refused sessions (raises if they cannot be: nothing is to be answered then)."""
+    records refused sessions (raises if they cannot be: nothing is to be answered then).
+
+    One read for the batch: the facts version and the SIMs' facts not kept by the process
+    (`plans_of`, which drops what it keeps when any SIM's facts changed, in any process), then
+    one statement for the SIMs' addresses and usage."""
     now = runtime.clock.now()
     imsis = {r.imsi for r in requests}
     with runtime.db.read() as db:
         plans = plans_of(db, imsis)
-        sids = {sid for sid, _a, _p in plans.values()}
-        # Each SIM's address and usage this period, Wireless SIMs first, in one read each.
-        states: dict[str, Any] = {}
+        wanted = {(sid,) for sid, _a, _p in plans.values()}
+        states: dict[str, tuple] = {}
+        bulk = BulkSql(db)
         for model in (Sim, SuperSim):
-            if sids - states.keys():
-                states.update((row.sid, row) for row in db.execute(
-                    select(model.sid, model.ip_address, SimState.period, SimState.used_home,
-                           SimState.used_national, SimState.used_international)
-                    .outerjoin(SimState, SimState.sim_sid == model.sid)
-                    .where(model.sid.in_(sids - states.keys()))))
+            if wanted:
+                for row in bulk.select_in([model.__table__.c.sid, model.__table__.c.ip_address,
+                                           *STATE_COLUMNS], STATES_FROM[model],
+                                          [model.__table__.c.sid], wanted, processed=False):
+                    states[row[0]] = row
+                wanted -= {(sid,) for sid in states}
     answers: list[Answer] = []
     refused: list[NetworkEvent] = []
     for request in requests:
@@ -152,10 +170,10 @@ def authorize(runtime: Runtime, requests: list[AccessRequest]) -> list[Answer]:
             continue
         sid, _account, plan = found
         state = states.get(sid)
+        period, period_end = period_of(plan, now)
         used = None
-        if state is not None and state.period == period_key(plan, now):
-            used = {"home": state.used_home, "national": state.used_national,
-                    "international": state.used_international}
+        if state is not None and state[2] == period:
+            used = {"home": state[3], "national": state[4], "international": state[5]}
         decision = decide(plan, request.imsi, request.mcc, request.mnc, used)
         if decision.refusal:
             answers.append(Answer(decision.refusal))
@@ -166,8 +184,8 @@ def authorize(runtime: Runtime, requests: list[AccessRequest]) -> list[Answer]:
             continue
         timeout = None
         if decision.room is not None:  # a limit: ask again when it renews
-            timeout = max(int((plan.period_end(now) - now).total_seconds()), 1)
-        answers.append(Answer(None, state.ip_address if state is not None else None, timeout))
+            timeout = max(int((period_end - now).total_seconds()), 1)
+        answers.append(Answer(None, state[1] if state is not None else None, timeout))
     if refused:
         ingest(runtime, refused)
     return answers
@@ -218,12 +236,15 @@ class AuthServer(RadiusListener):
             REQUESTS.labels("error").inc(len(pending))
             return answers
         replies: dict[tuple, bytes] = {}
+        rejected = 0
         for (peer, key, pkt, request), answer in zip(pending, decided, strict=True):
             replies[key] = self._remember(key, self._reply(pkt, answer))
             answers.append((peer, replies[key]))
-            REQUESTS.labels("rejected" if answer.refusal else "accepted").inc()
             if answer.refusal:
+                rejected += 1
                 log.info("radius: rejected IMSI %s: %s", request.imsi, answer.refusal)
+        REQUESTS.labels("accepted").inc(len(pending) - rejected)
+        REQUESTS.labels("rejected").inc(rejected)
         for peer, key in copies:
             answers.append((peer, replies[key]))
             REQUESTS.labels("duplicate").inc()
@@ -238,23 +259,33 @@ class AuthServer(RadiusListener):
         if cached is not None:  # a retransmission (RFC 5080 section 2.2.2): the same answer
             return key, cached
         pkt = self._packet(radius_packet.AuthPacket, data, peer)  # Message-Authenticator checked
-        if "EAP-Message" in pkt and not pkt.message_authenticator:
+        if not pkt.message_authenticator and _first(pkt, "EAP-Message") is not None:
             raise Dropped("bad_authenticator", "an EAP-Message without a Message-Authenticator")
         return key, (pkt, access_request(pkt))
 
     def _reply(self, pkt: radius_packet.Packet, answer: Answer) -> bytes:
+        # pyrad signs every answer to an Access-Request with a Message-Authenticator (RFC 3579
+        # where the request was signed; RFC 5080's advice against forged answers otherwise).
+        # Values go in encoded by pyrad's codecs, under their attribute codes: the constant ones
+        # once and for all (`REPLY_VALUES`).
         reply = pkt.CreateReply()
         if answer.refusal:
             reply.code = radius_packet.AccessReject
-            reply["Reply-Message"] = f"{answer.refusal}: {REASONS[answer.refusal]}"
+            reply[REPLY_MESSAGE] = [REPLY_VALUES[answer.refusal]]
         else:
             reply.code = radius_packet.AccessAccept
             if answer.ip_address and ":" not in answer.ip_address:
-                reply["Framed-IP-Address"] = answer.ip_address
-            reply["Acct-Interim-Interval"] = INTERIM_INTERVAL
+                reply[FRAMED_IP_ADDRESS] = [tools.EncodeAddress(answer.ip_address)]
+            reply[ACCT_INTERIM_INTERVAL] = [REPLY_VALUES[ACCT_INTERIM_INTERVAL]]
             if answer.session_timeout is not None:
-                reply["Session-Timeout"] = answer.session_timeout
-        # Always signed (RFC 3579 where the request was; RFC 5080's advice against forged
-        # answers otherwise).
-        reply.add_message_authenticator()
+                reply[SESSION_TIMEOUT] = [tools.EncodeInteger(answer.session_timeout)]
+        if not reply.message_authenticator:  # (pyrad's CreateReply asks for it already)
+            reply.add_message_authenticator()
         return bytes(reply.ReplyPacket())
+
+
+# The codes of the attributes of an answer (RFC 2865, RFC 2869), as in the dictionary.
+REPLY_MESSAGE, FRAMED_IP_ADDRESS, SESSION_TIMEOUT, ACCT_INTERIM_INTERVAL = 18, 8, 27, 85
+REPLY_VALUES: dict[str | int, bytes] = {
+    **{refusal: tools.EncodeString(f"{refusal}: {reason}") for refusal, reason in REASONS.items()},
+    ACCT_INTERIM_INTERVAL: tools.EncodeInteger(INTERIM_INTERVAL)}

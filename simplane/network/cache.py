@@ -27,7 +27,7 @@ import weakref
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import event, select, update
+from sqlalchemy import event, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
@@ -126,8 +126,13 @@ def next_generation(db: Session) -> int:
         .scalar_one())
 
 
+FACTS_VERSION = f"SELECT version FROM {FactsVersion.__tablename__}"
+
+
 def facts_version(db: Session) -> int:
-    return int(db.execute(select(FactsVersion.version)).scalar_one())
+    """The facts version, read in the session's transaction (the driver's statement: it is read
+    for every batch of ingest and of RADIUS authorisation)."""
+    return int(db.connection().exec_driver_sql(FACTS_VERSION).scalar_one())
 
 
 def after_commit(db: Session, cache: IngestCache, generation: int,

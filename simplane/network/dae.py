@@ -17,6 +17,8 @@ NAS-IP-Address), with an Event-Timestamp. The pass then waits briefly
   counted in `simplane_radius_disconnects_total`, and the request's row keeps its attempts and
   last error.
 - A request whose session ended meanwhile (its gateway sent a Stop) is not sent: `ended`.
+- Requests held while no server had a DAE port are looked at again first
+  (`simplane.network.disconnects.release`): sent if still called for, else `dropped` or `ended`.
 - Every gateway has its own window of requests in flight (`WINDOW`): one that does not answer
   holds up only its own requests, and a pass waits for it at most `radius_dae_wait`.
 
@@ -43,9 +45,10 @@ from sqlalchemy import func, or_, tuple_
 from sqlalchemy import select as sql_select
 
 from simplane.core.metrics import REGISTRY
+from simplane.network import disconnects
+from simplane.network.disconnects import CARRIED
 from simplane.network.ingest import end_sessions
 from simplane.network.models import DataSession, Disconnect
-from simplane.network.policy import DATA_LIMIT_REACHED, SIM_NOT_ACTIVE
 from simplane.network.radius import Clients, dictionary
 
 if TYPE_CHECKING:
@@ -68,9 +71,6 @@ BATCH = 500  # requests claimed in one pass
 SESSION_NOT_FOUND = 503  # Error-Cause (RFC 5176 section 3.5)
 FIRST_RETRY = 2.0  # seconds
 LONGEST_RETRY = 300.0
-# Sessions ingest ended on its own (the SIM made inactive, its limit reached), which their gateway
-# still carries; any other ended session was ended by its gateway.
-CARRIED = (SIM_NOT_ACTIVE, DATA_LIMIT_REACHED)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -153,6 +153,7 @@ def send_disconnects(runtime: Runtime) -> bool:
         clients = clients_of(runtime)
         if port is None or clients is None:
             return busy
+        busy = bool(disconnects.release(runtime)) or busy  # those held while none were sent
         now = runtime.clock.now()
         due = (Disconnect.status == "pending", Disconnect.next_attempt_at <= now)
         with runtime.db.read() as db:  # a cheap read first: an idle worker takes no lock

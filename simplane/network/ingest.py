@@ -97,7 +97,8 @@ class IngestResult:
 def ingest(runtime: Runtime, events: Sequence[NetworkEvent]) -> IngestResult:
     """Ingest a batch: all of it is written, or (on any error) none of it."""
     with runtime.db.write() as db:
-        result = ingest_into(db, events, runtime.clock.now())
+        result = ingest_into(db, events, runtime.clock.now(),
+                             hold_disconnects=not disconnects.sends(runtime))
         if result.usage_notifications:
             runtime.worker.wake_after_commit(db)
         return result
@@ -137,11 +138,13 @@ def end_sessions(db: Session, which: Any, reason: str, when: datetime) -> Ingest
 
 
 def ingest_into(db: Session, events: Sequence[NetworkEvent],
-                now: datetime | None = None) -> IngestResult:
+                now: datetime | None = None, hold_disconnects: bool = False) -> IngestResult:
     """Ingest a batch in the caller's transaction; what it owes (usage notifications) falls due
-    `now` (else when the event that owes it happened)."""
+    `now` (else when the event that owes it happened); the Disconnect-Requests it owes (sessions
+    ended at their limit) are held where the server sends none (`disconnects.queue`)."""
     with gc_paused():
         batch = _Batch(db, events, now)
+        batch.hold_disconnects = hold_disconnects
         for event in events:
             batch.take(event)
         batch.write()
@@ -186,6 +189,7 @@ class _Batch:
         self.ip_addresses: dict[str, str | None] = {}
         self.periods: dict[tuple, str] = {}
         self.blocked: list[dict[str, Any]] = []  # sessions ended at their limit
+        self.hold_disconnects = False
         self.crossings: list[notifications.Crossing] = []  # Wireless SIMs that reached a limit
 
     # -- one event
@@ -445,7 +449,8 @@ class _Batch:
         if self.ip_addresses:
             set_ip_addresses(db, self.ip_addresses)
         if self.blocked:
-            disconnects.queue(db, self.blocked, DATA_LIMIT_REACHED, self.blocked[0]["end"])
+            disconnects.queue(db, self.blocked, DATA_LIMIT_REACHED, self.blocked[0]["end"],
+                              held=self.hold_disconnects)
         if self.crossings:
             self.result.usage_notifications = notifications.owe(db, self.crossings, self.now)
         if self.connection_events:

@@ -168,11 +168,15 @@ class Disconnect(Base):
     nas_identifier: Mapped[str | None] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(String(32))  # why: SIM_NOT_ACTIVE, RESET, …
     # pending, then acknowledged (Disconnect-ACK), gone (the gateway has no such session),
-    # ended (its session ended before it went out) or failed (no ACK before the retry horizon)
+    # ended (its session ended before it went out) or failed (no ACK before the retry horizon);
+    # held while no server sends Disconnect-Requests (no DAE port), then pending, or dropped
+    # when the policy no longer calls for it (see simplane.network.disconnects)
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(64))
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When it was owed; for one held, when a server with a DAE port released it (the retry
+    # horizon counts from here)
     date_created: Mapped[datetime] = mapped_column(UTCDateTime)
     date_updated: Mapped[datetime] = mapped_column(UTCDateTime)
 

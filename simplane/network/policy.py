@@ -173,8 +173,36 @@ def calendar_month(when: datetime) -> datetime:
 def period_key(plan: Plan | FleetPlan, when: datetime) -> str:
     """The billing period `when` falls in, by its first second (YYYY-MM-DDTHH:MM:SS): a month
     from activation (for Super SIM, the ready period too), else the calendar month."""
-    start = plan.period_start(when) or calendar_month(when)
-    return utc(start).strftime("%Y-%m-%dT%H:%M:%S")
+    return period_of(plan, when)[0]
+
+
+PERIODS_KEPT = 200_000
+_periods: dict[tuple, tuple[datetime, datetime, str, datetime]] = {}
+
+
+def period_of(plan: Plan | FleetPlan, when: datetime) -> tuple[str, datetime]:
+    """`period_key(plan, when)` and `plan.period_end(when)`. Both stay the same from the start
+    of that period to its end (or, before any period of the SIM's, to the end of the calendar
+    month or the SIM's next dated moment), so they are kept by the plan's anchor for that span:
+    a SIM asked about again and again is worked out once a period."""
+    kept = _periods.get((type(plan), plan.anchor))
+    if kept is not None and kept[0] <= when < kept[1]:
+        return kept[2], kept[3]
+    start = plan.period_start(when)
+    end = plan.period_end(when)
+    if start is None:
+        start = calendar_month(when)
+        moments = plan.anchor if isinstance(plan.anchor, tuple) else (plan.anchor,)
+        until = min((m for m in moments if m is not None and m > when), default=end)
+        until = min(until, end)
+    else:
+        until = end
+    key = utc(start).strftime("%Y-%m-%dT%H:%M:%S")
+    if start <= when < until:
+        if len(_periods) >= PERIODS_KEPT:
+            _periods.clear()
+        _periods[(type(plan), plan.anchor)] = (start, until, key, end)
+    return key, end
 
 
 @dataclass(frozen=True, slots=True)

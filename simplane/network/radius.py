@@ -17,13 +17,16 @@ a Status-Server (RFC 5997) is answered, so that a RADIUS proxy sees the listener
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import select
 import socket
 import struct
 import threading
+import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -31,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Self, cast
 
 from prometheus_client import Counter
 from pyrad import packet as radius_packet
+from pyrad import tools
 from pyrad.dictionary import Dictionary
 from sqlalchemy import String
 
@@ -96,9 +100,59 @@ class Dropped(Exception):
 
 # --- attribute decoding --------------------------------------------------------------------
 
+class _Readers(dict):
+    """Attribute name → (its key in a packet, the decoder of its raw values) in one dictionary,
+    made on first use; None for the attributes that pyrad's own `get` must decode (tagged,
+    encrypted, TLVs, unknown)."""
+
+    def __init__(self, dictionary: Dictionary) -> None:
+        super().__init__()
+        self.dictionary = dictionary
+
+    def __missing__(self, name: str) -> tuple[Any, Any] | None:
+        attr = self.dictionary.attributes.get(name)
+        reader = None
+        if (attr is not None and not attr.encrypt and not attr.has_tag
+                and not attr.is_sub_attribute and attr.type != "tlv"):
+            decode: Callable[[bytes], Any] = functools.partial(tools.DecodeAttr, attr.type)
+            if len(attr.values):  # named values, as pyrad's Packet decodes them
+                named, plain = attr.values, decode
+
+                def decode(raw: bytes) -> Any:
+                    return named.GetBackward(raw) if named.HasBackward(raw) else plain(raw)
+            reader = (self.dictionary.attrindex.GetForward(name), decode)
+        self[name] = reader
+        return reader
+
+
+_readers_of: weakref.WeakKeyDictionary[Dictionary, _Readers] = weakref.WeakKeyDictionary()
+_last_readers: _Readers | None = None  # the listeners share one dictionary: usually that one's
+_raw_values = OrderedDict.get  # a pyrad Packet is an OrderedDict: attribute key → raw values
+
+
+def _readers(dictionary: Dictionary) -> _Readers:
+    global _last_readers
+    readers = _last_readers
+    if readers is None or readers.dictionary is not dictionary:
+        readers = _readers_of.get(dictionary)
+        if readers is None:
+            readers = _readers_of[dictionary] = _Readers(dictionary)
+        _last_readers = readers
+    return readers
+
+
 def _first(pkt: radius_packet.Packet, name: str) -> Any:
-    values = pkt.get(name)  # one look-up: a missing attribute is None
-    return values[0] if values else None
+    """The first value of attribute `name` in a received packet as pyrad decodes it
+    (`pkt[name][0]`), or None. pyrad keeps a packet as the raw values of each attribute by its
+    key; those of a plain attribute are decoded here only when present, with the dictionary's
+    named values and pyrad's decoder for its type (`Packet.get` goes through a KeyError for
+    every attribute missing, and looks the attribute up in the dictionary again each time)."""
+    found = _readers(pkt.dict)[name]
+    if found is None:
+        values = pkt.get(name)
+        return values[0] if values else None
+    raw = _raw_values(pkt, found[0])
+    return found[1](raw[0]) if raw else None
 
 
 def _counter(pkt: radius_packet.Packet, octets: str, gigawords: str) -> int:
@@ -529,9 +583,10 @@ class RadiusServer(RadiusListener):
             event = to_event(pkt, now)
         except (TypeError, ValueError) as exc:
             raise Dropped("malformed", str(exc)) from None
-        if event is not None and self.runtime.settings.radius_dae_port is not None:
+        if event is not None:
             # Where the gateway takes Disconnect-Requests: its NAS-IP-Address, else the address
-            # its accounting comes from.
+            # its accounting comes from; recorded whether or not this server sends them
+            # (`--radius-dae-port`), so that one started with it later can cut the session off.
             nas = _first(pkt, "NAS-IP-Address") or _first(pkt, "NAS-IPv6-Address")
             event = replace(event, disconnect_to=str(nas or peer[0].removeprefix("::ffff:")))
         return key, (pkt, event, None if event else restart_of(pkt, now))

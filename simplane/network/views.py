@@ -23,6 +23,7 @@ from simplane.core.api import Ctx, ProductAPI
 from simplane.core.clock import iso
 from simplane.core.errors import bad_request, not_found
 from simplane.core.params import parse_datetime
+from simplane.network import disconnects
 from simplane.network.events import NetworkEvent
 from simplane.network.ingest import ingest_into
 from simplane.network.models import Disconnect
@@ -83,7 +84,8 @@ def post_events(ctx: Ctx) -> dict:
     if len(events) > MAX_BATCH:
         raise bad_request(f"Invalid events: at most {MAX_BATCH} in one batch")
     parsed = [parse_event(i, e) for i, e in enumerate(events)]
-    result = ingest_into(ctx.db, parsed, ctx.now())
+    result = ingest_into(ctx.db, parsed, ctx.now(),
+                         hold_disconnects=not disconnects.sends(ctx.runtime))
     if result.usage_notifications:
         ctx.runtime.worker.wake_after_commit(ctx.db)
     out = asdict(result)

@@ -144,12 +144,17 @@ def get_nap_network(db: Session, nap: NetworkAccessProfile, sid: str) -> network
     return network  # type: ignore[return-value]
 
 
-def remove_nap_network(db: Session, nap: NetworkAccessProfile, sid: str, now: datetime) -> None:
+def remove_nap_network(db: Session, runtime: Runtime, nap: NetworkAccessProfile, sid: str,
+                       now: datetime) -> None:
     get_nap_network(db, nap, sid)
     db.query(NetworkAccessProfileNetwork).filter(
         NetworkAccessProfileNetwork.nap_pk == nap.pk,
         NetworkAccessProfileNetwork.network_sid == sid).delete()
     nap.date_updated = now
+    # The sessions of the SIMs of its Fleets on that network are cut off at their gateways.
+    disconnects.enforce(db, runtime, db.scalars(select(Sim.sid).join(
+        Fleet, Fleet.pk == Sim.fleet_pk).where(Fleet.nap_pk == nap.pk,
+                                               Sim.status.in_(CONNECTED))).all())
 
 
 # --- fleets ----------------------------------------------------------------------------------

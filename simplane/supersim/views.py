@@ -178,7 +178,7 @@ def fetch_nap_network(ctx: Ctx) -> dict:
 @api.operation("DeleteNetworkAccessProfileNetwork")
 def remove_nap_network(ctx: Ctx) -> None:
     nap = service.get_nap(ctx.db, ctx.account_sid, ctx.path["NetworkAccessProfileSid"])
-    service.remove_nap_network(ctx.db, nap, ctx.path["Sid"], ctx.now())
+    service.remove_nap_network(ctx.db, ctx.runtime, nap, ctx.path["Sid"], ctx.now())
 
 
 # --- Fleets ----------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from simplane.network.radius import RadiusServer
 from simplane.wireless.models import Sim
 from tests.network.test_connection_events import emitted
 from tests.network.test_radius import SECRET
-from tests.supersim.conftest import ATT, stock
+from tests.supersim.conftest import ATT, VODAFONE_UK, stock
 
 LATER = timedelta(minutes=10)  # past any retry's backoff (5 minutes at most)
 
@@ -94,12 +94,17 @@ def network(server, monkeypatch) -> Iterator[dict]:  # type: ignore[no-untyped-d
     monkeypatch.setattr(settings, "radius_dae_wait", 5.0)  # ends when all answered
     gateways = {"pgw-1": GatewayDae("127.0.0.1", port), "pgw-2": GatewayDae("127.0.0.2", port)}
     accounting = RadiusServer(server.runtime, SECRET, host="127.0.0.1", port=0).start()
+    forget_owed(server)  # nothing left by other tests' sessions for these gateways
     yield {"accounting": accounting, **gateways}
     accounting.stop()
     for gateway in gateways.values():
         gateway.close()
-    with server.runtime.db.write() as db:  # nothing left for the next test's gateways
-        db.execute(update(Disconnect).where(Disconnect.status == "pending")
+    forget_owed(server)  # nothing left for the next test's gateways
+
+
+def forget_owed(server) -> None:  # type: ignore[no-untyped-def]
+    with server.runtime.db.write() as db:
+        db.execute(update(Disconnect).where(Disconnect.status.in_(("pending", "held")))
                    .values(status="failed"))
 
 
@@ -274,18 +279,13 @@ def test_a_plan_without_data_and_a_limit_crossed_in_ingest_disconnect(server, ac
     assert session_of(server, capped, "s-capped").end_reason == "DATA_LIMIT_REACHED"
 
 
-def test_a_session_its_gateway_stopped_first_is_not_disconnected(server, account, sims, network,
-                                                                 monkeypatch):
+def test_a_session_its_gateway_stopped_first_is_not_disconnected(server, account, sims, network):
     (sid, imsi), _other = sims
     start_session(network, imsi, "s-stopped")
-    monkeypatch.setattr(server.runtime.settings, "radius_dae_port", None)  # not sent yet
     wireless = account.client.wireless.v1
-    wireless.sims(sid).update(reset_status="resetting")
-    server.drain()
-    assert wireless.sims(sid).fetch().reset_status == "resetting"
+    wireless.sims(sid).update(reset_status="resetting")  # owed: sent when the worker runs
+    assert request_of(server, sid).status == "pending"
     server.network(sid, "session.ended", session_id="s-stopped", mcc="901", mnc="42")
-    monkeypatch.setattr(server.runtime.settings, "radius_dae_port",
-                        network["pgw-1"].sock.getsockname()[1])
     server.drain()
     assert network["pgw-1"].requests() == []
     assert request_of(server, sid).status == "ended"
@@ -335,3 +335,103 @@ def test_a_request_never_answered_is_given_up_after_the_retry_horizon(server, ac
     # The reset no longer waits for it; the session is left as accounting reports it.
     assert wireless.sims(sid).fetch().reset_status is None
     assert session_of(server, sid, "s-lost").status == "open"
+
+
+def test_sessions_on_a_network_their_fleet_may_no_longer_use_are_disconnected(server, twilio,
+                                                                              network):
+    """A network taken out of the Fleet's Network Access Profile, a Fleet moved to a profile
+    without it, a Super SIM moved to a Fleet without it: the sessions on it are cut off, the
+    others go on."""
+    supersim = twilio.supersim.v1
+    uk_only = supersim.network_access_profiles.create(networks=[VODAFONE_UK.sid])
+    fleets = {"uk": supersim.fleets.create(network_access_profile=uk_only.sid, unique_name="uk")}
+    naps = {}
+    for name in ("f1", "f2", "f3"):  # each on a profile of its own with both networks
+        naps[name] = supersim.network_access_profiles.create(
+            networks=[ATT.sid, VODAFONE_UK.sid])
+        fleets[name] = supersim.fleets.create(network_access_profile=naps[name].sid,
+                                              unique_name=name)
+    sims = {}
+    for name, fleet in (("removed", "f1"), ("removed-uk", "f1"), ("moved-fleet", "f2"),
+                        ("moved-sim", "f3")):
+        [row] = stock(server)
+        sim = supersim.sims.create(iccid=row["iccid"], registration_code=row["registration_code"])
+        supersim.sims(sim.sid).update(fleet=fleet, status="active")
+        sims[name] = (sim.sid, row["imsi"])
+    server.drain()
+    for n, (name, (_sid, imsi)) in enumerate(sims.items()):
+        start_session(network, imsi, f"s-{name}", ip=f"10.64.1.{n}",
+                      mcc_mnc="23415" if name == "removed-uk" else "310410")
+
+    # DELETE /v1/NetworkAccessProfiles/{Sid}/Networks/{Sid}: AT&T leaves f1's profile.
+    supersim.network_access_profiles(naps["f1"].sid).networks(ATT.sid).delete()
+    server.drain()
+    [request] = network["pgw-1"].requests()
+    assert request["Acct-Session-Id"] == ["s-removed"]
+    assert request_of(server, sims["removed"][0]).reason == "NETWORK_NOT_ALLOWED"
+    assert session_of(server, sims["removed"][0], "s-removed").end_reason == (
+        "NETWORK_NOT_ALLOWED")
+    assert session_of(server, sims["removed-uk"][0], "s-removed-uk").status == "open"
+
+    # f2 moves to the UK-only profile; a SIM of f3 moves to the UK-only Fleet.
+    supersim.fleets(fleets["f2"].sid).update(network_access_profile=uk_only.sid)
+    supersim.sims(sims["moved-sim"][0]).update(fleet="uk")
+    server.drain()
+    assert sorted(r["Acct-Session-Id"][0] for r in network["pgw-1"].requests()) == [
+        "s-moved-fleet", "s-moved-sim"]
+    for name in ("moved-fleet", "moved-sim"):
+        assert request_of(server, sims[name][0]).status == "acknowledged"
+        assert session_of(server, sims[name][0], f"s-{name}").end_reason == (
+            "NETWORK_NOT_ALLOWED")
+    assert session_of(server, sims["removed-uk"][0], "s-removed-uk").status == "open"
+
+
+def test_sessions_opened_without_a_dae_port_are_cut_off_by_a_server_started_with_one(
+        server, account, sims, network, monkeypatch):
+    """Without --radius-dae-port nothing is sent, and what is owed meanwhile is held; a server
+    started with the port sends what the policy still calls for, and cuts off sessions opened
+    before it as any other."""
+    (suspended, suspended_imsi), (back, back_imsi) = sims
+    port = server.runtime.settings.radius_dae_port
+    monkeypatch.setattr(server.runtime.settings, "radius_dae_port", None)
+    start_session(network, suspended_imsi, "s-before")
+    start_session(network, back_imsi, "s-back", ip="10.64.0.8")
+    wireless = account.client.wireless.v1
+    wireless.sims(suspended).update(status="suspended")
+    wireless.sims(back).update(status="suspended")
+    wireless.sims(back).update(status="active")  # may use data again
+    assert wireless.sims(back).update(reset_status="resetting").reset_status == "resetting"
+    server.drain()
+    assert network["pgw-1"].requests() == []
+    assert wireless.sims(back).fetch().reset_status is None  # completed without its gateway
+    [shown] = shown_to(server, account, suspended).json()["disconnects"]
+    assert (shown["status"], shown["reason"], shown["attempts"]) == ("held", "SIM_NOT_ACTIVE", 0)
+    assert session_of(server, suspended, "s-before").status == "open"
+
+    # Restarted with the port, two days later: the held request of the SIM still suspended
+    # goes out (its retry horizon counting from now), the one of the SIM active again is
+    # dropped.
+    held_since = request_of(server, suspended).date_created
+    server.clock.advance(timedelta(days=2))
+    monkeypatch.setattr(server.runtime.settings, "radius_dae_port", port)
+    dae._senders.clear()
+    server.drain()
+    [request] = network["pgw-1"].requests()
+    assert request["Acct-Session-Id"] == ["s-before"]
+    assert request["Framed-IP-Address"] == ["10.64.0.7"]
+    assert request["NAS-Identifier"] == ["pgw-1"]
+    released = request_of(server, suspended)
+    assert released.status == "acknowledged"
+    assert released.date_created >= held_since + timedelta(days=2)
+    session = session_of(server, suspended, "s-before")
+    assert (session.status, session.end_reason) == ("ended", "SIM_NOT_ACTIVE")
+    assert request_of(server, back).status == "dropped"
+    assert session_of(server, back, "s-back").status == "open"
+
+    # The session opened before the port, suspended now: cut off as any other.
+    wireless.sims(back).update(status="suspended")
+    server.drain()
+    [request] = network["pgw-1"].requests()
+    assert request["Acct-Session-Id"] == ["s-back"]
+    assert request_of(server, back).status == "acknowledged"
+    assert session_of(server, back, "s-back").status == "ended"

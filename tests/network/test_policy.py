@@ -244,3 +244,31 @@ def test_a_process_killed_mid_batch_leaves_nothing_half_counted(server, account,
                      bytes_up=100 * i, bytes_down=300 * i) for i in range(1, 200)]
     assert ingest(server.runtime, replay).bytes_counted == 400 * 199
     assert usage_total(server, sid) == 400 * 199
+
+
+def test_periods_kept_per_anchor_are_those_worked_out_each_time():
+    """`period_of` keeps a SIM's billing period until it ends: at every moment it gives what
+    working it out afresh gives, across month ends, activation and the end of a ready period."""
+    from datetime import UTC, datetime
+
+    from simplane.core.clock import utc
+    from simplane.network import policy
+    from simplane.network.policy import FleetPlan, Plan, calendar_month, period_of
+    from simplane.supersim.access import SimFacts
+
+    def afresh(plan, when):  # type: ignore[no-untyped-def]
+        start = plan.period_start(when) or calendar_month(when)
+        return utc(start).strftime("%Y-%m-%dT%H:%M:%S"), plan.period_end(when)
+
+    t0 = datetime(2026, 1, 30, 12, tzinfo=UTC)
+    activated = datetime(2026, 3, 31, 8, 30, tzinfo=UTC)
+    plans = [Plan("active", False, activated=None), Plan("active", False, activated=activated)]
+    for ready, active in ((None, None), (t0 + timedelta(days=3), None),
+                          (t0 + timedelta(days=3), activated), (None, activated)):
+        plans.append(FleetPlan(SimFacts("HS1", "AC1", "89", "001", None, "active", "HF1", True,
+                                        None, frozenset(), ready, active)))
+    policy._periods.clear()
+    for plan in plans:
+        for hours in [*range(0, 24 * 200, 7), *range(24 * 200, 0, -11)]:  # and back in time
+            when = t0 + timedelta(hours=hours)
+            assert period_of(plan, when) == afresh(plan, when), (plan, when)
