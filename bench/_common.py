@@ -9,6 +9,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -36,6 +38,27 @@ def wait_for_port(proc: subprocess.Popen, port: int, what: str, timeout: float =
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise SystemExit(f"{what} did not start") from None
             time.sleep(0.05)
+
+
+@contextmanager
+def postgres_database(server_url: str, name: str, keep: bool = False) -> Iterator[str]:
+    """A database `name` on the PostgreSQL server of `server_url` (made afresh unless `keep`
+    and it exists), as a simplane database URL; dropped at the end unless `keep`."""
+    import psycopg
+
+    base = server_url.rsplit("/", 1)[0]
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if exists and not keep:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        if not exists or not keep:
+            admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{base}/{name}"
+    finally:
+        if not keep:
+            with psycopg.connect(server_url, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def server_env(database_url: str) -> dict[str, str]:

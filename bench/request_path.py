@@ -92,6 +92,8 @@ def provision(url: str, count: int) -> None:
                 plan = existing
             inventory.add_sims(db, ACCOUNT_SID, inventory.generated_rows(count, "active"), now,
                                rate_plan_pk=plan.pk)
+            if not rt.db.is_sqlite:  # as `simplane sims provision` does after a bulk load
+                db.execute(text("ANALYZE wireless_sims"))
         print(f"provisioned {count} SIMs in {time.perf_counter() - started:.1f}s", flush=True)
     finally:
         rt.close()

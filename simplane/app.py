@@ -11,6 +11,7 @@ import gc
 import hmac
 import inspect
 import logging
+import os
 import re
 from contextlib import asynccontextmanager
 from typing import Any
@@ -36,6 +37,7 @@ from simplane.core.runtime import Runtime
 
 log = logging.getLogger("simplane.app")
 
+PROCESS = str(os.getpid())
 _PRODUCT_HOST = re.compile(r"^(?P<product>[a-z]+)(\.[a-z0-9-]+)*\.twilio\.com(:[0-9]+)?$")
 
 
@@ -131,7 +133,9 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         except Exception:
             log.exception("health check failed")
             return json_response({"status": "unavailable", "database": "down"}, 503)
-        return json_response({"status": "ok", "database": "up"})
+        response = json_response({"status": "ok", "database": "up"})
+        response.headers["Simplane-Process"] = PROCESS  # which of `serve --workers` answered
+        return response
 
     def admin(account_sid: str) -> None:
         with runtime.db.read() as db:

@@ -135,6 +135,10 @@ def serve(
         envvar="SIMPLANE_SMPP_PASSWORD")] = None,
     smpp_source_addr: Annotated[str, typer.Option(
         help="The source address of to-SIM SMS (a number, or an alphanumeric name).")] = "",
+    workers: Annotated[int, typer.Option(
+        min=1, max=64, help="Serve from this many processes on the one port (SO_REUSEPORT); "
+        "each runs the background jobs, and what must run once (RADIUS listeners, the SMPP "
+        "bind, the simulator) runs in the first.", envvar="SIMPLANE_WORKERS")] = 1,
 ) -> None:
     """Create or upgrade the schema, then serve every product on one port (and, with
     --radius-port and --radius-auth-port, RADIUS accounting and authorisation for packet
@@ -152,6 +156,11 @@ def serve(
         raise typer.BadParameter("the SMSC needs a system_id", param_hint="--smpp-system-id")
     if clock not in (None, "virtual", "real"):
         raise typer.BadParameter("must be virtual or real", param_hint="--clock")
+    if product not in ("wireless", "supersim"):
+        raise typer.BadParameter("must be wireless or supersim", param_hint="--product")
+    if workers > 1 and port == 0:
+        raise typer.BadParameter("give a port: the processes of --workers share one",
+                                 param_hint="--port")
     if clock != "virtual" and (clock_start is not None or clock_speed is not None):
         raise typer.BadParameter("only with --clock virtual",
                                  param_hint="--clock-start" if clock_start else "--clock-speed")
@@ -182,60 +191,40 @@ def serve(
         err.print("[bold]Created the bootstrap account[/bold] (shown once; keep it safe):")
         err.print(f"  TWILIO_ACCOUNT_SID={created.sid}")
         err.print(f"  TWILIO_AUTH_TOKEN={created.secret}")
-    from simplane.network.radius import RadiusListener
+    from simplane.serving import Extras, Workers, reuseport_socket, start_extras
 
-    listeners: list[RadiusListener] = []
-    if radius_port is not None:
-        from simplane.network.radius import RadiusServer
-
-        listeners.append(RadiusServer(rt, radius_secret, host=host, port=radius_port,
-                                      clients=clients).start())
-        err.print(f"RADIUS accounting on udp://{host}:{listeners[-1].port}")
-    if radius_auth_port is not None:
-        from simplane.network.authorization import AuthServer
-
-        listeners.append(AuthServer(rt, radius_secret, host=host, port=radius_auth_port,
-                                    clients=clients).start())
-        err.print(f"RADIUS authorisation on udp://{host}:{listeners[-1].port}")
+    extras = Extras(
+        radius_port=radius_port, radius_auth_port=radius_auth_port, radius_secret=radius_secret,
+        radius_clients=clients, smsc=smsc, smpp_system_id=smpp_system_id or "",
+        smpp_password=smpp_password or "", smpp_source_addr=smpp_source_addr,
+        simulate=simulate, simulate_speed=simulate_speed, product=product,
+        metrics_address=metrics_address)
     if radius_dae_port is not None:
         err.print(f"RADIUS Disconnect-Requests to the gateways' udp port {radius_dae_port}")
-    link = None
-    if smsc is not None:
-        from simplane.network.smpp import SmppLink
-
-        link = SmppLink(rt, smsc[0], smsc[1], smpp_system_id or "", smpp_password or "",
-                        smpp_source_addr).start()
-        err.print(f"SMS commands through the SMSC at {smpp}")
-    if product not in ("wireless", "supersim"):
-        raise typer.BadParameter("must be wireless or supersim", param_hint="--product")
-    if simulate is not None:
-        import threading
-
-        from simplane.network.simulator import simulate as run_fleet
-
-        threading.Thread(target=run_fleet, name="simulator", daemon=True, kwargs=dict(
-            runtime=rt, sims=simulate, hours=24 * 365, speed=simulate_speed,
-            product=product)).start()
-        err.print(f"simulating {simulate} SIMs at {simulate_speed}x")
-    metrics = None
-    if metrics_address is not None:
-        from simplane.core.metrics import serve_metrics
-
+    sock = None
+    if workers > 1:
         try:
-            metrics = serve_metrics(metrics_address)
-        except (ValueError, OSError) as exc:
-            raise typer.BadParameter(str(exc), param_hint="--metrics-address") from None
-        err.print(f"metrics on http://{metrics_address}/metrics")
-    err.print(f"simplane listening on http://{host}:{port}")
+            sock = reuseport_socket(host, port)
+        except OSError as exc:
+            raise typer.BadParameter(f"{host}:{port}: {exc.strerror}", param_hint="--port"
+                                     ) from None
     try:
-        uvicorn.run(create_app(rt), host=host, port=port, log_level=log_level, access_log=False)
+        stop_extras = start_extras(rt, host, extras, err.print)
+    except (ValueError, OSError) as exc:
+        hint = "--metrics-address" if metrics_address and str(metrics_address) in str(exc) \
+            else "--radius-port"
+        raise typer.BadParameter(str(exc), param_hint=hint) from None
+    others = Workers(workers - 1, settings, host, port, log_level).start() if sock else None
+    err.print(f"simplane listening on http://{host}:{port}"
+              + (f" ({workers} processes)" if workers > 1 else ""))
+    config = uvicorn.Config(create_app(rt), host=host, port=port, log_level=log_level,
+                            access_log=False)
+    try:
+        uvicorn.Server(config).run(sockets=[sock] if sock else None)
     finally:
-        for listener in listeners:
-            listener.stop()
-        if link is not None:
-            link.stop()
-        if metrics is not None:
-            metrics.shutdown()
+        if others is not None:
+            others.stop()
+        stop_extras()
 
 
 def _start_clock(rt: Runtime, mode: str | None, start: datetime | None,
@@ -443,12 +432,21 @@ def _load(database_url: str | None, account: str | None, rate_plan: str | None, 
             sids = inventory.add_sims(db, account_sid, rows, rt.clock.now(), plan_pk,
                                       progress=lambda n: bar.advance(task, n),
                                       msisdn_prefix=msisdn_prefix)
+        _analyze(rt, "wireless_sims", len(sids))
     except inventory.InventoryError as exc:
         err.print(f"[red]refused: nothing was provisioned[/red]\n{exc}")
         raise typer.Exit(1) from None
     finally:
         rt.close()
     typer.echo("\n".join(sids))
+
+
+def _analyze(rt: Runtime, table: str, added: int) -> None:
+    """After a bulk load on PostgreSQL, fresh statistics at once (autovacuum's come later):
+    until then the planner takes a million rows for a few hundred, and lists scan them all."""
+    if added >= 10_000 and not rt.db.is_sqlite:
+        with rt.db.engine.begin() as conn:
+            conn.exec_driver_sql(f"ANALYZE {table}")
 
 
 def _load_supersim(database_url: str | None, account: str | None, rows,  # type: ignore[no-untyped-def]
@@ -464,6 +462,7 @@ def _load_supersim(database_url: str | None, account: str | None, rows,  # type:
             added = inventory.add_sims(db, rows, rt.clock.now(), account_sid,
                                        progress=lambda n: bar.advance(task, n),
                                        msisdn_prefix=msisdn_prefix)
+        _analyze(rt, "supersim_sims", len(added))
     except InventoryError as exc:
         err.print(f"[red]refused: nothing was provisioned[/red]\n{exc}")
         raise typer.Exit(1) from None

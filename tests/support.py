@@ -146,6 +146,9 @@ class Receiver:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                if len(body) < length:  # the sender died mid-request: nothing was received
+                    self.close_connection = True
+                    return
                 parts = urlsplit(self.path)
                 form = parse_qs(parts.query, keep_blank_values=True)
                 if self.headers.get("Content-Type", "").startswith(

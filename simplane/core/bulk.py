@@ -177,3 +177,19 @@ def move_status(db: Session, model: Any, moves: dict[int, str | None], from_stat
         set_committed_value(row, "status", status)
         set_committed_value(row, "smsc_message_id", moves[row.pk] or row.smsc_message_id)
     return rows
+
+
+def copy_rows(db: Session, table: Any, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+              ) -> bool:
+    """On PostgreSQL, COPY `rows` (tuples in `columns` order, values as the driver takes them:
+    aware datetimes, str, int, None) into `table` in the session's transaction: the database's
+    own bulk path, several times an executemany's rate. False on other databases (the caller
+    inserts as usual)."""
+    if db.get_bind().dialect.name != "postgresql":
+        return False
+    raw: Any = db.connection().connection.driver_connection
+    names = ", ".join(f'"{c}"' for c in columns)
+    with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row(row)
+    return True

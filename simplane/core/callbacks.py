@@ -11,6 +11,11 @@ kore-idempotency-token that is the same on every attempt of one event). The kern
 flavour's secrets: a runtime is given, per flavour, the function that finds them
 (`Runtime.webhook_secrets`, filled in by `simplane.products.register`), asked on every send, so
 that the secret active when a callback is sent signs it.
+
+The worker of every process on a database sends callbacks: each first claims those it sends
+(`lease_until`, wall-clock seconds, set in one write transaction, `FOR UPDATE SKIP LOCKED` on
+PostgreSQL), so a callback is sent by one process; one claimed by a process that died is sent
+again once its claim has run out (`LEASE_SECONDS`).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
@@ -26,7 +32,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import httpx
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from simplane.core import outbound
@@ -43,6 +49,7 @@ log = logging.getLogger("simplane.callbacks")
 
 MAX_ATTEMPTS = 8
 BATCH = 50
+LEASE_SECONDS = 60.0
 TWILIO, KORE = "twilio", "kore"
 FLAVOURS = (TWILIO, KORE)
 
@@ -73,12 +80,22 @@ def add(db: Session, account_sid: str, url: str, method: str | None,
 
 
 def send_due(runtime: Runtime) -> bool:
-    """Send the callbacks that are due; True when there was something to do."""
-    now = runtime.clock.now()
-    with runtime.db.read() as db:
+    """Send the callbacks that are due (those this process claims); True when there was
+    something to do."""
+    now, wall = runtime.clock.now(), time.time()
+    unclaimed = or_(Callback.lease_until.is_(None), Callback.lease_until < wall)
+    with runtime.db.read() as db:  # a read first: an idle worker never takes the write lock
+        if db.execute(select(Callback.pk).where(
+                Callback.status == "pending", Callback.next_attempt_at <= now, unclaimed)
+                .limit(1)).first() is None:
+            return False
+    with runtime.db.write() as db:
         due = list(db.scalars(
-            select(Callback).where(Callback.status == "pending", Callback.next_attempt_at <= now)
-            .order_by(Callback.pk).limit(BATCH)))
+            select(Callback).where(Callback.status == "pending", Callback.next_attempt_at <= now,
+                                   unclaimed)
+            .order_by(Callback.pk).limit(BATCH).with_for_update(skip_locked=True)))
+        for cb in due:
+            cb.lease_until = wall + LEASE_SECONDS
         tokens = dict(db.execute(
             select(Account.sid, Account.auth_token_sealed)
             .where(Account.sid.in_({c.account_sid for c in due}))).all())
@@ -98,7 +115,7 @@ def send_due(runtime: Runtime) -> bool:
             code = None
         ok = code is not None and 200 <= code < 300
         attempts = cb.attempts + 1
-        values: dict = {"attempts": attempts, "last_status_code": code}
+        values: dict = {"attempts": attempts, "last_status_code": code, "lease_until": None}
         if ok:
             values["status"] = "delivered"
         elif attempts >= MAX_ATTEMPTS or (code is not None and 400 <= code < 500 and code != 429):

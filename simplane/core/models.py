@@ -1,5 +1,5 @@
-"""The kernel's tables: accounts, their API keys, the durable queue of outbound callbacks, and
-the clock."""
+"""The kernel's tables: accounts, their API keys, the durable queue of outbound callbacks, the
+clock, and the leases on roles that run once per database (SQLite's; see `core/leases.py`)."""
 
 from __future__ import annotations
 
@@ -73,6 +73,9 @@ class Callback(Base):
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     date_created: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Wall-clock second until which a process that claimed it is sending it (None: unclaimed):
+    # the worker of every process sends callbacks, each one it claimed.
+    lease_until: Mapped[float | None] = mapped_column(Float)
 
 
 class ClockState(Base):
@@ -88,3 +91,14 @@ class ClockState(Base):
     real_base: Mapped[float | None] = mapped_column(Float)
     speed: Mapped[float] = mapped_column(Float)
     version: Mapped[int] = mapped_column(Integer)
+
+
+class RoleLease(Base):
+    """Who runs a role that runs once per database (the SMPP bind, the simulator), until when
+    (wall-clock seconds), on SQLite; PostgreSQL holds advisory locks instead."""
+
+    __tablename__ = "role_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200))
+    until: Mapped[float] = mapped_column(Float)

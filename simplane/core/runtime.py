@@ -10,7 +10,7 @@ from collections.abc import Iterable
 import httpx
 
 from simplane.config import ConfigError, Settings
-from simplane.core import outbound
+from simplane.core import outbound, wakeup
 from simplane.core.accounts import Authenticator, Credentials, ensure_bootstrap_account
 from simplane.core.callbacks import SecretLookup, Waiting
 from simplane.core.clock import Clock
@@ -43,7 +43,8 @@ class Runtime:
         self.waiting = Waiting(self.settings.callback_concurrency)
         # The operator's own endpoints (e.g. SIMPLANE_SEGMENT_URL) are not tenants' URLs.
         self.http_trusted = httpx.Client(timeout=timeout, follow_redirects=False)
-        self.worker = Worker(self, list(jobs))
+        self.worker = Worker(self, list(jobs), cap=15.0 if self.db.is_sqlite else 60.0)
+        self.listener: wakeup.Listener | None = None
         # Per callback flavour other than Twilio's, where its webhook secrets are found
         # (`simplane.core.callbacks`; the products register theirs).
         self.webhook_secrets: dict[str, SecretLookup] = {}
@@ -57,9 +58,13 @@ class Runtime:
 
     def start(self) -> None:
         if self.settings.run_workers:
+            if not self.db.is_sqlite:  # other processes' work wakes the worker
+                self.listener = wakeup.Listener(self.db, self.worker.wake).start()
             self.worker.start()
 
     def close(self) -> None:
+        if self.listener is not None:
+            self.listener.stop()
         self.worker.stop()
         self.http.close()
         self.http_trusted.close()

@@ -42,7 +42,8 @@ from simplane.core.db import alembic_config, make_engine
 FORMAT = "simplane-snapshot"
 VERSION = 1
 BATCH = 1000
-SKIPPED = {"alembic_version"}  # the schema's revisions travel in the header
+SKIPPED = {"alembic_version", "role_leases"}  # revisions travel in the header; leases are
+# about the processes on the database the snapshot was taken from
 
 Advance = Callable[[int], None]  # told how many more rows were written or read
 Start = Callable[[str, int], Advance]  # (what is under way, rows in all) → its Advance

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 
+from simplane.core import wakeup
 from simplane.core.clock import REAL_CLOCK, Clock, ClockError, Duration, utc
 from simplane.core.models import ClockState
 
@@ -174,6 +175,7 @@ class DatabaseClock(Clock):
             if values.get("virtual_base") is not None:
                 values["virtual_base"] = values["virtual_base"].replace(microsecond=0)
             db.execute(update(ClockState).where(ClockState.id == 1).values(**values))
+            wakeup.work_committed(db)  # every process's worker sleeps by the clock
         return self._keep(replace(state, **values)).now(wall)
 
 

@@ -2,9 +2,11 @@
 callbacks) in one thread.
 
 A job is a function of the runtime returning True when it found work; the worker loops while any
-job finds work and otherwise sleeps until woken (`wake`, on this process's work) or until the
-first moment a job has work, at most `cap` (5 s: work another process commits to the same
-database is found within it). A job whose work waits
+job finds work and otherwise sleeps until woken or until the first moment a job has work, at
+most `cap`. It is woken by work committed in this process, and on PostgreSQL by work another
+process commits (`core/wakeup.py`: NOTIFY and a LISTEN connection), so there `cap` is long
+(60 s); on SQLite nothing signals across processes and `cap` (15 s) is how soon work only
+another process committed is found. A job whose work waits
 for a moment (a timer, a retry) has a `NextDue` beside it: the first moment after a given now
 that it will have work, so that a virtual clock can be moved on in steps that miss none. Jobs
 are written to be safe when run concurrently (by another process on the same database, or by a test calling
@@ -15,12 +17,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import event
 from sqlalchemy.orm import Session
+
+from simplane.core import wakeup
 
 if TYPE_CHECKING:
     from simplane.core.runtime import Runtime
@@ -38,10 +42,12 @@ class Worker:
         self.jobs = list(jobs)
         self.due = list(next_due)
         self.tick, self.cap = tick, cap
+        self.gap = 0.05
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._run_lock = threading.Lock()
+        wakeup.register(self)
 
     def add(self, jobs: Iterable[Job], next_due: Iterable[NextDue] = ()) -> None:
         """Register jobs to run on every pass (each product registers its own), and the
@@ -65,7 +71,9 @@ class Worker:
         self._wake.set()
 
     def wake_after_commit(self, db: Session) -> None:
-        event.listen(db, "after_commit", lambda _s: self.wake(), once=True)
+        """Wake the workers (this one, every one of this process, and on PostgreSQL those of
+        other processes) when this session's transaction commits."""
+        wakeup.work_committed(db)
 
     def run_once(self) -> bool:
         """Run every job once; True when any found work."""
@@ -111,7 +119,13 @@ class Worker:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            started = time.monotonic()
             busy = self.run_once()
             if not busy:
                 self._wake.wait(self.idle_wait())
                 self._wake.clear()
+                # Work committed many times a second (ingest publishing events) wakes the
+                # worker at most every `gap` seconds: a pass reads every job's table.
+                rest = self.gap - (time.monotonic() - started)
+                if rest > 0 and not self._stop.is_set():
+                    time.sleep(rest)

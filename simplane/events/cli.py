@@ -36,7 +36,7 @@ def dispatch(
     """Deliver events to sinks until stopped (SIGTERM or Ctrl-C). Run as many as you like on
     one PostgreSQL database: they share the sinks, never the same one at once. `simplane serve`
     also delivers, in its background worker."""
-    from simplane.core import logs
+    from simplane.core import logs, wakeup
     from simplane.core.worker import Worker
     from simplane.events.jobs import JOBS
 
@@ -46,6 +46,8 @@ def dispatch(
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    if not runtime.db.is_sqlite:  # events other processes publish wake it (NOTIFY)
+        runtime.listener = wakeup.Listener(runtime.db, worker.wake).start()
     worker.start()
     typer.echo("dispatching events", err=True)
     stop.wait()

@@ -22,10 +22,7 @@ taken over at once, so a dispatcher restarted after kill -9 resumes immediately.
 from __future__ import annotations
 
 import logging
-import os
 import random
-import secrets
-import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,6 +33,7 @@ from sqlalchemy import and_, exists, func, or_, select, update
 
 from simplane.core.callbacks import account_token
 from simplane.core.db import changed
+from simplane.core.leases import dead_here, owner
 from simplane.events import catalogue, metrics, sinks
 from simplane.events.models import EventSink, EventSubscribedEvent, EventSubscription, OutboxEvent
 from simplane.events.outbox import (
@@ -54,7 +52,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("simplane.events")
 
-HOST = socket.gethostname()
 LEASE_SECONDS = 30.0
 # A sink is released after this many batches or this much time, whichever comes first, and a
 # round of the job ends after TURN_SECONDS, so that other sinks, other dispatchers and the
@@ -64,31 +61,11 @@ TURN_SECONDS = 1.0
 BACKOFF_CAP = 600.0
 
 
-def owner() -> str:
-    """This process's name on leases: host/pid/nonce (the nonce tells a reused pid apart)."""
-    global _OWNER
-    if _OWNER is None or _OWNER[1] != os.getpid():
-        _OWNER = (f"{HOST}/{os.getpid()}/{secrets.token_hex(4)}", os.getpid())
-    return _OWNER[0]
-
-
-_OWNER: tuple[str, int] | None = None
-
-
 def lease_free(lease_owner: str | None, lease_until: float | None, now: float) -> bool:
-    if lease_owner is None or lease_until is None or lease_until < now:
-        return True
-    host, _, rest = lease_owner.partition("/")
-    pid = rest.partition("/")[0]
-    if host != HOST or lease_owner == owner() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True  # its process died (kill -9, crash): nobody is delivering
-    except PermissionError:
-        return False
-    return False
+    """A sink's lease may be taken: nobody holds it, it ran out, or its holder's process on this
+    host died (kill -9, crash), so nobody is delivering."""
+    return lease_owner is None or lease_until is None or lease_until < now \
+        or dead_here(lease_owner)
 
 
 def dispatch(runtime: Runtime) -> bool:

@@ -35,6 +35,7 @@ import orjson
 from sqlalchemy import ColumnElement, func, select, text, tuple_
 from sqlalchemy.orm import Session
 
+from simplane.core import wakeup
 from simplane.core.bulk import BulkSql
 from simplane.core.clock import utc
 from simplane.core.sids import new_sid
@@ -78,6 +79,7 @@ def publish_many(db: Session, rows: Iterable[Mapping[str, Any]]) -> list[str]:
                    r.get("id"), now) for r in rows]
     if values:
         BulkSql(db).insert(OutboxEvent.__table__, WRITTEN, values)
+        wakeup.work_committed(db)  # the dispatchers, here and in other processes
     return [v[0] for v in values]
 
 

@@ -17,8 +17,6 @@ import binascii
 import re
 from dataclasses import replace
 from datetime import datetime
-from importlib import import_module
-from importlib.util import find_spec
 from typing import Any
 from urllib.parse import unquote, urlencode
 
@@ -265,9 +263,7 @@ def _issue(runtime: Any, client_id: str, secret: str) -> tuple[str, int, list[st
 
 # --- one router for all of it --------------------------------------------------------------
 
-for _optional in ("webhooks",):  # the webhook API's handlers, registered on `webhook`
-    if find_spec(f"simplane.kore.{_optional}") is not None:
-        import_module(f"simplane.kore.{_optional}")
+from simplane.kore import webhooks  # noqa: E402,F401  the webhook API's handlers, on `webhook`
 
 
 class _Routes:

@@ -29,7 +29,8 @@ Delivery guarantees, where a PDU can be lost:
 
 Throttling: `ESME_RTHROTTLED` (or `ESME_RMSGQFUL`) in a `submit_sm_resp` pauses submission
 for `throttle_pause` seconds; the command is submitted again. Other refusals fail the command.
-Only one process on a database may bind (run `serve --smpp` once).
+One process per database binds: the role `smpp` (`core/leases.py`, `serving.py`); another
+`serve --smpp` on the database waits as a standby and binds when the holder dies.
 """
 
 from __future__ import annotations

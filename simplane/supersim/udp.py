@@ -40,6 +40,9 @@ _lock = threading.Lock()
 class CommandPort:
     def __init__(self, host: str, port: int) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        if port:  # a fixed port: every process of `serve --workers` binds it, each taking the
+            # datagrams the kernel gives it (per source address) into its own job
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         self.sock.bind((host, port))
         self.sock.setblocking(False)
         self.address: tuple[str, int] = self.sock.getsockname()

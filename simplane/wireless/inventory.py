@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import phonenumbers
-from sqlalchemy import insert, select, text
+from sqlalchemy import String, any_, bindparam, insert, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from stdnum import luhn
 from stdnum.exceptions import ValidationError
 
+from simplane.core.bulk import copy_rows
 from simplane.core.lookups import unique_name_problem
 from simplane.core.params import ascii_digits
 from simplane.core.sids import looks_like_sid, new_sid
@@ -162,6 +164,11 @@ def read_csv(path: Path) -> list[SimRow]:
 def _existing(db: Session, column: InstrumentedAttribute[Any],
               values: Sequence[str | None]) -> set[str]:
     found: set[str] = set()
+    if db.get_bind().dialect.name == "postgresql":  # one array parameter: big chunks
+        for i in range(0, len(values), 20_000):
+            found |= set(db.scalars(select(column).where(column == any_(
+                bindparam(None, list(values[i:i + 20_000]), type_=ARRAY(String()))))))
+        return found
     for i in range(0, len(values), 500):
         found |= set(db.scalars(select(column).where(column.in_(values[i:i + 500]))))
     return found
@@ -234,6 +241,8 @@ def add_sims(db: Session, account_sid: str, rows: Iterable[SimRow], now: datetim
     if problems:
         raise InventoryError("\n".join(problems))
     sids: list[str] = []
+    if db.get_bind().dialect.name == "postgresql":
+        batch = max(batch, 50_000)
     for start in range(0, len(rows), batch):
         chunk = rows[start:start + batch]
         values = []
@@ -251,17 +260,12 @@ def add_sims(db: Session, account_sid: str, rows: Iterable[SimRow], now: datetim
                 "date_status_changed": now, "date_created": now, "date_updated": now,
                 "date_activated": now if row.status == "active" else None,
             })
-        db.execute(insert(Sim), values)
+        if not copy_rows(db, Sim.__table__, list(values[0]),
+                         (tuple(v.values()) for v in values)):
+            db.execute(insert(Sim), values)
         if progress:
             progress(len(chunk))
-    if len(rows) >= ANALYZE_AFTER and db.get_bind().dialect.name == "postgresql":
-        # PostgreSQL plans from the table's statistics, which autovacuum (where it runs at all)
-        # renews only later: without them, a page of 50 SIMs reads the whole account first.
-        db.execute(text(f"ANALYZE {Sim.__tablename__}"))
     return sids
-
-
-ANALYZE_AFTER = 10_000  # SIMs added at once after which PostgreSQL's statistics are renewed
 
 
 def generated_rows(count: int, status: str = "new", iccid_prefix: str = ICCID_PREFIX,

@@ -8,7 +8,7 @@ from bisect import bisect_right
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from simplane.core.api import Ctx
@@ -108,21 +108,34 @@ def _usage_records(ctx: Ctx, table: type[SimUsageHour] | type[AccountUsageHour],
     records = []
     if page:
         lo, hi = page[0][0], page[-1][1]
-        hours = ctx.db.execute(
+        if len(page) == 1:  # one period (Granularity=all): the database adds the hours up
+            totals = ctx.db.execute(
+                select(table.roaming, table.country, func.sum(table.upload),
+                       func.sum(table.download), func.sum(table.commands_from_sim),
+                       func.sum(table.commands_to_sim))
+                .where(owner_column == owner, table.hour >= lo.replace(minute=0, second=0),
+                       table.hour < hi)
+                .group_by(table.roaming, table.country)).all()
+            record = usage_record(lo, hi, {(r[0], r[1]): [int(v or 0) for v in r[2:]]
+                                           for r in totals})
+            records.append({"sim_sid": sim_sid, "account_sid": ctx.account_sid, **record}
+                           if sim_sid else {"account_sid": ctx.account_sid, **record})
+        periods = [] if len(page) == 1 else page
+        hours = [] if not periods else ctx.db.execute(
             select(table.hour, table.roaming, table.country, table.upload, table.download,
                    table.commands_from_sim, table.commands_to_sim)
             .where(owner_column == owner, table.hour >= lo.replace(minute=0, second=0),
                    table.hour < hi)).all()
         # Each hourly row counts in the one period it falls in (periods are contiguous).
-        firsts = [p_start.replace(minute=0, second=0, microsecond=0) for p_start, _ in page]
-        usage: list[dict] = [defaultdict(lambda: [0, 0, 0, 0]) for _ in page]
+        firsts = [p_start.replace(minute=0, second=0, microsecond=0) for p_start, _ in periods]
+        usage: list[dict] = [defaultdict(lambda: [0, 0, 0, 0]) for _ in periods]
         for row in hours:
             at = bisect_right(firsts, row.hour) - 1
-            if at >= 0 and row.hour < page[at][1]:
+            if at >= 0 and row.hour < periods[at][1]:
                 bucket = usage[at][(row.roaming, row.country)]
                 for i, value in enumerate(row[3:]):
                     bucket[i] += value
-        for (p_start, p_end), period_usage in zip(page, usage, strict=True):
+        for (p_start, p_end), period_usage in zip(periods, usage, strict=True):
             record = usage_record(p_start, p_end, period_usage)
             records.append({"sim_sid": sim_sid, "account_sid": ctx.account_sid, **record}
                            if sim_sid else {"account_sid": ctx.account_sid, **record})
