@@ -78,7 +78,8 @@ def _twilio_time_postgresql(element: twilio_time, compiler: Any, **kw: Any) -> s
 class json_object(FunctionElement[str]):
     """A JSON object built by the database from (key, value) pairs, its text read as it is
     (SQLite's json_object, PostgreSQL's json_build_object): the rows of a page sent without a
-    Python object per field (see orjson.Fragment). Keys are constants of the code, written
+    Python object per field (see orjson.Fragment). On SQLite it costs less than building the
+    dict in Python; PostgreSQL's takes longer (about 9 µs a row of 20 fields). Keys are constants of the code, written
     into the statement; an object nested as a value is embedded as JSON, NULL is null."""
 
     type = String()
