@@ -63,7 +63,8 @@ def rows(url: str, tmp_path: Path) -> dict[str, list[list[Any]]]:
     engine.dispose()
     tables: dict[str, list[list[Any]]] = {}
     columns: list[str] = []
-    for record in map(json.loads, path.read_text().splitlines()[1:-1]):
+    # One record a line, split at "\n" alone: text in the rows may hold other line breaks.
+    for record in map(json.loads, path.read_text().rstrip("\n").split("\n")[1:-1]):
         if isinstance(record, dict):
             columns = record["columns"]
             tables[record["table"]] = current = []
