@@ -39,7 +39,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ACCOUNT_SID, AUTH_TOKEN, PYTHON, ServerProcess, free_port
-from usage import provision_active, runtime
+from usage import kept_database, runtime
 
 SECRET = "bench-radius-secret"
 ACCOUNTING_RESPONSE = 5
@@ -187,15 +187,7 @@ def main() -> None:
         answer(int(args.answer[0]), args.answer[1].encode(), args.plain)
         return
     workdir = Path(args.workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    db_file = workdir / f"radius-{args.sims}.db"
-    if not db_file.exists():
-        rt = runtime(f"sqlite:///{db_file}")
-        try:
-            provision_active(rt, args.sims, datetime.now(UTC))
-        finally:
-            rt.close()
-        print(f"provisioned {args.sims:,} SIMs ({db_file})", flush=True)
+    db_file = kept_database(workdir, args.sims)
     rt = runtime(f"sqlite:///{db_file}")
     try:
         from sqlalchemy import select

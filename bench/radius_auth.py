@@ -44,12 +44,11 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ACCOUNT_SID, AUTH_TOKEN, PYTHON, ServerProcess, free_port
-from usage import provision_active, runtime
+from usage import kept_database, runtime
 
 import simplane
 
@@ -305,14 +304,7 @@ def main() -> None:
         answer(int(args.answer[0]), args.answer[1].encode(), args.answer[2])
         return
     workdir = Path(args.workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    db_file = workdir / f"radius-{args.sims}.db"
-    if not db_file.exists():
-        rt = runtime(f"sqlite:///{db_file}")
-        try:
-            provision_active(rt, args.sims, datetime.now(UTC))
-        finally:
-            rt.close()
+    db_file = kept_database(workdir, args.sims)
     rt = runtime(f"sqlite:///{db_file}")
     try:
         from sqlalchemy import select

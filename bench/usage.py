@@ -72,6 +72,21 @@ def runtime(url: str) -> Runtime:
     return rt
 
 
+def kept_database(workdir: Path, count: int) -> Path:
+    """A SQLite file under `workdir` with `count` active SIMs, provisioned on the first run and
+    kept for the next ones."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    db_file = workdir / f"radius-{count}.db"
+    if not db_file.exists():
+        rt = runtime(f"sqlite:///{db_file}")
+        try:
+            provision_active(rt, count, datetime.now(UTC))
+        finally:
+            rt.close()
+        print(f"provisioned {count:,} SIMs ({db_file})", flush=True)
+    return db_file
+
+
 def provision_active(rt: Runtime, count: int, when: datetime) -> list:
     """`count` active SIMs on a plan allowing data everywhere; their (sid, imsi) rows. IMSIs
     are numbered: `inventory.new_imsi` draws ten random digits, and 100,000 draws repeat one
