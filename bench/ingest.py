@@ -201,14 +201,22 @@ def recording(rt: Runtime, into: list[tuple | None] | None) -> Iterator[None]:
     def commit(_conn) -> None:  # type: ignore[no-untyped-def]
         into.append(None)
 
+    def begin(_conn) -> None:  # type: ignore[no-untyped-def]
+        into.append(BEGIN)
+
     engine = rt.db.engine
     event.listen(engine, "before_cursor_execute", record)
     event.listen(engine, "commit", commit)
+    event.listen(engine, "begin", begin)
     try:
         yield
     finally:
         event.remove(engine, "before_cursor_execute", record)
         event.remove(engine, "commit", commit)
+        event.remove(engine, "begin", begin)
+
+
+BEGIN = ("BEGIN",)  # a transaction starts (on SQLite simplane sends BEGIN on the driver itself)
 
 
 def replay_rate(rt: Runtime, sent: list[tuple | None], count: int) -> float:
@@ -221,6 +229,10 @@ def replay_rate(rt: Runtime, sent: list[tuple | None], count: int) -> float:
         cur = conn.cursor()
         started = time.perf_counter()
         for step in sent:
+            if step is BEGIN:
+                if sqlite:  # ingest's transactions are writers: BEGIN IMMEDIATE
+                    cur.execute("BEGIN IMMEDIATE")
+                continue
             if step is None:
                 if sqlite:  # simplane's SQLite connections leave BEGIN and COMMIT to it
                     cur.execute("COMMIT")
